@@ -1,0 +1,323 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/mssante/mssante/internal/store"
+)
+
+// Action is the type of a traced operation.
+type Action string
+
+// Actions traced by mssante.
+const (
+	ActionConnect Action = "connect"
+	ActionAuth    Action = "auth"
+	ActionSend    Action = "send"
+	ActionList    Action = "list"
+	ActionRead    Action = "read"
+	ActionFlag    Action = "flag"
+	ActionMove    Action = "move"
+	ActionDelete  Action = "delete"
+	ActionAppend  Action = "append"
+	ActionIdle    Action = "idle"
+	ActionLogout  Action = "logout"
+)
+
+// Event is one traced operation.
+type Event struct {
+	// Seq is the position in the trail, from 1; set by Append.
+	Seq int64 `json:"seq"`
+	// Time is the local time of the operation, with its UTC offset.
+	Time time.Time `json:"time"`
+	// Author is the authenticated author: the professional's national id (RPPS/ADELI) for a
+	// personal or organisational mailbox, the organisation id or certificate subject for an
+	// applicative one.
+	Author string `json:"author"`
+	// Account is the mailbox address the operation was made on.
+	Account string `json:"account"`
+	Action  Action `json:"action"`
+	// Server is the host:port of the mail server.
+	Server string `json:"server,omitempty"`
+	// Request is what was sent to the server (protocol command, redacted).
+	Request string `json:"request"`
+	// Response is the server's answer (status line or summary), failures included.
+	Response string `json:"response"`
+	// OK reports whether the operation succeeded.
+	OK bool `json:"ok"`
+	// Error is the failure as the client saw it, empty on success.
+	Error string `json:"error,omitempty"`
+	// Hash is the SHA-256 (hex) chaining this event to the previous one; set by Append.
+	Hash string `json:"hash"`
+}
+
+// DefaultRetention is the retention the referential recommends (ECO.4.1.1): six months.
+const DefaultRetention = 183 * 24 * time.Hour
+
+// Migrations create the trail's tables; pass them to store.Open.
+var Migrations = []store.Migration{{Package: "audit", Version: 1, SQL: `
+CREATE TABLE audit_events (
+	seq      INTEGER PRIMARY KEY,
+	time     TEXT NOT NULL,
+	author   TEXT NOT NULL,
+	account  TEXT NOT NULL,
+	action   TEXT NOT NULL,
+	server   TEXT NOT NULL,
+	request  TEXT NOT NULL,
+	response TEXT NOT NULL,
+	ok       INTEGER NOT NULL,
+	error    TEXT NOT NULL,
+	hash     TEXT NOT NULL
+);
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE TABLE audit_anchor (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  INTEGER NOT NULL,
+	hash TEXT NOT NULL
+);
+INSERT INTO audit_anchor (id, seq, hash) VALUES (1, 0, '');
+`}}
+
+// Options configure a Trail. A nil *Options means the defaults.
+type Options struct {
+	// Now gives the time of events whose Time is zero; default time.Now (local time).
+	Now func() time.Time
+}
+
+// Trail is the audit trail in a database. It is safe for concurrent use.
+type Trail struct {
+	db  *sql.DB
+	now func() time.Time
+	mu  sync.Mutex // serialises Append so that the chain stays linear
+}
+
+// New returns the trail stored in db (migrated with Migrations). It does no I/O.
+func New(db *sql.DB, o *Options) *Trail {
+	t := &Trail{db: db, now: time.Now}
+	if o != nil && o.Now != nil {
+		t.now = o.Now
+	}
+	return t
+}
+
+// timeLayout keeps the local offset: the referential asks for the local time (ECO.4.1.2).
+const timeLayout = "2006-01-02T15:04:05.000000000-07:00"
+
+// Append redacts, chains and stores e, and returns it as stored.
+func (t *Trail) Append(ctx context.Context, e Event) (Event, error) {
+	if e.Time.IsZero() {
+		e.Time = t.now()
+	}
+	e.Request, e.Response, e.Error = Redact(e.Request), Redact(e.Response), Redact(e.Error)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Event{}, fmt.Errorf("audit append: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	prevSeq, prevHash, err := head(ctx, tx)
+	if err != nil {
+		return Event{}, fmt.Errorf("audit append: %w", err)
+	}
+	e.Seq = prevSeq + 1
+	e.Hash = chainHash(prevHash, e)
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, time, author, account, action, server, request, response, ok, error, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time.Format(timeLayout), e.Author, e.Account, string(e.Action), e.Server, e.Request, e.Response, e.OK, e.Error, e.Hash)
+	if err != nil {
+		return Event{}, fmt.Errorf("audit append: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Event{}, fmt.Errorf("audit append: %w", err)
+	}
+	return e, nil
+}
+
+// head returns the last event's seq and hash, or the anchor when the trail is empty.
+func head(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&seq, &hash)
+	}
+	return seq, hash, err
+}
+
+// chainHash is SHA-256 over the previous hash and a canonical encoding of every field of e but
+// Hash. The encoding is JSON of a fixed struct, so field order and escaping are stable.
+func chainHash(prev string, e Event) string {
+	canonical, _ := json.Marshal(struct {
+		Prev                                               string
+		Seq                                                int64
+		Time                                               string
+		Author, Account, Action, Server, Request, Response string
+		OK                                                 bool
+		Error                                              string
+	}{prev, e.Seq, e.Time.Format(timeLayout), e.Author, e.Account, string(e.Action), e.Server, e.Request, e.Response, e.OK, e.Error})
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// Problem is one break of the chain found by Verify.
+type Problem struct {
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+// Report is the result of Verify.
+type Report struct {
+	Events   int64     `json:"events"`
+	FirstSeq int64     `json:"first_seq"`
+	LastSeq  int64     `json:"last_seq"`
+	HeadHash string    `json:"head_hash"`
+	Problems []Problem `json:"problems"`
+}
+
+// ErrTampered is returned by Verify when the chain is broken; the Report lists where.
+var ErrTampered = errors.New("audit trail tampered")
+
+// Verify walks the chain from the anchor and reports every changed, inserted or removed event.
+func (t *Trail) Verify(ctx context.Context) (Report, error) {
+	var r Report
+	var anchorSeq int64
+	var prevHash string
+	if err := t.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&anchorSeq, &prevHash); err != nil {
+		return r, fmt.Errorf("audit verify: %w", err)
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return r, fmt.Errorf("audit verify: %w", err)
+	}
+	defer rows.Close()
+	want := anchorSeq + 1
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return r, fmt.Errorf("audit verify: %w", err)
+		}
+		if r.Events == 0 {
+			r.FirstSeq = e.Seq
+		}
+		r.Events++
+		r.LastSeq = e.Seq
+		switch {
+		case e.Seq > want:
+			r.Problems = append(r.Problems, Problem{Seq: want, Reason: fmt.Sprintf("events %d to %d removed", want, e.Seq-1)})
+		case e.Seq < want:
+			r.Problems = append(r.Problems, Problem{Seq: e.Seq, Reason: "event before the anchor of the chain"})
+		}
+		if got := chainHash(prevHash, e); got != e.Hash {
+			r.Problems = append(r.Problems, Problem{Seq: e.Seq, Reason: "content or link does not match its hash (changed, inserted or reordered)"})
+		}
+		prevHash, want = e.Hash, e.Seq+1
+	}
+	if err := rows.Err(); err != nil {
+		return r, fmt.Errorf("audit verify: %w", err)
+	}
+	r.HeadHash = prevHash
+	if len(r.Problems) > 0 {
+		return r, fmt.Errorf("%w: %d problem(s), first at event %d: %s", ErrTampered, len(r.Problems), r.Problems[0].Seq, r.Problems[0].Reason)
+	}
+	return r, nil
+}
+
+func scanEvent(rows *sql.Rows) (Event, error) {
+	var e Event
+	var ts, action string
+	if err := rows.Scan(&e.Seq, &ts, &e.Author, &e.Account, &action, &e.Server, &e.Request, &e.Response, &e.OK, &e.Error, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Action = Action(action)
+	var err error
+	if e.Time, err = time.Parse(timeLayout, ts); err != nil {
+		return e, fmt.Errorf("event %d: time %q: %w", e.Seq, ts, err)
+	}
+	return e, nil
+}
+
+// Export writes the events at or after since (all when zero) as JSON lines.
+func (t *Trail) Export(ctx context.Context, w io.Writer, since time.Time) (int, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return 0, fmt.Errorf("audit export: %w", err)
+	}
+	defer rows.Close()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	n := 0
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return n, fmt.Errorf("audit export: %w", err)
+		}
+		if !since.IsZero() && e.Time.Before(since) {
+			continue
+		}
+		if err := enc.Encode(e); err != nil {
+			return n, fmt.Errorf("audit export: %w", err)
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// Prune removes the events older than now − retention and moves the anchor to the last removed
+// event, so that Verify still checks the rest of the chain. It returns how many were removed.
+func (t *Trail) Prune(ctx context.Context, retention time.Duration) (int64, error) {
+	if retention <= 0 {
+		return 0, nil
+	}
+	cutoff := t.now().Add(-retention)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("audit prune: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	rows, err := tx.QueryContext(ctx, `SELECT seq, time, hash FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return 0, fmt.Errorf("audit prune: %w", err)
+	}
+	var lastSeq int64
+	var lastHash string
+	for rows.Next() {
+		var seq int64
+		var ts, hash string
+		if err := rows.Scan(&seq, &ts, &hash); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("audit prune: %w", err)
+		}
+		when, err := time.Parse(timeLayout, ts)
+		if err != nil || !when.Before(cutoff) {
+			break // events are in time order; stop at the first one to keep
+		}
+		lastSeq, lastHash = seq, hash
+	}
+	rows.Close()
+	if lastSeq == 0 {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, lastSeq)
+	if err != nil {
+		return 0, fmt.Errorf("audit prune: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_anchor SET seq = ?, hash = ? WHERE id = 1`, lastSeq, lastHash); err != nil {
+		return 0, fmt.Errorf("audit prune: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}
