@@ -1,0 +1,275 @@
+package patients
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mssante/mssante/ins"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Store is the base of known patients in one SQLite file. It is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// migrations are applied in order; PRAGMA user_version holds how many ran. Append only.
+var migrations = []string{
+	`CREATE TABLE patients (
+		id INTEGER PRIMARY KEY,
+		matricule TEXT NOT NULL DEFAULT '',
+		oid TEXT NOT NULL DEFAULT '',
+		birth_name TEXT NOT NULL,
+		used_name TEXT NOT NULL DEFAULT '',
+		first_name TEXT NOT NULL,
+		given_names TEXT NOT NULL DEFAULT '',
+		birth_date TEXT NOT NULL DEFAULT '',
+		sex TEXT NOT NULL DEFAULT '',
+		birthplace_code TEXT NOT NULL DEFAULT '',
+		status TEXT NOT NULL,
+		opposition INTEGER NOT NULL DEFAULT 0,
+		search_key TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE UNIQUE INDEX patients_ins ON patients(matricule, oid) WHERE matricule <> '';
+	CREATE INDEX patients_names ON patients(birth_name, first_name);`,
+}
+
+// Open opens (creating it when missing) the store at path and brings its schema up to date. The
+// directory must exist. Open does I/O; Close releases the file.
+func Open(ctx context.Context, path string) (*Store, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open patients store %s: %w", path, err)
+	}
+	s := &Store{db: db, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open patients store %s: %w", path, err), db.Close())
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const columns = `id, matricule, oid, birth_name, used_name, first_name, given_names, birth_date, sex,
+	birthplace_code, status, opposition, created_at, updated_at`
+
+// Add validates p (Patient.Validate) and stores it. It returns the stored patient with its ID and
+// times set, or ErrDuplicate when the matricule and OID are already known.
+func (s *Store) Add(ctx context.Context, p Patient) (Patient, error) {
+	if err := p.Validate(); err != nil {
+		return Patient{}, err
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	p.CreatedAt, p.UpdatedAt = now, now
+	id := p.Identity
+	res, err := s.db.ExecContext(ctx, `INSERT INTO patients (matricule, oid, birth_name, used_name,
+		first_name, given_names, birth_date, sex, birthplace_code, status, opposition, search_key,
+		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
+		strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
+		formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
+		p.Opposition, searchKey(id), now.Format(time.RFC3339), now.Format(time.RFC3339))
+	if err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return Patient{}, fmt.Errorf("%w: INS %s (%s)", ErrDuplicate, id.INS.Matricule, id.INS.OID.Label())
+		}
+		return Patient{}, fmt.Errorf("add patient: %w", err)
+	}
+	if p.ID, err = res.LastInsertId(); err != nil {
+		return Patient{}, fmt.Errorf("add patient: %w", err)
+	}
+	return p, nil
+}
+
+// Update replaces the record of p.ID with p, after validation.
+func (s *Store) Update(ctx context.Context, p Patient) (Patient, error) {
+	if err := p.Validate(); err != nil {
+		return Patient{}, err
+	}
+	old, err := s.Get(ctx, p.ID)
+	if err != nil {
+		return Patient{}, err
+	}
+	p.CreatedAt, p.UpdatedAt = old.CreatedAt, s.now().UTC().Truncate(time.Second)
+	id := p.Identity
+	_, err = s.db.ExecContext(ctx, `UPDATE patients SET matricule = ?, oid = ?, birth_name = ?,
+		used_name = ?, first_name = ?, given_names = ?, birth_date = ?, sex = ?, birthplace_code = ?,
+		status = ?, opposition = ?, search_key = ?, updated_at = ? WHERE id = ?`,
+		id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
+		strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
+		formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
+		p.Opposition, searchKey(id), p.UpdatedAt.Format(time.RFC3339), p.ID)
+	if err != nil {
+		return Patient{}, fmt.Errorf("update patient %d: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// Get returns the patient with this id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id int64) (Patient, error) {
+	ps, err := s.query(ctx, "SELECT "+columns+" FROM patients WHERE id = ?", id)
+	if err != nil {
+		return Patient{}, err
+	}
+	if len(ps) == 0 {
+		return Patient{}, fmt.Errorf("%w: id %d", ErrNotFound, id)
+	}
+	return ps[0], nil
+}
+
+// ByMatricule returns the patients with this matricule (one per OID), or ErrNotFound.
+func (s *Store) ByMatricule(ctx context.Context, matricule string) ([]Patient, error) {
+	m := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(matricule), " ", ""))
+	ps, err := s.query(ctx, "SELECT "+columns+" FROM patients WHERE matricule = ? ORDER BY id", m)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%w: matricule %s", ErrNotFound, m)
+	}
+	return ps, nil
+}
+
+// List returns every patient, by birth name and first name.
+func (s *Store) List(ctx context.Context) ([]Patient, error) {
+	return s.query(ctx, "SELECT "+columns+" FROM patients ORDER BY birth_name, first_name, id")
+}
+
+// Search finds patients by name or matricule. A query made of digits (and 2A/2B) matches the
+// beginning of the matricule; otherwise every word must start a word of the birth name, used name
+// or given names, accents and case folded ("heloise lef" finds "Héloïse LEFÈVRE"). limit <= 0
+// means 50.
+func (s *Store) Search(ctx context.Context, query string, limit int) ([]Patient, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	if m := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(query), " ", "")); isMatriculePrefix(m) {
+		return s.query(ctx, "SELECT "+columns+` FROM patients WHERE matricule LIKE ? || '%'
+			ORDER BY matricule, id LIMIT ?`, m, limit)
+	}
+	words := strings.Fields(fold(query))
+	if len(words) == 0 {
+		return nil, fmt.Errorf("%w: empty search", ErrInvalid)
+	}
+	var where []string
+	var args []any
+	for _, w := range words {
+		where = append(where, "search_key LIKE ?")
+		args = append(args, "% "+w+"%")
+	}
+	args = append(args, limit)
+	return s.query(ctx, "SELECT "+columns+" FROM patients WHERE "+strings.Join(where, " AND ")+
+		" ORDER BY birth_name, first_name, id LIMIT ?", args...)
+}
+
+func isMatriculePrefix(s string) bool {
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && !(i == 6 && (c == 'A' || c == 'B') && s[5] == '2') {
+			return false
+		}
+	}
+	return true
+}
+
+// searchKey is the folded text Search matches, starting with a space so that "% word%" finds a
+// word beginning.
+func searchKey(id ins.Identity) string {
+	return " " + fold(strings.Join([]string{id.BirthName, id.UsedName, id.FirstName, id.GivenNames}, " ")) + " "
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]Patient, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query patients: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Patient
+	for rows.Next() {
+		p, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query patients: %w", err)
+	}
+	return out, nil
+}
+
+func scan(rows *sql.Rows) (Patient, error) {
+	var p Patient
+	var matricule, oid, birthDate, sex, status, created, updated string
+	id := &p.Identity
+	if err := rows.Scan(&p.ID, &matricule, &oid, &id.BirthName, &id.UsedName, &id.FirstName,
+		&id.GivenNames, &birthDate, &sex, &id.BirthplaceCode, &status, &p.Opposition, &created,
+		&updated); err != nil {
+		return Patient{}, fmt.Errorf("read patient: %w", err)
+	}
+	if matricule != "" {
+		m, err := ins.Parse(matricule)
+		if m.IsZero() {
+			return Patient{}, fmt.Errorf("read patient %d: %w", p.ID, err)
+		}
+		id.INS = ins.INS{Matricule: m, OID: ins.OID(oid)}
+	}
+	if birthDate != "" {
+		t, err := time.Parse(time.DateOnly, birthDate)
+		if err != nil {
+			return Patient{}, fmt.Errorf("read patient %d: birth date: %w", p.ID, err)
+		}
+		id.BirthDate = t
+	}
+	id.Sex, p.Status = ins.Sex(sex), Status(status)
+	p.CreatedAt, _ = time.Parse(time.RFC3339, created)
+	p.UpdatedAt, _ = time.Parse(time.RFC3339, updated)
+	return p, nil
+}
+
+func formatDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}
