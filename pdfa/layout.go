@@ -1,0 +1,294 @@
+package pdfa
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Page geometry in points: A4 portrait.
+const (
+	pageWidth    = 595.28
+	pageHeight   = 841.89
+	marginLeft   = 50.0
+	marginRight  = 50.0
+	marginTop    = 50.0
+	marginBottom = 60.0 // leaves room for the footer
+	contentWidth = pageWidth - marginLeft - marginRight
+	lineFactor   = 1.3 // leading as a multiple of the font size
+)
+
+// run is a piece of text in one style. A run whose text is "\n" is a hard line break.
+type run struct {
+	text string
+	st   style
+}
+
+// page is the content stream of one page being built.
+type page struct {
+	ops strings.Builder
+}
+
+// layout places text and rules on pages, top to bottom, breaking pages as needed.
+type layout struct {
+	fonts *fontSet
+	pages []*page
+	y     float64 // top of the next line on the current page
+	// onNewPage, when set, runs after a page break (tables repeat their header rows with it).
+	onNewPage func()
+	warn      func(error)
+	missing   map[rune]bool
+}
+
+func newLayout(fonts *fontSet, warn func(error)) *layout {
+	l := &layout{fonts: fonts, warn: warn, missing: map[rune]bool{}}
+	l.newPage()
+	return l
+}
+
+func (l *layout) cur() *page { return l.pages[len(l.pages)-1] }
+
+func (l *layout) newPage() {
+	l.pages = append(l.pages, &page{})
+	l.y = pageHeight - marginTop
+	if l.onNewPage != nil {
+		hook := l.onNewPage
+		l.onNewPage = nil // a header taller than a page must not recurse
+		hook()
+		l.onNewPage = hook
+	}
+}
+
+// need breaks the page when less than h points remain above the bottom margin. It reports
+// whether it broke.
+func (l *layout) need(h float64) bool {
+	if l.y-h < marginBottom && l.y < pageHeight-marginTop {
+		l.newPage()
+		return true
+	}
+	return false
+}
+
+// clean returns s with every rune the face of st cannot show replaced: spacing characters by a
+// space, anything else by "?" (with one warning per rune).
+func (l *layout) clean(s string, st style) string {
+	f := l.fonts.face(st)
+	ok := true
+	for _, r := range s {
+		if _, has := f.lookup(r); !has {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if _, has := f.lookup(r); has {
+			b.WriteRune(r)
+			continue
+		}
+		switch r {
+		case '\t', '\r', '\n', '\u00A0', '\u2007', '\u2009', '\u202F', '\u200B':
+			b.WriteByte(' ')
+			continue
+		case '\u2011':
+			b.WriteByte('-')
+			continue
+		}
+		if !l.missing[r] {
+			l.missing[r] = true
+			l.warn(fmt.Errorf("character %U has no glyph in the embedded font: shown as \"?\"", r))
+		}
+		b.WriteByte('?')
+	}
+	return b.String()
+}
+
+// text shows s at baseline (x, y) in style st and size.
+func (l *layout) text(x, y, size float64, st style, s string) {
+	if s == "" {
+		return
+	}
+	f := l.fonts.face(st)
+	fmt.Fprintf(&l.cur().ops, "BT /%s %s Tf %s %s Td %s Tj ET\n", f.res, num(size), num(x), num(y), f.encode(s))
+}
+
+// rule draws a horizontal line.
+func (l *layout) rule(x0, x1, y, width float64) {
+	fmt.Fprintf(&l.cur().ops, "%s w 0.6 0.6 0.6 RG %s %s m %s %s l S\n", num(width), num(x0), num(y), num(x1), num(y))
+}
+
+// rect strokes (and optionally fills with light grey) a rectangle given by its top-left corner.
+func (l *layout) rect(x, top, w, h float64, fill bool) {
+	op := "S"
+	if fill {
+		op = "B"
+	}
+	fmt.Fprintf(&l.cur().ops, "0.5 w 0.6 0.6 0.6 RG 0.92 0.92 0.92 rg %s %s %s %s re %s 0 0 0 rg\n",
+		num(x), num(top-h), num(w), num(h), op)
+}
+
+// num formats a coordinate with at most two decimals.
+func num(v float64) string {
+	s := fmt.Sprintf("%.2f", v)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if s == "-0" || s == "" {
+		return "0"
+	}
+	return s
+}
+
+// word is a sequence of runs with no space inside; space reports a space before it.
+type word struct {
+	parts []run
+	space bool
+	width float64
+}
+
+// piece is a positioned piece of a laid-out line.
+type piece struct {
+	x    float64
+	text string
+	st   style
+}
+
+// wrap breaks runs into lines no wider than width at the given size. Words wider than a line are
+// cut between characters.
+func (l *layout) wrap(runs []run, width, size float64) [][]piece {
+	var lines [][]piece
+	for _, words := range l.words(runs, size) {
+		lines = append(lines, l.fill(words, width, size)...)
+	}
+	return lines
+}
+
+// words splits runs into hard lines of words measured at size.
+func (l *layout) words(runs []run, size float64) [][]word {
+	var out [][]word
+	var words []word
+	pendingSpace := false
+	for _, r := range runs {
+		if r.text == "\n" {
+			out = append(out, words)
+			words, pendingSpace = nil, false
+			continue
+		}
+		text := l.clean(r.text, r.st)
+		for i, field := range strings.Split(text, " ") {
+			if i > 0 {
+				pendingSpace = true
+			}
+			if field == "" {
+				continue
+			}
+			w := float64(l.fonts.face(r.st).width(field)) * size / 1000
+			if len(words) > 0 && !pendingSpace {
+				last := &words[len(words)-1]
+				last.parts = append(last.parts, run{field, r.st})
+				last.width += w
+			} else {
+				words = append(words, word{parts: []run{{field, r.st}}, space: pendingSpace, width: w})
+			}
+			pendingSpace = false
+		}
+	}
+	if len(words) > 0 {
+		out = append(out, words)
+	}
+	return out
+}
+
+// measure returns the width of runs on unbounded lines and the width of their longest word.
+func (l *layout) measure(runs []run, size float64) (natural, longest float64) {
+	spaceW := float64(l.fonts.face(styleRegular).width(" ")) * size / 1000
+	for _, words := range l.words(runs, size) {
+		w := 0.0
+		for i, wd := range words {
+			if i > 0 && wd.space {
+				w += spaceW
+			}
+			w += wd.width
+			longest = max(longest, wd.width)
+		}
+		natural = max(natural, w)
+	}
+	return natural, longest
+}
+
+// fill lays words out greedily on lines of the given width.
+func (l *layout) fill(words []word, width, size float64) [][]piece {
+	spaceW := float64(l.fonts.face(styleRegular).width(" ")) * size / 1000
+	var lines [][]piece
+	var line []piece
+	x := 0.0
+	emit := func(w word, at float64, withSpace bool) {
+		for i, p := range w.parts {
+			n := len(line)
+			switch {
+			case i == 0 && withSpace && n > 0 && line[n-1].st == p.st:
+				line[n-1].text += " " + p.text
+			case i > 0 && n > 0 && line[n-1].st == p.st:
+				line[n-1].text += p.text
+			default:
+				line = append(line, piece{x: at, text: p.text, st: p.st})
+			}
+			at += float64(l.fonts.face(p.st).width(p.text)) * size / 1000
+		}
+	}
+	for _, w := range words {
+		gap := 0.0
+		if len(line) > 0 && w.space {
+			gap = spaceW
+		}
+		if len(line) > 0 && x+gap+w.width > width {
+			lines = append(lines, line)
+			line, x, gap = nil, 0, 0
+		}
+		if w.width > width {
+			// Cut an over-long word (a URL, a code) between characters.
+			for _, p := range w.parts {
+				f := l.fonts.face(p.st)
+				var cut strings.Builder
+				for _, r := range p.text {
+					rw := float64(f.width(string(r))) * size / 1000
+					if x+rw > width && (len(line) > 0 || cut.Len() > 0) {
+						line = append(line, piece{x: x - float64(f.width(cut.String()))*size/1000, text: cut.String(), st: p.st})
+						lines = append(lines, line)
+						line, x = nil, 0
+						cut.Reset()
+					}
+					cut.WriteRune(r)
+					x += rw
+				}
+				if cut.Len() > 0 {
+					line = append(line, piece{x: x - float64(f.width(cut.String()))*size/1000, text: cut.String(), st: p.st})
+				}
+			}
+			continue
+		}
+		emit(w, x+gap, gap > 0)
+		x += gap + w.width
+	}
+	if len(line) > 0 || len(lines) == 0 {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// paragraph lays runs out from the current position, indented at x, breaking pages as needed.
+func (l *layout) paragraph(runs []run, x, width, size float64) {
+	lead := size * lineFactor
+	for _, line := range l.wrap(runs, width, size) {
+		l.need(lead)
+		l.drawLine(line, x, l.y-size, size)
+		l.y -= lead
+	}
+}
+
+// drawLine shows the pieces of one line at baseline y.
+func (l *layout) drawLine(line []piece, x, y, size float64) {
+	for _, p := range line {
+		l.text(x+p.x, y, size, p.st, p.text)
+	}
+}

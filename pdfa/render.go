@@ -1,0 +1,171 @@
+package pdfa
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mssante/mssante/cda"
+)
+
+// DefaultProducer is the Producer written when Options.Producer is empty.
+const DefaultProducer = "mssante pdfa"
+
+// Errors returned by Render. Warnings are returned in Result.Warnings instead.
+var (
+	// ErrNoContent: the document has neither sections (N3) nor an embedded body (N1); there is
+	// nothing to render. The caller sends the CDA without a PDF or asks the author for a new one.
+	ErrNoContent = errors.New("pdfa: the document has no body to render")
+	// ErrEmbeddedNotPDF: an N1 document embeds something other than a PDF (text, image); this
+	// package does not convert it. The caller can still attach the CDA alone.
+	ErrEmbeddedNotPDF = errors.New("pdfa: the N1 document does not embed a PDF")
+	// ErrNotPDFA is the warning given when an N1 document embeds a PDF that does not declare
+	// PDF/A-1 conformance in its metadata: it is returned unchanged, as ECO.2.1.5 requires the
+	// embedded PDF itself.
+	ErrNotPDFA = errors.New("pdfa: the embedded PDF does not declare PDF/A-1 conformance")
+)
+
+// Options tune Render. The zero value and nil are valid.
+type Options struct {
+	// Now gives the creation date written in the PDF metadata; default time.Now. A fixed clock
+	// makes the output byte for byte reproducible.
+	Now func() time.Time
+	// Producer names the producing software in the Info dictionary and the XMP metadata;
+	// default DefaultProducer.
+	Producer string
+}
+
+// Result is a rendered PDF.
+type Result struct {
+	// PDF is the file: PDF/A-1b for an N3 document; for an N1 document, the embedded PDF as it is.
+	PDF []byte
+	// Embedded reports that PDF is the embedded document of an N1 CDA, returned unchanged.
+	Embedded bool
+	// Pages is the number of pages of a rendered N3 document; 0 when Embedded.
+	Pages int
+	// Warnings are the problems that did not stop the rendering (a character without glyph, an
+	// image not reproduced, an N1 PDF that is not PDF/A).
+	Warnings []error
+}
+
+// Render returns the PDF/A-1b rendering of doc (ECO.2.1.5). For an N3 document it lays out the
+// header data and every section's narrative; for an N1 document it returns the embedded PDF byte
+// for byte. Render does no I/O and is safe for concurrent use.
+func Render(doc *cda.Document, opts *Options) (*Result, error) {
+	if doc == nil {
+		return nil, ErrNoContent
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	if doc.Level == cda.N1 || (len(doc.Sections) == 0 && doc.Body != nil) {
+		return embedded(doc)
+	}
+	if len(doc.Sections) == 0 {
+		return nil, ErrNoContent
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	producer := opts.Producer
+	if producer == "" {
+		producer = DefaultProducer
+	}
+	res := &Result{}
+	fonts, err := newFontSet()
+	if err != nil {
+		return nil, err
+	}
+	l := newLayout(fonts, func(err error) { res.Warnings = append(res.Warnings, err) })
+	renderHeader(l, doc)
+	for i := range doc.Sections {
+		renderSection(l, &doc.Sections[i], 1)
+	}
+	renderFooters(l, doc)
+	info := docInfo{
+		Title:    documentTitle(doc),
+		Author:   authorLine(doc),
+		Producer: producer,
+		Date:     now().Truncate(time.Second),
+	}
+	res.PDF, err = assemble(l, info)
+	if err != nil {
+		return nil, err
+	}
+	res.Pages = len(l.pages)
+	return res, nil
+}
+
+// embedded returns the PDF of an N1 document unchanged.
+func embedded(doc *cda.Document) (*Result, error) {
+	b := doc.Body
+	if b == nil || len(b.Data) == 0 {
+		return nil, ErrNoContent
+	}
+	if !bytes.HasPrefix(b.Data, []byte("%PDF-")) {
+		return nil, fmt.Errorf("%w (media type %q)", ErrEmbeddedNotPDF, b.MediaType)
+	}
+	res := &Result{PDF: b.Data, Embedded: true}
+	if !declaresPDFA1(b.Data) {
+		res.Warnings = append(res.Warnings, ErrNotPDFA)
+	}
+	return res, nil
+}
+
+// declaresPDFA1 reports whether the PDF has an uncompressed XMP packet with pdfaid:part 1, as
+// PDF/A-1 requires (§6.7.2: the metadata stream is not filtered). It is a declaration check, not
+// a validation.
+func declaresPDFA1(pdf []byte) bool {
+	for _, pat := range []string{"pdfaid:part>1<", `pdfaid:part="1"`, "pdfaid:part='1'"} {
+		if bytes.Contains(pdf, []byte(pat)) {
+			return true
+		}
+	}
+	return false
+}
+
+// assemble writes the pages, fonts, metadata and output intent as one PDF/A-1b file.
+func assemble(l *layout, info docInfo) ([]byte, error) {
+	w := newPDFWriter()
+	catalog, pagesObj, infoObj, meta, intent, icc := w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc()
+	pageObjs := make([]int, len(l.pages))
+	for i, p := range l.pages {
+		pageObjs[i] = w.alloc()
+		content := w.alloc()
+		w.stream(content, "", []byte(p.ops.String()), true)
+		// The font resources are written once all pages are laid out; their numbers are
+		// reserved now through a shared dictionary object.
+		_ = content
+	}
+	fontDict := w.alloc()
+	var fonts []string
+	for _, f := range l.fonts.faces {
+		n, err := f.embed(w)
+		if err != nil {
+			return nil, err
+		}
+		if n != 0 {
+			fonts = append(fonts, fmt.Sprintf("/%s %s", f.res, ref(n)))
+		}
+	}
+	w.object(fontDict, "<< "+strings.Join(fonts, " ")+" >>")
+	kids := make([]string, len(pageObjs))
+	for i, n := range pageObjs {
+		kids[i] = ref(n)
+		// Content streams were allocated right after each page object.
+		w.object(n, fmt.Sprintf("<< /Type /Page /Parent %s /MediaBox [0 0 %s %s] /Resources << /Font %s /ProcSet [/PDF /Text] >> /Contents %s >>",
+			ref(pagesObj), num(pageWidth), num(pageHeight), ref(fontDict), ref(n+1)))
+	}
+	w.object(pagesObj, fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(pageObjs)))
+	w.stream(icc, "/N 3", srgbICC(), true)
+	w.object(intent, fmt.Sprintf("<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier %s /Info %s /RegistryName (http://www.color.org) /DestOutputProfile %s >>",
+		textString(srgbProfileName), textString(srgbProfileName), ref(icc)))
+	w.stream(meta, "/Type /Metadata /Subtype /XML", info.xmp(), false)
+	w.object(infoObj, info.infoDict())
+	w.object(catalog, fmt.Sprintf("<< /Type /Catalog /Pages %s /Metadata %s /OutputIntents [%s] /Lang (fr-FR) >>",
+		ref(pagesObj), ref(meta), ref(intent)))
+	return w.finish(catalog, infoObj), nil
+}

@@ -1,0 +1,235 @@
+package pdfa
+
+import (
+	"math"
+
+	"github.com/mssante/mssante/cda"
+)
+
+const (
+	cellPad    = 3.0  // inner margin of a table cell, points
+	minColumn  = 24.0 // narrowest column, points
+	tableAfter = 6.0  // space after a table
+)
+
+// tableCell is one cell placed in the grid.
+type tableCell struct {
+	col, span int
+	rows      int // rowspan: the slots below stay empty, the text is drawn in the first row
+	runs      []run
+	header    bool
+}
+
+// tableRow is one row of a table; header rows are repeated at the top of each page.
+type tableRow struct {
+	cells  []tableCell
+	header bool
+}
+
+// tableRows collects the rows of a table (thead, tbody, tfoot or direct tr) and places the
+// cells in columns, honouring colspan and rowspan. It returns the rows and the column count.
+func (l *layout) tableRows(t *cda.Node, st style) ([]tableRow, int) {
+	var rows []tableRow
+	var collect func(n *cda.Node, header bool)
+	collect = func(n *cda.Node, header bool) {
+		for _, c := range n.Children {
+			switch c.Kind {
+			case cda.NodeTHead:
+				collect(c, true)
+			case cda.NodeTBody, cda.NodeTFoot:
+				collect(c, false)
+			case cda.NodeRow:
+				rows = append(rows, l.tableRow(c, header, st))
+			}
+		}
+	}
+	collect(t, false)
+	// A table without thead whose first row holds only th has that row as header.
+	if len(rows) > 0 && !rows[0].header {
+		all := len(rows[0].cells) > 0
+		for _, c := range rows[0].cells {
+			all = all && c.header
+		}
+		rows[0].header = all
+	}
+	// Place cells in columns, skipping slots that a rowspan above still occupies.
+	occupied := map[[2]int]bool{}
+	cols := 0
+	for r := range rows {
+		col := 0
+		for i := range rows[r].cells {
+			c := &rows[r].cells[i]
+			for occupied[[2]int{r, col}] {
+				col++
+			}
+			c.col = col
+			for k := 1; k < c.rows; k++ {
+				for j := range c.span {
+					occupied[[2]int{r + k, col + j}] = true
+				}
+			}
+			col += c.span
+		}
+		cols = max(cols, col)
+	}
+	return rows, cols
+}
+
+func (l *layout) tableRow(tr *cda.Node, header bool, st style) tableRow {
+	row := tableRow{header: header}
+	for _, c := range tr.Children {
+		if c.Kind != cda.NodeCell && c.Kind != cda.NodeHeaderCell {
+			continue
+		}
+		cst := withStyle(st, c.StyleCode)
+		isTH := c.Kind == cda.NodeHeaderCell
+		if isTH || header {
+			cst |= styleBold
+		}
+		var runs []run
+		for _, ch := range c.Children {
+			runs = l.flatten(ch, cst, runs)
+		}
+		row.cells = append(row.cells, tableCell{span: max(c.ColSpan, 1), rows: max(c.RowSpan, 1), runs: runs, header: isTH})
+	}
+	return row
+}
+
+// columnWidths shares width between columns from the natural and minimal widths of their cells,
+// as an automatic HTML table layout does.
+func (l *layout) columnWidths(rows []tableRow, cols int, width float64) []float64 {
+	nat := make([]float64, cols)
+	low := make([]float64, cols)
+	for i := range cols {
+		nat[i], low[i] = minColumn, minColumn
+	}
+	for _, r := range rows {
+		for _, c := range r.cells {
+			if c.span != 1 {
+				continue
+			}
+			n, m := l.measure(c.runs, sizeTable)
+			nat[c.col] = max(nat[c.col], n+2*cellPad+1)
+			low[c.col] = max(low[c.col], min(m+2*cellPad+1, width/3))
+		}
+	}
+	var sumNat, sumLow float64
+	for i := range cols {
+		sumNat += nat[i]
+		sumLow += low[i]
+	}
+	w := make([]float64, cols)
+	for i := range cols {
+		switch {
+		case sumNat <= width:
+			w[i] = nat[i] * width / sumNat
+		case sumLow >= width:
+			w[i] = low[i] * width / sumLow
+		default:
+			w[i] = low[i] + (nat[i]-low[i])*(width-sumLow)/(sumNat-sumLow)
+		}
+	}
+	return w
+}
+
+// table lays out a narrative table as a grid: wrapped cells, header rows in bold on a grey
+// background repeated on every page, rows split across pages only when taller than a page.
+func (l *layout) table(t *cda.Node, x, width float64, st style) {
+	for _, c := range t.Children {
+		if c.Kind == cda.NodeCaption {
+			l.paragraph(l.flatten(c, st|styleBold, nil), x, width, sizeBody)
+		}
+	}
+	rows, cols := l.tableRows(t, st)
+	if cols == 0 {
+		return
+	}
+	widths := l.columnWidths(rows, cols, width)
+	lefts := make([]float64, cols+1)
+	lefts[0] = x
+	for i, w := range widths {
+		lefts[i+1] = lefts[i] + w
+	}
+	lead := sizeTable * lineFactor
+	layoutRow := func(r tableRow) [][][]piece {
+		lines := make([][][]piece, len(r.cells))
+		for i, c := range r.cells {
+			end := min(c.col+c.span, cols)
+			lines[i] = l.wrap(c.runs, lefts[end]-lefts[c.col]-2*cellPad, sizeTable)
+		}
+		return lines
+	}
+	height := func(lines [][][]piece, from int) int {
+		n := 1
+		for _, cl := range lines {
+			n = max(n, len(cl)-from)
+		}
+		return n
+	}
+	draw := func(r tableRow, lines [][][]piece, from, count int) {
+		h := float64(count)*lead + 2*cellPad
+		for i, c := range r.cells {
+			end := min(c.col+c.span, cols)
+			l.rect(lefts[c.col], l.y, lefts[end]-lefts[c.col], h, r.header || c.header)
+			for k := from; k < from+count && k < len(lines[i]); k++ {
+				l.drawLine(lines[i][k], lefts[c.col]+cellPad, l.y-cellPad-sizeTable-float64(k-from)*lead, sizeTable)
+			}
+		}
+		l.y -= h
+	}
+
+	var header []tableRow
+	for _, r := range rows {
+		if !r.header {
+			break
+		}
+		header = append(header, r)
+	}
+	drawHeader := func() {
+		for _, r := range header {
+			lines := layoutRow(r)
+			draw(r, lines, 0, height(lines, 0))
+		}
+	}
+	headerHeight := 0.0
+	for _, r := range header {
+		headerHeight += float64(height(layoutRow(r), 0))*lead + 2*cellPad
+	}
+	pageRoom := pageHeight - marginTop - marginBottom - headerHeight
+
+	saved := l.onNewPage
+	defer func() { l.onNewPage = saved }()
+	for i, r := range rows {
+		lines := layoutRow(r)
+		n := height(lines, 0)
+		if i == len(header) {
+			l.onNewPage = drawHeader // from the first body row on, a page break repeats the header
+		}
+		if r.header && i < len(header) && i == 0 {
+			// Keep the header with the first body row.
+			l.need(headerHeight + lead + 2*cellPad)
+		}
+		from, fresh := 0, false
+		for {
+			h := float64(n-from)*lead + 2*cellPad
+			if l.y-h >= marginBottom {
+				draw(r, lines, from, n-from)
+				break
+			}
+			fit := int(math.Floor((l.y - marginBottom - 2*cellPad) / lead))
+			if !fresh && (h <= pageRoom || fit < 1) {
+				l.newPage()
+				fresh = true
+				continue
+			}
+			fit = max(fit, 1)
+			draw(r, lines, from, fit)
+			if from += fit; from >= n {
+				break
+			}
+			l.newPage()
+			fresh = true
+		}
+	}
+	l.y -= tableAfter
+}
