@@ -77,14 +77,15 @@ func run(ctx context.Context, env *cmdEnv, args []string) int {
 			printCommands(env.stdout, "")
 			return 0
 		}
-		prefix := strings.Join(groupWords(args), " ")
-		if prefix != "" && !hasFlagHelp(args) {
-			fmt.Fprintf(env.stderr, "mssante: unknown command %q\n", strings.Join(args, " "))
-			printCommands(env.stderr, prefix)
-			return 2
+		words := groupWords(args)
+		prefix := strings.Join(words, " ")
+		if prefix != "" && (len(args) == len(words) || hasFlagHelp(args)) {
+			printCommands(env.stdout, prefix)
+			return 0
 		}
-		printCommands(env.stdout, prefix)
-		return 0
+		fmt.Fprintf(env.stderr, "mssante: unknown command %q\n", strings.Join(args, " "))
+		printCommands(env.stderr, prefix)
+		return 2
 	}
 	fs := flag.NewFlagSet("mssante "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
