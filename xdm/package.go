@@ -11,9 +11,19 @@ type Package struct {
 	Documents  []*Document
 	// Index and Readme are INDEX.HTM and README.TXT at the root of the archive.
 	Index, Readme []byte
+	// Other are the entries Read found that are neither documents nor INDEX.HTM / README.TXT:
+	// the METADATA.XML files as received, files outside the subset folders. Nothing is dropped.
+	// WriteTo ignores them: it writes the metadata from Submission and Documents.
+	Other []File
 	// Warnings are the deviations found by Read (or the gaps in the CDA headers found by Build)
 	// that did not stop it. Each wraps a sentinel of this package when one applies.
 	Warnings []error
+}
+
+// File is an archive entry that is not a document.
+type File struct {
+	Path string
+	Data []byte
 }
 
 // Document is one file of the submission set and its metadata.

@@ -216,6 +216,15 @@ func assemble(files []zipFile, o *ReadOptions) (*Package, error) {
 		}
 	}
 	p.Documents = append(p.Documents, unlisted(files, metas, used, p)...)
+	for _, f := range files {
+		switch u := strings.ToUpper(f.name); {
+		case u == "INDEX.HTM" || u == "README.TXT":
+		case used[u] && !strings.EqualFold(path.Base(f.name), "METADATA.XML"):
+		case !used[u] && isDocumentDir(u, metas):
+		default:
+			p.Other = append(p.Other, File{Path: f.name, Data: f.data})
+		}
+	}
 	return p, errors.Join(integrity...)
 }
 
@@ -304,6 +313,15 @@ func parseCDAInto(d *Document, o *ReadOptions) {
 func looksXML(d *Document) bool {
 	mt := strings.ToLower(d.Entry.MimeType)
 	return strings.Contains(mt, "xml") || (mt == "" && strings.EqualFold(path.Ext(d.Path), ".xml"))
+}
+
+func isDocumentDir(upperName string, metas []*zipFile) bool {
+	for _, m := range metas {
+		if strings.EqualFold(path.Dir(m.name), path.Dir(upperName)) {
+			return true
+		}
+	}
+	return false
 }
 
 // unlisted returns the files of the subset folders no entry describes, with a warning each.
