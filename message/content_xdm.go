@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/mssante/mssante/cda"
@@ -65,4 +66,25 @@ func renderPDF(doc *cda.Document, opts *Options) ([]byte, []string, error) {
 		warnings = append(warnings, fmt.Sprintf("PDF : %v", w))
 	}
 	return res.PDF, warnings, nil
+}
+
+// buildXDM packages the CDA documents as IHE_XDM.zip (ECO.2.1.1), recipients as intended
+// recipients of the submission set.
+func buildXDM(cdas [][]byte, d *Draft, opts *Options) ([]byte, error) {
+	bo := &xdm.BuildOptions{Rand: opts.rand(), ReadmeProduct: "mssante", ReadmeVendor: "mssante"}
+	if opts != nil && opts.Now != nil {
+		bo.Now = opts.Now
+	}
+	for _, a := range append(append([]Address(nil), d.To...), d.Cc...) {
+		bo.Recipients = append(bo.Recipients, a.Addr)
+	}
+	pkg, err := xdm.Build(cdas, bo)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := pkg.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
