@@ -267,6 +267,16 @@ func TestCompose_refusesBadInput(t *testing.T) {
 	}
 }
 
+// CR and LF in a label or a subject never start a new header field.
+func TestCompose_noHeaderInjection(t *testing.T) {
+	d := &Draft{From: Address{Name: "Dr X\r\nBcc: espion@exemple.fr", Addr: drMartin.Addr}, To: []Address{drDupont},
+		Subject: "Objet\r\nBcc: espion@exemple.fr", Text: "x"}
+	c := mustCompose(t, d, nil)
+	if _, ok := headerValue(c.Data, "Bcc"); ok {
+		t.Errorf("header injected:\n%s", headerBlock(c.Data))
+	}
+}
+
 // Golden files: byte-exact output with injected Now and Rand.
 func TestCompose_golden(t *testing.T) {
 	contact := Address{Addr: "secretariat@hopital-c.mssante.fr"}

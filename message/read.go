@@ -69,6 +69,7 @@ type Attachment struct {
 	Name        string `json:"name"`
 	ContentType string `json:"content_type"`
 	Size        int    `json:"size"`
+	Data        []byte `json:"-"`
 }
 
 // Report is a delivery report, a bounce or a read receipt received (ECO.2.3.1, ECO.2.3.2).
@@ -315,7 +316,7 @@ func (m *Message) leaf(part *gomessage.Entity) {
 }
 
 func (m *Message) attachment(name, ct string, data []byte) {
-	m.Attachments = append(m.Attachments, Attachment{Name: name, ContentType: ct, Size: len(data)})
+	m.Attachments = append(m.Attachments, Attachment{Name: name, ContentType: ct, Size: len(data), Data: data})
 	lower := strings.ToLower(name)
 	switch {
 	case strings.EqualFold(name, XDMFileName) || (m.XDM == nil && strings.HasSuffix(lower, ".zip") && strings.Contains(strings.ToUpper(name), "XDM")):
