@@ -86,7 +86,33 @@ func ReadOptions(r io.Reader, opts *Options) (*Document, error) {
 	if err := dec.DecodeElement(&x, &start); err != nil {
 		return nil, decodeError(err)
 	}
+	if err := epilog(dec); err != nil {
+		return nil, err
+	}
 	return x.document()
+}
+
+// epilog reads what follows the root element: only white space, comments and processing
+// instructions may, and the size bound applies to them too.
+func epilog(dec *xml.Decoder) error {
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return decodeError(err)
+		}
+		switch t := tok.(type) {
+		case xml.Comment, xml.ProcInst:
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return fmt.Errorf("%w: text after the root element", ErrMalformed)
+			}
+		default:
+			return fmt.Errorf("%w: content after the root element", ErrMalformed)
+		}
+	}
 }
 
 // rootElement reads the prolog up to the root element, refusing DTDs and non-CDA roots.

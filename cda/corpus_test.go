@@ -1,0 +1,98 @@
+package cda
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/testkit"
+)
+
+// TestParse_corpus reads every ANS CI-SIS sample of the shared corpus: each has a level, a type
+// code (ECO.2.4.1), a title, and a patient INS or a warning explaining why not (ECO.2.4.2).
+func TestParse_corpus(t *testing.T) {
+	dir := testkit.Shared(t, "corpus", "cda")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey := map[string]bool{"CSE-CS24_2025.01.xml": true, "CSE-MDE_2023.01.xml": true, "OBP-SEM_2024.01.xml": true}
+	seen := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.EqualFold(filepath.Ext(name), ".xml") {
+			continue
+		}
+		seen++
+		t.Run(name, func(t *testing.T) {
+			f, err := os.Open(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			d, err := Read(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Level == LevelUnknown || d.Code.Code == "" || d.Title == "" || d.EffectiveTime.IsZero() {
+				t.Errorf("level %v, code %q, title %q, effectiveTime %v", d.Level, d.Code.Code, d.Title, d.EffectiveTime)
+			}
+			id := d.Patient.Identity
+			if id.INS.Matricule.IsZero() || !id.INS.OID.Qualifying() {
+				t.Errorf("no INS read: %v; IDs %v", id.INS, d.Patient.IDs)
+			}
+			ke := d.INSKeyError()
+			if wrongKey[name] != (ke != nil) {
+				t.Errorf("key error = %v, want one: %v", ke, wrongKey[name])
+			}
+			if ke == nil && id.Qualified() != nil {
+				t.Errorf("not qualified: %v", id.Qualified())
+			}
+			if len(d.Authors) == 0 || d.Custodian == nil || d.Custodian.Name == "" {
+				t.Errorf("authors %v, custodian %v", d.Authors, d.Custodian)
+			}
+			switch d.Level {
+			case N1:
+				if d.Body == nil || !bytes.HasPrefix(d.Body.Data, []byte("%PDF")) {
+					t.Errorf("N1 body is not a PDF")
+				}
+			case N3:
+				if len(d.Sections) == 0 || d.Sections[0].Title == "" {
+					t.Errorf("N3 without titled sections: %d", len(d.Sections))
+				}
+			}
+			for _, w := range d.Warnings {
+				var kerr *ins.KeyError
+				if !errors.As(w, &kerr) && !errors.Is(w, ErrTime) {
+					t.Errorf("unexpected warning: %v", w)
+				}
+			}
+		})
+	}
+	if seen == 0 {
+		t.Fatalf("no CDA in %s", dir)
+	}
+}
+
+func TestParse_corpusUsedName(t *testing.T) {
+	p := filepath.Join(testkit.Shared(t, "corpus", "cda"), "eDISP-MED_2024.01.xml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Skip(err)
+	}
+	d, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := d.Patient.Identity
+	if id.BirthName != "NESSI" || id.UsedName != "DECOURCY" || id.FirstName != "RUTH" || id.INS.OID != ins.OIDNIR {
+		t.Errorf("identity = %+v", id)
+	}
+	if len(d.Authors) != 2 {
+		t.Errorf("%d authors, want 2 (pharmacist and DP device)", len(d.Authors))
+	}
+}
