@@ -266,6 +266,8 @@ func entryFromCDA(doc *cda.Document, data []byte, id, uri string) (DocumentEntry
 		warns = append(warns, fmt.Errorf("%w: %s", ErrNoPatient, uri))
 	case e.INS.Matricule.IsZero():
 		warns = append(warns, fmt.Errorf("%w: %s identifies its patient by %s", ErrNoINS, uri, e.PatientID))
+	case !e.INS.Matricule.KeyValid():
+		warn("the INS matricule %s has a wrong key", e.INS.Matricule)
 	}
 	if e.TypeCode.IsZero() {
 		warn("no document type (ClinicalDocument/code)")
