@@ -1,0 +1,81 @@
+package fhir
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode"
+
+	"github.com/mssante/mssante/internal/annuaire"
+	"golang.org/x/text/unicode/norm"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// filter applies the parts of a query the server did not: every word of the text must begin a
+// word of the entry (accents and case folded), and the type, profession and department filters.
+type filter struct {
+	words      []string
+	mailbox    string
+	typ        string
+	profession string
+	department string
+}
+
+func newFilter(q annuaire.Query) filter {
+	f := filter{typ: strings.ToUpper(q.Type), profession: fold(q.Profession), department: strings.ToUpper(strings.TrimSpace(q.Department))}
+	text := strings.TrimSpace(q.Text)
+	if strings.Contains(text, "@") {
+		f.mailbox = strings.ToLower(strings.Fields(text)[0])
+		return f
+	}
+	f.words = strings.Fields(fold(text))
+	return f
+}
+
+func (f filter) match(e annuaire.Entry) bool {
+	if f.typ != "" && e.Type != f.typ {
+		return false
+	}
+	if f.department != "" && e.Department != f.department {
+		return false
+	}
+	if f.profession != "" && !strings.Contains(fold(e.Profession), f.profession) && e.ProfessionCode != f.profession {
+		return false
+	}
+	if f.mailbox != "" {
+		return strings.Contains(strings.ToLower(e.Address), f.mailbox)
+	}
+	hay := " " + fold(strings.Join([]string{e.LastName, e.FirstName, e.Profession, e.Specialty, e.Organization,
+		e.Service, e.City, e.PostalCode, e.Address}, " ")) + " "
+	for _, w := range f.words {
+		if !strings.Contains(hay, " "+w) {
+			return false
+		}
+	}
+	return true
+}
+
+// fold lower-cases s, removes diacritics and turns every run of other characters than letters and
+// digits into one space.
+func fold(s string) string {
+	var b strings.Builder
+	space := true
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			continue
+		case r == 'œ' || r == 'Œ':
+			b.WriteString("oe")
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+	}
+	return strings.TrimSpace(b.String())
+}
