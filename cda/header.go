@@ -248,3 +248,18 @@ func (d *Document) serviceEvent(i int, x xServiceEvent) ServiceEvent {
 	}
 	return e
 }
+
+// String writes the name as a professional reads it: "Dr Hélène MARCHAND".
+func (n Name) String() string {
+	parts := make([]string, 0, len(n.Given)+3)
+	if n.Prefix != "" {
+		parts = append(parts, n.Prefix)
+	}
+	parts = append(parts, n.Given...)
+	for _, p := range []string{n.Family, n.Suffix} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -496,3 +496,26 @@ func TestParse_largeSample(t *testing.T) {
 		t.Fatalf("large sample: %v, %d sections", err, len(d.Sections))
 	}
 }
+
+func TestTS_String(t *testing.T) {
+	for raw, want := range map[string]string{
+		"2019": "2019", "201907": "2019-07", "19790328": "1979-03-28",
+		"20191203133000+0100": "2019-12-03T13:30:00+01:00", "201912031330": "2019-12-03T13:30:00+01:00",
+		"2019-12": "2019-12", "": "",
+	} {
+		ts, _ := ParseTS(raw)
+		if got := ts.String(); got != want {
+			t.Errorf("ParseTS(%q).String() = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+func TestName_String(t *testing.T) {
+	n := Name{Prefix: "Dr", Given: []string{"Hélène", "Marie"}, Family: "MARCHAND", Suffix: "PhD"}
+	if got := n.String(); got != "Dr Hélène Marie MARCHAND PhD" {
+		t.Errorf("Name.String() = %q", got)
+	}
+	if got := (Name{Family: "ROUSSEAU"}).String(); got != "ROUSSEAU" {
+		t.Errorf("Name.String() = %q", got)
+	}
+}

@@ -119,3 +119,21 @@ func (t TS) Precision() int {
 	}
 	return len(s)
 }
+
+// String writes the time in ISO 8601 at its precision: "2019", "2019-12", "2019-12-03", or RFC 3339
+// from the hour on ("2019-12-03T13:30:00+01:00"). An unreadable time is written as Raw; an absent
+// one as "".
+func (t TS) String() string {
+	if t.Time.IsZero() {
+		return t.Raw
+	}
+	switch t.Precision() {
+	case 4:
+		return t.Time.Format("2006")
+	case 6:
+		return t.Time.Format("2006-01")
+	case 8:
+		return t.Time.Format(time.DateOnly)
+	}
+	return t.Time.Format(time.RFC3339)
+}
