@@ -25,6 +25,9 @@ var (
 	// PDF/A-1 conformance in its metadata: it is returned unchanged, as ECO.2.1.5 requires the
 	// embedded PDF itself.
 	ErrNotPDFA = errors.New("pdfa: the embedded PDF does not declare PDF/A-1 conformance")
+	// ErrWideTable is the warning given when a table has too many columns for the page even at
+	// the smallest font size: its longest words are cut between characters (nothing is lost).
+	ErrWideTable = errors.New("pdfa: table too wide for the page")
 )
 
 // Options tune Render. The zero value and nil are valid.

@@ -57,8 +57,8 @@ func syntheticDocument(rows int) *cda.Document {
 			Gender:    cda.Code{Code: "F"},
 		},
 		Authors: []cda.Author{{
-			Time:   cda.TS{Raw: "20261127103000+0100", Time: time.Date(2026, 11, 27, 10, 30, 0, 0, paris), HasZone: true},
-			Person: &cda.Person{Name: cda.Name{Prefix: "Dr", Given: []string{"Gaël"}, Family: "Imaginaire"}, Specialty: cda.Code{DisplayName: "Biologie médicale"}},
+			Time:         cda.TS{Raw: "20261127103000+0100", Time: time.Date(2026, 11, 27, 10, 30, 0, 0, paris), HasZone: true},
+			Person:       &cda.Person{Name: cda.Name{Prefix: "Dr", Given: []string{"Gaël"}, Family: "Imaginaire"}, Specialty: cda.Code{DisplayName: "Biologie médicale"}},
 			Organization: &cda.Organization{Name: "Laboratoire des Tests Synthétiques"},
 		}},
 		Custodian: &cda.Organization{Name: "Hôpital Fictif de Saint-Œuf"},

@@ -1,6 +1,7 @@
 package pdfa
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mssante/mssante/cda"
@@ -10,6 +11,8 @@ const (
 	cellPad    = 3.0  // inner margin of a table cell, points
 	minColumn  = 24.0 // narrowest column, points
 	tableAfter = 6.0  // space after a table
+	// minTableSize is the smallest font size a wide table is shrunk to, points.
+	minTableSize = 6.0
 )
 
 // tableCell is one cell placed in the grid.
@@ -97,7 +100,8 @@ func (l *layout) tableRow(tr *cda.Node, header bool, st style) tableRow {
 
 // columnWidths shares width between columns from the natural and minimal widths of their cells,
 // as an automatic HTML table layout does.
-func (l *layout) columnWidths(rows []tableRow, cols int, width float64) []float64 {
+// fits is false when even the minimal widths exceed width (words will be cut).
+func (l *layout) columnWidths(rows []tableRow, cols int, width, size float64) (w []float64, fits bool) {
 	nat := make([]float64, cols)
 	low := make([]float64, cols)
 	for i := range cols {
@@ -108,7 +112,7 @@ func (l *layout) columnWidths(rows []tableRow, cols int, width float64) []float6
 			if c.span != 1 {
 				continue
 			}
-			n, m := l.measure(c.runs, sizeTable)
+			n, m := l.measure(c.runs, size)
 			nat[c.col] = max(nat[c.col], n+2*cellPad+1)
 			low[c.col] = max(low[c.col], min(m+2*cellPad+1, width/3))
 		}
@@ -118,7 +122,7 @@ func (l *layout) columnWidths(rows []tableRow, cols int, width float64) []float6
 		sumNat += nat[i]
 		sumLow += low[i]
 	}
-	w := make([]float64, cols)
+	w = make([]float64, cols)
 	for i := range cols {
 		switch {
 		case sumNat <= width:
@@ -129,7 +133,7 @@ func (l *layout) columnWidths(rows []tableRow, cols int, width float64) []float6
 			w[i] = low[i] + (nat[i]-low[i])*(width-sumLow)/(sumNat-sumLow)
 		}
 	}
-	return w
+	return w, sumLow <= width
 }
 
 // table lays out a narrative table as a grid: wrapped cells, header rows in bold on a grey
@@ -144,18 +148,27 @@ func (l *layout) table(t *cda.Node, x, width float64, st style) {
 	if cols == 0 {
 		return
 	}
-	widths := l.columnWidths(rows, cols, width)
+	// Shrink the text of a table too wide for the page until its longest words fit.
+	size := sizeTable
+	widths, fits := l.columnWidths(rows, cols, width, size)
+	for !fits && size > minTableSize {
+		size -= 0.5
+		widths, fits = l.columnWidths(rows, cols, width, size)
+	}
+	if !fits {
+		l.warn(fmt.Errorf("%w (%d columns): words are cut across lines", ErrWideTable, cols))
+	}
 	lefts := make([]float64, cols+1)
 	lefts[0] = x
 	for i, w := range widths {
 		lefts[i+1] = lefts[i] + w
 	}
-	lead := sizeTable * lineFactor
+	lead := size * lineFactor
 	layoutRow := func(r tableRow) [][][]piece {
 		lines := make([][][]piece, len(r.cells))
 		for i, c := range r.cells {
 			end := min(c.col+c.span, cols)
-			lines[i] = l.wrap(c.runs, lefts[end]-lefts[c.col]-2*cellPad, sizeTable)
+			lines[i] = l.wrap(c.runs, lefts[end]-lefts[c.col]-2*cellPad, size)
 		}
 		return lines
 	}
@@ -172,7 +185,7 @@ func (l *layout) table(t *cda.Node, x, width float64, st style) {
 			end := min(c.col+c.span, cols)
 			l.rect(lefts[c.col], l.y, lefts[end]-lefts[c.col], h, r.header || c.header)
 			for k := from; k < from+count && k < len(lines[i]); k++ {
-				l.drawLine(lines[i][k], lefts[c.col]+cellPad, l.y-cellPad-sizeTable-float64(k-from)*lead, sizeTable)
+				l.drawLine(lines[i][k], lefts[c.col]+cellPad, l.y-cellPad-size-float64(k-from)*lead, size)
 			}
 		}
 		l.y -= h
@@ -205,9 +218,10 @@ func (l *layout) table(t *cda.Node, x, width float64, st style) {
 		if i == len(header) {
 			l.onNewPage = drawHeader // from the first body row on, a page break repeats the header
 		}
-		if r.header && i < len(header) && i == 0 {
+		if i == 0 && len(header) > 0 && len(header) < len(rows) {
 			// Keep the header with the first body row.
-			l.need(headerHeight + lead + 2*cellPad)
+			first := float64(height(layoutRow(rows[len(header)]), 0))*lead + 2*cellPad
+			l.need(headerHeight + min(first, pageRoom))
 		}
 		from, fresh := 0, false
 		for {

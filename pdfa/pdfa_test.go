@@ -1,0 +1,333 @@
+package pdfa
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/cda"
+	"github.com/mssante/mssante/internal/pdfcheck"
+	"github.com/mssante/mssante/internal/testkit"
+)
+
+// renderFile parses a CDA file and renders it with the test clock.
+func renderFile(t *testing.T, path string) (*cda.Document, *Result) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cda.Parse(data)
+	if err != nil {
+		t.Fatalf("cda.Parse(%s): %v", filepath.Base(path), err)
+	}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatalf("Render(%s): %v", filepath.Base(path), err)
+	}
+	return doc, res
+}
+
+// checkTranscription asserts that pdftotext finds, in the rendered PDF, the header data, every
+// section title and every word of every narrative (ECO.2.1.5 "transcription fidèle").
+// With cutWords (an ErrWideTable warning), words inside tables are not required whole.
+func checkTranscription(t *testing.T, doc *cda.Document, text string, cutWords bool) {
+	t.Helper()
+	got := pdfcheck.Normalize(text)
+	want := func(what, s string) {
+		t.Helper()
+		if s = pdfcheck.Normalize(s); s != "" && !strings.Contains(got, s) {
+			t.Errorf("pdftotext does not find %s %q", what, s)
+		}
+	}
+	want("the title", documentTitle(doc))
+	want("the document type", doc.Code.DisplayName)
+	want("the creation date", formatTS(doc.EffectiveTime))
+	for _, a := range doc.Authors {
+		if a.Person != nil {
+			want("the author", personName(a.Person.Name))
+		}
+	}
+	if doc.Custodian != nil {
+		want("the custodian", doc.Custodian.Name)
+	}
+	fonts, err := newFontSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(ss []cda.Section)
+	walk = func(ss []cda.Section) {
+		for i := range ss {
+			want("the section title", sectionTitle(&ss[i]))
+			if ss[i].Text != nil {
+				for _, w := range narrativeWords(ss[i].Text, fonts, cutWords) {
+					want("the narrative word", w)
+				}
+			}
+			walk(ss[i].Sections)
+		}
+	}
+	walk(doc.Sections)
+}
+
+// narrativeWords returns the words of a narrative that a line can hold whole and the fonts can
+// show (over-long words are cut, unknown characters become "?").
+func narrativeWords(n *cda.Node, fonts *fontSet, skipTables bool) []string {
+	var words []string
+	var walk func(n *cda.Node)
+	walk = func(n *cda.Node) {
+		if skipTables && n.Kind == cda.NodeTable {
+			return
+		}
+		if n.Kind == cda.NodeText {
+		word:
+			for _, w := range strings.Fields(n.Text) {
+				if len([]rune(w)) > 12 {
+					continue
+				}
+				for _, r := range w {
+					if _, ok := fonts.face(styleRegular).lookup(r); !ok {
+						continue word
+					}
+				}
+				words = append(words, w)
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(n)
+	return words
+}
+
+// TestRender_corpus renders every CDA of the shared ANS corpus and of cda/testdata: the N3 ones
+// pass PDFBox Preflight PDF/A-1b and pdftotext finds the header, each section title and the
+// narrative words; the N1 ones return the embedded PDF byte for byte. ECO.2.1.5
+func TestRender_corpus(t *testing.T) {
+	shared, _ := filepath.Glob(filepath.Join(testkit.Shared(t, "corpus", "cda"), "*"))
+	local, _ := filepath.Glob(filepath.Join(testkit.ModuleRoot(t), "cda", "testdata", "*.xml"))
+	files := append(shared, local...)
+	if len(files) == 0 {
+		t.Fatal("no CDA samples found")
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
+			doc, res := renderFile(t, path)
+			if doc.Level == cda.N1 {
+				if !res.Embedded || !bytes.Equal(res.PDF, doc.Body.Data) {
+					t.Fatalf("N1: Render did not return the embedded PDF unchanged (ECO.2.1.5)")
+				}
+				// The embedded PDFs are the producer's; report whether they are PDF/A-1b and
+				// check that the declaration warning agrees when Preflight accepts the file.
+				v := pdfcheck.RunPreflight(t, pdfcheck.WriteTemp(t, "n1.pdf", res.PDF))
+				t.Logf("N1 embedded PDF: PDF/A-1b per Preflight = %v, warnings = %v", v.Valid, res.Warnings)
+				if v.Valid && slicesContainsErr(res.Warnings, ErrNotPDFA) {
+					t.Errorf("valid PDF/A-1b flagged as not PDF/A")
+				}
+				return
+			}
+			if res.Embedded || res.Pages < 1 {
+				t.Fatalf("N3 rendered as Embedded=%v Pages=%d", res.Embedded, res.Pages)
+			}
+			path := pdfcheck.WriteTemp(t, "doc.pdf", res.PDF)
+			pdfcheck.Preflight(t, path)
+			checkTranscription(t, doc, pdfcheck.Text(t, path), slicesContainsErr(res.Warnings, ErrWideTable))
+		})
+	}
+}
+
+func slicesContainsErr(errs []error, target error) bool {
+	for _, e := range errs {
+		if errors.Is(e, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRender_longTableBreaksPages: a 150-row table spans several pages, repeats its header row
+// on each, and every row reaches the text. ECO.2.1.5
+func TestRender_longTableBreaksPages(t *testing.T) {
+	doc := syntheticDocument(150)
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages < 3 {
+		t.Fatalf("Pages = %d, want >= 3 for 150 rows", res.Pages)
+	}
+	path := pdfcheck.WriteTemp(t, "long.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	text := pdfcheck.Text(t, path)
+	pages := strings.Split(text, "\f")
+	headerPages := 0
+	for _, p := range pages {
+		if strings.Contains(p, "Valeurs de") && strings.Contains(p, "Commentaire") {
+			headerPages++
+		}
+	}
+	if headerPages < res.Pages-1 {
+		t.Errorf("table header found on %d pages of %d, want it repeated on each table page", headerPages, res.Pages)
+	}
+	norm := pdfcheck.Normalize(text)
+	for i := 1; i <= 150; i++ {
+		if want := "Paramètre n°" + itoa(i) + " "; !strings.Contains(norm, want) {
+			t.Errorf("row %d missing from the text", i)
+		}
+	}
+	checkTranscription(t, doc, text, false)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func fmtInt(i int) string { return strconv.Itoa(i) }
+
+// TestRender_tallRowSplits: a table cell taller than a page is split across pages, not lost.
+func TestRender_tallRowSplits(t *testing.T) {
+	var long []string
+	cell := el(cda.NodeCell)
+	for i := range 150 {
+		long = append(long, "ligne"+fmtInt(i))
+		cell.Children = append(cell.Children, txt(long[i]), el(cda.NodeBreak))
+	}
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Observation très longue", Text: el(cda.NodeBlock,
+		el(cda.NodeTable, el(cda.NodeTBody, el(cda.NodeRow, el(cda.NodeCell, txt("Texte")), cell)))),
+	}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages < 2 {
+		t.Fatalf("Pages = %d, want >= 2", res.Pages)
+	}
+	path := pdfcheck.WriteTemp(t, "tall.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	norm := pdfcheck.Normalize(pdfcheck.Text(t, path))
+	for _, w := range long {
+		if !strings.Contains(norm, w+" ") && !strings.HasSuffix(norm, w) {
+			t.Errorf("word %q lost", w)
+		}
+	}
+}
+
+// TestRender_deterministic: the same document and clock give the same bytes.
+func TestRender_deterministic(t *testing.T) {
+	a, err := Render(syntheticDocument(40), &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Render(syntheticDocument(40), &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.PDF, b.PDF) {
+		t.Fatal("two renders of the same document with the same clock differ")
+	}
+	c, err := Render(syntheticDocument(40), &Options{Now: func() time.Time { return testClock().Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a.PDF, c.PDF) {
+		t.Fatal("the creation date does not reach the file")
+	}
+}
+
+// TestRender_metadata: Info and XMP carry the same title and dates with the zone, and the file has
+// the PDF/A-1 skeleton (header comment, output intent, metadata, trailer ID).
+func TestRender_metadata(t *testing.T) {
+	res, err := Render(syntheticDocument(1), &Options{Now: testClock, Producer: "test producer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n",
+		"/CreationDate (D:20261128173000+01'00')",
+		"<xmp:CreateDate>2026-11-28T17:30:00+01:00</xmp:CreateDate>",
+		"<pdfaid:part>1</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
+		"/S /GTS_PDFA1",
+		"/Producer (test producer)",
+		"<pdf:Producer>test producer</pdf:Producer>",
+		"Compte rendu d’examens biologiques — été 2026</rdf:li>",
+		"/ID [<",
+	} {
+		if !bytes.Contains(res.PDF, []byte(want)) {
+			t.Errorf("PDF lacks %q", want)
+		}
+	}
+	if !bytes.HasSuffix(res.PDF, []byte("%%EOF\n")) {
+		t.Error("PDF does not end with the EOF marker")
+	}
+}
+
+// TestRender_N1 returns the embedded PDF byte for byte, warning only when it does not declare
+// PDF/A-1. ECO.2.1.5 "identique au PDF encapsulé"
+func TestRender_N1(t *testing.T) {
+	inner, err := Render(syntheticDocument(3), &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := &cda.Document{Level: cda.N1, Body: &cda.NonXMLBody{MediaType: "application/pdf", Representation: "B64", Data: inner.PDF}}
+	res, err := Render(doc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Embedded || !bytes.Equal(res.PDF, inner.PDF) || len(res.Warnings) != 0 {
+		t.Fatalf("N1 PDF/A: Embedded=%v equal=%v warnings=%v", res.Embedded, bytes.Equal(res.PDF, inner.PDF), res.Warnings)
+	}
+	pdfcheck.Preflight(t, pdfcheck.WriteTemp(t, "n1.pdf", res.PDF))
+
+	plain := []byte("%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n")
+	doc.Body.Data = plain
+	res, err = Render(doc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(res.PDF, plain) || !slicesContainsErr(res.Warnings, ErrNotPDFA) {
+		t.Fatalf("N1 non-PDF/A: equal=%v warnings=%v, want unchanged with ErrNotPDFA", bytes.Equal(res.PDF, plain), res.Warnings)
+	}
+
+	doc.Body = &cda.NonXMLBody{MediaType: "text/plain", Data: []byte("texte")}
+	if _, err := Render(doc, nil); !errors.Is(err, ErrEmbeddedNotPDF) {
+		t.Fatalf("N1 text/plain: err = %v, want ErrEmbeddedNotPDF", err)
+	}
+	if _, err := Render(&cda.Document{Level: cda.N3}, nil); !errors.Is(err, ErrNoContent) {
+		t.Fatalf("empty N3: err = %v, want ErrNoContent", err)
+	}
+}
+
+// TestRender_missingGlyph: a character the fonts cannot show becomes "?" with a warning, and the
+// file stays PDF/A-1b (no .notdef glyph shown).
+func TestRender_missingGlyph(t *testing.T) {
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Idéogrammes", Text: el(cda.NodeBlock, txt("漢字 et émoji 🙂 fin"))}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 3 {
+		t.Errorf("warnings = %v, want one per missing character (3)", res.Warnings)
+	}
+	path := pdfcheck.WriteTemp(t, "glyph.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	if got := pdfcheck.Normalize(pdfcheck.Text(t, path)); !strings.Contains(got, "?? et émoji ? fin") {
+		t.Errorf("text = %q", got)
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	doc := syntheticDocument(60)
+	opts := &Options{Now: testClock}
+	for b.Loop() {
+		if _, err := Render(doc, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
