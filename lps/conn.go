@@ -62,6 +62,10 @@ type Options struct {
 	MaxBody int64
 	// Now gives the time of events. Default time.Now.
 	Now func() time.Time
+	// ClassifyTLSError, when set, turns a failed handshake into an error naming the policy rule
+	// that refused the server (trust.ClassifyHandshakeError). The result is wrapped in
+	// ErrTLSPolicy.
+	ClassifyTLSError func(err error, serverName string) error
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -236,12 +240,15 @@ func (p *plainSession) writeLine(s string) error {
 
 // upgrade runs the TLS handshake after the server accepted STARTTLS. Data the server sent after
 // its STARTTLS answer and before the handshake is an injection attempt (CVE-2011-0411): refused.
-func (p *plainSession) upgrade(ctx context.Context, cfg *tls.Config, tr *tracer) (net.Conn, error) {
+func (p *plainSession) upgrade(ctx context.Context, cfg *tls.Config, tr *tracer, classify func(error, string) error) (net.Conn, error) {
 	if p.br.Buffered() > 0 {
 		return nil, fmt.Errorf("%w: data sent before the TLS handshake", ErrProtocol)
 	}
 	tc := tls.Client(p.raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if classify != nil {
+			err = classify(err, cfg.ServerName)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrTLSPolicy, err)
 	}
 	return tr.wrap(tc), nil

@@ -130,7 +130,7 @@ func (cl *IMAPClient) starttls(ctx context.Context, s *session, p *plainSession)
 	if err != nil {
 		return nil, fail(err)
 	}
-	conn, err := p.upgrade(ctx, cfg, s.tr)
+	conn, err := p.upgrade(ctx, cfg, s.tr, cl.opts.ClassifyTLSError)
 	if err != nil {
 		return nil, fail(err)
 	}

@@ -330,7 +330,7 @@ func (cl *SMTPClient) starttls(ctx context.Context, s *session, p *plainSession)
 	if err != nil {
 		return nil, &SendError{Permanent: true, Command: "STARTTLS", Err: err}
 	}
-	conn, err := p.upgrade(ctx, cfg, s.tr)
+	conn, err := p.upgrade(ctx, cfg, s.tr, cl.opts.ClassifyTLSError)
 	if err != nil {
 		return nil, &SendError{Permanent: true, Command: "STARTTLS", Err: err}
 	}
