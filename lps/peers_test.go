@@ -380,7 +380,7 @@ func testProbe(t *testing.T, e *peerEnv) {
 	ctx := ctxT(t)
 	for _, c := range []struct {
 		proto, addr string
-		last       string
+		last        string
 	}{{"smtp", e.st.Submission, "quit"}, {"imap", e.st.IMAP, "logout"}} {
 		steps := lps.Probe(ctx, c.proto, ep(t, c.addr), e.xoauth2(alice, time.Hour), e.opts(nil, nil))
 		if len(steps) != 5 || steps[4].Name != c.last {
