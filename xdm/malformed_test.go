@@ -170,3 +170,25 @@ func TestRead_tolerant(t *testing.T) {
 		t.Errorf("Other = %v", other)
 	}
 }
+
+// ECO.2.1.1 on reading: a document whose patientId differs from the submission set's is kept
+// and flagged with ErrTwoPatients, so the receiver never files it silently under the wrong patient.
+func TestRead_patientMismatchWarns_ECO_2_1_1(t *testing.T) {
+	valid := validFiles(t)
+	metaPath := "IHE_XDM/SUBSET01/METADATA.XML"
+	meta := bytes.Replace(valid[metaPath], []byte(`value="285037511204553^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH" id="ei9"`),
+		[]byte(`value="172111305512303^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH" id="ei9"`), 1)
+	if bytes.Equal(meta, valid[metaPath]) {
+		t.Fatal("test setup: patientId of Document01 not found in the metadata")
+	}
+	p, err := Read(makeZip(t, with(valid, metaPath, meta)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(p.Documents[0].Warnings, ErrTwoPatients) || hasWarning(p.Documents[1].Warnings, ErrTwoPatients) {
+		t.Errorf("warnings = %v / %v", p.Documents[0].Warnings, p.Documents[1].Warnings)
+	}
+	if p.Documents[0].Entry.INS.Matricule.String() != "172111305512303" {
+		t.Errorf("INS = %v", p.Documents[0].Entry.INS)
+	}
+}

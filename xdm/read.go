@@ -215,6 +215,7 @@ func assemble(files []zipFile, o *ReadOptions) (*Package, error) {
 			p.Warnings = append(p.Warnings, d.Warnings...)
 		}
 	}
+	p.Warnings = append(p.Warnings, patientMismatches(p)...)
 	p.Documents = append(p.Documents, unlisted(files, metas, used, p)...)
 	for _, f := range files {
 		switch u := strings.ToUpper(f.name); {
@@ -226,6 +227,20 @@ func assemble(files []zipFile, o *ReadOptions) (*Package, error) {
 		}
 	}
 	return p, errors.Join(integrity...)
+}
+
+// patientMismatches warns when a document's patientId differs from the submission set's: a mail
+// concerns one patient (ECO.2.1.1), and the receiver must not file a document under the wrong one.
+func patientMismatches(p *Package) []error {
+	var out []error
+	for _, d := range p.Documents {
+		if d.Entry.PatientID != "" && p.Submission.PatientID != "" && d.Entry.PatientID != p.Submission.PatientID {
+			w := fmt.Errorf("%w: %s has patientId %s, the submission set %s", ErrTwoPatients, d.Path, d.Entry.PatientID, p.Submission.PatientID)
+			d.Warnings = append(d.Warnings, w)
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // metadataFiles returns the METADATA.XML files, those under IHE_XDM/ first, in name order.
