@@ -33,7 +33,7 @@ func (d *Document) sections(xs []xSection, depth int) []Section {
 		s := Section{
 			ID:       x.ID.ii(),
 			Code:     x.Code.code(),
-			Title:    strings.TrimSpace(foldSpace(x.Title)),
+			Title:    strings.TrimSpace(foldSpace(string(x.Title))),
 			Sections: d.sections(x.Sections, depth+1),
 		}
 		if x.Text != nil {

@@ -103,12 +103,18 @@ type Author struct {
 type Patient struct {
 	// IDs are every patientRole/id, in document order, known or not.
 	IDs []II
-	// INS is the identity built from the first id whose root is an INS OID, with the traits below.
-	// INS.INS.Matricule is zero when the document carries no INS; see Document.Warnings for a wrong
-	// key (the matricule is kept: reading warns, writing refuses).
+	// Identity is built from the first id whose root is a qualifying INS OID (else the legacy
+	// INS-C OID, with an ErrLegacyINS warning) and the CI-SIS traits: BirthName = family@BR,
+	// UsedName = family@CL (nom utilisé), else family@SP, only when it differs from the birth name;
+	// FirstName = given@BR; GivenNames = the given parts without qualifier; BirthDate from birthTime
+	// (full date only, midnight UTC); Sex from administrativeGenderCode (M, F, else unknown);
+	// BirthplaceCode = birthplace/place/addr/county. Without qualifiers the unqualified parts are
+	// used and, when there is an INS, an ErrMissing warning says so.
+	// Identity.INS.Matricule is zero when the document carries no INS; see Document.Warnings for a
+	// wrong key (the matricule is kept: reading warns, writing refuses).
 	Identity ins.Identity
-	// UsedName and BirthName as qualified (family @qualifier SP / BR); Name is the whole name as
-	// written, for display when the qualifiers are missing.
+	// Name is the name for display: the used family name (CL, SP, else birth name), the used given
+	// name (given@CL, else the first given name), prefix and suffix.
 	Name      Name
 	BirthTime TS
 	Gender    Code
@@ -169,8 +175,10 @@ type Document struct {
 	Sections []Section   // N3
 	Body     *NonXMLBody // N1
 
-	// Warnings are the deviations found while reading that did not stop it (wrong INS key, unknown
-	// patient id roots, unreadable times…).
+	// Warnings are the deviations found while reading that did not stop it: a wrong INS key
+	// (*ins.KeyError), a legacy INS-C (ErrLegacyINS), unreadable times (ErrTime), missing title, code
+	// or INS traits (ErrMissing), an unreadable N1 body (ErrBody). Ids under unknown roots (IPP…)
+	// are kept in Patient.IDs without a warning.
 	Warnings []error
 }
 

@@ -24,7 +24,7 @@ func (x *xDocument) document() (*Document, error) {
 		d.warn(fmt.Errorf("%w: ClinicalDocument/code/@code", ErrMissing))
 	}
 	if x.Title != nil {
-		d.Title = strings.TrimSpace(foldSpace(*x.Title))
+		d.Title = strings.TrimSpace(foldSpace(string(*x.Title)))
 	}
 	if d.Title == "" {
 		d.warn(fmt.Errorf("%w: ClinicalDocument/title", ErrMissing))

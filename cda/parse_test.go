@@ -519,3 +519,11 @@ func TestName_String(t *testing.T) {
 		t.Errorf("Name.String() = %q", got)
 	}
 }
+
+func TestParse_titleWithMarkup(t *testing.T) {
+	d, err := Parse(variant(t, "n3-sans-ins.xml", "<title>Note de consultation sans INS</title>",
+		"<title>Note <b>de</b>\n  consultation</title>"))
+	if err != nil || d.Title != "Note de consultation" {
+		t.Errorf("title = %q, %v", d.Title, err)
+	}
+}

@@ -44,7 +44,7 @@ type xDocument struct {
 	TemplateIDs     []xII           `xml:"templateId"`
 	ID              xII             `xml:"id"`
 	Code            *xCode          `xml:"code"`
-	Title           *string         `xml:"title"`
+	Title           *xText          `xml:"title"`
 	EffectiveTime   xValue          `xml:"effectiveTime"`
 	Confidentiality xCode           `xml:"confidentialityCode"`
 	Language        xCode           `xml:"languageCode"`
@@ -123,7 +123,7 @@ type xStructured struct {
 type xSection struct {
 	ID       xII        `xml:"id"`
 	Code     xCode      `xml:"code"`
-	Title    string     `xml:"title"`
+	Title    xText      `xml:"title"`
 	Text     *narrative `xml:"text"`
 	Sections []xSection `xml:"component>section"`
 }
@@ -134,4 +134,28 @@ type xNonXML struct {
 		Representation string `xml:"representation,attr"`
 		Data           string `xml:",chardata"`
 	} `xml:"text"`
+}
+
+// xText is the whole character content of an element, nested elements included (a title written
+// with markup keeps all its words).
+type xText string
+
+func (t *xText) UnmarshalXML(d *xml.Decoder, _ xml.StartElement) error {
+	var b []byte
+	for depth := 1; depth > 0; {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch v := tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			b = append(b, v...)
+		}
+	}
+	*t = xText(b)
+	return nil
 }
