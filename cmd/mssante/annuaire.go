@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mssante/mssante/internal/annuaire"
+)
+
+// defaultFHIRURL is the public Annuaire Santé FHIR API (ecosystem facts §3c).
+const defaultFHIRURL = "https://gateway.api.esante.gouv.fr/fhir/v2"
+
+func init() {
+	register(&command{
+		name:    "annuaire import",
+		summary: "import the Annuaire Santé MSSanté extraction file into the local index",
+		usage:   "annuaire import FILE|ZIP|URL [--data-dir DIR] [--force]",
+		example: "mssante annuaire import Extraction_Correspondance_MSSante.zip",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dataDir := fs.String("data-dir", "", "data `directory` (env MSSANTE_DATA_DIR, default $XDG_DATA_HOME/mssante)")
+			force := fs.Bool("force", false, "download a URL even when it has not changed")
+			quiet := fs.Bool("q", false, "no progress on stderr")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 1 {
+					return usagef("one FILE, ZIP or URL is required")
+				}
+				dir, err := annuaireDataDir(*dataDir)
+				if err != nil {
+					return err
+				}
+				opts := &annuaire.ImportOptions{Force: *force}
+				if !*quiet {
+					p := newProgress(env.stderr)
+					opts.Progress = p.update
+					defer p.done()
+				}
+				res, err := annuaire.Import(ctx, args[0], dir, opts)
+				if err != nil {
+					return err
+				}
+				return writeJSON(env.stdout, res)
+			}
+		},
+	})
+	register(&command{
+		name:    "annuaire search",
+		summary: "search MSSanté addresses in the Annuaire Santé (local index, FHIR, LDAP)",
+		usage:   "annuaire search QUERY [--type PER|ORG] [--profession P] [--department D] [--limit N] [--source local|fhir|ldap,…]",
+		example: "mssante annuaire search 'dupont cardio' --type PER --limit 5",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dataDir := fs.String("data-dir", "", "data `directory` (env MSSANTE_DATA_DIR, default $XDG_DATA_HOME/mssante)")
+			typ := fs.String("type", "", "mailbox `type`: PER or ORG")
+			profession := fs.String("profession", "", "profession `code or label` (10, Médecin…)")
+			dept := fs.String("department", "", "department `code` (75, 2A, 974…)")
+			limit := fs.Int("limit", 20, "maximum `results`")
+			sources := fs.String("source", "", "`sources`: local, fhir, ldap, or several comma-separated (env MSSANTE_ANNUAIRE_SOURCE, default local)")
+			remote := remoteFlags(fs)
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if *typ != "" && *typ != annuaire.TypePER && *typ != annuaire.TypeORG &&
+					*typ != annuaire.TypeAPP && *typ != annuaire.TypeCAB {
+					return usagef("--type must be PER, ORG, APP or CAB")
+				}
+				if *limit < 1 {
+					return usagef("--limit must be at least 1")
+				}
+				q := annuaire.Query{Text: strings.Join(args, " "), Type: *typ, Profession: *profession,
+					Department: *dept, Limit: *limit}
+				if strings.TrimSpace(q.Text) == "" && q.Type == "" && q.Profession == "" && q.Department == "" {
+					return usagef("a QUERY or a filter is required")
+				}
+				src, closeFn, err := buildSources(firstNonEmpty(*sources, os.Getenv("MSSANTE_ANNUAIRE_SOURCE"), "local"), *dataDir, remote)
+				if err != nil {
+					return err
+				}
+				defer closeFn()
+				entries, err := src.Search(ctx, q)
+				for _, e := range entries {
+					if werr := writeJSONLine(env.stdout, e); werr != nil {
+						return werr
+					}
+				}
+				if err != nil && len(entries) > 0 {
+					// Partial results: print them, report the failing sources, exit 1.
+					return fmt.Errorf("some sources failed: %w", err)
+				}
+				return err
+			}
+		},
+	})
+}
+
+// remoteOptions are the flags of the FHIR and LDAP sources.
+type remoteOptions struct {
+	fhirURL, fhirKeyFile                                string
+	ldapURL, ldapBaseDN, ldapBindDN, ldapFilter, ldapPw string
+	ldapAttrs                                           stringList
+	timeout                                             time.Duration
+}
+
+func remoteFlags(fs *flag.FlagSet) *remoteOptions {
+	r := &remoteOptions{}
+	fs.StringVar(&r.fhirURL, "fhir-url", "", "FHIR API base `URL` (env MSSANTE_FHIR_URL, default "+defaultFHIRURL+")")
+	fs.StringVar(&r.fhirKeyFile, "fhir-api-key-file", "", "`file` holding the ESANTE-API-KEY (or env MSSANTE_FHIR_API_KEY)")
+	fs.StringVar(&r.ldapURL, "ldap-url", "", "LDAP server `URL` (env MSSANTE_LDAP_URL)")
+	fs.StringVar(&r.ldapBaseDN, "ldap-base-dn", "", "LDAP base `DN` (env MSSANTE_LDAP_BASE_DN)")
+	fs.StringVar(&r.ldapBindDN, "ldap-bind-dn", "", "LDAP bind `DN`, anonymous when empty (env MSSANTE_LDAP_BIND_DN)")
+	fs.StringVar(&r.ldapPw, "ldap-bind-password-file", "", "`file` holding the LDAP bind password (or env MSSANTE_LDAP_BIND_PASSWORD)")
+	fs.StringVar(&r.ldapFilter, "ldap-filter", "", "LDAP filter `template` (env MSSANTE_LDAP_FILTER)")
+	fs.Var(&r.ldapAttrs, "ldap-attr", "attribute map `field=attribute`, repeatable (last_name=sn)")
+	fs.DurationVar(&r.timeout, "timeout", 10*time.Second, "`timeout` of a remote search")
+	return r
+}
+
+// buildSources returns the Source named by list ("local", "fhir", "ldap", comma-separated; merged
+// when several) and a function releasing it.
+func buildSources(list, dataDir string, remote *remoteOptions) (annuaire.Source, func(), error) {
+	var srcs []annuaire.Source
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		var s annuaire.Source
+		switch name {
+		case "local":
+			dir, err := annuaireDataDir(dataDir)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			x := annuaire.OpenIndex(filepath.Join(dir, annuaire.IndexFile))
+			closers = append(closers, func() { _ = x.Close() })
+			s = x
+		case "fhir", "ldap":
+			var err error
+			if s, err = remoteSource(name, remote); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+		default:
+			closeAll()
+			return nil, nil, usagef("unknown source %q (local, fhir, ldap)", name)
+		}
+		srcs = append(srcs, annuaire.NamedSource(name, s))
+	}
+	if len(srcs) == 0 {
+		return nil, nil, usagef("--source names no source")
+	}
+	if len(srcs) == 1 {
+		return srcs[0], closeAll, nil
+	}
+	return annuaire.Merge(srcs...), closeAll, nil
+}
+
+// annuaireDataDir resolves the data directory: flag, then MSSANTE_DATA_DIR, then
+// $XDG_DATA_HOME/mssante (~/.local/share/mssante).
+func annuaireDataDir(flagValue string) (string, error) {
+	if d := firstNonEmpty(flagValue, os.Getenv("MSSANTE_DATA_DIR")); d != "" {
+		return d, nil
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "mssante"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("no data directory: set --data-dir or MSSANTE_DATA_DIR")
+	}
+	return filepath.Join(home, ".local", "share", "mssante"), nil
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// secretFrom reads a secret from a file (trailing newline trimmed), else from the environment.
+func secretFrom(file, envName string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return os.Getenv(envName), nil
+}
+
+// progress draws the import progress on a terminal, or logs a line every few seconds otherwise.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	start    time.Time
+	size     int64
+	lastLine time.Time
+	drawn    bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, start: time.Now()}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(phase string, n int64) {
+	if phase == "size" {
+		p.size = n
+		return
+	}
+	now := time.Now()
+	secs := now.Sub(p.start).Seconds()
+	rate := float64(n) / max(secs, 0.001)
+	var line string
+	switch phase {
+	case "download":
+		line = fmt.Sprintf("téléchargement %s", humanBytes(n))
+		if p.size > 0 {
+			line += fmt.Sprintf(" / %s %s", humanBytes(p.size), bar(float64(n)/float64(p.size)))
+		}
+	default:
+		label := map[string]string{"read": "lecture", "index": "indexation"}[phase]
+		line = fmt.Sprintf("%s %d lignes, %.0f lignes/s", label, n, rate)
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.drawn = true
+		return
+	}
+	if now.Sub(p.lastLine) >= 5*time.Second {
+		p.lastLine = now
+		fmt.Fprintf(p.w, "mssante annuaire import: %s\n", line)
+	}
+}
+
+func (p *progress) done() {
+	if p.tty && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+func bar(frac float64) string {
+	frac = min(max(frac, 0), 1)
+	const width = 30
+	n := int(frac * width)
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + fmt.Sprintf("] %3.0f%%", frac*100)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f Mo", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f ko", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d o", n)
+}
+
+// remoteSource builds the FHIR or LDAP source from the flags, then the environment.
+func remoteSource(name string, r *remoteOptions) (annuaire.Source, error) {
+	return nil, fmt.Errorf("source %s is not available in this build yet", name)
+}

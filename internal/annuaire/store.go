@@ -1,0 +1,288 @@
+package annuaire
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // pure Go SQLite with FTS5
+)
+
+// IndexFile is the name of the local index inside the data directory.
+const IndexFile = "annuaire.db"
+
+// schemaVersion is stored in the index; an index of another version is refused (re-import).
+const schemaVersion = "1"
+
+// The index is a SQLite database written once by BuildIndex and then only read:
+//
+//	entries      one row per mailbox, rowid in name order (for broad queries)
+//	entries_fts  contentless FTS5 over the searchable columns, accents and case folded, with
+//	             prefix indexes for as-you-type search; the tags column holds filter tokens
+//	             ("tper d75 p10") so that filters are index look-ups
+//	names_fts    contentless FTS5 over the main name only (last name, or organisation of an ORG
+//	             mailbox) and the tags, for the name-order answer of broad queries
+//	entries_vocab the terms of entries_fts, for prefix expansion and typo correction
+//	meta         key/value: schema, source, counts, build time
+const schemaSQL = `
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries(
+	id INTEGER PRIMARY KEY, address TEXT NOT NULL, type TEXT NOT NULL, national_id TEXT,
+	civility TEXT, last_name TEXT, first_name TEXT, profession_code TEXT, profession TEXT,
+	specialty TEXT, organization TEXT, service TEXT, city TEXT, postal_code TEXT, department TEXT);
+CREATE VIRTUAL TABLE entries_fts USING fts5(
+	last_name, first_name, profession, specialty, organization, service, city, postal_code, tags,
+	content='', detail=full, prefix='1 2 3',
+	tokenize="unicode61 remove_diacritics 2");
+CREATE VIRTUAL TABLE names_fts USING fts5(name, tags, content='', detail=none, prefix='1 2 3',
+	tokenize="unicode61 remove_diacritics 2");
+CREATE VIRTUAL TABLE entries_vocab USING fts5vocab(entries_fts, 'row');
+`
+
+// ftsWeights are the bm25 weights of the FTS columns, in schema order: names first, then the
+// organisation, then profession, speciality and place; the tags column does not rank.
+const ftsWeights = "10.0, 6.0, 3.0, 3.0, 4.0, 2.0, 3.0, 3.0, 0.0"
+
+// BuildStats reports what BuildIndex wrote.
+type BuildStats struct {
+	ReadStats
+	Entries    int // mailboxes indexed
+	Duplicates int // lines whose address was already seen (case-insensitive)
+}
+
+// BuildOptions tunes BuildIndex. The zero value is fine.
+type BuildOptions struct {
+	// Progress, when set, is called every 50,000 rows read and once at the end of each phase
+	// with the phase ("read", "index") and the rows done.
+	Progress func(phase string, rows int)
+	// Source is recorded in the index's meta table (a path or URL, never credentials).
+	Source string
+}
+
+// BuildIndex reads the extraction file from r and writes a new index at path, which must not
+// exist. Duplicated addresses keep the richest line. On error the partial file is removed.
+func BuildIndex(ctx context.Context, path string, r io.Reader, opts *BuildOptions) (BuildStats, error) {
+	if opts == nil {
+		opts = &BuildOptions{}
+	}
+	var st BuildStats
+	entries, err := collect(ctx, r, opts, &st)
+	if err != nil {
+		return st, err
+	}
+	if err := writeIndex(ctx, path, entries, opts, &st); err != nil {
+		_ = os.Remove(path)
+		return st, err
+	}
+	return st, nil
+}
+
+// collect reads all entries, deduplicates them on the address and sorts them in name order.
+func collect(ctx context.Context, r io.Reader, opts *BuildOptions, st *BuildStats) ([]Entry, error) {
+	entries := make([]Entry, 0, 1024)
+	seen := make(map[string]int, 1024)
+	rs, err := ReadExtraction(r, func(e Entry) error {
+		key := strings.ToLower(e.Address)
+		if i, dup := seen[key]; dup {
+			st.Duplicates++
+			if richness(e) > richness(entries[i]) {
+				entries[i] = e
+			}
+			return nil
+		}
+		seen[key] = len(entries)
+		entries = append(entries, e)
+		if len(entries)%50000 == 0 {
+			if opts.Progress != nil {
+				opts.Progress("read", len(entries)+st.Duplicates)
+			}
+			return ctx.Err()
+		}
+		return nil
+	})
+	st.ReadStats = rs
+	if err != nil {
+		return nil, err
+	}
+	if opts.Progress != nil {
+		opts.Progress("read", rs.Rows)
+	}
+	sort.Slice(entries, func(i, j int) bool { return lessByName(&entries[i], &entries[j]) })
+	st.Entries = len(entries)
+	return entries, nil
+}
+
+// sortName is the key of the name order: the last name, or the organisation for an ORG mailbox.
+func sortName(e *Entry) string {
+	if e.LastName != "" {
+		return e.LastName
+	}
+	return e.Organization
+}
+
+func lessByName(a, b *Entry) bool {
+	if x, y := sortName(a), sortName(b); x != y {
+		return x < y
+	}
+	if a.FirstName != b.FirstName {
+		return a.FirstName < b.FirstName
+	}
+	return a.Address < b.Address
+}
+
+// richness counts the filled fields of e: the duplicate kept is the richest.
+func richness(e Entry) int {
+	n := 0
+	for _, s := range []string{e.NationalID, e.Civility, e.LastName, e.FirstName, e.ProfessionCode,
+		e.Profession, e.Specialty, e.Organization, e.Service, e.City, e.PostalCode, e.Department} {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// tags returns the filter tokens of e: type, department and profession code.
+func tags(e *Entry) string {
+	var b strings.Builder
+	b.WriteString("t")
+	b.WriteString(e.Type)
+	if e.Department != "" {
+		b.WriteString(" d")
+		b.WriteString(e.Department)
+	}
+	if e.ProfessionCode != "" {
+		b.WriteString(" p")
+		b.WriteString(e.ProfessionCode)
+	}
+	return b.String()
+}
+
+func writeIndex(ctx context.Context, path string, entries []Entry, opts *BuildOptions, st *BuildStats) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("build index: %s already exists", path)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-262144)")
+	if err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
+		return fmt.Errorf("create index schema: %w", err)
+	}
+	if err := insertEntries(ctx, tx, entries, opts); err != nil {
+		return err
+	}
+	for _, t := range []string{"entries_fts", "names_fts"} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`) VALUES('optimize')`); err != nil {
+			return fmt.Errorf("optimize index: %w", err)
+		}
+	}
+	meta := map[string]string{
+		"schema": schemaVersion, "source": opts.Source, "built": time.Now().UTC().Format(time.RFC3339),
+		"rows": fmt.Sprint(st.Rows), "entries": fmt.Sprint(st.Entries),
+	}
+	for k, v := range meta {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES(?, ?)`, k, v); err != nil {
+			return fmt.Errorf("write index meta: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit index: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close index: %w", err)
+	}
+	return syncFile(path)
+}
+
+func insertEntries(ctx context.Context, tx *sql.Tx, entries []Entry, opts *BuildOptions) error {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO entries VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	defer ins.Close()
+	fts, err := tx.PrepareContext(ctx, `INSERT INTO entries_fts(rowid, last_name, first_name, profession,
+		specialty, organization, service, city, postal_code, tags) VALUES(?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	defer fts.Close()
+	names, err := tx.PrepareContext(ctx, `INSERT INTO names_fts(rowid, name, tags) VALUES(?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	defer names.Close()
+	for i := range entries {
+		e := &entries[i]
+		id := i + 1
+		if _, err := ins.ExecContext(ctx, id, e.Address, e.Type, e.NationalID, e.Civility, e.LastName,
+			e.FirstName, e.ProfessionCode, e.Profession, e.Specialty, e.Organization, e.Service, e.City,
+			e.PostalCode, e.Department); err != nil {
+			return fmt.Errorf("insert %s: %w", e.Address, err)
+		}
+		if _, err := fts.ExecContext(ctx, id, e.LastName, e.FirstName, e.Profession, e.Specialty,
+			e.Organization, e.Service, e.City, e.PostalCode, tags(e)); err != nil {
+			return fmt.Errorf("index %s: %w", e.Address, err)
+		}
+		if _, err := names.ExecContext(ctx, id, sortName(e), tags(e)); err != nil {
+			return fmt.Errorf("index %s: %w", e.Address, err)
+		}
+		if id%50000 == 0 && opts.Progress != nil {
+			opts.Progress("index", id)
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress("index", len(entries))
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ReplaceIndex moves a freshly built index file over dst atomically (rename in one directory):
+// readers holding the old file keep reading it, new searches see the new one.
+func ReplaceIndex(built, dst string) error {
+	if filepath.Dir(built) != filepath.Dir(dst) {
+		return errors.New("replace index: the new index must be in the same directory")
+	}
+	if err := os.Rename(built, dst); err != nil {
+		return fmt.Errorf("replace index: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(dst)); err == nil {
+		_ = d.Sync() // best effort: make the rename durable
+		_ = d.Close()
+	}
+	return nil
+}
+
+// readOnlyDSN opens path read-only and immutable: an index file is never written after its
+// rename into place (a new import replaces the file, it does not modify it).
+func readOnlyDSN(path string) string {
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "mode=ro&immutable=1"}
+	return u.String()
+}
