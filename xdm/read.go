@@ -55,6 +55,7 @@ func (o *ReadOptions) withDefaults() ReadOptions {
 	if r.MaxRatio <= 0 {
 		r.MaxRatio = DefaultMaxRatio
 	}
+	r.MaxRatio = min(r.MaxRatio, 1<<20) // keeps CompressedSize64*MaxRatio within int64
 	if r.MaxFiles <= 0 {
 		r.MaxFiles = DefaultMaxFiles
 	}
@@ -151,8 +152,12 @@ func readZipEntry(f *zip.File, o *ReadOptions, budget int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrNotZip, f.Name, err)
 	}
-	limit := min(o.MaxEntry, budget)
-	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	// Stop expanding at the first byte beyond any limit: the entry size, the archive budget, or
+	// MaxRatio times the compressed size (the compressed size bounds what the decompressor reads).
+	ratioLimit := max(ratioFloor, int64(min(f.CompressedSize64, 1<<40))*o.MaxRatio)
+	limit := min(o.MaxEntry, max(budget, 0), ratioLimit)
+	buf := bytes.NewBuffer(make([]byte, 0, min(int64(f.UncompressedSize64), limit)+1))
+	_, err = io.Copy(buf, io.LimitReader(rc, limit+1))
 	cerr := rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrNotZip, f.Name, err)
@@ -160,14 +165,15 @@ func readZipEntry(f *zip.File, o *ReadOptions, budget int64) ([]byte, error) {
 	if cerr != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrNotZip, f.Name, cerr)
 	}
-	n := int64(len(b))
-	switch {
-	case n > o.MaxEntry:
-		return nil, fmt.Errorf("%w: %q expands beyond %d bytes", ErrEntryTooLarge, f.Name, o.MaxEntry)
-	case n > budget:
+	b := buf.Bytes()
+	if n := int64(len(b)); n > limit {
+		switch limit {
+		case o.MaxEntry:
+			return nil, fmt.Errorf("%w: %q expands beyond %d bytes", ErrEntryTooLarge, f.Name, o.MaxEntry)
+		case ratioLimit:
+			return nil, fmt.Errorf("%w: %q expands more than %d times its compressed size", ErrZipBomb, f.Name, o.MaxRatio)
+		}
 		return nil, fmt.Errorf("%w: the archive expands beyond %d bytes", ErrZipBomb, o.MaxTotal)
-	case n > ratioFloor && n/max(int64(f.CompressedSize64), 1) > o.MaxRatio:
-		return nil, fmt.Errorf("%w: %q expands %d times", ErrZipBomb, f.Name, n/max(int64(f.CompressedSize64), 1))
 	}
 	return b, nil
 }
