@@ -139,6 +139,10 @@ func TestChain(t *testing.T) {
 			}
 			r := runChain(t, raw, drDupont)
 			checkChain(t, r)
+			// Attachment sizes depend on the xdm and pdfa outputs, checked by their own tests.
+			for i := range r.read.Attachments {
+				r.read.Attachments[i].Size = 0
+			}
 			out, err := json.MarshalIndent(r.read, "", "  ")
 			if err != nil {
 				t.Fatal(err)

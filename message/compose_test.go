@@ -285,8 +285,9 @@ func TestCompose_golden(t *testing.T) {
 			Subject: "Votre patiente", Text: "Bonjour,\nje vous adresse ma patiente.\n", DSN: true, MDN: true},
 		"applicative-html.eml": {From: Address{Name: "Hôpital C – Biologie", Addr: "resultats@hopital-c.mssante.fr"}, To: []Address{drMartin},
 			Subject: "Résultats", Text: "Résultats disponibles.\n", HTML: "<html><body><p>Résultats disponibles.</p></body></html>", AppContact: &contact},
-		"patient-cda.eml": {From: drMartin, To: []Address{{Addr: bioPatient}}, Text: "Vos résultats.\n",
-			CDAs: [][]byte{sample(t, "n3-cr-biologie.xml")}, MESFin: true, MDN: true},
+		// N1: the PDF is the embedded one, so the golden file depends on xdm's output only.
+		"patient-cda.eml": {From: drMartin, To: []Address{{Addr: "178059935011292@patient.mssante.fr"}}, Text: "Votre compte rendu.\n",
+			CDAs: [][]byte{sample(t, "n1-note-consultation-pdf.xml")}, MESFin: true, MDN: true},
 	} {
 		c := mustCompose(t, d, fixedOptions())
 		golden(t, name, c.Data)

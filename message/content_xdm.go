@@ -3,6 +3,8 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"io"
+	mathrand "math/rand/v2"
 
 	"github.com/mssante/mssante/cda"
 	"github.com/mssante/mssante/pdfa"
@@ -71,7 +73,13 @@ func renderPDF(doc *cda.Document, opts *Options) ([]byte, []string, error) {
 // buildXDM packages the CDA documents as IHE_XDM.zip (ECO.2.1.1), recipients as intended
 // recipients of the submission set.
 func buildXDM(cdas [][]byte, d *Draft, opts *Options) ([]byte, error) {
-	bo := &xdm.BuildOptions{Rand: opts.rand(), ReadmeProduct: "mssante", ReadmeVendor: "mssante"}
+	// The archive gets its own random stream, seeded from opts.Rand: the Message-ID and the
+	// boundaries then do not depend on how much randomness xdm reads.
+	var seed [32]byte
+	if _, err := io.ReadFull(opts.rand(), seed[:]); err != nil {
+		return nil, fmt.Errorf("reading randomness: %w", err)
+	}
+	bo := &xdm.BuildOptions{Rand: mathrand.NewChaCha8(seed), ReadmeProduct: "mssante", ReadmeVendor: "mssante"}
 	if opts != nil && opts.Now != nil {
 		bo.Now = opts.Now
 	}

@@ -129,6 +129,8 @@ type Message struct {
 	Warnings []string `json:"warnings"`
 
 	raw mail.Header
+	// originalID is the Message-ID of the mail a report returns.
+	originalID string
 }
 
 // ReadOptions configure Parse; nil means defaults.
@@ -164,6 +166,11 @@ func Parse(data []byte, opts *ReadOptions) (*Message, error) {
 		m.warn("structure MIME illisible : %v", err)
 	}
 	m.detectBounce()
+	for i := range m.Reports {
+		if r := &m.Reports[i]; r.OriginalMessageID == "" {
+			r.OriginalMessageID = firstNonEmpty(m.originalID, firstOf(m.InReplyTo))
+		}
+	}
 	return m, nil
 }
 
@@ -276,8 +283,11 @@ func isCapitals(w string) bool {
 func (m *Message) walk(e *gomessage.Entity) error {
 	return e.Walk(func(path []int, part *gomessage.Entity, err error) error {
 		if err != nil {
-			m.warn("partie %v illisible : %v", path, err)
-			return nil
+			m.warn("partie %v : %v", path, err)
+			if part == nil {
+				return nil
+			}
+			// unknown charset or encoding: the part is kept as received
 		}
 		if part.MultipartReader() != nil {
 			return nil
@@ -308,8 +318,9 @@ func (m *Message) leaf(part *gomessage.Entity) {
 		m.Text = normalizeText(string(data))
 	case name == "" && disp != "attachment" && ct == "text/html" && m.HTML == "":
 		m.HTML = normalizeText(string(data))
-	case ct == "text/rfc822-headers":
-		// the original header of a report: part of the report, not a file
+	case ct == "text/rfc822-headers" || (ct == "message/rfc822" && len(m.Reports) > 0):
+		// the original mail (or its header) returned in a report: part of the report, not a file
+		m.originalID = originalMessageID(data)
 	default:
 		m.attachment(name, ct, data)
 	}
@@ -398,6 +409,17 @@ func firstLines(text string, n int) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// originalMessageID returns the Message-ID of a returned mail or header block.
+func originalMessageID(data []byte) string {
+	blocks := readFieldBlocks(data)
+	if len(blocks) == 0 {
+		return ""
+	}
+	h := mail.Header{Header: blocks[0]}
+	id, _ := h.MessageID()
+	return id
 }
 
 // readFieldBlocks reads the blank-line-separated header blocks of a delivery-status or

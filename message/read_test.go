@@ -73,6 +73,9 @@ func TestParse_dsn(t *testing.T) {
 		!strings.Contains(r.Reason, "User unknown") || !r.Failed() {
 		t.Errorf("failed report = %+v", r)
 	}
+	if r.OriginalMessageID != "orig-0001@medecin.mssante.fr" {
+		t.Errorf("original message id = %q", r.OriginalMessageID)
+	}
 	if r := m.Reports[1]; r.Action != "delivered" || r.Failed() {
 		t.Errorf("delivered report = %+v", r)
 	}
@@ -126,6 +129,14 @@ func TestParse_xdm_ECO_2_1_2(t *testing.T) {
 	}
 	if m.Headers["X-MSS-CODECDA"] != "18748-4" || m.Headers["X-MSS-INS"] != "O" || m.Headers["X-MSS-NIL"] != "TEST-NIL-0001" {
 		t.Errorf("headers = %v", m.Headers)
+	}
+}
+
+// A part in an unknown charset is kept as received, with a warning: nothing is lost.
+func TestParse_unknownCharsetKept(t *testing.T) {
+	m := mustParse(t, []byte("From: a@b.mssante.fr\r\nSubject: x\r\nContent-Type: text/plain; charset=x-inconnu\r\n\r\nbonjour"))
+	if m.Text != "bonjour" || len(m.Warnings) == 0 {
+		t.Errorf("text %q, warnings %v", m.Text, m.Warnings)
 	}
 }
 
