@@ -127,11 +127,8 @@ func rootElement(dec *xml.Decoder) (xml.StartElement, error) {
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			d := strings.ToUpper(strings.TrimSpace(string(t)))
-			if strings.HasPrefix(d, "DOCTYPE") || strings.HasPrefix(d, "ENTITY") {
-				return xml.StartElement{}, ErrDTD
-			}
-			return xml.StartElement{}, fmt.Errorf("%w: unexpected declaration <!%s>", ErrMalformed, firstWord(d))
+			// DOCTYPE, ENTITY, ELEMENT, ATTLIST, NOTATION: all belong to a DTD.
+			return xml.StartElement{}, fmt.Errorf("%w: <!%s …>", ErrDTD, firstWord(strings.TrimSpace(string(t))))
 		case xml.StartElement:
 			if t.Name.Local != "ClinicalDocument" || t.Name.Space != Namespace {
 				return xml.StartElement{}, fmt.Errorf("%w: root is {%s}%s", ErrNotCDA, t.Name.Space, t.Name.Local)

@@ -304,7 +304,12 @@ func TestParse_malformed(t *testing.T) {
 			}
 		})
 	}
-	for _, in := range []string{"", "   ", "plain text", "<?xml version=\"1.0\"?>", "<!ENTITY x \"y\"><ClinicalDocument/>"} {
+	for _, in := range []string{"<!ENTITY x \"y\"><ClinicalDocument/>", "<!ATTLIST a b CDATA #IMPLIED>\n<ClinicalDocument/>"} {
+		if _, err := Parse([]byte(in)); !errors.Is(err, ErrDTD) {
+			t.Errorf("Parse(%q) = %v, want ErrDTD", in, err)
+		}
+	}
+	for _, in := range []string{"", "   ", "plain text", "<?xml version=\"1.0\"?>", "<?xml version=\"1.0\" encoding=\"EBCDIC\"?><ClinicalDocument/>"} {
 		if _, err := Parse([]byte(in)); err == nil {
 			t.Errorf("Parse(%q) accepted", in)
 		}
@@ -525,5 +530,17 @@ func TestParse_titleWithMarkup(t *testing.T) {
 		"<title>Note <b>de</b>\n  consultation</title>"))
 	if err != nil || d.Title != "Note de consultation" {
 		t.Errorf("title = %q, %v", d.Title, err)
+	}
+}
+
+func TestParse_nonXMLBodyRepresentations(t *testing.T) {
+	d, err := Parse(variant(t, "n1-note-consultation-pdf.xml", `mediaType="application/pdf" representation="B64">`,
+		`mediaType="text/plain" representation="TXT">Compte rendu en texte.<!--`, `      </text>`, `--></text>`))
+	if err != nil || d.Body.MediaType != "text/plain" || string(d.Body.Data) != "Compte rendu en texte." {
+		t.Fatalf("TXT body = %+v, %v", d.Body, err)
+	}
+	d, err = Parse(variant(t, "n1-note-consultation-pdf.xml", `representation="B64"`, `representation="HEX"`, `mediaType="application/pdf" `, ``))
+	if err != nil || !hasWarning(d, ErrBody) || !hasWarning(d, ErrMissing) || d.Body.Data != nil {
+		t.Errorf("unknown representation: %v, %v", err, d.Warnings)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -14,19 +15,23 @@ func init() {
 	register(&command{
 		name:    "cda inspect",
 		summary: "read a CDA R2 document (CI-SIS): header, patient INS, sections, warnings",
-		usage:   "cda inspect FILE.xml",
+		usage:   "cda inspect FILE.xml|-",
 		example: "mssante cda inspect cr-imagerie.xml",
 		flags: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
-					return usagef("one CDA file is required")
+					return usagef("one CDA file (or - for standard input) is required")
 				}
-				f, err := os.Open(args[0])
-				if err != nil {
-					return err
+				var in io.Reader = env.stdin
+				if args[0] != "-" {
+					f, err := os.Open(args[0])
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					in = f
 				}
-				defer f.Close()
-				doc, err := cda.Read(f)
+				doc, err := cda.Read(in)
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +73,15 @@ func TestCDAInspect_refusals(t *testing.T) {
 		if code != 1 || out != "" || !strings.Contains(errOut, "cda: ") {
 			t.Errorf("%s: code %d, stdout %q, stderr %q", name, code, out, errOut)
 		}
+	}
+	var out, errb bytes.Buffer
+	data, err := os.ReadFile(cdaSamplePath(t, "n3-cr-biologie.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &cmdEnv{stdout: &out, stderr: &errb, stdin: bytes.NewReader(data)}
+	if code := run(context.Background(), env, []string{"cda", "inspect", "-"}); code != 0 || !strings.Contains(out.String(), `"11502-2"`) {
+		t.Errorf("from stdin: code %d, %s %s", code, out.String(), errb.String())
 	}
 	if _, _, code := runMain(t, "cda", "inspect"); code != 2 {
 		t.Errorf("no file: code %d, want 2", code)
