@@ -1,0 +1,592 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/trust"
+)
+
+// Transport commands: autoconfig, send, list, fetch (API LPS, issue 3). Connection flags are
+// shared: the account, its credentials (a token file read at each authentication, or a client
+// certificate and key), the servers (autoconfig or explicit), the trust policy.
+
+// connFlags are the flags of a command that talks to the operator.
+type connFlags struct {
+	account       *string
+	tokenFile     *string
+	certFile      *string
+	keyFile       *string
+	autoconfigURL *string
+	server        *string // --smtp or --imap
+	trustRoots    stringList
+	profile       *string
+	dataDir       *string
+	family        *string
+}
+
+func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
+	c := &connFlags{
+		account:       fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "mailbox `address` (env MSSANTE_ACCOUNT)"),
+		tokenFile:     fs.String("token-file", envOr("MSSANTE_TOKEN_FILE", ""), "`file` holding the Pro Santé Connect access token, read at each authentication (XOAUTH2)"),
+		certFile:      fs.String("cert", envOr("MSSANTE_CERT", ""), "ORG AUTH_CLI client certificate `file` (PEM), applicative mailboxes"),
+		keyFile:       fs.String("key", envOr("MSSANTE_KEY", ""), "private key `file` of --cert (PEM)"),
+		autoconfigURL: fs.String("autoconfig-url", envOr("MSSANTE_AUTOCONFIG_URL", ""), "autoconfig base `URL` (default https://autoconfig.<domain>)"),
+		profile:       fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test"),
+		dataDir:       dataDirFlag(fs),
+	}
+	fs.Var(&c.trustRoots, "trust-root", "PEM `file` of a root that REPLACES the IGC Santé anchors (test environments; repeatable; logged as a relaxation)")
+	if serverFlag != "" {
+		c.server = fs.String(serverFlag, "", "server `HOST:PORT` (instead of autoconfig)")
+	}
+	return c
+}
+
+// auth builds the authentication from the flags. The token file is read at each authentication
+// and never copied (ECO.1.2.5).
+func (c *connFlags) auth() (lps.Auth, string, error) {
+	if *c.account == "" {
+		return lps.Auth{}, "", usagef("--account is required")
+	}
+	if _, err := mail.ParseAddress(*c.account); err != nil || strings.ContainsAny(*c.account, "<> ") {
+		return lps.Auth{}, "", usagef("--account: %q is not a mailbox address", *c.account)
+	}
+	switch {
+	case *c.tokenFile != "" && *c.certFile != "":
+		return lps.Auth{}, "", usagef("--token-file and --cert are exclusive")
+	case *c.tokenFile != "":
+		file := *c.tokenFile
+		author := *c.account
+		if tok, err := readToken(file); err == nil {
+			author = tokenAuthor(tok, author)
+		} else {
+			return lps.Auth{}, "", err
+		}
+		return lps.Auth{Method: lps.AuthXOAUTH2, Address: *c.account,
+			Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return readToken(file) })}, author, nil
+	case *c.certFile != "":
+		if *c.keyFile == "" {
+			return lps.Auth{}, "", usagef("--cert needs --key")
+		}
+		cert, err := tls.LoadX509KeyPair(*c.certFile, *c.keyFile)
+		if err != nil {
+			return lps.Auth{}, "", fmt.Errorf("client certificate: %w", err)
+		}
+		author := *c.account
+		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil && len(leaf.Subject.OrganizationalUnit) > 0 {
+			author = leaf.Subject.OrganizationalUnit[0]
+		}
+		return lps.Auth{Method: lps.AuthCertPlain, Address: *c.account, Certificate: &cert}, author, nil
+	}
+	return lps.Auth{}, "", usagef("--token-file or --cert/--key is required")
+}
+
+func readToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", errors.New("token file is empty")
+	}
+	return tok, nil
+}
+
+// tokenAuthor reads the professional's id from the token's claims (preferred_username, else sub)
+// for the audit trail; the token itself is not kept.
+func tokenAuthor(tok, def string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return def
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return def
+	}
+	var claims struct {
+		PreferredUsername string `json:"preferred_username"`
+		Sub               string `json:"sub"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return def
+	}
+	return firstNonEmpty(claims.PreferredUsername, claims.Sub, def)
+}
+
+// policy builds the TLS policy: IGC Santé anchors of the profile from <data-dir>/trust, or the
+// --trust-root certificates (a relaxation, logged), revocation with the CRL cache in <data-dir>/crl.
+func (c *connFlags) policy(stderr io.Writer) (*trust.Policy, error) {
+	profile, err := trust.ParseProfile(*c.profile)
+	if err != nil {
+		return nil, usagef("--profile: %v", err)
+	}
+	o := trust.Options{Profile: profile, AnchorsDir: filepath.Join(*c.dataDir, "trust"),
+		CRLCacheDir: filepath.Join(*c.dataDir, "crl"),
+		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	for _, f := range c.trustRoots {
+		certs, err := trust.ReadCertificates(f)
+		if err != nil {
+			return nil, fmt.Errorf("--trust-root %s: %w", f, err)
+		}
+		o.ExtraRoots = append(o.ExtraRoots, certs...)
+	}
+	if o.CRLCacheDir != "" {
+		if err := os.MkdirAll(o.CRLCacheDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return trust.New(o)
+}
+
+// session is what a transport command needs: options for lps and the audit trail.
+type transport struct {
+	auth   lps.Auth
+	author string
+	opts   *lps.Options
+	policy *trust.Policy
+	close  func()
+}
+
+func (c *connFlags) open(ctx context.Context, env *cmdEnv) (*transport, error) {
+	auth, author, err := c.auth()
+	if err != nil {
+		return nil, err
+	}
+	pol, err := c.policy(env.stderr)
+	if err != nil {
+		return nil, err
+	}
+	trail, closeDB, err := openAudit(ctx, *c.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	rec := &auditRecorder{trail: trail, author: author, stderr: env.stderr}
+	opts := &lps.Options{TLS: pol.ClientConfig("", nil), Recorder: rec,
+		ClassifyTLSError: trust.ClassifyHandshakeError,
+		Logger:           slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	return &transport{auth: auth, author: author, opts: opts, policy: pol, close: closeDB}, nil
+}
+
+// auditRecorder stores lps events in the audit trail (ECO.4.1.1); the trail redacts again.
+type auditRecorder struct {
+	trail  *audit.Trail
+	author string
+	server string
+	stderr io.Writer
+}
+
+func (r *auditRecorder) Record(ctx context.Context, ev lps.Event) {
+	action := audit.Action(ev.Action)
+	if ev.Action == lps.ActionFetch {
+		action = audit.ActionRead
+	}
+	e := audit.Event{Time: ev.Time, Author: r.author, Account: ev.Account, Action: action,
+		Server: r.server, Request: ev.Request, Response: ev.Response, OK: ev.Err == nil}
+	if ev.Err != nil {
+		e.Error = ev.Err.Error()
+	}
+	if _, err := r.trail.Append(context.WithoutCancel(ctx), e); err != nil {
+		fmt.Fprintf(r.stderr, "mssante: audit trail: %v\n", err)
+	}
+}
+
+func (t *transport) setServer(ep lps.Endpoint) {
+	if r, ok := t.opts.Recorder.(*auditRecorder); ok {
+		r.server = ep.String()
+	}
+}
+
+// endpoint resolves the server of protocol ("smtp" or "imap"): the explicit flag, else autoconfig.
+func (c *connFlags) endpoint(ctx context.Context, t *transport, protocol string) (lps.Endpoint, error) {
+	if c.server != nil && *c.server != "" {
+		ep, err := lps.ParseEndpoint(*c.server)
+		if err != nil {
+			return lps.Endpoint{}, usagef("--%s: %v", protocol, err)
+		}
+		return ep, nil
+	}
+	family := "personal"
+	if t.auth.Method == lps.AuthCertPlain {
+		family = "applicative"
+	}
+	servers, err := discover(ctx, *c.account, family, *c.autoconfigURL, t.policy)
+	if err != nil {
+		return lps.Endpoint{}, err
+	}
+	for _, s := range servers {
+		if s.Protocol == protocol {
+			return lps.Endpoint{Host: s.Host, Port: s.Port}, nil
+		}
+	}
+	return lps.Endpoint{}, fmt.Errorf("autoconfig gives no %s server for %s", protocol, family)
+}
+
+func init() {
+	register(&command{
+		name:    "send",
+		summary: "submit an .eml message to the operator (SMTP 587, STARTTLS, XOAUTH2 or certificate)",
+		usage:   "send FILE.eml --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --smtp HOST:PORT] [--trust-root PEM]… [--profile production|test] [--dsn] [--data-dir DIR]",
+		example: "mssante send cr.eml --account dr.martin@test.mssante.fr --token-file ~/.psc-token --smtp smtp.test.mssante.fr:587 --dsn",
+		flags: func(fs *flag.FlagSet) runFunc {
+			c := declareConn(fs, "smtp")
+			dsn := fs.Bool("dsn", false, "ask for delivery status notifications (RFC 3461) when the server offers DSN")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 1 {
+					return usagef("one message file expected")
+				}
+				return runSend(ctx, env, c, args[0], *dsn)
+			}
+		},
+	})
+	register(&command{
+		name:    "list",
+		summary: "list the messages of a mailbox (IMAP 143, STARTTLS) as JSON lines, newest first",
+		usage:   "list --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--profile production|test] [--mailbox INBOX] [--limit N] [--data-dir DIR]",
+		example: "mssante list --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --limit 20",
+		flags: func(fs *flag.FlagSet) runFunc {
+			c := declareConn(fs, "imap")
+			mailbox := fs.String("mailbox", "INBOX", "`mailbox` to list")
+			limit := fs.Int("limit", 50, "at most `N` messages, the most recent (0: all)")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("no argument expected")
+				}
+				if *limit < 0 {
+					return usagef("--limit must be ≥ 0")
+				}
+				return runList(ctx, env, c, *mailbox, *limit)
+			}
+		},
+	})
+	register(&command{
+		name:    "fetch",
+		summary: "download one message by UID into an .eml file (not marked as read)",
+		usage:   "fetch --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--mailbox INBOX] --uid N -o OUT.eml [--data-dir DIR]",
+		example: "mssante fetch --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --uid 42 -o msg.eml",
+		flags: func(fs *flag.FlagSet) runFunc {
+			c := declareConn(fs, "imap")
+			mailbox := fs.String("mailbox", "INBOX", "`mailbox` holding the message")
+			uid := fs.Uint("uid", 0, "`UID` of the message (required)")
+			out := fs.String("o", "", "output `file` (required)")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("no argument expected")
+				}
+				if *uid == 0 || *uid > 1<<32-1 || *out == "" {
+					return usagef("--uid and -o are required")
+				}
+				return runFetch(ctx, env, c, *mailbox, uint32(*uid), *out)
+			}
+		},
+	})
+	register(&command{
+		name:    "autoconfig",
+		summary: "discover the operator's servers for an address, and optionally test the connection",
+		usage:   "autoconfig ADDR [--family personal|applicative] [--autoconfig-url URL] [--test-connection (--token-file F | --cert F --key F)] [--trust-root PEM]… [--profile production|test] [--data-dir DIR]",
+		example: "mssante autoconfig dr.martin@test.mssante.fr --test-connection --token-file ~/.psc-token --profile test",
+		flags: func(fs *flag.FlagSet) runFunc {
+			c := declareConn(fs, "")
+			family := fs.String("family", "", "mailbox `family`: personal (OAuth2) or applicative (TLS-client-cert); default from the credentials, else personal")
+			test := fs.Bool("test-connection", false, "run the connection test (STARTTLS, auth, NOOP, LOGOUT/QUIT) on each server")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 1 {
+					return usagef("one address expected")
+				}
+				*c.account = args[0]
+				return runAutoconfig(ctx, env, c, *family, *test)
+			}
+		},
+	})
+}
+
+type sendResult struct {
+	Account      string   `json:"account"`
+	Server       string   `json:"server"`
+	TLSVersion   string   `json:"tls_version"`
+	TLSSuite     string   `json:"tls_suite"`
+	From         string   `json:"from"`
+	Recipients   []string `json:"recipients"`
+	Size         int64    `json:"size"`
+	DSNRequested bool     `json:"dsn_requested"`
+	Response     string   `json:"response"`
+}
+
+func runSend(ctx context.Context, env *cmdEnv, c *connFlags, file string, dsn bool) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	rcpts, msg, err := envelope(raw)
+	if err != nil {
+		return err
+	}
+	t, err := c.open(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	ep, err := c.endpoint(ctx, t, "smtp")
+	if err != nil {
+		return err
+	}
+	t.setServer(ep)
+	sc, err := lps.DialSMTP(ctx, ep, t.auth, t.opts)
+	if err != nil {
+		return fmt.Errorf("connection to %s refused: %w", ep, err)
+	}
+	defer sc.Close()
+	var d *lps.DSN
+	if dsn {
+		d = &lps.DSN{}
+	}
+	res, err := sc.Submit(ctx, *c.account, rcpts, bytes.NewReader(msg), d)
+	if err != nil {
+		return err
+	}
+	version, suite := sc.TLS()
+	return writeJSON(env.stdout, sendResult{Account: *c.account, Server: ep.String(), TLSVersion: version,
+		TLSSuite: suite, From: *c.account, Recipients: rcpts, Size: res.Size, DSNRequested: res.DSNRequested,
+		Response: res.Response})
+}
+
+// envelope returns the recipients of a message (To, Cc, Bcc) and the message without its Bcc
+// header, which must not reach the recipients.
+func envelope(raw []byte) ([]string, []byte, error) {
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read message: %w", err)
+	}
+	var rcpts []string
+	seen := map[string]bool{}
+	for _, h := range []string{"To", "Cc", "Bcc"} {
+		if m.Header.Get(h) == "" {
+			continue
+		}
+		list, err := m.Header.AddressList(h)
+		if err != nil {
+			return nil, nil, fmt.Errorf("message header %s: %w", h, err)
+		}
+		for _, a := range list {
+			if k := strings.ToLower(a.Address); !seen[k] {
+				seen[k] = true
+				rcpts = append(rcpts, a.Address)
+			}
+		}
+	}
+	if len(rcpts) == 0 {
+		return nil, nil, errors.New("the message has no recipient (To, Cc, Bcc)")
+	}
+	return rcpts, stripHeader(raw, "Bcc"), nil
+}
+
+// stripHeader removes every field name (and its continuation lines) from the header of raw.
+func stripHeader(raw []byte, name string) []byte {
+	var out bytes.Buffer
+	rest := raw
+	skipping := false
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest
+		if i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 {
+			out.Write(line)
+			out.Write(rest)
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if !skipping {
+				out.Write(line)
+			}
+			continue
+		}
+		colon := bytes.IndexByte(trimmed, ':')
+		skipping = colon > 0 && strings.EqualFold(strings.TrimSpace(string(trimmed[:colon])), name)
+		if !skipping {
+			out.Write(line)
+		}
+	}
+	return out.Bytes()
+}
+
+type listLine struct {
+	UID     uint32    `json:"uid"`
+	From    string    `json:"from"`
+	Subject string    `json:"subject"`
+	Date    time.Time `json:"date"`
+	Flags   []string  `json:"flags"`
+	Size    int64     `json:"size"`
+}
+
+func (c *connFlags) dialIMAP(ctx context.Context, env *cmdEnv) (*lps.IMAPClient, *transport, error) {
+	t, err := c.open(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep, err := c.endpoint(ctx, t, "imap")
+	if err != nil {
+		t.close()
+		return nil, nil, err
+	}
+	t.setServer(ep)
+	ic, err := lps.DialIMAP(ctx, ep, t.auth, t.opts)
+	if err != nil {
+		t.close()
+		return nil, nil, fmt.Errorf("connection to %s refused: %w", ep, err)
+	}
+	return ic, t, nil
+}
+
+func runList(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, limit int) error {
+	ic, t, err := c.dialIMAP(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	defer ic.Close()
+	if _, err := ic.Select(ctx, mailbox); err != nil {
+		return err
+	}
+	uids, err := ic.Search(ctx, lps.Criteria{})
+	if err != nil {
+		return err
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] > uids[j] })
+	if limit > 0 && len(uids) > limit {
+		uids = uids[:limit]
+	}
+	sums, err := ic.Summaries(ctx, uids)
+	if err != nil {
+		return err
+	}
+	sort.Slice(sums, func(i, j int) bool { return sums[i].UID > sums[j].UID })
+	for _, s := range sums {
+		if err := writeJSONLine(env.stdout, listLine{UID: s.UID, From: strings.Join(s.From, ", "),
+			Subject: s.Subject, Date: s.Date, Flags: s.Flags, Size: s.Size}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, uid uint32, out string) error {
+	ic, t, err := c.dialIMAP(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	defer ic.Close()
+	if _, err := ic.Select(ctx, mailbox); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".fetch-*.eml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := ic.FetchBody(ctx, uid, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	return writeJSON(env.stdout, map[string]any{"uid": uid, "mailbox": mailbox, "bytes": n, "file": out})
+}
+
+type autoconfigResult struct {
+	Address string       `json:"address"`
+	Family  string       `json:"family"`
+	Servers []serverInfo `json:"servers"`
+	Test    []lps.Step   `json:"test,omitempty"`
+}
+
+// serverInfo is one server resolved by autoconfig.
+type serverInfo struct {
+	Protocol       string `json:"protocol"`
+	Host           string `json:"host"`
+	Port           int    `json:"port"`
+	SocketType     string `json:"socket_type"`
+	Authentication string `json:"authentication"`
+	Username       string `json:"username"`
+}
+
+func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string, test bool) error {
+	if family == "" {
+		family = "personal"
+		if *c.certFile != "" {
+			family = "applicative"
+		}
+	}
+	if family != "personal" && family != "applicative" {
+		return usagef("--family must be personal or applicative")
+	}
+	var t *transport
+	var pol *trust.Policy
+	var err error
+	if test {
+		if t, err = c.open(ctx, env); err != nil {
+			return err
+		}
+		defer t.close()
+		if (family == "applicative") != (t.auth.Method == lps.AuthCertPlain) {
+			return usagef("family %s needs %s", family, map[bool]string{true: "--cert/--key", false: "--token-file"}[family == "applicative"])
+		}
+		pol = t.policy
+	} else if pol, err = c.policy(env.stderr); err != nil {
+		return err
+	}
+	servers, err := discover(ctx, *c.account, family, *c.autoconfigURL, pol)
+	if err != nil {
+		return err
+	}
+	res := autoconfigResult{Address: *c.account, Family: family, Servers: servers}
+	var failed []string
+	if test {
+		for _, s := range servers {
+			ep := lps.Endpoint{Host: s.Host, Port: s.Port}
+			t.setServer(ep)
+			steps := lps.Probe(ctx, s.Protocol, ep, t.auth, t.opts)
+			res.Test = append(res.Test, steps...)
+			if last := steps[len(steps)-1]; !last.OK {
+				failed = append(failed, fmt.Sprintf("%s %s: %s: %s", s.Protocol, ep, last.Name, last.Error))
+			}
+		}
+	}
+	if err := writeJSON(env.stdout, res); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("connection test failed: %s", strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// discover resolves the servers of address for family through autoconfig (ECO.1.1.9).
+func discover(ctx context.Context, address, family, baseURL string, pol *trust.Policy) ([]serverInfo, error) {
+	return nil, errors.New("autoconfig: not available yet, give --smtp/--imap")
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/internal/peertest"
+	"github.com/mssante/mssante/internal/testpki"
+)
+
+// The transport commands against a private Dovecot and Postfix: send (XOAUTH2 and certificate),
+// list, fetch, a refused server, and no token anywhere in the data directory or the audit export.
+// ECO.1.0.1, ECO.1.0.2, ECO.1.2.1, ECO.1.2.5, ECO.1.3.1, ECO.4.1.1.
+func TestTransport_sendListFetch(t *testing.T) {
+	const (
+		alice = "alice@test.mssante.fr"
+		bob   = "bob@test.mssante.fr"
+		appli = "appli@test.mssante.fr"
+	)
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki, AppUsers: []string{appli}})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	root := filepath.Join(dir, "root.pem")
+	writeTestFile(t, root, pki.RootPEM())
+	token := st.Token(alice, time.Hour)
+	tokenFile := filepath.Join(dir, "token")
+	writeTestFile(t, tokenFile, []byte(token+"\n"))
+	bobToken := filepath.Join(dir, "bob-token")
+	writeTestFile(t, bobToken, []byte(st.Token(bob, time.Hour)))
+	certFile, keyFile, _ := pki.Client("499700000000001", appli).WriteFiles(t, dir, "appli")
+
+	eml := filepath.Join(dir, "cr.eml")
+	writeTestFile(t, eml, []byte("From: <"+alice+">\r\nTo: <"+bob+">\r\nBcc: <"+appli+">\r\nSubject: CLI send\r\n"+
+		"Date: Sat, 28 Nov 2026 10:00:00 +0100\r\nMessage-ID: <cli-1@test.mssante.fr>\r\n\r\nBonjour.\r\n"))
+	common := []string{"--trust-root", root, "--data-dir", data}
+
+	out, errOut, code := runMain(t, append([]string{"send", eml, "--account", alice, "--token-file", tokenFile,
+		"--smtp", st.Submission, "--dsn"}, common...)...)
+	if code != 0 {
+		t.Fatalf("send: code %d, stderr %s\n%s", code, errOut, st.Logs())
+	}
+	var sent sendResult
+	if err := json.Unmarshal([]byte(out), &sent); err != nil || len(sent.Recipients) != 2 || !sent.DSNRequested || !strings.HasPrefix(sent.TLSVersion, "TLS 1.") {
+		t.Errorf("send output = %s (%v)", out, err)
+	}
+	if !strings.Contains(errOut, "relaxation") {
+		t.Errorf("--trust-root not logged as a relaxation: %q", errOut)
+	}
+
+	// Applicative mailbox: certificate + PLAIN (ECO.1.3.1); it received the Bcc copy.
+	appArgs := append([]string{"--account", appli, "--cert", certFile, "--key", keyFile, "--imap", st.IMAP}, common...)
+	var lines []listLine
+	for i := 0; i < 50 && len(lines) == 0; i++ {
+		out, errOut, code = runMain(t, append([]string{"list"}, appArgs...)...)
+		if code != 0 {
+			t.Fatalf("list (cert): code %d: %s", code, errOut)
+		}
+		lines = parseLines(t, out)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(lines) != 1 || lines[0].Subject != "CLI send" || lines[0].From != alice {
+		t.Fatalf("list (cert) = %+v", lines)
+	}
+
+	bobArgs := append([]string{"--account", bob, "--token-file", bobToken, "--imap", st.IMAP}, common...)
+	out, errOut, code = runMain(t, append([]string{"list", "--limit", "5"}, bobArgs...)...)
+	if code != 0 {
+		t.Fatalf("list: code %d: %s", code, errOut)
+	}
+	lines = parseLines(t, out)
+	if len(lines) != 1 {
+		t.Fatalf("list = %s", out)
+	}
+	got := filepath.Join(dir, "got.eml")
+	out, errOut, code = runMain(t, append([]string{"fetch", "--uid", strconv.Itoa(int(lines[0].UID)), "-o", got}, bobArgs...)...)
+	if code != 0 {
+		t.Fatalf("fetch: code %d: %s", code, errOut)
+	}
+	body, err := os.ReadFile(got)
+	if err != nil || !strings.Contains(string(body), "Subject: CLI send") || strings.Contains(string(body), "Bcc:") {
+		t.Errorf("fetched message (%v):\n%s", err, body)
+	}
+
+	// A server without STARTTLS: refused, exit 1, the reason on stderr.
+	_, errOut, code = runMain(t, append([]string{"send", eml, "--account", alice, "--token-file", tokenFile,
+		"--smtp", st.SubmissionNoTLS}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "STARTTLS") {
+		t.Errorf("send to a server without STARTTLS: code %d, stderr %q", code, errOut)
+	}
+
+	// ECO.1.2.5: no token in the data directory nor in the audit export.
+	out, _, code = runMain(t, "audit", "export", "--data-dir", data)
+	if code != 0 || !strings.Contains(out, `"action":"send"`) || !strings.Contains(out, `"action":"read"`) {
+		t.Errorf("audit export (code %d) lacks send/read events:\n%s", code, out)
+	}
+	secret := token[strings.LastIndexByte(token, '.')+1:]
+	if strings.Contains(out, secret) {
+		t.Errorf("token in the audit export")
+	}
+	err = filepath.Walk(data, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), secret) {
+			t.Errorf("token found in %s", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func parseLines(t *testing.T, out string) []listLine {
+	t.Helper()
+	var lines []listLine
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var l listLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("list line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+func writeTestFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStripHeader_bcc(t *testing.T) {
+	in := "To: a@x.fr\r\nBcc: b@x.fr,\r\n c@x.fr\r\nSubject: s\r\n\r\nBcc: in body\r\n"
+	got := string(stripHeader([]byte(in), "bcc"))
+	want := "To: a@x.fr\r\nSubject: s\r\n\r\nBcc: in body\r\n"
+	if got != want {
+		t.Errorf("stripHeader = %q, want %q", got, want)
+	}
+	rcpts, _, err := envelope([]byte(in))
+	if err != nil || strings.Join(rcpts, ",") != "a@x.fr,b@x.fr,c@x.fr" {
+		t.Errorf("envelope = %v, %v", rcpts, err)
+	}
+}
