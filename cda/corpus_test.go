@@ -96,3 +96,27 @@ func TestParse_corpusUsedName(t *testing.T) {
 		t.Errorf("%d authors, want 2 (pharmacist and DP device)", len(d.Authors))
 	}
 }
+
+// BenchmarkParse_corpus reads every sample of the shared ANS corpus once per iteration.
+func BenchmarkParse_corpus(b *testing.B) {
+	dir := testkit.Shared(b, "corpus", "cda")
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	var all [][]byte
+	size := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, data)
+		size += len(data)
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		for _, data := range all {
+			if _, err := Parse(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
