@@ -3,7 +3,6 @@ package message
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // XDMSubjectPrefix starts the subject of every mail carrying an IHE XDM archive (ECO.2.1.3). Readers
@@ -74,7 +73,9 @@ func (p PatientNames) String() string {
 	return s
 }
 
-// dateDigits returns the first 8 characters of an HL7 time when they are digits (AAAAMMJJ).
+// dateDigits returns the first 8 characters of an HL7 time when they are digits (AAAAMMJJ). A
+// lunar date (day or month 00, as civil records of people born abroad may have) is kept: the
+// referential accepts it in the subject.
 func dateDigits(ts string) string {
 	if len(ts) < 8 {
 		return ""
@@ -83,9 +84,6 @@ func dateDigits(ts string) string {
 		if ts[i] < '0' || ts[i] > '9' {
 			return ""
 		}
-	}
-	if _, err := time.Parse("20060102", ts[:8]); err != nil {
-		return ""
 	}
 	return ts[:8]
 }

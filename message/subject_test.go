@@ -41,6 +41,14 @@ func TestSubject_withoutBirthDate(t *testing.T) {
 	}
 }
 
+// ECO.2.1.3: "format calendaire ou lunaire accepté".
+func TestSubject_lunarBirthDate(t *testing.T) {
+	d := DocumentInfo{TypeName: "Note de consultation", Patient: PatientNames{BirthName: "Diallo", FirstName: "Awa", BirthDate: "19800000"}}
+	if got, _ := Subject([]DocumentInfo{d}); got != "XDM/1.0/DDM+Note de consultation DIALLO AWA 00/00/1980" {
+		t.Errorf("Subject = %q", got)
+	}
+}
+
 // ECO.2.1.1: one patient per mail.
 func TestSubject_refusesTwoPatients(t *testing.T) {
 	a := vial("CR d'examens biologiques", "11502-2")
