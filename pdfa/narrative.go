@@ -86,8 +86,15 @@ func (l *layout) blocks(nodes []*cda.Node, x, width float64, st style) {
 		case cda.NodeCaption:
 			l.paragraph(l.flatten(n, st|styleBold, nil), x, width, sizeBody)
 		case cda.NodeFootnote:
-			runs := []run{{"Note " + n.ID + " : ", st | styleItalic}}
-			l.paragraph(l.flatten(n, st|styleItalic, runs), x, width, sizeTable)
+			label := "Note"
+			if n.ID != "" {
+				label += " " + n.ID
+			}
+			runs := []run{{label + " : ", st | styleItalic}}
+			for _, c := range n.Children {
+				runs = l.flatten(c, st|styleItalic, runs)
+			}
+			l.paragraph(runs, x, width, sizeTable)
 		case cda.NodeList:
 			l.list(n, x, width, st)
 		case cda.NodeTable:
