@@ -293,3 +293,13 @@ func TestCompose_golden(t *testing.T) {
 		golden(t, name, c.Data)
 	}
 }
+
+// Folding never makes a whitespace-only line (RFC 5322 §3.2.2).
+func TestFold_noBlankContinuation(t *testing.T) {
+	v := strings.Repeat("x", 70) + "      y"
+	for _, l := range strings.Split(strings.TrimSuffix(fold("Subject", v), "\r\n"), "\r\n") {
+		if strings.TrimSpace(l) == "" {
+			t.Errorf("blank line in %q", fold("Subject", v))
+		}
+	}
+}

@@ -120,7 +120,7 @@ func fold(key, value string) string {
 	var b strings.Builder
 	line := key + ":"
 	for _, word := range strings.Split(value, " ") {
-		if len(line)+1+len(word) > 76 && len(line) > len(key)+1 {
+		if word != "" && len(line)+1+len(word) > 76 && len(line) > len(key)+1 {
 			b.WriteString(line + "\r\n")
 			line = ""
 		}

@@ -41,15 +41,21 @@ func init() {
 			domain := fs.String("patient-domain", "", "patients' mail `domain` (env MSSANTE_PATIENT_DOMAIN, default "+ins.DefaultPatientDomain+")")
 			out := fs.String("o", "", "output `file` (required)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
-				if *out == "" || *from == "" || *label == "" || len(to)+len(cc) == 0 {
+				sender, err := message.ParseAddress(*from)
+				if err != nil {
+					return usagef("--from: %v", err)
+				}
+				if *label != "" {
+					sender.Name = *label
+				}
+				if *out == "" || sender.Name == "" || len(to)+len(cc) == 0 {
 					return usagef("--from, --from-label, -o and at least one --to or --cc are required")
 				}
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
-				d := &message.Draft{From: message.Address{Name: *label, Addr: *from}, Subject: *subject,
+				d := &message.Draft{From: sender, Subject: *subject,
 					RecordNumber: *record, DSN: *dsn, MDN: *mdn, MESFin: *mesFin, Derogation: *derogation}
-				var err error
 				if d.To, err = msgParseAddresses(to); err != nil {
 					return err
 				}
