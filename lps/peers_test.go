@@ -196,6 +196,12 @@ func testXOAUTH2(t *testing.T, e *peerEnv) {
 	}
 	defer ic.Close()
 	uid := waitFor(t, ic, "XOAUTH2 test")
+	if ic.Capable("CONDSTORE") {
+		st, err := ic.Select(ctx, "INBOX")
+		if err != nil || st.HighestModSeq == 0 {
+			t.Errorf("CONDSTORE offered but Select = %+v, %v", st, err)
+		}
+	}
 	sums, err := ic.Summaries(ctx, []uint32{uid})
 	if err != nil || len(sums) != 1 {
 		t.Fatalf("Summaries = %v, %v", sums, err)
