@@ -75,6 +75,20 @@ func (l *layout) tableRows(t *cda.Node, st style) ([]tableRow, int) {
 		}
 		cols = max(cols, col)
 	}
+	// Complete short rows with empty cells so that the grid is drawn whole.
+	for r := range rows {
+		covered := make([]bool, cols)
+		for _, c := range rows[r].cells {
+			for j := c.col; j < min(c.col+c.span, cols); j++ {
+				covered[j] = true
+			}
+		}
+		for j := range cols {
+			if !covered[j] {
+				rows[r].cells = append(rows[r].cells, tableCell{col: j, span: 1, rows: 1})
+			}
+		}
+	}
 	return rows, cols
 }
 

@@ -68,9 +68,21 @@ func Preflight(t testing.TB, path string) {
 // Text returns the text of the PDF at path as `pdftotext -enc UTF-8 FILE -` extracts it.
 func Text(t testing.TB, path string) string {
 	t.Helper()
+	return pdftotext(t, path)
+}
+
+// LayoutText returns the text as `pdftotext -layout` extracts it: table columns stay aligned,
+// which makes readable golden files.
+func LayoutText(t testing.TB, path string) string {
+	t.Helper()
+	return pdftotext(t, path, "-layout")
+}
+
+func pdftotext(t testing.TB, path string, args ...string) string {
+	t.Helper()
 	bin := testkit.LookPath(t, "pdftotext")
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-enc", "UTF-8", path, "-")
+	cmd := exec.Command(bin, append(args, "-enc", "UTF-8", path, "-")...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
