@@ -33,7 +33,9 @@ type peerEnv struct {
 	cert   *tls.Certificate
 }
 
-func newPeerEnv(t *testing.T) *peerEnv {
+func newPeerEnv(t *testing.T) *peerEnv { return newPeerEnvTB(t) }
+
+func newPeerEnvTB(t testing.TB) *peerEnv {
 	pki := testpki.New(t, testpki.Options{RSA: true})
 	pki.ServeRevocation()
 	st := peertest.Start(t, peertest.Options{PKI: pki, AppUsers: []string{appli}})
@@ -60,7 +62,7 @@ func (e *peerEnv) xoauth2(addr string, ttl time.Duration) lps.Auth {
 		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return e.st.Token(addr, ttl), nil })}
 }
 
-func ep(t *testing.T, s string) lps.Endpoint {
+func ep(t testing.TB, s string) lps.Endpoint {
 	t.Helper()
 	e, err := lps.ParseEndpoint(s)
 	if err != nil {
@@ -143,6 +145,35 @@ func TestPeers(t *testing.T) {
 	t.Run("NoSTARTTLS", func(t *testing.T) { testNoSTARTTLS(t, e) })
 	t.Run("Probe", func(t *testing.T) { testProbe(t, e) })
 	t.Run("ExpiredToken", func(t *testing.T) { testExpiredToken(t, e) })
+	t.Run("RevokedServer", func(t *testing.T) { testRevokedServer(t, e) }) // last: revokes the servers' certificate
+}
+
+// ECO.1.1.6: a server whose certificate is revoked is refused during STARTTLS; the error names the
+// rule and no credential is sent.
+func testRevokedServer(t *testing.T, e *peerEnv) {
+	ctx := ctxT(t)
+	e.st.PKI.Revoke(e.st.ServerCert)
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{e.st.PKI.Root.Cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ proto, addr string }{{"imap", e.st.IMAP}, {"smtp", e.st.Submission}} {
+		var trace bytes.Buffer
+		o := &lps.Options{TLS: pol.ClientConfig("", nil), ClassifyTLSError: trust.ClassifyHandshakeError, Trace: &trace}
+		var err error
+		if c.proto == "imap" {
+			_, err = lps.DialIMAP(ctx, ep(t, c.addr), e.xoauth2(alice, time.Hour), o)
+		} else {
+			_, err = lps.DialSMTP(ctx, ep(t, c.addr), e.xoauth2(alice, time.Hour), o)
+		}
+		var re *trust.RefusalError
+		if !errors.Is(err, lps.ErrTLSPolicy) || !errors.As(err, &re) || !strings.Contains(re.Rule, "ECO.1.1.6") {
+			t.Errorf("%s with a revoked server certificate: err = %v, want a RefusalError ECO.1.1.6", c.proto, err)
+		}
+		if strings.Contains(trace.String(), "AUTH") && strings.Contains(trace.String(), "***") {
+			t.Errorf("%s: credentials sent to a refused server", c.proto)
+		}
+	}
 }
 
 // ECO.1.0.1, ECO.1.0.2, ECO.1.2.1, ECO.1.2.5: XOAUTH2 submission with DSN, then IMAP list, fetch,

@@ -17,6 +17,7 @@ func (s *Stack) startDovecot(o Options) {
 	must(t, os.MkdirAll(filepath.Join(d, "tls"), 0o755))
 	_, keyFile, chainFile := srv.WriteFiles(t, filepath.Join(d, "tls"), "server")
 	s.keyFile, s.chainFile = keyFile, chainFile
+	s.ServerCert = srv.Cert
 	writeFile(t, filepath.Join(d, "tls", "ca.pem"), s.caBundle(), 0o644)
 	writeFile(t, filepath.Join(d, "keys", jwtAZP, "RS256", jwtKID), s.jwtPublicPEM(), 0o644)
 	writeFile(t, filepath.Join(d, "oauth2.conf"), []byte(fmt.Sprintf(`introspection_mode = local

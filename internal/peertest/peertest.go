@@ -67,6 +67,8 @@ type Stack struct {
 	SubmissionNoTLS string
 	// LMTP is Dovecot's LMTP listener.
 	LMTP string
+	// ServerCert is the certificate Dovecot and Postfix present (to revoke it in a test).
+	ServerCert *x509.Certificate
 
 	t       testing.TB
 	dovecot string // binary
