@@ -80,24 +80,40 @@ func readChildren(d *xml.Decoder, parent *Node, depth int) error {
 	}
 }
 
+// appendText adds character data as a text node. Adjacent text nodes (text split by comments or
+// transparent elements) are merged by tidy, in linear time.
 func appendText(parent *Node, s string) {
-	s = foldSpace(s)
-	if s == "" {
-		return
+	if s = foldSpace(s); s != "" {
+		parent.Children = append(parent.Children, &Node{Kind: NodeText, Text: s})
 	}
-	if k := len(parent.Children); k > 0 && parent.Children[k-1].Kind == NodeText {
-		last := parent.Children[k-1]
-		if strings.HasSuffix(last.Text, " ") && strings.HasPrefix(s, " ") {
-			s = s[1:]
+}
+
+// mergeText joins runs of adjacent text nodes into one, folding the spaces at their seams.
+func mergeText(children []*Node) []*Node {
+	out := children[:0]
+	for i := 0; i < len(children); {
+		c := children[i]
+		j := i + 1
+		if c.Kind == NodeText && j < len(children) && children[j].Kind == NodeText {
+			var b strings.Builder
+			b.WriteString(c.Text)
+			for ; j < len(children) && children[j].Kind == NodeText; j++ {
+				b.WriteString(children[j].Text)
+			}
+			c.Text = foldSpace(b.String())
 		}
-		last.Text += s
-		return
+		out = append(out, c)
+		i = j
 	}
-	parent.Children = append(parent.Children, &Node{Kind: NodeText, Text: s})
+	clear(children[len(out):])
+	return out
 }
 
 // foldSpace replaces every run of XML white space by one space.
 func foldSpace(s string) string {
+	if !needsFold(s) {
+		return s
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
@@ -113,6 +129,25 @@ func foldSpace(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// needsFold reports whether s holds a white space other than a single space.
+func needsFold(s string) bool {
+	prev := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\t', '\n', '\r':
+			return true
+		case ' ':
+			if prev {
+				return true
+			}
+			prev = true
+		default:
+			prev = false
+		}
+	}
+	return false
 }
 
 func setAttrs(n *Node, attrs []xml.Attr) {
@@ -174,6 +209,7 @@ func structural(k NodeKind) bool {
 // tidy drops the layout white space: white-space-only text in structural nodes, and the spaces
 // that touch the edges of a block or a block-level sibling.
 func tidy(n *Node) {
+	n.Children = mergeText(n.Children)
 	kept := n.Children[:0]
 	for i, c := range n.Children {
 		if c.Kind != NodeText {
@@ -194,9 +230,7 @@ func tidy(n *Node) {
 			kept = append(kept, c)
 		}
 	}
-	for i := len(kept); i < len(n.Children); i++ {
-		n.Children[i] = nil
-	}
+	clear(n.Children[len(kept):])
 	n.Children = kept
 }
 

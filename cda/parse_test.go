@@ -544,3 +544,27 @@ func TestParse_nonXMLBodyRepresentations(t *testing.T) {
 		t.Errorf("unknown representation: %v, %v", err, d.Warnings)
 	}
 }
+
+func TestFoldSpace(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "a b": "a b", "a  b": "a b", "a\n\t b": "a b", " a ": " a ", "\r\n": " ", "Œdème\u00a0x": "Œdème\u00a0x",
+	} {
+		if got := foldSpace(in); got != want {
+			t.Errorf("foldSpace(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Text split by many comments is merged in linear time (a quadratic merge would make this test
+// run for minutes).
+func TestParse_textSplitByComments(t *testing.T) {
+	split := "Examen" + strings.Repeat(" <!-- c --> normal", 200000) + "."
+	d, err := Parse(variant(t, "n3-sans-ins.xml", "Examen cardio-pulmonaire normal. Tension 12/8.", split))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Sections[0].Text.Children[0]
+	if len(p.Children) != 1 || !strings.HasPrefix(p.Children[0].Text, "Examen normal normal") || strings.Contains(p.Children[0].Text, "  ") {
+		t.Errorf("paragraph = %d children, %.40q", len(p.Children), p.Children[0].Text)
+	}
+}
