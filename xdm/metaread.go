@@ -80,7 +80,8 @@ const maxXMLDepth = 32
 type metadata struct {
 	submission SubmissionSet
 	entries    []DocumentEntry
-	warnings   []error
+	entryWarns [][]error // per entry, same order
+	warnings   []error   // about the submission set and the whole file
 }
 
 // parseMetadata reads a METADATA.XML leniently: BOM, leading whitespace, CRLF, undeclared
@@ -101,7 +102,9 @@ func parseMetadata(data []byte) (*metadata, error) {
 	m := &metadata{}
 	m.submission = readSubmission(&req, &m.warnings)
 	for i := range req.List.Extrinsic {
-		m.entries = append(m.entries, readEntry(&req.List.Extrinsic[i], &m.warnings))
+		var warns []error
+		m.entries = append(m.entries, readEntry(&req.List.Extrinsic[i], &warns))
+		m.entryWarns = append(m.entryWarns, warns)
 	}
 	return m, nil
 }

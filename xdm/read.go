@@ -216,6 +216,7 @@ func assemble(files []zipFile, o *ReadOptions) (*Package, error) {
 		dir := path.Dir(mf.name)
 		for j := range m.entries {
 			d, errs := matchDocument(&m.entries[j], dir, byName, used, o)
+			d.Warnings = append(m.entryWarns[j], d.Warnings...)
 			integrity = append(integrity, errs...)
 			p.Documents = append(p.Documents, d)
 			p.Warnings = append(p.Warnings, d.Warnings...)
