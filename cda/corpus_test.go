@@ -92,8 +92,9 @@ func TestParse_corpusUsedName(t *testing.T) {
 	if id.BirthName != "NESSI" || id.UsedName != "DECOURCY" || id.FirstName != "RUTH" || id.INS.OID != ins.OIDNIR {
 		t.Errorf("identity = %+v", id)
 	}
-	if len(d.Authors) != 2 {
-		t.Errorf("%d authors, want 2 (pharmacist and DP device)", len(d.Authors))
+	if len(d.Authors) != 2 || d.Authors[0].Person != nil || d.Authors[0].Device != "Dossier Pharmaceutique" ||
+		d.Authors[1].Person == nil || d.Authors[1].Person.Name.Family != "DELIVE" {
+		t.Errorf("authors = %+v, want the DP device then the pharmacist", d.Authors)
 	}
 }
 
