@@ -2,6 +2,7 @@ package patients
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -366,4 +367,38 @@ func FuzzFold(f *testing.F) {
 			t.Fatalf("fold(%q) = %q has stray spaces", s, got)
 		}
 	})
+}
+
+// A base created by the first schema version is migrated: its patients get the word index.
+func TestOpen_migratesVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "patients.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations[0](ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO patients (birth_name, first_name, status, search_key, created_at,
+		updated_at) VALUES ('LEFÈVRE', 'Héloïse', 'provisoire', ' lefevre heloise ', '2026-01-01T00:00:00Z',
+		'2026-01-01T00:00:00Z'); PRAGMA user_version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(tx.Commit(), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	got, err := st.Search(ctx, "helo", 0)
+	if err != nil || len(got) != 1 || got[0].Identity.BirthName != "LEFÈVRE" {
+		t.Fatalf("Search after migration = %+v, %v", got, err)
+	}
 }

@@ -20,9 +20,10 @@ type Store struct {
 	now func() time.Time
 }
 
-// migrations are applied in order; PRAGMA user_version holds how many ran. Append only.
-var migrations = []string{
-	`CREATE TABLE patients (
+// migrations are applied in order in one transaction; PRAGMA user_version holds how many ran.
+// Append only.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	execMigration(`CREATE TABLE patients (
 		id INTEGER PRIMARY KEY,
 		matricule TEXT NOT NULL DEFAULT '',
 		oid TEXT NOT NULL DEFAULT '',
@@ -40,7 +41,59 @@ var migrations = []string{
 		updated_at TEXT NOT NULL
 	);
 	CREATE UNIQUE INDEX patients_ins ON patients(matricule, oid) WHERE matricule <> '';
-	CREATE INDEX patients_names ON patients(birth_name, first_name);`,
+	CREATE INDEX patients_names ON patients(birth_name, first_name);`),
+	// 2: an index of the folded name words, so that a word-prefix search is a range scan.
+	func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE patient_words (
+			word TEXT NOT NULL,
+			patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+			PRIMARY KEY (word, patient_id)
+		) WITHOUT ROWID`); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT id, search_key FROM patients")
+		if err != nil {
+			return err
+		}
+		keys := map[int64]string{}
+		for rows.Next() {
+			var id int64
+			var key string
+			if err := rows.Scan(&id, &key); err != nil {
+				return errors.Join(err, rows.Close())
+			}
+			keys[id] = key
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for id, key := range keys {
+			if err := indexWords(ctx, tx, id, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func execMigration(q string) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, q)
+		return err
+	}
+}
+
+// indexWords replaces the word index of one patient with the words of its search key.
+func indexWords(ctx context.Context, tx *sql.Tx, id int64, key string) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM patient_words WHERE patient_id = ?", id); err != nil {
+		return err
+	}
+	for _, w := range strings.Fields(key) {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO patient_words (word, patient_id) VALUES (?, ?)", w, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open opens (creating it when missing) the store at path and brings its schema up to date. The
@@ -76,7 +129,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(migrations))
 	}
 	for i := version; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		if err := migrations[i](ctx, tx); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 	}
@@ -98,13 +151,19 @@ func (s *Store) Add(ctx context.Context, p Patient) (Patient, error) {
 	now := s.now().UTC().Truncate(time.Second)
 	p.CreatedAt, p.UpdatedAt = now, now
 	id := p.Identity
-	res, err := s.db.ExecContext(ctx, `INSERT INTO patients (matricule, oid, birth_name, used_name,
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Patient{}, fmt.Errorf("add patient: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	key := searchKey(id)
+	res, err := tx.ExecContext(ctx, `INSERT INTO patients (matricule, oid, birth_name, used_name,
 		first_name, given_names, birth_date, sex, birthplace_code, status, opposition, search_key,
 		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
 		strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
 		formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
-		p.Opposition, searchKey(id), now.Format(time.RFC3339), now.Format(time.RFC3339))
+		p.Opposition, key, now.Format(time.RFC3339), now.Format(time.RFC3339))
 	if err != nil {
 		var se *sqlite.Error
 		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
@@ -113,6 +172,12 @@ func (s *Store) Add(ctx context.Context, p Patient) (Patient, error) {
 		return Patient{}, fmt.Errorf("add patient: %w", err)
 	}
 	if p.ID, err = res.LastInsertId(); err != nil {
+		return Patient{}, fmt.Errorf("add patient: %w", err)
+	}
+	if err := indexWords(ctx, tx, p.ID, key); err != nil {
+		return Patient{}, fmt.Errorf("add patient: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return Patient{}, fmt.Errorf("add patient: %w", err)
 	}
 	return p, nil
@@ -129,13 +194,25 @@ func (s *Store) Update(ctx context.Context, p Patient) (Patient, error) {
 	}
 	p.CreatedAt, p.UpdatedAt = old.CreatedAt, s.now().UTC().Truncate(time.Second)
 	id := p.Identity
-	_, err = s.db.ExecContext(ctx, `UPDATE patients SET matricule = ?, oid = ?, birth_name = ?,
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Patient{}, fmt.Errorf("update patient %d: %w", p.ID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	key := searchKey(id)
+	_, err = tx.ExecContext(ctx, `UPDATE patients SET matricule = ?, oid = ?, birth_name = ?,
 		used_name = ?, first_name = ?, given_names = ?, birth_date = ?, sex = ?, birthplace_code = ?,
 		status = ?, opposition = ?, search_key = ?, updated_at = ? WHERE id = ?`,
 		id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
 		strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
 		formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
-		p.Opposition, searchKey(id), p.UpdatedAt.Format(time.RFC3339), p.ID)
+		p.Opposition, key, p.UpdatedAt.Format(time.RFC3339), p.ID)
+	if err == nil {
+		err = indexWords(ctx, tx, p.ID, key)
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
 	if err != nil {
 		return Patient{}, fmt.Errorf("update patient %d: %w", p.ID, err)
 	}
@@ -181,8 +258,9 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]Patient,
 		limit = 50
 	}
 	if m := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(query), " ", "")); isMatriculePrefix(m) {
-		return s.query(ctx, "SELECT "+columns+` FROM patients WHERE matricule LIKE ? || '%'
-			ORDER BY matricule, id LIMIT ?`, m, limit)
+		// Matricules hold digits, A and B: prefix+"Z" bounds the range on the partial index.
+		return s.query(ctx, "SELECT "+columns+` FROM patients WHERE matricule <> '' AND matricule >= ?
+			AND matricule < ? ORDER BY matricule, id LIMIT ?`, m, m+"Z", limit)
 	}
 	words := strings.Fields(fold(query))
 	if len(words) == 0 {
@@ -191,8 +269,9 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]Patient,
 	var where []string
 	var args []any
 	for _, w := range words {
-		where = append(where, "search_key LIKE ?")
-		args = append(args, "% "+w+"%")
+		// Range on the word index: every word starting with w (U+10FFFF sorts after any suffix).
+		where = append(where, "id IN (SELECT patient_id FROM patient_words WHERE word >= ? AND word < ?)")
+		args = append(args, w, w+"\U0010FFFF")
 	}
 	args = append(args, limit)
 	return s.query(ctx, "SELECT "+columns+" FROM patients WHERE "+strings.Join(where, " AND ")+
