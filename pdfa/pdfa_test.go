@@ -267,6 +267,21 @@ func TestRender_metadata(t *testing.T) {
 	}
 }
 
+// TestRender_metadataControlCharacters: a title with control characters and odd spacing still
+// gives equal Info and XMP values (Preflight compares them).
+func TestRender_metadataControlCharacters(t *testing.T) {
+	doc := syntheticDocument(0)
+	doc.Title = "Compte\trendu\x01  d\u2019examen\n\u0085final <b>&"
+	res, err := Render(doc, &Options{Now: testClock, Producer: "éditeur\x02 (test)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(res.PDF, []byte("<rdf:li xml:lang=\"x-default\">Compte rendu d’examen final &lt;b&gt;&amp;</rdf:li>")) {
+		t.Error("XMP title not cleaned")
+	}
+	pdfcheck.Preflight(t, pdfcheck.WriteTemp(t, "meta.pdf", res.PDF))
+}
+
 // TestRender_N1 returns the embedded PDF byte for byte, warning only when it does not declare
 // PDF/A-1. ECO.2.1.5 "identique au PDF encapsulé"
 func TestRender_N1(t *testing.T) {

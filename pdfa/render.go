@@ -89,9 +89,9 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 	}
 	renderFooters(l, doc)
 	info := docInfo{
-		Title:    documentTitle(doc),
-		Author:   authorLine(doc),
-		Producer: producer,
+		Title:    metaText(documentTitle(doc)),
+		Author:   metaText(authorLine(doc)),
+		Producer: metaText(producer),
 		Date:     now().Truncate(time.Second),
 	}
 	res.PDF, err = assemble(l, info)

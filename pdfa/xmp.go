@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // docInfo is the document information shared by the Info dictionary and the XMP packet. PDF/A-1
@@ -14,6 +15,21 @@ type docInfo struct {
 	Creator  string // the application that made the source (xmp:CreatorTool)
 	Producer string // this library (pdf:Producer)
 	Date     time.Time
+}
+
+// metaText prepares a value for both the Info dictionary and the XMP packet: white space folded,
+// control characters and characters XML 1.0 cannot carry removed, so that the two stay equal.
+func metaText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case r < 0x20, r >= 0x7F && r < 0xA0, r >= 0xD800 && r < 0xE000, r == 0xFFFE, r == 0xFFFF, r == utf8.RuneError:
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // infoDict returns the Info dictionary body.
