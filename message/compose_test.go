@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
 
 	"github.com/mssante/mssante/ins"
 )
@@ -300,6 +301,32 @@ func TestFold_noBlankContinuation(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSuffix(fold("Subject", v), "\r\n"), "\r\n") {
 		if strings.TrimSpace(l) == "" {
 			t.Errorf("blank line in %q", fold("Subject", v))
+		}
+	}
+}
+
+// ECO.2.1.3: the XDM prefix stays readable in the raw header; the subject decodes back exactly.
+func TestEncodeText(t *testing.T) {
+	for _, s := range []string{
+		"XDM/1.0/DDM+Lettre de liaison à la sortie d'un établ LEFEVRE FRANCOISE 03/12/1991",
+		"Résultats élevés  double espace",
+		"=?utf-8?q?faux?= mot",
+		"ligne\r\nBcc: x",
+		"",
+	} {
+		enc := encodeText(s)
+		if strings.ContainsAny(enc, "\r\n") || strings.ContainsFunc(enc, func(r rune) bool { return r > 0x7e }) {
+			t.Errorf("encodeText(%q) = %q: not ASCII on one line", s, enc)
+		}
+		if s == "" || strings.HasPrefix(s, "XDM") {
+			if !strings.HasPrefix(enc, strings.SplitN(s, " ", 2)[0]) {
+				t.Errorf("encodeText(%q) = %q: first word not raw", s, enc)
+			}
+		}
+		h := header([]field{{"Subject", enc}})
+		mh := mail.Header{Header: h}
+		if got, err := mh.Subject(); err != nil || got != s {
+			t.Errorf("round trip of %q = %q, %v (encoded %q)", s, got, err, enc)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"mime"
@@ -93,15 +94,54 @@ func msgIDList(ids []string) string {
 	return strings.Join(out, " ")
 }
 
-// encodeText encodes an unstructured header value: as is when ASCII, else RFC 2047 Q-encoded
-// UTF-8 words.
+// encodeText encodes an unstructured header value (RFC 2047): ASCII words stay as written, so that
+// "XDM/1.0/DDM+" remains visible to receivers matching the raw subject; each run of words holding
+// non-ASCII or control characters (or looking like an encoded word) becomes Q-encoded UTF-8 words,
+// the spaces inside the run encoded with it.
 func encodeText(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 || s[i] < 0x20 {
-			return mime.QEncoding.Encode("utf-8", s)
+	words := strings.Split(s, " ")
+	out := make([]string, 0, len(words))
+	for i := 0; i < len(words); {
+		if !needsEncoding(words[i]) {
+			out = append(out, words[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(words) && needsEncoding(words[j]) {
+			j++
+		}
+		out = append(out, encodeWords(strings.Join(words[i:j], " ")))
+		i = j
+	}
+	return strings.Join(out, " ")
+}
+
+// encodeWords Q-encodes run; an ASCII run that only looks like an encoded word (which the mime
+// package would leave as is) is B-encoded in chunks.
+func encodeWords(run string) string {
+	if enc := mime.QEncoding.Encode("utf-8", run); enc != run {
+		return enc
+	}
+	var parts []string
+	for len(run) > 0 {
+		n := min(len(run), 45)
+		parts = append(parts, "=?utf-8?b?"+base64.StdEncoding.EncodeToString([]byte(run[:n]))+"?=")
+		run = run[n:]
+	}
+	return strings.Join(parts, " ")
+}
+
+func needsEncoding(word string) bool {
+	if strings.Contains(word, "=?") {
+		return true
+	}
+	for i := 0; i < len(word); i++ {
+		if word[i] >= 0x7f || word[i] < 0x20 {
+			return true
 		}
 	}
-	return s
+	return false
 }
 
 // header builds a go-message header that writes fields in order, with their names as given (the
