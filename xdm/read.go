@@ -156,7 +156,7 @@ func readZipEntry(f *zip.File, o *ReadOptions, budget int64) ([]byte, error) {
 	// MaxRatio times the compressed size (the compressed size bounds what the decompressor reads).
 	ratioLimit := max(ratioFloor, int64(min(f.CompressedSize64, 1<<40))*o.MaxRatio)
 	limit := min(o.MaxEntry, max(budget, 0), ratioLimit)
-	buf := bytes.NewBuffer(make([]byte, 0, min(int64(f.UncompressedSize64), limit)+1))
+	buf := bytes.NewBuffer(make([]byte, 0, min(int64(f.UncompressedSize64), limit, 16<<20)+1))
 	_, err = io.Copy(buf, io.LimitReader(rc, limit+1))
 	cerr := rc.Close()
 	if err != nil {
