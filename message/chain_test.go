@@ -148,8 +148,12 @@ func TestChain(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("chain", name+".json"), append(out, '\n'))
-			if r.doc.Level == cda.N3 {
-				pdfcheck.Preflight(t, pdfcheck.WriteTemp(t, "doc.pdf", attachmentData(t, r.read, r.read.PDFs[0])))
+			if r.doc.Level == cda.N3 { // ECO.2.1.5: a PDF/A-1 showing the CDA header
+				path := pdfcheck.WriteTemp(t, "doc.pdf", attachmentData(t, r.read, r.read.PDFs[0]))
+				pdfcheck.Preflight(t, path)
+				if text := pdfcheck.Normalize(pdfcheck.Text(t, path)); !strings.Contains(text, pdfcheck.Normalize(r.doc.Title)) {
+					t.Errorf("the PDF does not show the title %q", r.doc.Title)
+				}
 			}
 			checkPatientRule(t, raw, r.doc)
 		})
