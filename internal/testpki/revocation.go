@@ -22,6 +22,21 @@ func (p *PKI) ServeRevocation() string {
 	mux.HandleFunc("GET /crl/root.crl", p.serveCRL(p.Root))
 	mux.HandleFunc("GET /crl/org.crl", p.serveCRL(p.Org))
 	mux.HandleFunc("POST /ocsp", p.serveOCSP)
+	mux.HandleFunc("GET /crl/{n}", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		var ca *CA
+		for _, c := range p.extraCAs {
+			if c != nil && c.crlPath == r.URL.Path {
+				ca = c
+			}
+		}
+		p.mu.Unlock()
+		if ca == nil {
+			http.NotFound(w, r)
+			return
+		}
+		p.serveCRL(ca)(w, r)
+	})
 	p.srv = &http.Server{Handler: p.downGuard(mux), ReadHeaderTimeout: 5 * time.Second}
 	srv, ln := p.srv, p.ln
 	go func() {

@@ -107,11 +107,12 @@ type PKI struct {
 	ln      net.Listener
 	baseURL string
 
-	mu      sync.Mutex
-	issued  map[string]*CA // serial (decimal) -> issuer
-	revoked map[string]time.Time
-	down    bool
-	srv     *http.Server
+	mu       sync.Mutex
+	issued   map[string]*CA // serial (decimal) -> issuer
+	revoked  map[string]time.Time
+	down     bool
+	srv      *http.Server
+	extraCAs []*CA
 }
 
 // New generates a PKI and reserves its revocation endpoint on 127.0.0.1 (closed in t.Cleanup).
@@ -254,8 +255,11 @@ func (p *PKI) Client(orgID, mailbox string) *Leaf {
 
 // Issue issues a leaf certificate by the ORG intermediate. It fails the test (or panics without
 // one) on error.
-func (p *PKI) Issue(o LeafOptions) *Leaf {
-	l, err := p.issue(o)
+func (p *PKI) Issue(o LeafOptions) *Leaf { return p.IssueFrom(p.Org, o) }
+
+// IssueFrom issues a leaf certificate by ca (p.Org, or an intermediate made by Intermediate).
+func (p *PKI) IssueFrom(ca *CA, o LeafOptions) *Leaf {
+	l, err := p.issue(ca, o)
 	if err != nil {
 		if p.t != nil {
 			p.t.Helper()
@@ -266,7 +270,7 @@ func (p *PKI) Issue(o LeafOptions) *Leaf {
 	return l
 }
 
-func (p *PKI) issue(o LeafOptions) (*Leaf, error) {
+func (p *PKI) issue(ca *CA, o LeafOptions) (*Leaf, error) {
 	key, err := p.newKey()
 	if err != nil {
 		return nil, err
@@ -291,7 +295,7 @@ func (p *PKI) issue(o LeafOptions) (*Leaf, error) {
 		tmpl.NotAfter = o.NotAfter
 	}
 	if !o.NoCRL {
-		tmpl.CRLDistributionPoints = []string{p.baseURL + p.Org.crlPath}
+		tmpl.CRLDistributionPoints = []string{p.baseURL + ca.crlPath}
 	}
 	if !o.NoOCSP {
 		tmpl.OCSPServer = []string{p.baseURL + "/ocsp"}
@@ -317,7 +321,7 @@ func (p *PKI) issue(o LeafOptions) (*Leaf, error) {
 		}
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	cert, err := p.sign(tmpl, key.Public(), p.Org, nil)
+	cert, err := p.sign(tmpl, key.Public(), ca, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -327,9 +331,46 @@ func (p *PKI) issue(o LeafOptions) (*Leaf, error) {
 	}
 	l := &Leaf{Cert: cert, Key: key, CertPEM: certPEM(cert),
 		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})}
-	l.ChainPEM = append(append([]byte{}, l.CertPEM...), p.Org.CertPEM...)
-	l.TLS = tls.Certificate{Certificate: [][]byte{cert.Raw, p.Org.Cert.Raw}, PrivateKey: key, Leaf: cert}
+	l.ChainPEM = append(append([]byte{}, l.CertPEM...), ca.CertPEM...)
+	l.TLS = tls.Certificate{Certificate: [][]byte{cert.Raw, ca.Cert.Raw}, PrivateKey: key, Leaf: cert}
 	return l, nil
+}
+
+// Intermediate makes another intermediate under the root, such as "AC IGC-SANTE ELEMENTAIRE
+// PERSONNES", to test that only the ORGANISATIONS one is accepted (ECO.1.1.10). Its CRL is served
+// at /crl/<n>.crl. It fails the test on error.
+func (p *PKI) Intermediate(cn string) *CA {
+	key, err := p.newKey()
+	if err == nil {
+		p.mu.Lock()
+		p.extraCAs = append(p.extraCAs, nil)
+		n := len(p.extraCAs)
+		p.mu.Unlock()
+		now := p.opts.Now()
+		var ca *CA
+		ca, err = p.newCA(&x509.Certificate{
+			Subject:               p.caName(cn),
+			NotBefore:             now.Add(-24 * time.Hour),
+			NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			MaxPathLenZero:        true,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+			CRLDistributionPoints: []string{p.baseURL + p.Root.crlPath},
+			OCSPServer:            []string{p.baseURL + "/ocsp"},
+		}, key, p.Root, fmt.Sprintf("/crl/%d.crl", n))
+		if err == nil {
+			p.mu.Lock()
+			p.extraCAs[n-1] = ca
+			p.mu.Unlock()
+			return ca
+		}
+	}
+	if p.t != nil {
+		p.t.Helper()
+		p.t.Fatalf("testpki: intermediate: %v", err)
+	}
+	panic(err)
 }
 
 // WriteFiles writes name.crt (leaf), name.key (PKCS #8, mode 0600) and name-chain.crt (leaf then

@@ -1,0 +1,280 @@
+package trust
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+)
+
+// clockSkew is the tolerance on thisUpdate in the future (CRL and OCSP).
+const clockSkew = 5 * time.Minute
+
+// revocationChecker establishes the revocation status of a certificate: the CRL distribution
+// points first (with a persistent cache, ECO.1.1.7), then the OCSP responder (AIA), and refuses
+// when neither gives a status (fail closed, ECO.1.1.6).
+type revocationChecker struct {
+	client     *http.Client
+	log        *slog.Logger
+	now        func() time.Time
+	cacheDir   string
+	refresh    time.Duration
+	maxCRL     int64
+	ocspMaxAge time.Duration
+
+	mu  sync.Mutex
+	mem map[string]cachedCRL // by distribution point URL
+}
+
+type cachedCRL struct {
+	crl     *x509.RevocationList
+	fetched time.Time
+}
+
+func newRevocationChecker(o Options, log *slog.Logger) *revocationChecker {
+	r := &revocationChecker{client: o.HTTPClient, log: log, now: o.Now, cacheDir: o.CRLCacheDir,
+		refresh: o.CRLRefresh, maxCRL: o.MaxCRLSize, ocspMaxAge: o.OCSPMaxAge, mem: map[string]cachedCRL{}}
+	if r.refresh == 0 {
+		r.refresh = time.Hour
+	}
+	if r.maxCRL == 0 {
+		r.maxCRL = 64 << 20
+	}
+	if r.ocspMaxAge == 0 {
+		r.ocspMaxAge = 48 * time.Hour
+	}
+	return r
+}
+
+// check returns nil when cert (issued by issuer) is known not to be revoked, else a *RefusalError.
+// CRLs come first: their cache keeps connections working through an outage of the publication
+// point (ECO.1.1.7), and IGC Santé CA certificates carry CRL distribution points only. OCSP is
+// asked when no CRL can be had (no HTTP distribution point, download failed and no valid cache).
+func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certificate) error {
+	var problems []error
+	for _, url := range httpURLs(cert.CRLDistributionPoints) {
+		crl, err := r.crl(ctx, url, issuer)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("crl %s: %w", url, err))
+			continue
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+				return refuse(RuleRevokedCRL, cert, fmt.Errorf("%w at %s (CRL %s)", ErrRevoked,
+					e.RevocationTime.UTC().Format(time.RFC3339), url))
+			}
+		}
+		return nil
+	}
+	for _, url := range httpURLs(cert.OCSPServer) {
+		resp, err := r.ocsp(ctx, url, cert, issuer)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("ocsp %s: %w", url, err))
+			continue
+		}
+		switch resp.Status {
+		case ocsp.Good:
+			return nil
+		case ocsp.Revoked:
+			return refuse(RuleRevokedOCSP, cert, fmt.Errorf("%w at %s (OCSP %s)", ErrRevoked,
+				resp.RevokedAt.UTC().Format(time.RFC3339), url))
+		default:
+			problems = append(problems, fmt.Errorf("ocsp %s: status unknown", url))
+		}
+	}
+	if len(problems) == 0 {
+		problems = append(problems, errors.New("no HTTP CRL distribution point nor OCSP responder in the certificate"))
+	}
+	r.log.Warn("revocation status unknown", "subject", cert.Subject.String(), "err", errors.Join(problems...))
+	return refuse(RuleRevocationUnknown, cert, errors.Join(append([]error{ErrRevocationUnknown}, problems...)...))
+}
+
+func httpURLs(urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		if strings.HasPrefix(strings.ToLower(u), "http://") || strings.HasPrefix(strings.ToLower(u), "https://") {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// ocsp asks responder url for the status of cert and checks the answer: signed by the issuer or
+// by a responder it delegated (OCSP signing usage), for this certificate, and fresh.
+func (r *revocationChecker) ocsp(ctx context.Context, url string, cert, issuer *x509.Certificate) (*ocsp.Response, error) {
+	reqDER, err := ocsp.CreateRequest(cert, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
+	if err != nil {
+		return nil, err
+	}
+	body, err := r.fetch(ctx, http.MethodPost, url, reqDER, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := ocsp.ParseResponseForCert(body, cert, issuer)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Certificate != nil && !bytes.Equal(resp.Certificate.Raw, issuer.Raw) &&
+		!slices.Contains(resp.Certificate.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+		return nil, errors.New("responder certificate not authorised for OCSP signing")
+	}
+	now := r.now()
+	switch {
+	case resp.ThisUpdate.After(now.Add(clockSkew)):
+		return nil, fmt.Errorf("answer from the future (thisUpdate %s)", resp.ThisUpdate.UTC().Format(time.RFC3339))
+	case !resp.NextUpdate.IsZero() && !now.Before(resp.NextUpdate):
+		return nil, fmt.Errorf("stale answer (nextUpdate %s)", resp.NextUpdate.UTC().Format(time.RFC3339))
+	case resp.NextUpdate.IsZero() && now.Sub(resp.ThisUpdate) > r.ocspMaxAge:
+		return nil, fmt.Errorf("stale answer (thisUpdate %s)", resp.ThisUpdate.UTC().Format(time.RFC3339))
+	}
+	return resp, nil
+}
+
+// crl returns a valid CRL of url issued by issuer: the cached one while younger than the refresh
+// period, else a fresh download, else (download failed) the cached one until its nextUpdate.
+func (r *revocationChecker) crl(ctx context.Context, url string, issuer *x509.Certificate) (*x509.RevocationList, error) {
+	cached, ok := r.cached(url, issuer)
+	if ok && r.refresh > 0 && r.now().Sub(cached.fetched) < r.refresh {
+		return cached.crl, nil
+	}
+	der, err := r.fetch(ctx, http.MethodGet, url, nil, r.maxCRL)
+	var crl *x509.RevocationList
+	if err == nil {
+		crl, err = r.validCRL(der, issuer)
+	}
+	if err == nil {
+		r.store(url, der, crl)
+		return crl, nil
+	}
+	if ok {
+		r.log.Warn("crl download failed, using the cached crl until its nextUpdate (ECO.1.1.7)",
+			"url", url, "next_update", cached.crl.NextUpdate, "err", err)
+		return cached.crl, nil
+	}
+	return nil, fmt.Errorf("%w, and no valid cached CRL", err)
+}
+
+// validCRL parses der (DER or PEM) and checks issuer, signature and validity period.
+func (r *revocationChecker) validCRL(der []byte, issuer *x509.Certificate) (*x509.RevocationList, error) {
+	if b, _ := pem.Decode(der); b != nil && b.Type == "X509 CRL" {
+		der = b.Bytes
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
+		return nil, fmt.Errorf("crl issued by %s, not by %s", crl.Issuer, issuer.Subject)
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("crl signature: %w", err)
+	}
+	now := r.now()
+	if crl.ThisUpdate.After(now.Add(clockSkew)) {
+		return nil, fmt.Errorf("crl from the future (thisUpdate %s)", crl.ThisUpdate.UTC().Format(time.RFC3339))
+	}
+	if crl.NextUpdate.IsZero() || !now.Before(crl.NextUpdate) {
+		return nil, fmt.Errorf("crl expired (nextUpdate %s)", crl.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	return crl, nil
+}
+
+// cached returns the valid cached CRL of url, from memory or from the cache directory.
+func (r *revocationChecker) cached(url string, issuer *x509.Certificate) (cachedCRL, bool) {
+	r.mu.Lock()
+	c, ok := r.mem[url]
+	r.mu.Unlock()
+	if !ok && r.cacheDir != "" {
+		path := r.cachePath(url)
+		st, err := os.Stat(path)
+		if err == nil && st.Size() <= r.maxCRL {
+			if der, err := os.ReadFile(path); err == nil {
+				if crl, err := x509.ParseRevocationList(der); err == nil {
+					c, ok = cachedCRL{crl: crl, fetched: st.ModTime()}, true
+				}
+			}
+		}
+	}
+	if !ok {
+		return cachedCRL{}, false
+	}
+	// Re-check at every use: the issuer may differ, and nextUpdate may have passed.
+	if _, err := r.validCRL(c.crl.Raw, issuer); err != nil {
+		return cachedCRL{}, false
+	}
+	return c, true
+}
+
+func (r *revocationChecker) store(url string, der []byte, crl *x509.RevocationList) {
+	now := r.now()
+	r.mu.Lock()
+	r.mem[url] = cachedCRL{crl: crl, fetched: now}
+	r.mu.Unlock()
+	if r.cacheDir == "" {
+		return
+	}
+	err := os.MkdirAll(r.cacheDir, 0o755)
+	if err == nil {
+		err = writeFileAtomic(r.cachePath(url), crl.Raw, 0o644)
+	}
+	if err == nil {
+		err = os.Chtimes(r.cachePath(url), now, now)
+	}
+	if err != nil {
+		r.log.Warn("crl cache not written", "url", url, "err", err)
+	}
+}
+
+// cachePath names the cache file of a distribution point: the SHA-256 of its URL.
+func (r *revocationChecker) cachePath(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return filepath.Join(r.cacheDir, hex.EncodeToString(sum[:16])+".crl")
+}
+
+// fetch GETs (or POSTs an OCSP request to) url and returns at most limit bytes of a 200 answer.
+func (r *revocationChecker) fetch(ctx context.Context, method, url string, body []byte, limit int64) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/ocsp-request")
+		req.Header.Set("Accept", "application/ocsp-response")
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("http status %s", resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("answer larger than %d bytes", limit)
+	}
+	return data, nil
+}
