@@ -21,7 +21,7 @@ func correctWords(ctx context.Context, db *sql.DB, words []string) ([]string, er
 			continue
 		}
 		var one int
-		err := db.QueryRowContext(ctx, `SELECT 1 FROM entries_vocab WHERE term >= ? AND term < ? LIMIT 1`,
+		err := db.QueryRowContext(ctx, `SELECT 1 FROM terms WHERE term >= ? AND term < ? LIMIT 1`,
 			w, w+"\U0010FFFF").Scan(&one)
 		if err == nil {
 			continue // a known word or prefix
@@ -51,7 +51,7 @@ func closestTerm(ctx context.Context, db *sql.DB, w string) (string, error) {
 	if utf8.RuneCountInString(w) >= 6 {
 		maxDist = 2
 	}
-	rows, err := db.QueryContext(ctx, `SELECT term, doc FROM entries_vocab WHERE term >= ? AND term < ?`, lo, hi)
+	rows, err := db.QueryContext(ctx, `SELECT term, docs FROM terms WHERE term >= ? AND term < ?`, lo, hi)
 	if err != nil {
 		return "", err
 	}
@@ -68,7 +68,7 @@ func closestTerm(ctx context.Context, db *sql.DB, w string) (string, error) {
 		if n < len(wr)-maxDist || n > len(wr)+maxDist {
 			continue
 		}
-		d := editDistance(wr, []rune(term), bestDist)
+		d := editDistance(wr, []rune(term), bestDist+1) // exact up to bestDist, for ties
 		if d <= maxDist && (d < bestDist || (d == bestDist && docs > bestDocs)) {
 			best, bestDist, bestDocs = term, d, docs
 		}

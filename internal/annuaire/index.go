@@ -24,7 +24,7 @@ const (
 	// rankCap is the number of matches above which a query is "broad" (a first letter, a common
 	// word): ranking every match by bm25 would cost too much, so broad queries return matches in
 	// name order, names first (see broad).
-	rankCap = 1500
+	rankCap = 400
 	// maxWords bounds the words of a query.
 	maxWords = 8
 )
@@ -212,7 +212,7 @@ func wordExpr(ctx context.Context, db *sql.DB, w string, prefix bool) (string, b
 	if utf8.RuneCountInString(f) <= prefixIndexed {
 		return quote(w) + "*", true, nil
 	}
-	rows, err := db.QueryContext(ctx, `SELECT term FROM entries_vocab WHERE term >= ? AND term < ? LIMIT ?`,
+	rows, err := db.QueryContext(ctx, `SELECT term FROM terms WHERE term >= ? AND term < ? LIMIT ?`,
 		f, f+"\U0010FFFF", maxExpansion+1)
 	if err != nil {
 		return "", false, err

@@ -30,7 +30,8 @@ const schemaVersion = "1"
 //	             ("tper d75 p10") so that filters are index look-ups
 //	names_fts    contentless FTS5 over the main name only (last name, or organisation of an ORG
 //	             mailbox) and the tags, for the name-order answer of broad queries
-//	entries_vocab the terms of entries_fts, for prefix expansion and typo correction
+//	terms        the terms of entries_fts and their document counts (copied from the fts5vocab
+//	             table entries_vocab), for prefix expansion and typo correction
 //	meta         key/value: schema, source, counts, build time
 const schemaSQL = `
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -191,6 +192,12 @@ func writeIndex(ctx context.Context, path string, entries []Entry, opts *BuildOp
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`) VALUES('optimize')`); err != nil {
 			return fmt.Errorf("optimize index: %w", err)
 		}
+	}
+	// The vocabulary as a plain table: fts5vocab counts documents by reading whole doclists, too
+	// slow for prefix expansion at query time.
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE terms(term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
+		INSERT INTO terms SELECT term, doc FROM entries_vocab;`); err != nil {
+		return fmt.Errorf("index vocabulary: %w", err)
 	}
 	meta := map[string]string{
 		"schema": schemaVersion, "source": opts.Source, "built": time.Now().UTC().Format(time.RFC3339),
