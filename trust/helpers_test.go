@@ -7,4 +7,6 @@ import (
 
 func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }
 
-func pemCert(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
