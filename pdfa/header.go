@@ -171,7 +171,8 @@ func patientText(p cda.Patient) string {
 // renderHeader lays out the title and the header data (ECO.2.1.5: title, document type, creation
 // date and time, author, custodian organisation), then the patient and the act.
 func renderHeader(l *layout, doc *cda.Document) {
-	l.paragraph([]run{{documentTitle(doc), styleBold}}, marginLeft, contentWidth, sizeTitle)
+	title := documentTitle(doc)
+	l.paragraph([]run{{title, styleBold}}, marginLeft, contentWidth, l.fitSize(title, styleBold, sizeTitle, 11))
 	l.y -= 4
 	field := func(label, value string) {
 		if strings.TrimSpace(value) == "" {

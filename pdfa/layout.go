@@ -68,13 +68,15 @@ func (l *layout) need(h float64) bool {
 	return false
 }
 
-// clean returns s with every rune the face of st cannot show replaced: spacing characters by a
-// space, anything else by "?" (with one warning per rune).
+// clean returns s ready to show in style st: invisible characters (soft hyphen, zero-width
+// space, byte order mark) removed, typographic spaces and hyphens the fonts lack replaced by their
+// nearest equivalent (a narrow no-break space by a no-break space), and any other character
+// without a glyph replaced by "?" with one warning per character.
 func (l *layout) clean(s string, st style) string {
 	f := l.fonts.face(st)
 	ok := true
 	for _, r := range s {
-		if _, has := f.lookup(r); !has {
+		if _, has := f.lookup(r); !has || r == '\u00AD' {
 			ok = false
 			break
 		}
@@ -84,16 +86,18 @@ func (l *layout) clean(s string, st style) string {
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if _, has := f.lookup(r); has {
-			b.WriteRune(r)
-			continue
-		}
 		switch r {
-		case '\t', '\r', '\n', '\u00A0', '\u2007', '\u2009', '\u202F', '\u200B':
-			b.WriteByte(' ')
+		case '\u00AD', '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF':
 			continue
-		case '\u2011':
-			b.WriteByte('-')
+		case '\u202F', '\u2007':
+			r = '\u00A0'
+		case '\t', '\r', '\n', '\u2009', '\u2002', '\u2003', '\u2004', '\u2005', '\u2006', '\u2008', '\u200A':
+			r = ' '
+		case '\u2010', '\u2011':
+			r = '-'
+		}
+		if _, has := f.lookup(r); has || r == ' ' {
+			b.WriteRune(r)
 			continue
 		}
 		if !l.missing[r] {

@@ -2,6 +2,7 @@ package pdfa
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -24,7 +25,7 @@ func sectionTitle(s *cda.Section) string {
 
 // renderSection lays out a section heading, its narrative and its subsections.
 func renderSection(l *layout, s *cda.Section, depth int) {
-	size := max(sizeHeading-1.5*float64(depth-1), sizeBody+0.5)
+	size := l.fitSize(sectionTitle(s), styleBold, max(sizeHeading-1.5*float64(depth-1), sizeBody+0.5), sizeBody)
 	// Keep the heading with at least two lines of what follows.
 	l.need(size*lineFactor + 2*sizeBody*lineFactor + 6)
 	l.y -= 4
@@ -37,6 +38,16 @@ func renderSection(l *layout, s *cda.Section, depth int) {
 		renderSection(l, &s.Sections[i], depth+1)
 	}
 	l.y -= 4
+}
+
+// fitSize returns the size, between lowest and size, at which text fits on one line, so that a
+// heading stays one line for readers and for text extraction; lowest when it cannot.
+func (l *layout) fitSize(text string, st style, size, lowest float64) float64 {
+	w := float64(l.fonts.face(st).width(l.clean(text, st))) * size / 1000
+	if w <= contentWidth {
+		return size
+	}
+	return max(lowest, math.Floor(size*contentWidth/w*10)/10)
 }
 
 // withStyle combines the styleCode of a narrative element with the current style.

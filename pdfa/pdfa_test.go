@@ -337,6 +337,27 @@ func TestRender_missingGlyph(t *testing.T) {
 	}
 }
 
+// TestRender_typography: French typographic spaces and invisible characters the fonts lack are
+// mapped, not shown as "?": narrow no-break spaces in « », soft hyphens, non-breaking hyphens.
+func TestRender_typography(t *testing.T) {
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Typographie", Text: el(cda.NodeBlock,
+		txt("«\u202Fguillemets\u202F» ; anti\u00ADcoagulant ; non\u2011stéroïdien ; 10\u2009mg\u200B."))}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings = %v", res.Warnings)
+	}
+	path := pdfcheck.WriteTemp(t, "typo.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	got := strings.ReplaceAll(pdfcheck.Normalize(pdfcheck.Text(t, path)), "\u00A0", " ")
+	if want := "« guillemets » ; anticoagulant ; non-stéroïdien ; 10 mg."; !strings.Contains(got, want) {
+		t.Errorf("text %q lacks %q", got, want)
+	}
+}
+
 func BenchmarkRender(b *testing.B) {
 	doc := syntheticDocument(60)
 	opts := &Options{Now: testClock}
