@@ -24,7 +24,8 @@
 //     adds the ErrNotPDFA warning: converting it would break the identity the referential asks
 //     for, and only the producer of the CDA can fix its PDF. None of the three N1 samples of the
 //     ANS corpus embeds a PDF/A-1 file (Word exports: no XMP, transparency groups, fonts not
-//     embedded, cross-reference streams), so callers should expect that warning.
+//     embedded, cross-reference streams), so callers should expect that warning. Options.StrictN1
+//     turns it into an error for callers that would rather not send such a file.
 //
 // # Why an own PDF writer
 //

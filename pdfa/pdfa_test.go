@@ -309,6 +309,10 @@ func TestRender_N1(t *testing.T) {
 		t.Fatalf("N1 non-PDF/A: equal=%v warnings=%v, want unchanged with ErrNotPDFA", bytes.Equal(res.PDF, plain), res.Warnings)
 	}
 
+	if _, err := Render(doc, &Options{StrictN1: true}); !errors.Is(err, ErrNotPDFA) {
+		t.Fatalf("StrictN1 with a non-PDF/A: err = %v, want ErrNotPDFA", err)
+	}
+
 	doc.Body = &cda.NonXMLBody{MediaType: "text/plain", Data: []byte("texte")}
 	if _, err := Render(doc, nil); !errors.Is(err, ErrEmbeddedNotPDF) {
 		t.Fatalf("N1 text/plain: err = %v, want ErrEmbeddedNotPDF", err)

@@ -23,7 +23,7 @@ var (
 	ErrEmbeddedNotPDF = errors.New("pdfa: the N1 document does not embed a PDF")
 	// ErrNotPDFA is the warning given when an N1 document embeds a PDF that does not declare
 	// PDF/A-1 conformance in its metadata: it is returned unchanged, as ECO.2.1.5 requires the
-	// embedded PDF itself.
+	// embedded PDF itself. With Options.StrictN1 it is the error instead.
 	ErrNotPDFA = errors.New("pdfa: the embedded PDF does not declare PDF/A-1 conformance")
 	// ErrWideTable is the warning given when a table has too many columns for the page even at
 	// the smallest font size: its longest words are cut between characters (nothing is lost).
@@ -38,6 +38,9 @@ type Options struct {
 	// Producer names the producing software in the Info dictionary and the XMP metadata;
 	// default DefaultProducer.
 	Producer string
+	// StrictN1 makes an N1 document whose embedded PDF does not declare PDF/A-1 an error
+	// (ErrNotPDFA) instead of a warning, for callers that would rather not send it.
+	StrictN1 bool
 }
 
 // Result is a rendered PDF.
@@ -64,7 +67,7 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 		opts = &Options{}
 	}
 	if doc.Level == cda.N1 || (len(doc.Sections) == 0 && doc.Body != nil) {
-		return embedded(doc)
+		return embedded(doc, opts.StrictN1)
 	}
 	if len(doc.Sections) == 0 {
 		return nil, ErrNoContent
@@ -103,7 +106,7 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 }
 
 // embedded returns the PDF of an N1 document unchanged.
-func embedded(doc *cda.Document) (*Result, error) {
+func embedded(doc *cda.Document, strict bool) (*Result, error) {
 	b := doc.Body
 	if b == nil || len(b.Data) == 0 {
 		return nil, ErrNoContent
@@ -113,6 +116,9 @@ func embedded(doc *cda.Document) (*Result, error) {
 	}
 	res := &Result{PDF: b.Data, Embedded: true}
 	if !declaresPDFA1(b.Data) {
+		if strict {
+			return nil, ErrNotPDFA
+		}
 		res.Warnings = append(res.Warnings, ErrNotPDFA)
 	}
 	return res, nil

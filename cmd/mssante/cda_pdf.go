@@ -22,6 +22,7 @@ func init() {
 			out := fs.String("o", "", "output `file` (required)")
 			producer := fs.String("producer", envOr("MSSANTE_PDF_PRODUCER", pdfa.DefaultProducer),
 				"`name` written as the PDF producer (env MSSANTE_PDF_PRODUCER)")
+			strict := fs.Bool("strict-n1", false, "fail (exit 1) when an N1 document embeds a PDF that does not declare PDF/A-1")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if *out == "" || len(args) != 1 {
 					return usagef("one CDA file and -o are required")
@@ -39,7 +40,7 @@ func init() {
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
-				res, err := pdfa.Render(doc, &pdfa.Options{Now: now, Producer: *producer})
+				res, err := pdfa.Render(doc, &pdfa.Options{Now: now, Producer: *producer, StrictN1: *strict})
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}

@@ -74,6 +74,11 @@ func TestCDAPDF_ECO_2_1_5(t *testing.T) {
 		t.Errorf("warning %q not on stderr: %q", got.Warnings[0], stderr)
 	}
 
+	if len(got.Warnings) > 0 {
+		if code, _, _ := runCDAPDF(t, "cda", "pdf", "--strict-n1", "-o", filepath.Join(dir, "strict.pdf"), n1); code != 1 {
+			t.Errorf("--strict-n1 on a non-PDF/A N1: exit %d, want 1", code)
+		}
+	}
 	if code, _, _ := runCDAPDF(t, "cda", "pdf", n1); code != 2 {
 		t.Errorf("without -o: exit %d, want 2", code)
 	}
