@@ -4,10 +4,13 @@
 //
 // Mailboxes are telecoms with system "email" that carry the extension as-ext-mailbox-mss-metadata
 // (or the fr-core email type MSSANTE): PER on PractitionerRole (and Practitioner), CAB on
-// Practitioner, ORG and APP on Organization. A query with "@" searches the mss-mailbox parameter
-// (mailbox-mss:contains); other text searches names (Practitioner name:contains with the roles
-// and their organisations included, Organization name:contains with mailbox-mss:contains=@), the
-// longest word going to the server and every word filtered here, accents and case folded.
+// Practitioner, ORG and APP on Organization (API guide v2, "Extraction des BAL MSSanté"). A query
+// with "@" searches the mailbox-mss parameter (mailbox-mss:contains). Other text searches names:
+// Practitioner?name= (exercise name, prefix of any part) with _revinclude=PractitionerRole:practitioner,
+// then the organisations the roles reference through Organization?_id=… (the API documents
+// _include and _revinclude, not _include:iterate), and Organization?name:contains=…&mailbox-mss:contains=@.
+// The longest word goes to the server; every word is then checked here as a word prefix of the
+// entry, accents and case folded.
 //
 // Choices: mailboxes flagged listeRouge are never returned (the ANS does not publish them; a
 // client that received one does not show it). The digitization flag is read but not exposed
@@ -94,7 +97,7 @@ func New(o Options) *Client {
 }
 
 // Search returns the mailboxes matching q, deduplicated by address, at most q.Limit (20 when 0).
-// An empty query returns no entry.
+// An empty query returns no entry. On an error, the entries found before it are returned with it.
 func (c *Client) Search(ctx context.Context, q annuaire.Query) ([]annuaire.Entry, error) {
 	if c.baseErr != nil {
 		return nil, c.baseErr
@@ -117,6 +120,9 @@ func (c *Client) Search(ctx context.Context, q annuaire.Query) ([]annuaire.Entry
 		next.RawQuery = r.params.Encode()
 		for page := 0; next != nil && page < maxPages && len(out) < limit; page++ {
 			b, err := c.get(ctx, next)
+			if err == nil {
+				err = c.addOrganizations(ctx, b)
+			}
 			if err != nil {
 				return out, err
 			}
@@ -174,15 +180,54 @@ func plan(q annuaire.Query) []request {
 		return nil
 	}
 	if per {
-		reqs = append(reqs, request{"Practitioner", url.Values{"name:contains": {word}, "_count": {count},
-			"_revinclude":      {"PractitionerRole:practitioner"},
-			"_include:iterate": {"PractitionerRole:organization"}}})
+		reqs = append(reqs, request{"Practitioner", url.Values{"name": {word}, "_count": {count},
+			"_revinclude": {"PractitionerRole:practitioner"}}})
 	}
 	if org {
 		reqs = append(reqs, request{"Organization", url.Values{"name:contains": {word}, "mailbox-mss:contains": {"@"},
 			"_count": {count}}})
 	}
 	return reqs
+}
+
+// addOrganizations fetches the organisations that the practitioner roles of b reference and b
+// does not hold, and adds them to b as included resources (context for the roles, not entries).
+func (c *Client) addOrganizations(ctx context.Context, b *bundle) error {
+	have := map[string]bool{}
+	for _, e := range b.Entry {
+		if e.Resource != nil {
+			have[e.Resource.ResourceType+"/"+e.Resource.ID] = true
+		}
+	}
+	var ids []string
+	for _, e := range b.Entry {
+		r := e.Resource
+		if r == nil || r.ResourceType != "PractitionerRole" || r.Organization == nil {
+			continue
+		}
+		ref := r.Organization.Reference
+		if id, ok := strings.CutPrefix(ref, "Organization/"); ok && id != "" && !have[ref] {
+			have[ref] = true
+			ids = append(ids, id)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), pageSize)
+		u := c.base.JoinPath("Organization")
+		u.RawQuery = url.Values{"_id": {strings.Join(ids[:n], ",")}, "_count": {strconv.Itoa(pageSize)}}.Encode()
+		ids = ids[n:]
+		orgs, err := c.get(ctx, u)
+		if err != nil {
+			return err
+		}
+		for _, e := range orgs.Entry {
+			if e.Resource != nil && e.Resource.ResourceType == "Organization" {
+				e.Search.Mode = "include"
+				b.Entry = append(b.Entry, e)
+			}
+		}
+	}
+	return nil
 }
 
 // longestWord returns the longest word of text (the most selective one for the server).

@@ -76,8 +76,11 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	resource := strings.TrimPrefix(r.URL.Path, "/fhir/v2/")
 	key := resource
-	if q.Get("_getpages") != "" {
+	switch {
+	case q.Get("_getpages") != "":
 		key += " page2"
+	case q.Get("_id") != "":
+		key += " _id"
 	}
 	f.mu.Lock()
 	f.hits[key]++
@@ -91,21 +94,26 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, http.StatusTooManyRequests, "operationoutcome-throttled.json")
 		return
 	}
-	name, mailbox := q.Get("name:contains"), q.Get("mailbox-mss:contains")
+	name, orgName, mailbox := q.Get("name"), q.Get("name:contains"), q.Get("mailbox-mss:contains")
 	switch {
-	case name == "erreur":
+	case name == "erreur" || orgName == "erreur":
 		f.reply(w, http.StatusBadRequest, "operationoutcome-invalid.json")
-	case name == "malformed":
+	case name == "malformed" || orgName == "malformed":
 		w.Header().Set("Content-Type", "application/fhir+json")
 		_, _ = w.Write([]byte(`{"resourceType":"Bundle","entry":[{`))
 	case key == "Practitioner page2":
 		f.reply(w, http.StatusOK, "practitioner-name-martin-2.json")
 	case resource == "Practitioner" && name != "":
-		if q.Get("_revinclude") != "PractitionerRole:practitioner" || q.Get("_include:iterate") != "PractitionerRole:organization" {
+		if q.Get("_revinclude") != "PractitionerRole:practitioner" {
 			f.t.Errorf("Practitioner search without the roles: %s", r.URL.RawQuery)
 		}
 		f.reply(w, http.StatusOK, "practitioner-name-martin-1.json")
-	case resource == "Organization" && name != "" && mailbox == "@":
+	case key == "Organization _id":
+		if q.Get("_id") != "001-3000042" {
+			f.t.Errorf("organisations asked: %q, want only the one page 1 lacks", q.Get("_id"))
+		}
+		f.reply(w, http.StatusOK, "organization-by-id.json")
+	case resource == "Organization" && orgName != "" && mailbox == "@":
 		f.reply(w, http.StatusOK, "organization-name-martin.json")
 	case resource == "PractitionerRole" && strings.Contains(mailbox, "@ch-exemple"):
 		f.reply(w, http.StatusOK, "practitionerrole-mailbox.json")
@@ -166,8 +174,9 @@ func TestSearch_nameAcrossPagesAndResources_ECO_3_1_4(t *testing.T) {
 	if a := addresses(got); !slices.Equal(a, want) {
 		t.Fatalf("addresses = %q\nwant %q", a, want)
 	}
-	if api.count("Practitioner page2") != 1 {
-		t.Errorf("next page fetched %d times, want 1", api.count("Practitioner page2"))
+	if api.count("Practitioner page2") != 1 || api.count("Organization _id") != 1 {
+		t.Errorf("next page fetched %d times, referenced organisations %d times; want 1 and 1",
+			api.count("Practitioner page2"), api.count("Organization _id"))
 	}
 	checks := []annuaire.Entry{
 		{Address: "marie-helene.martin@ch-exemple.mssante.fr", Type: "PER", NationalID: "810000000017", Civility: "DR",
