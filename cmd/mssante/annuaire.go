@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/internal/annuaire"
+	"github.com/mssante/mssante/internal/annuaire/fhir"
+	"github.com/mssante/mssante/internal/annuaire/ldapdir"
 )
 
 // defaultFHIRURL is the public Annuaire Santé FHIR API (ecosystem facts §3c).
@@ -24,16 +25,12 @@ func init() {
 		usage:   "annuaire import FILE|ZIP|URL [--data-dir DIR] [--force]",
 		example: "mssante annuaire import Extraction_Correspondance_MSSante.zip",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dataDir := fs.String("data-dir", "", "data `directory` (env MSSANTE_DATA_DIR, default $XDG_DATA_HOME/mssante)")
+			dataDir := dataDirFlag(fs)
 			force := fs.Bool("force", false, "download a URL even when it has not changed")
 			quiet := fs.Bool("q", false, "no progress on stderr")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
 					return usagef("one FILE, ZIP or URL is required")
-				}
-				dir, err := annuaireDataDir(*dataDir)
-				if err != nil {
-					return err
 				}
 				opts := &annuaire.ImportOptions{Force: *force}
 				if !*quiet {
@@ -41,7 +38,7 @@ func init() {
 					opts.Progress = p.update
 					defer p.done()
 				}
-				res, err := annuaire.Import(ctx, args[0], dir, opts)
+				res, err := annuaire.Import(ctx, args[0], *dataDir, opts)
 				if err != nil {
 					return err
 				}
@@ -55,7 +52,7 @@ func init() {
 		usage:   "annuaire search QUERY [--type PER|ORG] [--profession P] [--department D] [--limit N] [--source local|fhir|ldap,…]",
 		example: "mssante annuaire search 'dupont cardio' --type PER --limit 5",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dataDir := fs.String("data-dir", "", "data `directory` (env MSSANTE_DATA_DIR, default $XDG_DATA_HOME/mssante)")
+			dataDir := dataDirFlag(fs)
 			typ := fs.String("type", "", "mailbox `type`: PER or ORG")
 			profession := fs.String("profession", "", "profession `code or label` (10, Médecin…)")
 			dept := fs.String("department", "", "department `code` (75, 2A, 974…)")
@@ -138,12 +135,7 @@ func buildSources(list, dataDir string, remote *remoteOptions) (annuaire.Source,
 		var s annuaire.Source
 		switch name {
 		case "local":
-			dir, err := annuaireDataDir(dataDir)
-			if err != nil {
-				closeAll()
-				return nil, nil, err
-			}
-			x := annuaire.OpenIndex(filepath.Join(dir, annuaire.IndexFile))
+			x := annuaire.OpenIndex(filepath.Join(dataDir, annuaire.IndexFile))
 			closers = append(closers, func() { _ = x.Close() })
 			s = x
 		case "fhir", "ldap":
@@ -165,22 +157,6 @@ func buildSources(list, dataDir string, remote *remoteOptions) (annuaire.Source,
 		return srcs[0], closeAll, nil
 	}
 	return annuaire.Merge(srcs...), closeAll, nil
-}
-
-// annuaireDataDir resolves the data directory: flag, then MSSANTE_DATA_DIR, then
-// $XDG_DATA_HOME/mssante (~/.local/share/mssante).
-func annuaireDataDir(flagValue string) (string, error) {
-	if d := firstNonEmpty(flagValue, os.Getenv("MSSANTE_DATA_DIR")); d != "" {
-		return d, nil
-	}
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "mssante"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", errors.New("no data directory: set --data-dir or MSSANTE_DATA_DIR")
-	}
-	return filepath.Join(home, ".local", "share", "mssante"), nil
 }
 
 func firstNonEmpty(v ...string) string {
@@ -279,5 +255,43 @@ func humanBytes(n int64) string {
 
 // remoteSource builds the FHIR or LDAP source from the flags, then the environment.
 func remoteSource(name string, r *remoteOptions) (annuaire.Source, error) {
-	return nil, fmt.Errorf("source %s is not available in this build yet", name)
+	switch name {
+	case "fhir":
+		key, err := secretFrom(r.fhirKeyFile, "MSSANTE_FHIR_API_KEY")
+		if err != nil {
+			return nil, err
+		}
+		return fhir.New(fhir.Options{
+			BaseURL: firstNonEmpty(r.fhirURL, os.Getenv("MSSANTE_FHIR_URL"), defaultFHIRURL),
+			APIKey:  key,
+			Timeout: r.timeout,
+		}), nil
+	case "ldap":
+		url := firstNonEmpty(r.ldapURL, os.Getenv("MSSANTE_LDAP_URL"))
+		if url == "" {
+			return nil, usagef("--ldap-url (or MSSANTE_LDAP_URL) is required for --source ldap")
+		}
+		pw, err := secretFrom(r.ldapPw, "MSSANTE_LDAP_BIND_PASSWORD")
+		if err != nil {
+			return nil, err
+		}
+		attrs := map[string]string{}
+		for _, kv := range r.ldapAttrs {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, usagef("--ldap-attr %q: want field=attribute", kv)
+			}
+			attrs[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+		return ldapdir.New(ldapdir.Options{
+			URL:            url,
+			BaseDN:         firstNonEmpty(r.ldapBaseDN, os.Getenv("MSSANTE_LDAP_BASE_DN")),
+			BindDN:         firstNonEmpty(r.ldapBindDN, os.Getenv("MSSANTE_LDAP_BIND_DN")),
+			BindPassword:   pw,
+			FilterTemplate: firstNonEmpty(r.ldapFilter, os.Getenv("MSSANTE_LDAP_FILTER")),
+			Attributes:     attrs,
+			Timeout:        r.timeout,
+		}), nil
+	}
+	return nil, usagef("unknown source %q", name)
 }
