@@ -167,6 +167,11 @@ func Compose(d *Draft, opts *Options) (*Composed, error) {
 		return nil, err
 	}
 	c.Documents = infos(docs)
+	for i, doc := range docs {
+		for _, w := range doc.Warnings {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("document %d : %v", i+1, w))
+		}
+	}
 	if err := c.checkRecipients(d, opts); err != nil {
 		return nil, err
 	}

@@ -253,6 +253,13 @@ func TestCompose_tooLargeForPatient(t *testing.T) {
 	}
 	d.To = []Address{drDupont}
 	mustCompose(t, d, opts) // no limit between professionals
+
+	// The real limit: 25 Mo of text to a patient (derogation path, no document).
+	big := strings.Repeat(strings.Repeat("a", 99)+"\n", MaxPatientMailSize/100+1)
+	_, err := Compose(&Draft{From: drMartin, To: []Address{{Addr: bioPatient}}, Text: big, Derogation: true}, nil)
+	if !errors.Is(err, ErrTooLargeForPatient) {
+		t.Errorf("25 Mo to a patient: error = %v, want ErrTooLargeForPatient", err)
+	}
 }
 
 func TestCompose_refusesBadInput(t *testing.T) {
