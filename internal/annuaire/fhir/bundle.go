@@ -39,6 +39,11 @@ type resource struct {
 	Organization *reference        `json:"organization"`
 	Code         []codeableConcept `json:"code"`
 	Specialty    []codeableConcept `json:"specialty"`
+	// Qualification holds, on a v2 Practitioner, the profession (TRE_G15) and the specialties
+	// (TRE_R38) among diplomas and other titles.
+	Qualification []struct {
+		Code codeableConcept `json:"code"`
+	} `json:"qualification"`
 }
 
 // humanOrString holds Practitioner.name (HumanName list) or Organization.name (string).
@@ -232,7 +237,43 @@ func practitionerEntry(r *resource) annuaire.Entry {
 	if n := officialName(r.Name.Human); n != nil {
 		e.LastName, e.FirstName, e.Civility = n.Family, first(n.Given), first(n.Prefix)
 	}
+	for _, q := range r.Qualification {
+		for _, cd := range q.Code.Coding {
+			switch {
+			case isProfession(cd.System) && e.ProfessionCode == "":
+				e.ProfessionCode, e.Profession = cd.Code, professionLabel(cd)
+			case isSpecialty(cd.System) && e.Specialty == "":
+				e.Specialty = cd.Display
+				if e.Specialty == "" {
+					e.Specialty = cd.Code
+				}
+			}
+		}
+	}
 	return e
+}
+
+func isProfession(system string) bool {
+	return strings.Contains(system, "TRE_G15") || strings.Contains(system, "TRE-G15")
+}
+
+func isSpecialty(system string) bool {
+	return strings.Contains(system, "TRE_R38") || strings.Contains(system, "TRE-R38")
+}
+
+// professionLabels names the most frequent professions of TRE_G15-ProfessionSante, for answers
+// that carry only the code.
+var professionLabels = map[string]string{
+	"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste", "50": "Sage-Femme",
+	"60": "Infirmier", "70": "Masseur-Kinésithérapeute", "80": "Pédicure-Podologue",
+	"91": "Orthophoniste", "92": "Orthoptiste",
+}
+
+func professionLabel(cd coding) string {
+	if cd.Display != "" {
+		return cd.Display
+	}
+	return professionLabels[cd.Code]
 }
 
 func roleEntry(r *resource, byRef map[string]*resource) annuaire.Entry {
@@ -253,12 +294,12 @@ func roleEntry(r *resource, byRef map[string]*resource) annuaire.Entry {
 	}
 	for _, c := range r.Code {
 		for _, cd := range c.Coding {
-			if strings.Contains(cd.System, "TRE_G15") || strings.Contains(cd.System, "TRE-G15") || e.Profession == "" {
-				e.ProfessionCode, e.Profession = cd.Code, cd.Display
+			if isProfession(cd.System) {
+				e.ProfessionCode, e.Profession = cd.Code, professionLabel(cd)
 			}
 		}
 	}
-	if len(r.Specialty) > 0 && len(r.Specialty[0].Coding) > 0 {
+	if len(r.Specialty) > 0 && len(r.Specialty[0].Coding) > 0 && r.Specialty[0].Coding[0].Display != "" {
 		e.Specialty = r.Specialty[0].Coding[0].Display
 	}
 	if r.Organization != nil {

@@ -184,7 +184,8 @@ func TestSearch_nameAcrossPagesAndResources_ECO_3_1_4(t *testing.T) {
 			Specialty: "Cardiologie et maladies vasculaires (SM)", Organization: "CENTRE HOSPITALIER D'EXEMPLE-SUR-LOIRE",
 			Service: "Service de cardiologie", City: "SAINT-ÉTIENNE", PostalCode: "42000", Department: "42", Source: "fhir"},
 		{Address: "cabinet.martin@medecin.mssante.fr", Type: "CAB", NationalID: "810000000017", Civility: "DR",
-			LastName: "MARTIN", FirstName: "Marie-Hélène", Service: "Cabinet du Dr Martin", Source: "fhir"},
+			LastName: "MARTIN", FirstName: "Marie-Hélène", ProfessionCode: "10", Profession: "Médecin",
+			Specialty: "Cardiologie et maladies vasculaires (SM)", Service: "Cabinet du Dr Martin", Source: "fhir"},
 		{Address: "jl.martin@pharmacien.mssante.fr", Type: "PER", NationalID: "810000000025", Civility: "M",
 			LastName: "MARTIN", FirstName: "Jean-Loïc", ProfessionCode: "21", Profession: "Pharmacien",
 			Organization: "PHARMACIE DES ÉCOLES", City: "AJACCIO", PostalCode: "20000", Department: "2A", Source: "fhir"},
@@ -206,13 +207,17 @@ func TestSearch_filters(t *testing.T) {
 		q    annuaire.Query
 		want []string
 	}{
-		{"two words, accents folded", annuaire.Query{Text: "HELENE cardio"}, []string{"marie-helene.martin@ch-exemple.mssante.fr"}},
+		{"two words, accents folded", annuaire.Query{Text: "HELENE cardio"}, []string{
+			"cabinet.martin@medecin.mssante.fr", "marie-helene.martin@ch-exemple.mssante.fr"}},
+		{"name and city of the role's organisation", annuaire.Query{Text: "hélène ÉTIENNE"}, []string{"marie-helene.martin@ch-exemple.mssante.fr"}},
 		{"word prefix on the city", annuaire.Query{Text: "martin ajac"}, []string{"jl.martin@pharmacien.mssante.fr"}},
 		{"postcode", annuaire.Query{Text: "martin 69003"}, []string{
 			"biologie-resultats@clinique-st-martin.mssante.fr", "chir-ortho@clinique-st-martin.mssante.fr"}},
 		{"type ORG", annuaire.Query{Text: "martin", Type: annuaire.TypeORG}, []string{"chir-ortho@clinique-st-martin.mssante.fr"}},
 		{"department 2A", annuaire.Query{Text: "martin", Department: "2a"}, []string{"jl.martin@pharmacien.mssante.fr"}},
-		{"profession", annuaire.Query{Text: "martin", Profession: "médecin"}, []string{"marie-helene.martin@ch-exemple.mssante.fr"}},
+		{"profession", annuaire.Query{Text: "martin", Profession: "médecin"}, []string{
+			"cabinet.martin@medecin.mssante.fr", "marie-helene.martin@ch-exemple.mssante.fr"}},
+		{"profession code", annuaire.Query{Text: "martin", Profession: "21"}, []string{"jl.martin@pharmacien.mssante.fr"}},
 		{"mailbox", annuaire.Query{Text: "Marie-Helene.Martin@ch-exemple.mssante.fr"}, []string{"marie-helene.martin@ch-exemple.mssante.fr"}},
 		{"empty", annuaire.Query{Text: "  "}, nil},
 	}
