@@ -371,8 +371,20 @@ func testIdle(t *testing.T, e *peerEnv) {
 	if err := <-done; err != nil {
 		t.Errorf("Idle = %v after stop", err)
 	}
-	if !strings.Contains(rec.actions(), "idle,connect,auth,connect,idle") && !strings.Contains(rec.actions(), "connect,auth") {
-		t.Errorf("events = %s", rec.actions())
+	reopened := false
+	rec.mu.Lock()
+	for _, ev := range rec.events {
+		reopened = reopened || (ev.Action == lps.ActionConnect && strings.HasPrefix(ev.Request, "REOPEN"))
+	}
+	rec.mu.Unlock()
+	if !reopened {
+		t.Errorf("no reopen event: %s", rec.actions())
+	}
+	// Closed by the server between two calls: the next call reopens the session (ECO.1.2.7).
+	e.st.KickIMAP(bob)
+	time.Sleep(300 * time.Millisecond)
+	if uids, err := ic.Search(ctx, lps.Criteria{Subject: "idle 2"}); err != nil || len(uids) != 1 {
+		t.Errorf("Search after the server closed the session = %v, %v", uids, err)
 	}
 }
 
@@ -446,7 +458,12 @@ func testExpiredToken(t *testing.T, e *peerEnv) {
 	o := e.opts(nil, nil)
 	o.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
 	expired := e.xoauth2(bob, -time.Minute)
+	var trace bytes.Buffer
+	o.Trace = &trace
 	_, err := lps.DialIMAP(ctx, ep(t, e.st.IMAP), expired, o)
+	if !strings.Contains(trace.String(), "C: ***") {
+		t.Errorf("no answer to the error challenge in the trace:\n%s", trace.String())
+	}
 	var ae *lps.AuthError
 	if !errors.Is(err, lps.ErrAuth) || !errors.As(err, &ae) {
 		t.Fatalf("IMAP with an expired token: err = %v, want *AuthError", err)
