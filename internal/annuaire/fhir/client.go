@@ -345,3 +345,5 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+var _ annuaire.Source = (*Client)(nil)

@@ -376,3 +376,5 @@ func department(pc string) string {
 	}
 	return pc[:2]
 }
+
+var _ annuaire.Source = (*Client)(nil)
