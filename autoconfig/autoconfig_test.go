@@ -1,0 +1,187 @@
+package autoconfig
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mssante/mssante/internal/testpki"
+	"github.com/mssante/mssante/trust"
+)
+
+const addr = "jean.dupont@operateur.mssante.test"
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// autoconfigServer serves testdata files on an HTTPS server whose certificate comes from a test
+// PKI, and returns its URL and an HTTP client trusting that PKI through the trust policy.
+func autoconfigServer(t *testing.T, files map[string]string, seen *string) (string, *http.Client) {
+	t.Helper()
+	pki := testpki.New(t, testpki.Options{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen != nil {
+			*seen = r.URL.RequestURI()
+		}
+		name, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write(readTestdata(t, name))
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Server("127.0.0.1").TLS}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	policy, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert}, SkipRevocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL, policy.AutoconfigHTTPClient()
+}
+
+// TestDiscover_selectsFamilies: ECO.1.1.9, discovery over HTTPS, family selection, substitution.
+func TestDiscover_selectsFamilies(t *testing.T) {
+	var seen string
+	base, client := autoconfigServer(t, map[string]string{"/mail/config-v1.1.xml": "operateur.xml"}, &seen)
+	cfg, err := Discover(context.Background(), addr, Options{BaseURL: base, HTTPClient: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != "/mail/config-v1.1.xml?emailaddress=jean.dupont%40operateur.mssante.test" {
+		t.Errorf("request = %q", seen)
+	}
+	if cfg.DisplayName != "Opérateur MSSanté de test" || len(cfg.Incoming) != 4 || len(cfg.Outgoing) != 1 {
+		t.Errorf("parsed %q, %d incoming, %d outgoing", cfg.DisplayName, len(cfg.Incoming), len(cfg.Outgoing))
+	}
+	if cfg.OAuth2 == nil || cfg.OAuth2.Issuer != "auth.esante.gouv.fr" {
+		t.Errorf("oAuth2 = %+v", cfg.OAuth2)
+	}
+	tests := []struct {
+		family     Family
+		imap, smtp Server
+	}{
+		{FamilyPersonal,
+			Server{"imap", "imap.operateur.mssante.test", 143, "STARTTLS", "OAuth2", addr},
+			Server{"smtp", "smtp.operateur.mssante.test", 587, "STARTTLS", "OAuth2", addr}},
+		{FamilyApplicative,
+			Server{"imap", "imap-app.operateur.mssante.test", 993, "SSL", "TLS-client-cert", addr},
+			Server{"smtp", "smtp.operateur.mssante.test", 587, "STARTTLS", "TLS-client-cert", addr}},
+	}
+	for _, tt := range tests {
+		got, err := cfg.Select(tt.family)
+		if err != nil {
+			t.Fatalf("Select(%s): %v", tt.family, err)
+		}
+		if got.IMAP != tt.imap || got.SMTP != tt.smtp {
+			t.Errorf("Select(%s) = %+v, want imap %+v smtp %+v", tt.family, got, tt.imap, tt.smtp)
+		}
+	}
+}
+
+func TestSelect_refusesPlainSocket(t *testing.T) {
+	// ECO.1.1.9 with ECO.1.0.1: an entry without TLS is never used.
+	cfg, err := Parse(readTestdata(t, "plain-only.xml"), "a@faible.mssante.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Select(FamilyPersonal); !errors.Is(err, ErrPlainSocket) {
+		t.Errorf("Select(personal) error = %v, want ErrPlainSocket", err)
+	}
+	if _, err := cfg.Select(FamilyApplicative); !errors.Is(err, ErrNoServer) {
+		t.Errorf("Select(applicative) error = %v, want ErrNoServer", err)
+	}
+}
+
+func TestDiscover_errors(t *testing.T) {
+	base, client := autoconfigServer(t, map[string]string{"/custom/config.xml": "operateur.xml"}, nil)
+	ctx := context.Background()
+	if _, err := Discover(ctx, addr, Options{BaseURL: base, HTTPClient: client}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("404: error = %v, want ErrNotFound", err)
+	}
+	if _, err := Discover(ctx, addr, Options{BaseURL: base + "/custom/config.xml", HTTPClient: client}); err != nil {
+		t.Errorf("full document URL: %v", err)
+	}
+	// Without the test PKI root the HTTPS certificate is refused.
+	if _, err := Discover(ctx, addr, Options{BaseURL: base + "/custom/config.xml"}); err == nil {
+		t.Error("untrusted autoconfig certificate accepted")
+	}
+	if _, err := Discover(ctx, addr, Options{BaseURL: base + "/custom/config.xml", HTTPClient: client, MaxSize: 100}); err == nil {
+		t.Error("oversized document accepted")
+	}
+}
+
+func TestURL(t *testing.T) {
+	for _, tt := range []struct{ address, base, want string }{
+		{"a.b@Hopital.MSSante.fr", "", "https://autoconfig.hopital.mssante.fr/mail/config-v1.1.xml?emailaddress=a.b%40Hopital.MSSante.fr"},
+		{"x@d.test", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/mail/config-v1.1.xml?emailaddress=x%40d.test"},
+		{"x@d.test", "https://h/a.xml", "https://h/a.xml?emailaddress=x%40d.test"},
+	} {
+		got, err := URL(tt.address, Options{BaseURL: tt.base})
+		if err != nil || got != tt.want {
+			t.Errorf("URL(%q, %q) = %q, %v; want %q", tt.address, tt.base, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"nobody", "@d.test", "x@", "x@evil.test/path", "x@evil.test?q", "x@-a.test", "x@a..test"} {
+		if got, err := URL(bad, Options{}); err == nil {
+			t.Errorf("URL(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestParse_malformed(t *testing.T) {
+	for name, doc := range map[string]string{
+		"doctype":     `<?xml version="1.0"?><!DOCTYPE clientConfig [<!ENTITY x "y">]><clientConfig/>`,
+		"wrong root":  `<config/>`,
+		"no provider": `<clientConfig version="1.1"/>`,
+		"bad port":    `<clientConfig><emailProvider><incomingServer type="imap"><port>99999</port></incomingServer></emailProvider></clientConfig>`,
+		"entity":      `<clientConfig><emailProvider id="&x;"/></clientConfig>`,
+		"empty":       ``,
+	} {
+		if _, err := Parse([]byte(doc), addr); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// FuzzParse: never panics; a selected server has a host without separators and a valid port.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"operateur.xml", "plain-only.xml"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Add([]byte(`<clientConfig><emailProvider><incomingServer type="imap"><hostname>%EMAILLOCALPART%</hostname></incomingServer></emailProvider></clientConfig>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "x.y@d.test")
+		if err != nil {
+			return
+		}
+		for _, fam := range []Family{FamilyPersonal, FamilyApplicative} {
+			s, err := cfg.Select(fam)
+			if err != nil {
+				continue
+			}
+			for _, srv := range []Server{s.IMAP, s.SMTP} {
+				if srv.Host == "" || strings.ContainsAny(srv.Host, "/ @") || srv.Port < 1 || srv.Port > 65535 {
+					t.Fatalf("Select(%s) gave %+v", fam, srv)
+				}
+				if srv.SocketType != "STARTTLS" && srv.SocketType != "SSL" {
+					t.Fatalf("Select(%s) gave socket type %q", fam, srv.SocketType)
+				}
+			}
+		}
+	})
+}
