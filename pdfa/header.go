@@ -168,8 +168,9 @@ func patientText(p cda.Patient) string {
 	return strings.Join(parts, ", ")
 }
 
-// renderHeader lays out the title and the header data (ECO.2.1.5: title, document type, creation
-// date and time, author, custodian organisation), then the patient and the act.
+// renderHeader lays out the title and the header data ECO.2.1.5 names, with the referential's
+// wording: Type de document, Date et heure de création, Auteur, Organisation conservant le
+// document, Responsable du document (legal authenticator); plus the patient and the acts.
 func renderHeader(l *layout, doc *cda.Document) {
 	title := documentTitle(doc)
 	l.paragraph([]run{{title, styleBold}}, marginLeft, contentWidth, l.fitSize(title, styleBold, sizeTitle, 11))
@@ -181,12 +182,12 @@ func renderHeader(l *layout, doc *cda.Document) {
 		l.paragraph([]run{{label + " : ", styleBold}, {value, styleRegular}}, marginLeft, contentWidth, sizeBody)
 	}
 	field("Type de document", codeText(doc.Code))
-	field("Date de création", formatTS(doc.EffectiveTime))
+	field("Date et heure de création", formatTS(doc.EffectiveTime))
 	field("Patient", patientText(doc.Patient))
 	for _, a := range doc.Authors {
 		field("Auteur", authorText(a))
 	}
-	field("Organisation responsable", orgText(doc.Custodian))
+	field("Organisation conservant le document", orgText(doc.Custodian))
 	for _, e := range doc.ServiceEvents {
 		v := codeText(e.Code)
 		if !e.Low.IsZero() {
@@ -202,7 +203,7 @@ func renderHeader(l *layout, doc *cda.Document) {
 		if !doc.LegalAuthenticationTime.IsZero() {
 			v += " — le " + formatTS(doc.LegalAuthenticationTime)
 		}
-		field("Validé par", v)
+		field("Responsable du document", v)
 	}
 	l.y -= 4
 	l.rule(marginLeft, pageWidth-marginRight, l.y, 1)
