@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/autoconfig"
 	"github.com/mssante/mssante/internal/audit"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/trust"
@@ -233,7 +234,7 @@ func (c *connFlags) endpoint(ctx context.Context, t *transport, protocol string)
 	}
 	for _, s := range servers {
 		if s.Protocol == protocol {
-			return lps.Endpoint{Host: s.Host, Port: s.Port}, nil
+			return startTLSEndpoint(s)
 		}
 	}
 	return lps.Endpoint{}, fmt.Errorf("autoconfig gives no %s server for %s", protocol, family)
@@ -519,20 +520,10 @@ func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, ui
 }
 
 type autoconfigResult struct {
-	Address string       `json:"address"`
-	Family  string       `json:"family"`
-	Servers []serverInfo `json:"servers"`
-	Test    []lps.Step   `json:"test,omitempty"`
-}
-
-// serverInfo is one server resolved by autoconfig.
-type serverInfo struct {
-	Protocol       string `json:"protocol"`
-	Host           string `json:"host"`
-	Port           int    `json:"port"`
-	SocketType     string `json:"socket_type"`
-	Authentication string `json:"authentication"`
-	Username       string `json:"username"`
+	Address string              `json:"address"`
+	Family  string              `json:"family"`
+	Servers []autoconfig.Server `json:"servers"`
+	Test    []lps.Step          `json:"test,omitempty"`
 }
 
 func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string, test bool) error {
@@ -568,7 +559,12 @@ func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string
 	var failed []string
 	if test {
 		for _, s := range servers {
-			ep := lps.Endpoint{Host: s.Host, Port: s.Port}
+			ep, err := startTLSEndpoint(s)
+			if err != nil {
+				res.Test = append(res.Test, lps.Step{Protocol: s.Protocol, Name: "starttls", Error: err.Error()})
+				failed = append(failed, err.Error())
+				continue
+			}
 			t.setServer(ep)
 			steps := lps.Probe(ctx, s.Protocol, ep, t.auth, t.opts)
 			res.Test = append(res.Test, steps...)
@@ -586,7 +582,31 @@ func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string
 	return nil
 }
 
-// discover resolves the servers of address for family through autoconfig (ECO.1.1.9).
-func discover(ctx context.Context, address, family, baseURL string, pol *trust.Policy) ([]serverInfo, error) {
-	return nil, errors.New("autoconfig: not available yet, give --smtp/--imap")
+// discover resolves the servers of address for family through autoconfig (ECO.1.1.9): the
+// document from https://autoconfig.<domain> (or baseURL), fetched with IGC Santé anchors plus the
+// public roots; entries of the family, placeholders substituted, plaintext entries refused.
+func discover(ctx context.Context, address, family, baseURL string, pol *trust.Policy) ([]autoconfig.Server, error) {
+	fam, err := autoconfig.ParseFamily(family)
+	if err != nil {
+		return nil, usagef("--family: %v", err)
+	}
+	cfg, err := autoconfig.Discover(ctx, address, autoconfig.Options{BaseURL: baseURL, HTTPClient: pol.AutoconfigHTTPClient()})
+	if err != nil {
+		return nil, err
+	}
+	sel, err := cfg.Select(fam)
+	if err != nil {
+		return nil, fmt.Errorf("autoconfig %s: %w", cfg.URL, err)
+	}
+	return []autoconfig.Server{sel.SMTP, sel.IMAP}, nil
+}
+
+// startTLSEndpoint checks that an autoconfig server uses STARTTLS, the only mode of the API LPS
+// (ECO.1.0.1, ECO.1.0.2: SMTP 587 and IMAP 143 with STARTTLS).
+func startTLSEndpoint(s autoconfig.Server) (lps.Endpoint, error) {
+	if !strings.EqualFold(s.SocketType, "STARTTLS") {
+		return lps.Endpoint{}, fmt.Errorf("autoconfig %s server %s uses socketType %s: the API LPS requires STARTTLS (ECO.1.0.1/ECO.1.0.2)",
+			s.Protocol, s.Addr(), s.SocketType)
+	}
+	return lps.Endpoint{Host: s.Host, Port: s.Port}, nil
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,6 +93,38 @@ func TestTransport_sendListFetch(t *testing.T) {
 		t.Errorf("fetched message (%v):\n%s", err, body)
 	}
 
+	// Autoconfig (ECO.1.1.9): servers of each family from the document, connection test step by
+	// step, and send through the discovered server.
+	acURL := serveAutoconfig(t, st)
+	for _, c := range []struct {
+		family string
+		creds  []string
+	}{{"personal", []string{"--token-file", tokenFile}}, {"applicative", []string{"--cert", certFile, "--key", keyFile}}} {
+		addr := alice
+		if c.family == "applicative" {
+			addr = appli
+		}
+		args := append(append([]string{"autoconfig", addr, "--autoconfig-url", acURL, "--test-connection"}, c.creds...), common...)
+		out, errOut, code = runMain(t, args...)
+		var res autoconfigResult
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+			t.Fatalf("autoconfig %s: code %d, stderr %s, out %s", c.family, code, errOut, out)
+		}
+		if res.Family != c.family || len(res.Servers) != 2 || len(res.Test) != 10 || res.Servers[1].Username != addr {
+			t.Errorf("autoconfig %s = %s", c.family, out)
+		}
+		for _, s := range res.Test {
+			if !s.OK {
+				t.Errorf("autoconfig %s: step %+v", c.family, s)
+			}
+		}
+	}
+	out, errOut, code = runMain(t, append([]string{"send", eml, "--account", alice, "--token-file", tokenFile,
+		"--autoconfig-url", acURL}, common...)...)
+	if code != 0 || !strings.Contains(out, st.Submission) {
+		t.Errorf("send through autoconfig: code %d, %s %s", code, out, errOut)
+	}
+
 	// A server without STARTTLS: refused, exit 1, the reason on stderr.
 	_, errOut, code = runMain(t, append([]string{"send", eml, "--account", alice, "--token-file", tokenFile,
 		"--smtp", st.SubmissionNoTLS}, common...)...)
@@ -118,6 +154,35 @@ func TestTransport_sendListFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveAutoconfig serves a Thunderbird autoconfig document for the stack on a loopback HTTP server
+// and returns its base URL.
+func serveAutoconfig(t *testing.T, st *peertest.Stack) string {
+	imapHost, imapPort, _ := net.SplitHostPort(st.IMAP)
+	smtpHost, smtpPort, _ := net.SplitHostPort(st.Submission)
+	server := func(kind, typ, host, port, auth string) string {
+		return fmt.Sprintf(`<%[1]s type="%[2]s"><hostname>%[3]s</hostname><port>%[4]s</port>`+
+			`<socketType>STARTTLS</socketType><authentication>%[5]s</authentication>`+
+			`<username>%%EMAILADDRESS%%</username></%[1]s>`, kind, typ, host, port, auth)
+	}
+	doc := `<?xml version="1.0" encoding="UTF-8"?><clientConfig version="1.1"><emailProvider id="test.mssante.fr">` +
+		`<domain>test.mssante.fr</domain><displayName>Opérateur de test</displayName>` +
+		server("incomingServer", "imap", imapHost, imapPort, "OAuth2") +
+		server("incomingServer", "imap", imapHost, imapPort, "TLS-client-cert") +
+		server("outgoingServer", "smtp", smtpHost, smtpPort, "OAuth2") +
+		server("outgoingServer", "smtp", smtpHost, smtpPort, "TLS-client-cert") +
+		`<unknownElement>ignored</unknownElement></emailProvider></clientConfig>`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mail/config-v1.1.xml" || r.URL.Query().Get("emailaddress") == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write([]byte(doc))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func parseLines(t *testing.T, out string) []listLine {
