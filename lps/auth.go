@@ -115,6 +115,10 @@ func (c *xoauth2Client) Start() (string, []byte, error) {
 	return "XOAUTH2", p, nil
 }
 
+// Next answers the error challenge with an empty response (RFC 7628 §3.2.3).
+// QUIRK(go-smtp v0.25.1): after the server's final 535, go-smtp's Auth also sends "*" (it treats
+// every failure as an exchange to abort); the server answers it with a 5xx and the session stays
+// in step, so this is harmless and visible in the trace.
 func (c *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 	c.failure = parseXOAUTH2Challenge(challenge)
 	return []byte{}, nil

@@ -276,6 +276,13 @@ func testXOAUTH2(t *testing.T, e *peerEnv) {
 	if uids, _ := ic.Search(ctx, lps.Criteria{}); len(uids) != 0 {
 		t.Errorf("Trash after Delete = %v", uids)
 	}
+	// The DSN asked with NOTIFY=SUCCESS comes back to the sender (RFC 3461, ECO.1.0.1).
+	aliceIMAP, err := lps.DialIMAP(ctx, ep(t, e.st.IMAP), auth, e.opts(&trace, rec))
+	if err != nil {
+		t.Fatalf("DialIMAP alice: %v", err)
+	}
+	waitFor(t, aliceIMAP, "Successful Mail Delivery Report")
+	_ = aliceIMAP.Close()
 	tr = trace.String()
 	if len(tokens) < 2 {
 		t.Fatalf("token source called %d times", len(tokens))

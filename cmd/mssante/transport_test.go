@@ -132,6 +132,15 @@ func TestTransport_sendListFetch(t *testing.T) {
 		t.Errorf("send to a server without STARTTLS: code %d, stderr %q", code, errOut)
 	}
 
+	// A server certificate from another CA (ECO.1.1.5): refused, the rule named on stderr.
+	foreign := filepath.Join(dir, "foreign.pem")
+	writeTestFile(t, foreign, testpki.New(t, testpki.Options{Name: "FOREIGN"}).RootPEM())
+	_, errOut, code = runMain(t, "list", "--account", bob, "--token-file", bobToken, "--imap", st.IMAP,
+		"--trust-root", foreign, "--data-dir", data)
+	if code != 1 || !strings.Contains(errOut, "refused by rule ECO.1.1") {
+		t.Errorf("list with a foreign trust root: code %d, stderr %q", code, errOut)
+	}
+
 	// ECO.1.2.5: no token in the data directory nor in the audit export.
 	out, _, code = runMain(t, "audit", "export", "--data-dir", data)
 	if code != 0 || !strings.Contains(out, `"action":"send"`) || !strings.Contains(out, `"action":"read"`) {
