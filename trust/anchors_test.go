@@ -234,4 +234,3 @@ func FuzzPKCS7Certificates(f *testing.F) {
 		}
 	})
 }
-

@@ -42,7 +42,12 @@
 // `mssante trust update` fills from the ANS publication point (PKCS #7 bundle over HTTP: integrity
 // comes from the pins) or from a file or folder the administrator names. The issuing intermediate
 // of the server certificate must be the pinned ORGANISATIONS one: a server certificate of the
-// PERSONNES, STANDARD or FORT ranges is refused. Options.ExtraRoots (the CLI's --trust-root)
+// PERSONNES, STANDARD or FORT ranges is refused. The pinned intermediate is also an anchor, so a
+// server that omits it from its chain still verifies (its own revocation is then not checked);
+// the chain through the root is preferred when the server sends it. Go's crypto/tls verifies the
+// chain, validity and server name (of the config actually used, so a clone of ClientConfig("")
+// whose ServerName is set later is checked against it); VerifyConnection then applies the
+// ORGANISATIONS, suite and revocation rules. Options.ExtraRoots (the CLI's --trust-root)
 // replaces the anchors for test environments, logged at Info as a relaxation; the issuing
 // intermediate is then checked against Options.OrgIntermediates when given, and is free otherwise.
 // Server name, key usage (server authentication) and validity at Options.Now (ECO.1.1.5) are

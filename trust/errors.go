@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -98,6 +99,12 @@ func ClassifyHandshakeError(err error, serverName string) error {
 			re.Server = serverName
 		}
 		return err
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
+		re := classifyX509(cve.UnverifiedCertificates[0], cve.Err)
+		re.Server = serverName
+		return re
 	}
 	msg := err.Error()
 	var op *net.OpError

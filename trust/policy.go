@@ -33,7 +33,7 @@ type Options struct {
 	ExtraRoots []*x509.Certificate
 	// OrgIntermediates, with ExtraRoots, are the "ELEMENTAIRE ORGANISATIONS"-like intermediates
 	// that may issue server certificates (ECO.1.1.10). Empty means any issuer chaining to
-	// ExtraRoots. They are also used to complete chains the server sends incomplete.
+	// ExtraRoots. They are also trusted as anchors, to complete chains the server sends incomplete.
 	OrgIntermediates []*x509.Certificate
 
 	// SkipRevocation disables the CRL and OCSP checks (ECO.1.1.6). A relaxation, logged by New.
@@ -69,8 +69,7 @@ type Options struct {
 type Policy struct {
 	opts    Options
 	log     *slog.Logger
-	roots   *x509.CertPool
-	inter   *x509.CertPool
+	roots   *x509.CertPool  // anchors: pinned roots and ORGANISATIONS intermediates, or ExtraRoots (+OrgIntermediates)
 	orgFP   map[string]bool // allowed issuing intermediates; nil means any (ExtraRoots without OrgIntermediates)
 	anchors []Anchor
 	extra   bool
@@ -110,7 +109,7 @@ func New(o Options) (*Policy, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
-	p := &Policy{opts: o, log: o.Logger, roots: x509.NewCertPool(), inter: x509.NewCertPool()}
+	p := &Policy{opts: o, log: o.Logger, roots: x509.NewCertPool()}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -124,7 +123,7 @@ func New(o Options) (*Policy, error) {
 		if len(o.OrgIntermediates) > 0 {
 			p.orgFP = map[string]bool{}
 			for _, c := range o.OrgIntermediates {
-				p.inter.AddCert(c)
+				p.roots.AddCert(c)
 				p.orgFP[Fingerprint(c)] = true
 			}
 		}
@@ -158,7 +157,9 @@ func (p *Policy) loadIGC() error {
 			p.roots.AddCert(a.Cert)
 			haveRoot = true
 		case RoleOrganisation:
-			p.inter.AddCert(a.Cert)
+			// Also an anchor, so that a server omitting its intermediate still chains; the
+			// longer chain through the root is preferred when the server sends it.
+			p.roots.AddCert(a.Cert)
 			p.orgFP[a.Pin.SHA256] = true
 		}
 	}
@@ -187,9 +188,10 @@ func (p *Policy) config(ctx context.Context, serverName string, clientCert *tls.
 		CipherSuites:     Suites,
 		CurvePreferences: Curves,
 		Time:             p.opts.Now,
-		// Verification is done in VerifyConnection, with our pools, so that every refusal names
-		// its rule; Go still checks the handshake signatures.
-		InsecureSkipVerify: true,
+		// Go verifies the chain to the anchors, the validity at Now and the server name of the
+		// config actually used (a clone may set ServerName later); VerifyConnection adds the
+		// ORGANISATIONS and revocation rules. ClassifyHandshakeError names the rule of a failure.
+		RootCAs: p.roots,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			return p.verifyConnection(ctx, cs, serverName)
 		},

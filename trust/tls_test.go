@@ -222,6 +222,23 @@ func TestHandshake_negativeMatrix(t *testing.T) {
 		_, err := connect(t, policy, sServer(t, good), "imap.other.test", nil)
 		wantRefusal(t, err, RuleHostname, nil)
 	})
+	t.Run("ClientConfig without server name, cloned with one, still checks it", func(t *testing.T) {
+		addr := sServer(t, good)
+		for name, wantErr := range map[string]bool{"127.0.0.1": false, "imap.other.test": true} {
+			cfg := policy.ClientConfig("", nil).Clone()
+			cfg.ServerName = name
+			conn, err := tls.Dial("tcp", addr, cfg)
+			if err == nil {
+				_ = conn.Close()
+			}
+			if (err != nil) != wantErr {
+				t.Errorf("server name %s: err = %v, want error %v", name, err, wantErr)
+			}
+			if wantErr {
+				wantRefusal(t, ClassifyHandshakeError(err, name), RuleHostname, nil)
+			}
+		}
+	})
 	t.Run("client certificate presented to a server requiring one ECO.1.1.10", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := pki.WriteDir(dir); err != nil {

@@ -9,30 +9,37 @@ import (
 	"slices"
 )
 
-// verifyConnection applies the certificate rules to a completed handshake: chain to the anchors
-// with the server name and the current time (ECO.1.1.5, 1.1.10), issuing intermediate is an
-// ORGANISATIONS one (ECO.1.1.10), negotiated suite allowed (ECO.1.1.3), then revocation of every
-// certificate of the chain below the anchor (ECO.1.1.6, 1.1.7).
+// verifyConnection applies the rules Go's verification does not: negotiated version and suite
+// (ECO.1.1.1, 1.1.3), issuing intermediate is an ORGANISATIONS one (ECO.1.1.10), then revocation
+// of every certificate of the chain below the anchor (ECO.1.1.6, 1.1.7). Go has already checked
+// the chain to the anchors, the validity at Now (ECO.1.1.5) and the server name.
 func (p *Policy) verifyConnection(ctx context.Context, cs tls.ConnectionState, serverName string) error {
-	err := p.verifyState(ctx, cs, serverName)
+	err := p.verifyState(ctx, cs)
 	var re *RefusalError
 	if errors.As(err, &re) && re.Server == "" {
-		re.Server = serverName
+		re.Server = firstNonEmpty(serverName, cs.ServerName)
 	}
 	return err
 }
 
-func (p *Policy) verifyState(ctx context.Context, cs tls.ConnectionState, serverName string) error {
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (p *Policy) verifyState(ctx context.Context, cs tls.ConnectionState) error {
 	if cs.Version < tls.VersionTLS12 {
 		return refuse(RuleTLSVersion, nil, ErrProtocolVersion)
 	}
 	if cs.Version == tls.VersionTLS12 && !slices.Contains(Suites, cs.CipherSuite) {
 		return refuse(RuleCipherSuite, nil, fmt.Errorf("negotiated %s: %w", tls.CipherSuiteName(cs.CipherSuite), ErrNoCommonSuite))
 	}
-	if len(cs.PeerCertificates) == 0 {
-		return refuse(RuleChain, nil, errors.New("the server sent no certificate"))
+	if len(cs.PeerCertificates) == 0 || len(cs.VerifiedChains) == 0 {
+		return refuse(RuleChain, nil, errors.New("no verified certificate chain"))
 	}
-	chain, err := p.VerifyServerChain(cs.PeerCertificates, serverName)
+	chain, err := p.pickChain(cs.VerifiedChains)
 	if err != nil {
 		return err
 	}
@@ -47,17 +54,37 @@ func (p *Policy) verifyState(ctx context.Context, cs tls.ConnectionState, server
 	return nil
 }
 
-// VerifyServerChain checks a server certificate chain as sent (leaf first) without revocation:
-// path to the trusted roots, validity at Now (ECO.1.1.5), server name (when not empty), server
-// authentication usage, and issuing intermediate (ECO.1.1.10). It returns the verified chain,
-// leaf first and anchor last, or a *RefusalError.
+// pickChain returns the longest verified chain whose issuing intermediate is an allowed
+// ORGANISATIONS one (any issuer when the policy has none: ExtraRoots without OrgIntermediates).
+func (p *Policy) pickChain(chains [][]*x509.Certificate) ([]*x509.Certificate, error) {
+	var best []*x509.Certificate
+	for _, ch := range chains {
+		if p.orgFP != nil && (len(ch) < 2 || !p.orgFP[Fingerprint(ch[1])]) {
+			continue
+		}
+		if len(ch) > len(best) {
+			best = ch
+		}
+	}
+	if best != nil {
+		return best, nil
+	}
+	ch := chains[0]
+	issuer := ch[min(1, len(ch)-1)]
+	return nil, refuse(RuleNotOrganisation, ch[0], fmt.Errorf("issued by %q, not an ELEMENTAIRE ORGANISATIONS authority",
+		issuer.Subject.CommonName))
+}
+
+// VerifyServerChain checks a server certificate chain as sent (leaf first) the way a handshake
+// does, without revocation: path to the anchors, validity at Now (ECO.1.1.5), server name (when
+// not empty), server authentication usage, issuing intermediate (ECO.1.1.10). It returns the
+// chosen chain, leaf first and anchor last, or a *RefusalError.
 func (p *Policy) VerifyServerChain(certs []*x509.Certificate, serverName string) ([]*x509.Certificate, error) {
-	leaf := certs[0]
-	inter := p.inter.Clone()
+	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	chains, err := leaf.Verify(x509.VerifyOptions{
+	chains, err := certs[0].Verify(x509.VerifyOptions{
 		DNSName:       serverName,
 		Roots:         p.roots,
 		Intermediates: inter,
@@ -65,22 +92,13 @@ func (p *Policy) VerifyServerChain(certs []*x509.Certificate, serverName string)
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {
-		return nil, p.classifyVerify(leaf, err)
+		return nil, classifyX509(certs[0], err)
 	}
-	if p.orgFP == nil {
-		return chains[0], nil
-	}
-	for _, ch := range chains {
-		if len(ch) >= 2 && p.orgFP[Fingerprint(ch[1])] {
-			return ch, nil
-		}
-	}
-	issuer := chains[0][min(1, len(chains[0])-1)]
-	return nil, refuse(RuleNotOrganisation, leaf, fmt.Errorf("issued by %q, not an ELEMENTAIRE ORGANISATIONS authority",
-		issuer.Subject.CommonName))
+	return p.pickChain(chains)
 }
 
-func (p *Policy) classifyVerify(leaf *x509.Certificate, err error) error {
+// classifyX509 maps an x509 verification error to the rule it breaks.
+func classifyX509(leaf *x509.Certificate, err error) *RefusalError {
 	var inv x509.CertificateInvalidError
 	var host x509.HostnameError
 	var unknown x509.UnknownAuthorityError
@@ -91,10 +109,7 @@ func (p *Policy) classifyVerify(leaf *x509.Certificate, err error) error {
 	case errors.As(err, &host):
 		return refuse(RuleHostname, leaf, err)
 	case errors.As(err, &unknown):
-		if p.extra {
-			return refuse(RuleUntrusted, leaf, fmt.Errorf("%w (trust roots replaced by --trust-root)", err))
-		}
-		return refuse(RuleUntrusted, leaf, fmt.Errorf("%w (profile %s)", err, p.opts.Profile))
+		return refuse(RuleUntrusted, leaf, fmt.Errorf("%w (trusted: the IGC Santé anchors of the profile, or the --trust-root certificates)", err))
 	}
 	return refuse(RuleChain, leaf, err)
 }
