@@ -145,7 +145,18 @@ func TestPeers(t *testing.T) {
 	t.Run("NoSTARTTLS", func(t *testing.T) { testNoSTARTTLS(t, e) })
 	t.Run("Probe", func(t *testing.T) { testProbe(t, e) })
 	t.Run("ExpiredToken", func(t *testing.T) { testExpiredToken(t, e) })
+	t.Run("WrongServerName", func(t *testing.T) { testWrongServerName(t, e) })
 	t.Run("RevokedServer", func(t *testing.T) { testRevokedServer(t, e) }) // last: revokes the servers' certificate
+}
+
+// ECO.1.1.5: the server certificate must name the host asked for.
+func testWrongServerName(t *testing.T, e *peerEnv) {
+	o := e.opts(nil, nil)
+	o.TLS = e.policy.ClientConfig("imap.other-operator.fr", nil)
+	_, err := lps.DialIMAP(ctxT(t), ep(t, e.st.IMAP), e.xoauth2(alice, time.Hour), o)
+	if !errors.Is(err, lps.ErrTLSPolicy) {
+		t.Errorf("certificate for another name: err = %v, want ErrTLSPolicy", err)
+	}
 }
 
 // ECO.1.1.6: a server whose certificate is revoked is refused during STARTTLS; the error names the
