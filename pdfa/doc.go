@@ -25,7 +25,9 @@
 //     for, and only the producer of the CDA can fix its PDF. None of the three N1 samples of the
 //     ANS corpus embeds a PDF/A-1 file (Word exports: no XMP, transparency groups, fonts not
 //     embedded, cross-reference streams), so callers should expect that warning. Options.StrictN1
-//     turns it into an error for callers that would rather not send such a file.
+//     turns it into an error for callers that would rather not send such a file. An N1 body in
+//     text/plain has no PDF to return: it is rendered as PDF/A-1b like an N3 document, header
+//     first, its lines kept. Other N1 media types (images, RTF) give ErrEmbeddedNotPDF.
 //
 // # Why an own PDF writer
 //

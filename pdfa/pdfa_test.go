@@ -218,6 +218,29 @@ func TestRender_tallRowSplits(t *testing.T) {
 	}
 }
 
+// TestRender_pageTree: past maxKids pages the page tree gets intermediate nodes, and readers still
+// see every page in order.
+func TestRender_pageTree(t *testing.T) {
+	saved := maxKids
+	maxKids = 2
+	t.Cleanup(func() { maxKids = saved })
+	res, err := Render(syntheticDocument(150), &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages < 5 {
+		t.Fatalf("Pages = %d, want >= 5", res.Pages)
+	}
+	path := pdfcheck.WriteTemp(t, "tree.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	pages := strings.Split(pdfcheck.Text(t, path), "\f")
+	for i := 1; i <= res.Pages; i++ {
+		if want := "Page " + strconv.Itoa(i) + " / " + strconv.Itoa(res.Pages); !strings.Contains(pages[i-1], want) {
+			t.Errorf("page %d lacks %q", i, want)
+		}
+	}
+}
+
 // TestRender_deterministic: the same document and clock give the same bytes.
 func TestRender_deterministic(t *testing.T) {
 	a, err := Render(syntheticDocument(40), &Options{Now: testClock})
@@ -313,12 +336,36 @@ func TestRender_N1(t *testing.T) {
 		t.Fatalf("StrictN1 with a non-PDF/A: err = %v, want ErrNotPDFA", err)
 	}
 
-	doc.Body = &cda.NonXMLBody{MediaType: "text/plain", Data: []byte("texte")}
+	doc.Body = &cda.NonXMLBody{MediaType: "image/jpeg", Data: []byte("\xFF\xD8\xFF")}
 	if _, err := Render(doc, nil); !errors.Is(err, ErrEmbeddedNotPDF) {
-		t.Fatalf("N1 text/plain: err = %v, want ErrEmbeddedNotPDF", err)
+		t.Fatalf("N1 image/jpeg: err = %v, want ErrEmbeddedNotPDF", err)
 	}
 	if _, err := Render(&cda.Document{Level: cda.N3}, nil); !errors.Is(err, ErrNoContent) {
 		t.Fatalf("empty N3: err = %v, want ErrNoContent", err)
+	}
+}
+
+// TestRender_N1PlainText: an N1 document embedding text/plain is rendered as PDF/A-1b with the
+// header and its lines as written (there is no embedded PDF to return).
+func TestRender_N1PlainText(t *testing.T) {
+	doc := syntheticDocument(0)
+	doc.Level, doc.Sections = cda.N1, nil
+	doc.Body = &cda.NonXMLBody{MediaType: "text/plain; charset=UTF-8", Representation: "TXT",
+		Data: []byte("Conclusion :\r\n\tpas d’anomalie décelée.\r\nÀ revoir dans 6 mois.\n")}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Embedded || res.Pages != 1 {
+		t.Fatalf("Embedded=%v Pages=%d", res.Embedded, res.Pages)
+	}
+	path := pdfcheck.WriteTemp(t, "txt.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	text := pdfcheck.Text(t, path)
+	for _, want := range []string{"Conclusion :\n", "pas d’anomalie décelée.\nÀ revoir dans 6 mois.", documentTitle(doc)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
 	}
 }
 

@@ -66,10 +66,14 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	sections := doc.Sections
 	if doc.Level == cda.N1 || (len(doc.Sections) == 0 && doc.Body != nil) {
-		return embedded(doc, opts.StrictN1)
+		if doc.Body == nil || !isPlainText(doc.Body.MediaType) {
+			return embedded(doc, opts.StrictN1)
+		}
+		sections = plainTextSections(doc.Body.Data)
 	}
-	if len(doc.Sections) == 0 {
+	if len(sections) == 0 {
 		return nil, ErrNoContent
 	}
 	now := time.Now
@@ -87,8 +91,8 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 	}
 	l := newLayout(fonts, func(err error) { res.Warnings = append(res.Warnings, err) })
 	renderHeader(l, doc)
-	for i := range doc.Sections {
-		renderSection(l, &doc.Sections[i], 1)
+	for i := range sections {
+		renderSection(l, &sections[i], 1)
 	}
 	renderFooters(l, doc)
 	info := docInfo{
@@ -103,6 +107,27 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 	}
 	res.Pages = len(l.pages)
 	return res, nil
+}
+
+// isPlainText reports whether an N1 media type is text/plain (parameters ignored).
+func isPlainText(mediaType string) bool {
+	mt, _, _ := strings.Cut(mediaType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/plain")
+}
+
+// plainTextSections turns the text of a text/plain N1 body into one section whose narrative keeps
+// the lines as written.
+func plainTextSections(data []byte) []cda.Section {
+	text := strings.ToValidUTF8(string(data), "\uFFFD")
+	text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
+	block := &cda.Node{Kind: cda.NodeBlock}
+	for i, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		if i > 0 {
+			block.Children = append(block.Children, &cda.Node{Kind: cda.NodeBreak})
+		}
+		block.Children = append(block.Children, &cda.Node{Kind: cda.NodeText, Text: strings.ReplaceAll(line, "\t", "    ")})
+	}
+	return []cda.Section{{Title: "Document (texte)", Text: block}}
 }
 
 // embedded returns the PDF of an N1 document unchanged.
@@ -136,6 +161,10 @@ func declaresPDFA1(pdf []byte) bool {
 	return false
 }
 
+// maxKids is the largest /Kids array written (PDF/A-1 allows 8191 array elements); a variable so
+// that a test can exercise the two-level page tree without thousands of pages.
+var maxKids = 4096
+
 // assemble writes the pages, fonts, metadata and output intent as one PDF/A-1b file.
 func assemble(l *layout, info docInfo) ([]byte, error) {
 	w := newPDFWriter()
@@ -161,14 +190,34 @@ func assemble(l *layout, info docInfo) ([]byte, error) {
 		}
 	}
 	w.object(fontDict, "<< "+strings.Join(fonts, " ")+" >>")
-	kids := make([]string, len(pageObjs))
+	// PDF/A-1 limits arrays to 8191 elements: beyond maxKids pages, the page tree gets a level of
+	// intermediate nodes.
+	parents := make([]int, len(pageObjs))
+	var rootKids []string
+	for i := 0; i < len(pageObjs); i += maxKids {
+		group := pageObjs[i:min(i+maxKids, len(pageObjs))]
+		parent := pagesObj
+		if len(pageObjs) > maxKids {
+			parent = w.alloc()
+			rootKids = append(rootKids, ref(parent))
+		}
+		kids := make([]string, len(group))
+		for j, n := range group {
+			kids[j] = ref(n)
+			parents[i+j] = parent
+		}
+		if parent != pagesObj {
+			w.object(parent, fmt.Sprintf("<< /Type /Pages /Parent %s /Kids [%s] /Count %d >>", ref(pagesObj), strings.Join(kids, " "), len(kids)))
+		} else {
+			rootKids = kids
+		}
+	}
 	for i, n := range pageObjs {
-		kids[i] = ref(n)
 		// Content streams were allocated right after each page object.
 		w.object(n, fmt.Sprintf("<< /Type /Page /Parent %s /MediaBox [0 0 %s %s] /Resources << /Font %s /ProcSet [/PDF /Text] >> /Contents %s >>",
-			ref(pagesObj), num(pageWidth), num(pageHeight), ref(fontDict), ref(n+1)))
+			ref(parents[i]), num(pageWidth), num(pageHeight), ref(fontDict), ref(n+1)))
 	}
-	w.object(pagesObj, fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(pageObjs)))
+	w.object(pagesObj, fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(rootKids, " "), len(pageObjs)))
 	w.stream(icc, "/N 3", srgbICC(), true)
 	w.object(intent, fmt.Sprintf("<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier %s /Info %s /RegistryName (http://www.color.org) /DestOutputProfile %s >>",
 		textString(srgbProfileName), textString(srgbProfileName), ref(icc)))

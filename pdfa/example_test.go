@@ -1,0 +1,35 @@
+package pdfa_test
+
+import (
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/mssante/mssante/cda"
+	"github.com/mssante/mssante/pdfa"
+)
+
+// Render a received or composed N3 document to the PDF/A-1b attachment of an MSSanté mail.
+func ExampleRender() {
+	doc := &cda.Document{
+		Level: cda.N3,
+		Code:  cda.Code{Code: "11488-4", DisplayName: "Note de consultation"},
+		Title: "Note de consultation",
+		Sections: []cda.Section{{
+			Title: "Conclusion",
+			Text: &cda.Node{Kind: cda.NodeBlock, Children: []*cda.Node{
+				{Kind: cda.NodeText, Text: "Pas d’anomalie décelée."},
+			}},
+		}},
+	}
+	clock := func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC) }
+	res, err := pdfa.Render(doc, &pdfa.Options{Now: clock})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		log.Print(w) // degraded but complete: tell the user
+	}
+	fmt.Println(string(res.PDF[:8]), res.Pages, res.Embedded)
+	// Output: %PDF-1.4 1 false
+}
