@@ -25,7 +25,29 @@ const (
 	styleBold
 	styleItalic
 	styleBoldItalic
+
+	styleSup style = 4 // superscript: smaller, raised; combines with the faces above
+	styleSub style = 8 // subscript: smaller, lowered
 )
+
+// scale is the size factor of superscript and subscript text.
+func (s style) scale() float64 {
+	if s&(styleSup|styleSub) != 0 {
+		return 0.7
+	}
+	return 1
+}
+
+// rise is the baseline shift of s at a font size.
+func (s style) rise(size float64) float64 {
+	switch {
+	case s&styleSup != 0:
+		return 0.35 * size
+	case s&styleSub != 0:
+		return -0.15 * size
+	}
+	return 0
+}
 
 // fontSet holds the four Go font faces (BSD licence, shipped with golang.org/x/image) for one
 // rendering. Faces record the glyphs they are asked for, so that only those are embedded.
@@ -45,7 +67,7 @@ func newFontSet() (*fontSet, error) {
 	return &fs, nil
 }
 
-func (fs *fontSet) face(s style) *fontFace { return fs.faces[s] }
+func (fs *fontSet) face(s style) *fontFace { return fs.faces[s&3] }
 
 // glyph is a glyph id and its advance width in thousandths of the font size, rounded as the /W
 // array writes it so that layout and the embedded widths agree exactly.

@@ -115,7 +115,12 @@ func (l *layout) text(x, y, size float64, st style, s string) {
 		return
 	}
 	f := l.fonts.face(st)
-	fmt.Fprintf(&l.cur().ops, "BT /%s %s Tf %s %s Td %s Tj ET\n", f.res, num(size), num(x), num(y), f.encode(s))
+	fmt.Fprintf(&l.cur().ops, "BT /%s %s Tf %s %s Td %s Tj ET\n", f.res, num(size*st.scale()), num(x), num(y+st.rise(size)), f.encode(s))
+}
+
+// advance is the width of text in style st at a font size, in points.
+func (l *layout) advance(text string, st style, size float64) float64 {
+	return float64(l.fonts.face(st).width(text)) * size * st.scale() / 1000
 }
 
 // rule draws a horizontal line.
@@ -186,7 +191,7 @@ func (l *layout) words(runs []run, size float64) [][]word {
 			if field == "" {
 				continue
 			}
-			w := float64(l.fonts.face(r.st).width(field)) * size / 1000
+			w := l.advance(field, r.st, size)
 			if len(words) > 0 && !pendingSpace {
 				last := &words[len(words)-1]
 				last.parts = append(last.parts, run{field, r.st})
@@ -237,7 +242,7 @@ func (l *layout) fill(words []word, width, size float64) [][]piece {
 			default:
 				line = append(line, piece{x: at, text: p.text, st: p.st})
 			}
-			at += float64(l.fonts.face(p.st).width(p.text)) * size / 1000
+			at += l.advance(p.text, p.st, size)
 		}
 	}
 	for _, w := range words {
@@ -252,12 +257,11 @@ func (l *layout) fill(words []word, width, size float64) [][]piece {
 		if w.width > width {
 			// Cut an over-long word (a URL, a code) between characters.
 			for _, p := range w.parts {
-				f := l.fonts.face(p.st)
 				var cut strings.Builder
 				for _, r := range p.text {
-					rw := float64(f.width(string(r))) * size / 1000
+					rw := l.advance(string(r), p.st, size)
 					if x+rw > width && (len(line) > 0 || cut.Len() > 0) {
-						line = append(line, piece{x: x - float64(f.width(cut.String()))*size/1000, text: cut.String(), st: p.st})
+						line = append(line, piece{x: x - l.advance(cut.String(), p.st, size), text: cut.String(), st: p.st})
 						lines = append(lines, line)
 						line, x = nil, 0
 						cut.Reset()
@@ -266,7 +270,7 @@ func (l *layout) fill(words []word, width, size float64) [][]piece {
 					x += rw
 				}
 				if cut.Len() > 0 {
-					line = append(line, piece{x: x - float64(f.width(cut.String()))*size/1000, text: cut.String(), st: p.st})
+					line = append(line, piece{x: x - l.advance(cut.String(), p.st, size), text: cut.String(), st: p.st})
 				}
 			}
 			continue

@@ -180,8 +180,13 @@ func (l *layout) flatten(n *cda.Node, st style, runs []run) []run {
 		}
 	}
 	st = withStyle(st, n.StyleCode)
-	if n.Kind == cda.NodeHeaderCell {
+	switch n.Kind {
+	case cda.NodeHeaderCell:
 		st |= styleBold
+	case cda.NodeSup:
+		st = st&^styleSub | styleSup
+	case cda.NodeSub:
+		st = st&^styleSup | styleSub
 	}
 	for _, c := range n.Children {
 		runs = l.flatten(c, st, runs)

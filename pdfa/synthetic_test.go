@@ -64,7 +64,8 @@ func syntheticDocument(rows int) *cda.Document {
 		Custodian: &cda.Organization{Name: "Hôpital Fictif de Saint-Œuf"},
 		Sections: []cda.Section{
 			{Title: "Motif de l’examen", Text: el(cda.NodeBlock,
-				el(cda.NodeParagraph, txt("Bilan annuel : fatigue, "), bold("pâleur"), txt(" et œdème des chevilles ; coût estimé 12 € « sans dépassement »."))),
+				el(cda.NodeParagraph, txt("Bilan annuel : fatigue, "), bold("pâleur"), txt(" et œdème des chevilles ; coût estimé 12 € « sans dépassement ».")),
+				el(cda.NodeParagraph, txt("Surface corporelle 1,8 m"), el(cda.NodeSup, txt("2")), txt(", leucocytes 6,2 × 10"), el(cda.NodeSup, txt("9")), txt("/L, PaCO"), el(cda.NodeSub, txt("2")), txt(" normale."))),
 			},
 			{Title: "Traitements en cours", Text: el(cda.NodeBlock,
 				el(cda.NodeList, el(cda.NodeItem, txt("Paracétamol 1 g si douleur")), el(cda.NodeItem, txt("Fer oral, 80 mg/jour"))),
