@@ -79,6 +79,16 @@ type Parent struct {
 	Subject    string
 }
 
+// ParentOf returns what a reply to m needs (ECO.2.2.2). Its References are m's References, or,
+// when m has none, m's single In-Reply-To (RFC 5322 §3.6.4).
+func ParentOf(m *Message) *Parent {
+	refs := m.References
+	if len(refs) == 0 && len(m.InReplyTo) == 1 {
+		refs = m.InReplyTo
+	}
+	return &Parent{MessageID: m.MessageID, References: append([]string(nil), refs...), Subject: m.Subject}
+}
+
 // Options configure Compose. The zero value (or nil) means the documented defaults.
 type Options struct {
 	// NIL is the X-MSS-NIL product reference; DefaultNIL when empty.

@@ -62,6 +62,23 @@ func TestCompose_reply_ECO_2_2_2(t *testing.T) {
 	}
 }
 
+// ECO.2.2.2: a reply to a reply chains the References (RFC 5322 §3.6.4).
+func TestParentOf_ECO_2_2_2(t *testing.T) {
+	first := mustParse(t, mustCompose(t, &Draft{From: drMartin, To: []Address{drDupont}, Subject: "Patient", Text: "x"}, fixedOptions()).Data)
+	second := mustParse(t, mustCompose(t, &Draft{From: drDupont, To: []Address{drMartin}, Text: "y", Parent: ParentOf(first)}, fixedOptions()).Data)
+	third := mustParse(t, mustCompose(t, &Draft{From: drMartin, To: []Address{drDupont}, Text: "z", Parent: ParentOf(second)}, fixedOptions()).Data)
+	if want := []string{first.MessageID, second.MessageID}; strings.Join(third.References, " ") != strings.Join(want, " ") {
+		t.Errorf("References = %v, want %v", third.References, want)
+	}
+	if third.Subject != "Re: Patient" {
+		t.Errorf("subject = %q", third.Subject)
+	}
+	noRefs := &Message{MessageID: "c@x", InReplyTo: []string{"b@x"}}
+	if p := ParentOf(noRefs); strings.Join(p.References, ",") != "b@x" {
+		t.Errorf("ParentOf without References = %+v", p)
+	}
+}
+
 // ECO.2.2.3, ECO.2.2.4: UTF-8 text; text/plain alone, or multipart/alternative plain then HTML.
 func TestCompose_body_ECO_2_2_3_ECO_2_2_4(t *testing.T) {
 	text, html := "Cœur : ça va, élève.\n", "<p>Cœur : ça va, élève.</p>"

@@ -169,7 +169,7 @@ func msgParent(path string) (*message.Parent, error) {
 	if m.MessageID == "" {
 		return nil, fmt.Errorf("%s has no Message-ID to answer", path)
 	}
-	return &message.Parent{MessageID: m.MessageID, References: m.References, Subject: m.Subject}, nil
+	return message.ParentOf(m), nil
 }
 
 func msgReadMail(path string) (*message.Message, error) {

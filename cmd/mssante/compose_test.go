@@ -76,6 +76,16 @@ func TestCompose_inspect_mdn(t *testing.T) {
 	if in := decodeJSON(t, stdout); in["sender_kind"] != "patient" || len(in["reports"].([]any)) != 1 {
 		t.Errorf("inspect mdn = %s", stdout)
 	}
+	// ECO.2.2.2: a reply names the mail it answers.
+	reply := filepath.Join(dir, "reply.eml")
+	if _, stderr, code = runMain(t, "compose", "--from", "jean.dupont@hopital-a.mssante.fr", "--from-label", "Dr Jean DUPONT",
+		"--to", "marie.martin@medecin.mssante.fr", "--reply-to-eml", eml, "--text", text, "-o", reply); code != 0 {
+		t.Fatalf("reply exit %d: %s", code, stderr)
+	}
+	stdout, _, _ = runMain(t, "inspect", reply)
+	if r := decodeJSON(t, stdout); r["in_reply_to"].([]any)[0] != in["message_id"] || !strings.HasPrefix(r["subject"].(string), "Re: CR d'examens") {
+		t.Errorf("reply = %v", r)
+	}
 	// A receipt never asks for a receipt: answering it is refused (exit 1).
 	if _, stderr, code = runMain(t, "mdn", receipt, "--from", "marie.martin@medecin.mssante.fr", "-o", filepath.Join(dir, "x.eml")); code != 1 {
 		t.Errorf("mdn of a mail without request: exit %d, %s", code, stderr)
