@@ -175,9 +175,20 @@ func imapPlainCommand(p *plainSession, cmd string) (map[string]bool, error) {
 	return nil, fmt.Errorf("%w: no completion for %q", ErrProtocol, cmd)
 }
 
+// indexASCIIFold is strings.Index ignoring ASCII case, with offsets into s itself (strings.ToUpper
+// may change the length of non-ASCII or invalid UTF-8 input).
+func indexASCIIFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if hasPrefixFold(s[i:], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
 // capsFromLine reads "[CAPABILITY …]" in a status line, or returns nil.
 func capsFromLine(line string) map[string]bool {
-	i := strings.Index(strings.ToUpper(line), "[CAPABILITY ")
+	i := indexASCIIFold(line, "[CAPABILITY ")
 	if i < 0 {
 		return nil
 	}
