@@ -26,7 +26,10 @@ func TestRender_golden(t *testing.T) {
 					el(cda.NodeTHead, row(cda.NodeHeaderCell, "Lésion", "Dimensions (mm)")),
 					el(cda.NodeTBody,
 						row(cda.NodeCell, "Nodule lobaire supérieur droit", "12", "9"),
-						row(cda.NodeCell, "Adénopathie hilaire"))),
+						row(cda.NodeCell, "Adénopathie hilaire"),
+						el(cda.NodeRow, &cda.Node{Kind: cda.NodeCell, RowSpan: 2, Children: []*cda.Node{txt("Fusionnée sur deux lignes")}},
+							el(cda.NodeCell, txt("a1")), el(cda.NodeCell, txt("b1"))),
+						row(cda.NodeCell, "a2", "b2"))),
 				&cda.Node{Kind: cda.NodeFootnote, ID: "fn1", Children: []*cda.Node{txt("Critères RECIST 1.1.")}},
 			)})
 			return d

@@ -128,14 +128,24 @@ func (l *layout) rule(x0, x1, y, width float64) {
 	fmt.Fprintf(&l.cur().ops, "%s w 0.6 0.6 0.6 RG %s %s m %s %s l S\n", num(width), num(x0), num(y), num(x1), num(y))
 }
 
-// rect strokes (and optionally fills with light grey) a rectangle given by its top-left corner.
-func (l *layout) rect(x, top, w, h float64, fill bool) {
-	op := "S"
+// cell draws a table cell given by its top-left corner: a light grey background when fill, and
+// its borders, without the top one when openTop and without the bottom one when openBottom (the
+// slots of a cell spanning several rows).
+func (l *layout) cell(x, top, w, h float64, fill, openTop, openBottom bool) {
+	ops := &l.cur().ops
+	bottom := top - h
 	if fill {
-		op = "B"
+		fmt.Fprintf(ops, "0.92 0.92 0.92 rg %s %s %s %s re f 0 0 0 rg\n", num(x), num(bottom), num(w), num(h))
 	}
-	fmt.Fprintf(&l.cur().ops, "0.5 w 0.6 0.6 0.6 RG 0.92 0.92 0.92 rg %s %s %s %s re %s 0 0 0 rg\n",
-		num(x), num(top-h), num(w), num(h), op)
+	fmt.Fprintf(ops, "0.5 w 0.6 0.6 0.6 RG %s %s m %s %s l %s %s m %s %s l", num(x), num(top), num(x), num(bottom),
+		num(x+w), num(top), num(x+w), num(bottom))
+	if !openTop {
+		fmt.Fprintf(ops, " %s %s m %s %s l", num(x), num(top), num(x+w), num(top))
+	}
+	if !openBottom {
+		fmt.Fprintf(ops, " %s %s m %s %s l", num(x), num(bottom), num(x+w), num(bottom))
+	}
+	ops.WriteString(" S\n")
 }
 
 // num formats a coordinate with at most two decimals.

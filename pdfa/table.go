@@ -18,9 +18,12 @@ const (
 // tableCell is one cell placed in the grid.
 type tableCell struct {
 	col, span int
-	rows      int // rowspan: the slots below stay empty, the text is drawn in the first row
+	rows      int // rowspan: the text is drawn in the first row, the slots below join it
 	runs      []run
-	header    bool
+	// cont marks the slot of a rowspan cell in a later row: no top border; openBottom leaves the
+	// bottom border out while the span continues below.
+	cont, openBottom bool
+	header           bool
 }
 
 // tableRow is one row of a table; header rows are repeated at the top of each page.
@@ -56,26 +59,34 @@ func (l *layout) tableRows(t *cda.Node, st style) ([]tableRow, int) {
 		rows[0].header = all
 	}
 	// Place cells in columns, skipping slots that a rowspan above still occupies.
-	occupied := map[[2]int]bool{}
+	type span struct{ col, width, last int }
+	occupied := map[[2]int]span{}
 	cols := 0
 	for r := range rows {
 		col := 0
 		for i := range rows[r].cells {
 			c := &rows[r].cells[i]
-			for occupied[[2]int{r, col}] {
+			for {
+				if _, busy := occupied[[2]int{r, col}]; !busy {
+					break
+				}
 				col++
 			}
 			c.col = col
+			if c.rows > len(rows)-r {
+				c.rows = len(rows) - r // a rowspan past the last row ends there
+			}
 			for k := 1; k < c.rows; k++ {
 				for j := range c.span {
-					occupied[[2]int{r + k, col + j}] = true
+					occupied[[2]int{r + k, col + j}] = span{col, c.span, r + c.rows - 1}
 				}
 			}
 			col += c.span
 		}
 		cols = max(cols, col)
 	}
-	// Complete short rows with empty cells so that the grid is drawn whole.
+	// Add the continuation slots of rowspans, and complete short rows with empty cells, so that
+	// the grid is drawn whole.
 	for r := range rows {
 		covered := make([]bool, cols)
 		for _, c := range rows[r].cells {
@@ -84,9 +95,17 @@ func (l *layout) tableRows(t *cda.Node, st style) ([]tableRow, int) {
 			}
 		}
 		for j := range cols {
-			if !covered[j] {
-				rows[r].cells = append(rows[r].cells, tableCell{col: j, span: 1, rows: 1})
+			if covered[j] {
+				continue
 			}
+			if o, ok := occupied[[2]int{r, j}]; ok && o.col == j {
+				rows[r].cells = append(rows[r].cells, tableCell{col: j, span: o.width, rows: 1, cont: true, openBottom: r < o.last})
+				for k := j; k < min(j+o.width, cols); k++ {
+					covered[k] = true
+				}
+				continue
+			}
+			rows[r].cells = append(rows[r].cells, tableCell{col: j, span: 1, rows: 1})
 		}
 	}
 	return rows, cols
@@ -197,7 +216,7 @@ func (l *layout) table(t *cda.Node, x, width float64, st style) {
 		h := float64(count)*lead + 2*cellPad
 		for i, c := range r.cells {
 			end := min(c.col+c.span, cols)
-			l.rect(lefts[c.col], l.y, lefts[end]-lefts[c.col], h, r.header || c.header)
+			l.cell(lefts[c.col], l.y, lefts[end]-lefts[c.col], h, r.header || c.header, c.cont && from == 0, c.openBottom || c.rows > 1)
 			for k := from; k < from+count && k < len(lines[i]); k++ {
 				l.drawLine(lines[i][k], lefts[c.col]+cellPad, l.y-cellPad-size-float64(k-from)*lead, size)
 			}
