@@ -1,0 +1,162 @@
+package trust
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/mssante/mssante/internal/testpki"
+)
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// fakeEndpoint answers every CRL request with crl and every OCSP request with ocspResp (503 when
+// nil).
+func fakeEndpoint(crl, ocspResp []byte) *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		body := crl
+		if r.Method == http.MethodPost {
+			body = ocspResp
+		}
+		if body == nil {
+			return &http.Response{StatusCode: 503, Status: "503 Service Unavailable", Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		}
+		return &http.Response{StatusCode: 200, Status: "200 OK", Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+	})}
+}
+
+func checker(client *http.Client, now time.Time, cacheDir string) *revocationChecker {
+	return newRevocationChecker(Options{HTTPClient: client, Now: func() time.Time { return now }, CRLCacheDir: cacheDir,
+		CRLRefresh: -1, MaxCRLSize: 1 << 20}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func mustCRL(t *testing.T, p *testpki.PKI, ca *testpki.CA) []byte {
+	t.Helper()
+	der, err := p.CRL(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func ocspFor(t *testing.T, ca *testpki.CA, cert *x509.Certificate, status int, this, next time.Time) []byte {
+	t.Helper()
+	resp, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{SerialNumber: cert.SerialNumber, Status: status,
+		ThisUpdate: this, NextUpdate: next, RevokedAt: this}, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestRevocation_rules exercises the CRL and OCSP checks one rule at a time (ECO.1.1.6, 1.1.7).
+func TestRevocation_rules(t *testing.T) {
+	now := time.Now()
+	pki := testpki.New(t, testpki.Options{})
+	// Same names, other keys: a forger of CRLs and OCSP answers.
+	forger := testpki.New(t, testpki.Options{})
+	crlOnly := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}, NoOCSP: true}).Cert
+	ocspOnly := pki.Issue(testpki.LeafOptions{Names: []string{"b.test"}, NoCRL: true}).Cert
+	neither := pki.Issue(testpki.LeafOptions{Names: []string{"c.test"}, NoCRL: true, NoOCSP: true}).Cert
+	goodCRL := mustCRL(t, pki, pki.Org)
+
+	tests := []struct {
+		name      string
+		cert      *x509.Certificate
+		issuer    *x509.Certificate
+		crl, ocsp []byte
+		now       time.Time
+		rule      string // "" means accepted
+	}{
+		{"CRL good", crlOnly, pki.Org.Cert, goodCRL, nil, now, ""},
+		{"CRL forged signature", crlOnly, pki.Org.Cert, mustCRL(t, forger, forger.Org), nil, now, RuleRevocationUnknown},
+		{"CRL of another issuer", crlOnly, pki.Org.Cert, mustCRL(t, pki, pki.Root), nil, now, RuleRevocationUnknown},
+		{"CRL past nextUpdate", crlOnly, pki.Org.Cert, goodCRL, nil, now.Add(2 * time.Hour), RuleRevocationUnknown},
+		{"CRL from the future", crlOnly, pki.Org.Cert, goodCRL, nil, now.Add(-time.Hour), RuleRevocationUnknown},
+		{"CRL garbage", crlOnly, pki.Org.Cert, []byte("not a crl"), nil, now, RuleRevocationUnknown},
+		{"CRL oversized", crlOnly, pki.Org.Cert, make([]byte, 2<<20), nil, now, RuleRevocationUnknown},
+		{"OCSP good", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Good, now.Add(-time.Minute), now.Add(time.Hour)), now, ""},
+		{"OCSP revoked", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Revoked, now.Add(-time.Minute), now.Add(time.Hour)), now, RuleRevokedOCSP},
+		{"OCSP unknown", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Unknown, now.Add(-time.Minute), now.Add(time.Hour)), now, RuleRevocationUnknown},
+		{"OCSP forged", ocspOnly, pki.Org.Cert, nil, ocspFor(t, forger.Org, ocspOnly, ocsp.Good, now.Add(-time.Minute), now.Add(time.Hour)), now, RuleRevocationUnknown},
+		{"OCSP stale", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Good, now.Add(-2*time.Hour), now.Add(-time.Hour)), now, RuleRevocationUnknown},
+		{"OCSP no nextUpdate, old", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Good, now.Add(-72*time.Hour), time.Time{}), now, RuleRevocationUnknown},
+		{"OCSP from the future", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Good, now.Add(time.Hour), now.Add(2*time.Hour)), now, RuleRevocationUnknown},
+		{"OCSP endpoint down", ocspOnly, pki.Org.Cert, nil, nil, now, RuleRevocationUnknown},
+		{"no revocation information", neither, pki.Org.Cert, goodCRL, nil, now, RuleRevocationUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checker(fakeEndpoint(tt.crl, tt.ocsp), tt.now, "").check(context.Background(), tt.cert, tt.issuer)
+			if tt.rule == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var re *RefusalError
+			if !errors.As(err, &re) || re.Rule != tt.rule {
+				t.Fatalf("error = %v, want rule %q", err, tt.rule)
+			}
+		})
+	}
+}
+
+// TestRevocation_intermediateRevoked: the ORG intermediate revoked in the root's CRL refuses its
+// servers (ECO.1.1.6 applies to the whole chain).
+func TestRevocation_intermediateRevoked(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{})
+	pki.Revoke(pki.Org.Cert)
+	err := checker(fakeEndpoint(mustCRL(t, pki, pki.Root), nil), time.Now(), "").check(context.Background(), pki.Org.Cert, pki.Root.Cert)
+	var re *RefusalError
+	if !errors.As(err, &re) || re.Rule != RuleRevokedCRL || !strings.Contains(re.Subject, "ORGANISATIONS") {
+		t.Fatalf("error = %v, want the intermediate revoked (CRL)", err)
+	}
+}
+
+// TestRevocation_cacheFiles: ECO.1.1.7, the cache holds the last valid CRL only; a corrupt or
+// foreign cache file is ignored, and a forged download never replaces a valid cached CRL.
+func TestRevocation_cacheFiles(t *testing.T) {
+	now := time.Now()
+	pki := testpki.New(t, testpki.Options{})
+	forger := testpki.New(t, testpki.Options{})
+	leaf := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}, NoOCSP: true}).Cert
+	dir := t.TempDir()
+	ctx := context.Background()
+	if err := checker(fakeEndpoint(mustCRL(t, pki, pki.Org), nil), now, dir).check(ctx, leaf, pki.Org.Cert); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.crl"))
+	if len(files) != 1 {
+		t.Fatalf("cache files = %v, want one", files)
+	}
+	cached, _ := os.ReadFile(files[0])
+	// A forged CRL is downloaded: refused as a CRL, the cached one serves, and stays.
+	if err := checker(fakeEndpoint(mustCRL(t, forger, forger.Org), nil), now, dir).check(ctx, leaf, pki.Org.Cert); err != nil {
+		t.Fatalf("forged download with a valid cache: %v", err)
+	}
+	if again, _ := os.ReadFile(files[0]); !bytes.Equal(again, cached) {
+		t.Error("a forged CRL replaced the cached one")
+	}
+	// A corrupt cache file is ignored: endpoint down, refused.
+	if err := os.WriteFile(files[0], []byte("corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := checker(fakeEndpoint(nil, nil), now, dir).check(ctx, leaf, pki.Org.Cert)
+	if !errors.Is(err, ErrRevocationUnknown) {
+		t.Fatalf("corrupt cache, endpoint down: %v", err)
+	}
+}
