@@ -171,12 +171,10 @@ func assemble(l *layout, info docInfo) ([]byte, error) {
 	catalog, pagesObj, infoObj, meta, intent, icc := w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc()
 	pageObjs := make([]int, len(l.pages))
 	for i, p := range l.pages {
+		// Each page object is written later, once the font dictionary exists; its content
+		// stream takes the next number.
 		pageObjs[i] = w.alloc()
-		content := w.alloc()
-		w.stream(content, "", []byte(p.ops.String()), true)
-		// The font resources are written once all pages are laid out; their numbers are
-		// reserved now through a shared dictionary object.
-		_ = content
+		w.stream(w.alloc(), "", []byte(p.ops.String()), true)
 	}
 	fontDict := w.alloc()
 	var fonts []string
