@@ -145,8 +145,37 @@ func TestPeers(t *testing.T) {
 	t.Run("NoSTARTTLS", func(t *testing.T) { testNoSTARTTLS(t, e) })
 	t.Run("Probe", func(t *testing.T) { testProbe(t, e) })
 	t.Run("ExpiredToken", func(t *testing.T) { testExpiredToken(t, e) })
+	t.Run("NoReopenWithoutValidAuth", func(t *testing.T) { testNoReopenWithoutAuth(t, e) })
 	t.Run("WrongServerName", func(t *testing.T) { testWrongServerName(t, e) })
 	t.Run("RevokedServer", func(t *testing.T) { testRevokedServer(t, e) }) // last: revokes the servers' certificate
+}
+
+// ECO.1.2.7 (converse): when the token source can no longer give a token, the session closed by
+// the server is not reopened and the call fails with ErrAuth, at once.
+func testNoReopenWithoutAuth(t *testing.T, e *peerEnv) {
+	ctx := ctxT(t)
+	calls := 0
+	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: bob, Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) {
+		calls++
+		if calls > 1 {
+			return "", errors.New("PSC session ended")
+		}
+		return e.st.Token(bob, time.Hour), nil
+	})}
+	ic, err := lps.DialIMAP(ctx, ep(t, e.st.IMAP), auth, e.opts(nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if _, err := ic.Select(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	e.st.KickIMAP(bob)
+	time.Sleep(300 * time.Millisecond)
+	_, err = ic.Search(ctx, lps.Criteria{})
+	if !errors.Is(err, lps.ErrAuth) || calls != 2 {
+		t.Errorf("Search after close with no valid token = %v (token asked %d times), want ErrAuth after one attempt", err, calls)
+	}
 }
 
 // ECO.1.1.5: the server certificate must name the host asked for.

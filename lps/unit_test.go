@@ -385,3 +385,27 @@ func FuzzCapsFromLine(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTracer: whatever the server and client send, a registered secret never reaches the trace
+// whole, and the trace never panics (STYLE 8.4, ECO.1.2.5).
+func FuzzTracer(f *testing.F) {
+	f.Add([]byte("* 1 FETCH (BODY[] {5}\r\nhello)\r\n"), []byte("A1 AUTHENTICATE XOAUTH2 SECRETTOKEN\r\n"), true)
+	f.Add([]byte("354 go\r\n"), []byte("DATA\r\nSECRETTOKEN\r\n.\r\n"), false)
+	f.Fuzz(func(t *testing.T, server, client []byte, imap bool) {
+		var out bytes.Buffer
+		proto := "smtp"
+		if imap {
+			proto = "imap"
+		}
+		tr := newTracer(&out, proto)
+		tr.addSecret("SECRETTOKEN")
+		half := len(client) / 2
+		tr.feed(true, client[:half])
+		tr.feed(false, server)
+		tr.feed(true, client[half:])
+		tr.feed(true, []byte("\r\n"))
+		if bytes.Contains(out.Bytes(), []byte("SECRETTOKEN")) {
+			t.Fatalf("secret in trace:\n%s", out.String())
+		}
+	})
+}
