@@ -39,17 +39,31 @@ type revocationChecker struct {
 	ocspMaxAge time.Duration
 
 	mu  sync.Mutex
-	mem map[string]cachedCRL // by distribution point URL
+	mem map[string]*cachedCRL // by distribution point URL
 }
 
+// cachedCRL is a verified CRL with its serials indexed (IGC Santé CRLs hold many entries).
 type cachedCRL struct {
-	crl     *x509.RevocationList
-	fetched time.Time
+	crl      *x509.RevocationList
+	fetched  time.Time
+	issuerFP string               // issuer whose signature was verified
+	revoked  map[string]time.Time // serial (big-endian bytes) -> revocation time
+}
+
+func newCachedCRL(crl *x509.RevocationList, fetched time.Time, issuerFP string) *cachedCRL {
+	c := &cachedCRL{crl: crl, fetched: fetched, issuerFP: issuerFP,
+		revoked: make(map[string]time.Time, len(crl.RevokedCertificateEntries))}
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber != nil {
+			c.revoked[string(e.SerialNumber.Bytes())] = e.RevocationTime
+		}
+	}
+	return c
 }
 
 func newRevocationChecker(o Options, log *slog.Logger) *revocationChecker {
 	r := &revocationChecker{client: o.HTTPClient, log: log, now: o.Now, cacheDir: o.CRLCacheDir,
-		refresh: o.CRLRefresh, maxCRL: o.MaxCRLSize, ocspMaxAge: o.OCSPMaxAge, mem: map[string]cachedCRL{}}
+		refresh: o.CRLRefresh, maxCRL: o.MaxCRLSize, ocspMaxAge: o.OCSPMaxAge, mem: map[string]*cachedCRL{}}
 	if r.refresh == 0 {
 		r.refresh = time.Hour
 	}
@@ -74,11 +88,9 @@ func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 			problems = append(problems, fmt.Errorf("crl %s: %w", url, err))
 			continue
 		}
-		for _, e := range crl.RevokedCertificateEntries {
-			if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
-				return refuse(RuleRevokedCRL, cert, fmt.Errorf("%w at %s (CRL %s)", ErrRevoked,
-					e.RevocationTime.UTC().Format(time.RFC3339), url))
-			}
+		if at, revoked := crl.revoked[string(cert.SerialNumber.Bytes())]; revoked {
+			return refuse(RuleRevokedCRL, cert, fmt.Errorf("%w at %s (CRL %s)", ErrRevoked,
+				at.UTC().Format(time.RFC3339), url))
 		}
 		return nil
 	}
@@ -148,10 +160,10 @@ func (r *revocationChecker) ocsp(ctx context.Context, url string, cert, issuer *
 
 // crl returns a valid CRL of url issued by issuer: the cached one while younger than the refresh
 // period, else a fresh download, else (download failed) the cached one until its nextUpdate.
-func (r *revocationChecker) crl(ctx context.Context, url string, issuer *x509.Certificate) (*x509.RevocationList, error) {
-	cached, ok := r.cached(url, issuer)
-	if ok && r.refresh > 0 && r.now().Sub(cached.fetched) < r.refresh {
-		return cached.crl, nil
+func (r *revocationChecker) crl(ctx context.Context, url string, issuer *x509.Certificate) (*cachedCRL, error) {
+	cached := r.cached(url, issuer)
+	if cached != nil && r.refresh > 0 && r.now().Sub(cached.fetched) < r.refresh {
+		return cached, nil
 	}
 	der, err := r.fetch(ctx, http.MethodGet, url, nil, r.maxCRL)
 	var crl *x509.RevocationList
@@ -159,13 +171,12 @@ func (r *revocationChecker) crl(ctx context.Context, url string, issuer *x509.Ce
 		crl, err = r.validCRL(der, issuer)
 	}
 	if err == nil {
-		r.store(url, der, crl)
-		return crl, nil
+		return r.store(url, crl, issuer), nil
 	}
-	if ok {
+	if cached != nil {
 		r.log.Warn("crl download failed, using the cached crl until its nextUpdate (ECO.1.1.7)",
 			"url", url, "next_update", cached.crl.NextUpdate, "err", err)
-		return cached.crl, nil
+		return cached, nil
 	}
 	return nil, fmt.Errorf("%w, and no valid cached CRL", err)
 }
@@ -179,55 +190,77 @@ func (r *revocationChecker) validCRL(der []byte, issuer *x509.Certificate) (*x50
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
-		return nil, fmt.Errorf("crl issued by %s, not by %s", crl.Issuer, issuer.Subject)
-	}
-	if err := crl.CheckSignatureFrom(issuer); err != nil {
-		return nil, fmt.Errorf("crl signature: %w", err)
-	}
-	now := r.now()
-	if crl.ThisUpdate.After(now.Add(clockSkew)) {
-		return nil, fmt.Errorf("crl from the future (thisUpdate %s)", crl.ThisUpdate.UTC().Format(time.RFC3339))
-	}
-	if crl.NextUpdate.IsZero() || !now.Before(crl.NextUpdate) {
-		return nil, fmt.Errorf("crl expired (nextUpdate %s)", crl.NextUpdate.UTC().Format(time.RFC3339))
+	if err := r.checkCRL(crl, issuer, true); err != nil {
+		return nil, err
 	}
 	return crl, nil
 }
 
-// cached returns the valid cached CRL of url, from memory or from the cache directory.
-func (r *revocationChecker) cached(url string, issuer *x509.Certificate) (cachedCRL, bool) {
-	r.mu.Lock()
-	c, ok := r.mem[url]
-	r.mu.Unlock()
-	if !ok && r.cacheDir != "" {
-		path := r.cachePath(url)
-		st, err := os.Stat(path)
-		if err == nil && st.Size() <= r.maxCRL {
-			if der, err := os.ReadFile(path); err == nil {
-				if crl, err := x509.ParseRevocationList(der); err == nil {
-					c, ok = cachedCRL{crl: crl, fetched: st.ModTime()}, true
-				}
-			}
+// checkCRL checks the issuer, the signature (when sig) and the validity period of crl at Now.
+func (r *revocationChecker) checkCRL(crl *x509.RevocationList, issuer *x509.Certificate, sig bool) error {
+	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
+		return fmt.Errorf("crl issued by %s, not by %s", crl.Issuer, issuer.Subject)
+	}
+	if sig {
+		if err := crl.CheckSignatureFrom(issuer); err != nil {
+			return fmt.Errorf("crl signature: %w", err)
 		}
 	}
-	if !ok {
-		return cachedCRL{}, false
+	now := r.now()
+	if crl.ThisUpdate.After(now.Add(clockSkew)) {
+		return fmt.Errorf("crl from the future (thisUpdate %s)", crl.ThisUpdate.UTC().Format(time.RFC3339))
 	}
-	// Re-check at every use: the issuer may differ, and nextUpdate may have passed.
-	if _, err := r.validCRL(c.crl.Raw, issuer); err != nil {
-		return cachedCRL{}, false
+	if crl.NextUpdate.IsZero() || !now.Before(crl.NextUpdate) {
+		return fmt.Errorf("crl expired (nextUpdate %s)", crl.NextUpdate.UTC().Format(time.RFC3339))
 	}
-	return c, true
+	return nil
 }
 
-func (r *revocationChecker) store(url string, der []byte, crl *x509.RevocationList) {
-	now := r.now()
+// cached returns the valid cached CRL of url for issuer, from memory or from the cache directory,
+// or nil. The signature is verified once per issuer; issuer and validity period at every use.
+func (r *revocationChecker) cached(url string, issuer *x509.Certificate) *cachedCRL {
+	fp := Fingerprint(issuer)
 	r.mu.Lock()
-	r.mem[url] = cachedCRL{crl: crl, fetched: now}
+	c := r.mem[url]
+	r.mu.Unlock()
+	if c != nil {
+		if r.checkCRL(c.crl, issuer, c.issuerFP != fp) != nil {
+			return nil
+		}
+		return c
+	}
+	if r.cacheDir == "" {
+		return nil
+	}
+	path := r.cachePath(url)
+	st, err := os.Stat(path)
+	if err != nil || st.Size() > r.maxCRL {
+		return nil
+	}
+	der, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	crl, err := r.validCRL(der, issuer)
+	if err != nil {
+		return nil
+	}
+	c = newCachedCRL(crl, st.ModTime(), fp)
+	r.mu.Lock()
+	r.mem[url] = c
+	r.mu.Unlock()
+	return c
+}
+
+// store keeps a verified CRL in memory and in the cache directory.
+func (r *revocationChecker) store(url string, crl *x509.RevocationList, issuer *x509.Certificate) *cachedCRL {
+	now := r.now()
+	c := newCachedCRL(crl, now, Fingerprint(issuer))
+	r.mu.Lock()
+	r.mem[url] = c
 	r.mu.Unlock()
 	if r.cacheDir == "" {
-		return
+		return c
 	}
 	err := os.MkdirAll(r.cacheDir, 0o755)
 	if err == nil {
@@ -239,6 +272,7 @@ func (r *revocationChecker) store(url string, der []byte, crl *x509.RevocationLi
 	if err != nil {
 		r.log.Warn("crl cache not written", "url", url, "err", err)
 	}
+	return c
 }
 
 // cachePath names the cache file of a distribution point: the SHA-256 of its URL.

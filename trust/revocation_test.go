@@ -3,10 +3,12 @@ package trust
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -158,5 +160,51 @@ func TestRevocation_cacheFiles(t *testing.T) {
 	err := checker(fakeEndpoint(nil, nil), now, dir).check(ctx, leaf, pki.Org.Cert)
 	if !errors.Is(err, ErrRevocationUnknown) {
 		t.Fatalf("corrupt cache, endpoint down: %v", err)
+	}
+}
+
+// largeCRL returns a CRL of pki's ORG intermediate with n revoked entries (not the leaf).
+func largeCRL(b *testing.B, pki *testpki.PKI, n int) []byte {
+	b.Helper()
+	entries := make([]x509.RevocationListEntry, n)
+	now := time.Now()
+	for i := range entries {
+		entries[i] = x509.RevocationListEntry{SerialNumber: new(big.Int).Lsh(big.NewInt(int64(i+1)), 64), RevocationTime: now.Add(-time.Hour)}
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Minute),
+		NextUpdate: now.Add(time.Hour), RevokedCertificateEntries: entries}, pki.Org.Cert, pki.Org.Key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return der
+}
+
+// BenchmarkRevocationCheck measures a CRL check against a 100,000-entry CRL: served from the
+// memory cache (the usual case, CRLRefresh), and downloaded, verified and indexed at each check.
+//
+//	go test -run XXX -bench RevocationCheck -benchmem ./trust
+func BenchmarkRevocationCheck(b *testing.B) {
+	pki, err := testpki.Generate(testpki.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pki.Close()
+	leaf := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}, NoOCSP: true}).Cert
+	crl := largeCRL(b, pki, 100_000)
+	b.Logf("CRL of 100,000 entries: %d bytes", len(crl))
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name    string
+		refresh time.Duration
+	}{{"cached", time.Hour}, {"download", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := checker(fakeEndpoint(crl, nil), time.Now(), "")
+			r.refresh, r.maxCRL = bc.refresh, 64<<20
+			for b.Loop() {
+				if err := r.check(ctx, leaf, pki.Org.Cert); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
