@@ -116,10 +116,12 @@ func Discover(ctx context.Context, address string, o Options) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := o.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+	base := o.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: 30 * time.Second}
 	}
+	client := *base
+	client.CheckRedirect = refuseDowngrade
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -142,6 +144,17 @@ func Discover(ctx context.Context, address string, o Options) (*Config, error) {
 	}
 	cfg.URL = u
 	return cfg, nil
+}
+
+// refuseDowngrade follows at most 5 redirects, never from https to another scheme.
+func refuseDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirect from https to %s refused", req.URL.Redacted())
+	}
+	return nil
 }
 
 // splitAddress returns the local part and the lower-cased domain of an e-mail address, checking

@@ -125,6 +125,23 @@ func TestDiscover_errors(t *testing.T) {
 	}
 }
 
+func TestDiscover_refusesRedirectToHTTP(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(readTestdata(t, "operateur.xml"))
+	}))
+	defer plain.Close()
+	pki := testpki.New(t, testpki.Options{})
+	srv := httptest.NewUnstartedServer(http.RedirectHandler(plain.URL+"/mail/config-v1.1.xml", http.StatusFound))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Server("127.0.0.1").TLS}}
+	srv.StartTLS()
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.RootPool()}}}
+	_, err := Discover(context.Background(), addr, Options{BaseURL: srv.URL, HTTPClient: client})
+	if err == nil || !strings.Contains(err.Error(), "redirect from https") {
+		t.Errorf("redirect to http: error = %v", err)
+	}
+}
+
 func TestURL(t *testing.T) {
 	for _, tt := range []struct{ address, base, want string }{
 		{"a.b@Hopital.MSSante.fr", "", "https://autoconfig.hopital.mssante.fr/mail/config-v1.1.xml?emailaddress=a.b%40Hopital.MSSante.fr"},

@@ -24,7 +24,9 @@
 //	pki.Revoke(srv.Cert)
 //
 // A "foreign CA" is simply another PKI: testpki.New(t, testpki.Options{Name: "FOREIGN"}).
-// Keys are ECDSA P-256 (fast); Options.RSA selects RSA 2048 for peers that want it.
+// Keys are ECDSA P-256 (fast); Options.RSA selects RSA 2048. Use RSA for a server that must speak
+// TLS 1.2 to the trust policy: the referential's TLS 1.2 suites (C030, C02F, C027) are all
+// ECDHE-RSA, so an ECDSA server certificate only works in TLS 1.3.
 package testpki
 
 import (
