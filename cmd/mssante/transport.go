@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -549,7 +550,14 @@ func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string
 		}
 		pol = t.policy
 	} else if pol, err = c.policy(env.stderr); err != nil {
-		return err
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		// Discovery alone only needs the public roots; the IGC Santé anchors are missing until
+		// `mssante trust update` has run.
+		fmt.Fprintf(env.stderr, "mssante autoconfig: IGC Santé anchors unavailable (%v); fetching with the system roots only\n", err)
+		pol = nil
 	}
 	servers, err := discover(ctx, *c.account, family, *c.autoconfigURL, pol)
 	if err != nil {
@@ -586,11 +594,15 @@ func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string
 // document from https://autoconfig.<domain> (or baseURL), fetched with IGC Santé anchors plus the
 // public roots; entries of the family, placeholders substituted, plaintext entries refused.
 func discover(ctx context.Context, address, family, baseURL string, pol *trust.Policy) ([]autoconfig.Server, error) {
+	var client *http.Client // system roots only, when no policy could be built (discovery without test)
+	if pol != nil {
+		client = pol.AutoconfigHTTPClient()
+	}
 	fam, err := autoconfig.ParseFamily(family)
 	if err != nil {
 		return nil, usagef("--family: %v", err)
 	}
-	cfg, err := autoconfig.Discover(ctx, address, autoconfig.Options{BaseURL: baseURL, HTTPClient: pol.AutoconfigHTTPClient()})
+	cfg, err := autoconfig.Discover(ctx, address, autoconfig.Options{BaseURL: baseURL, HTTPClient: client})
 	if err != nil {
 		return nil, err
 	}

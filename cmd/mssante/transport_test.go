@@ -119,6 +119,11 @@ func TestTransport_sendListFetch(t *testing.T) {
 			}
 		}
 	}
+	// Discovery alone works before `trust update` (public roots), and says so.
+	out, errOut, code = runMain(t, "autoconfig", bob, "--autoconfig-url", acURL, "--data-dir", filepath.Join(dir, "empty"))
+	if code != 0 || !strings.Contains(out, `"socket_type": "STARTTLS"`) || !strings.Contains(errOut, "anchors unavailable") {
+		t.Errorf("autoconfig without anchors: code %d, out %s, stderr %s", code, out, errOut)
+	}
 	out, errOut, code = runMain(t, append([]string{"send", eml, "--account", alice, "--token-file", tokenFile,
 		"--autoconfig-url", acURL}, common...)...)
 	if code != 0 || !strings.Contains(out, st.Submission) {
