@@ -142,6 +142,18 @@ func TestHandshake_negativeMatrix(t *testing.T) {
 			t.Errorf("version = %x, want TLS 1.3 by default", cs.Version)
 		}
 	})
+	t.Run("MaxVersion pins TLS 1.2 ECO.1.1.2", func(t *testing.T) {
+		cs, err := connect(t, newTestPolicy(t, pki, Options{MaxVersion: tls.VersionTLS12}), sServer(t, good), "localhost", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.Version != tls.VersionTLS12 {
+			t.Errorf("version = %x, want TLS 1.2", cs.Version)
+		}
+		if _, err := New(Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert}, MaxVersion: tls.VersionTLS11}); err == nil {
+			t.Error("MaxVersion TLS 1.1 accepted (ECO.1.1.1)")
+		}
+	})
 	t.Run("good server TLS 1.2 connects with an AES-GCM suite ECO.1.1.1 ECO.1.1.3", func(t *testing.T) {
 		cs, err := connect(t, policy, sServer(t, good, "-tls1_2"), "127.0.0.1", nil)
 		if err != nil {
@@ -182,7 +194,7 @@ func TestHandshake_negativeMatrix(t *testing.T) {
 	t.Run("DHE 1024-bit group refused ECO.1.1.3", func(t *testing.T) {
 		openssl := testkit.LookPath(t, "openssl")
 		dh := filepath.Join(t.TempDir(), "dh1024.pem")
-		if out, err := exec.Command(openssl, "dhparam", "-out", dh, "1024").CombinedOutput(); err != nil {
+		if out, err := exec.Command(openssl, "dhparam", "-dsaparam", "-out", dh, "1024").CombinedOutput(); err != nil {
 			t.Fatalf("openssl dhparam: %v\n%s", err, out)
 		}
 		_, err := connect(t, policy, sServer(t, good, "-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
