@@ -16,6 +16,8 @@ import (
 type pdfWriter struct {
 	buf     bytes.Buffer
 	offsets []int // offsets[n-1] is the byte offset of object n; -1 until written
+	zbuf    bytes.Buffer
+	zw      *zlib.Writer // reused: a flate writer allocates about 1 MB
 }
 
 func newPDFWriter() *pdfWriter {
@@ -42,11 +44,15 @@ func (w *pdfWriter) object(n int, body string) {
 func (w *pdfWriter) stream(n int, dict string, data []byte, compress bool) {
 	filter := ""
 	if compress {
-		var z bytes.Buffer
-		zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-		zw.Write(data) // writes to a bytes.Buffer do not fail
-		zw.Close()
-		data = z.Bytes()
+		w.zbuf.Reset()
+		if w.zw == nil {
+			w.zw, _ = zlib.NewWriterLevel(&w.zbuf, zlib.DefaultCompression) // the level is valid
+		} else {
+			w.zw.Reset(&w.zbuf)
+		}
+		w.zw.Write(data) // writes to a bytes.Buffer do not fail
+		w.zw.Close()
+		data = w.zbuf.Bytes()
 		filter = " /Filter /FlateDecode"
 	}
 	w.offsets[n-1] = w.buf.Len()
