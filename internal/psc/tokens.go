@@ -36,23 +36,17 @@ func zero(b []byte) {
 	}
 }
 
-// String shows the expiries, never the tokens.
-func (t *Tokens) String() string {
-	if t == nil {
-		return "psc.Tokens(nil)"
-	}
+// String shows the expiries, never the tokens. Value receivers: a Tokens value prints the same.
+func (t Tokens) String() string {
 	return fmt.Sprintf("psc.Tokens{access: %d bytes, expiry: %s, refresh: %t, refresh_expiry: %s}",
 		len(t.Access), t.Expiry.Format(time.RFC3339), len(t.Refresh) > 0, t.RefreshExpiry.Format(time.RFC3339))
 }
 
 // Format prints String for every verb (%v, %+v, %#v, %s, %x, %q…), so no verb reveals a token.
-func (t *Tokens) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, t.String()) }
+func (t Tokens) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, t.String()) }
 
 // LogValue shows the expiries, never the tokens.
-func (t *Tokens) LogValue() slog.Value {
-	if t == nil {
-		return slog.StringValue("nil")
-	}
+func (t Tokens) LogValue() slog.Value {
 	return slog.GroupValue(slog.Time("expiry", t.Expiry), slog.Time("refresh_expiry", t.RefreshExpiry))
 }
 
