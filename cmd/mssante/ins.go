@@ -157,4 +157,3 @@ func birthLabel(r ins.DerogationResult) string {
 	}
 	return fmt.Sprintf("%02d/%d", int(r.Decoded.Month), r.BirthYear)
 }
-
