@@ -241,6 +241,30 @@ func TestRender_pageTree(t *testing.T) {
 	}
 }
 
+// TestRender_headerOnlyTable: a long table made only of th rows still breaks pages instead of
+// running past the bottom margin.
+func TestRender_headerOnlyTable(t *testing.T) {
+	tbl := el(cda.NodeTable)
+	for i := range 120 {
+		tbl.Children = append(tbl.Children, row(cda.NodeHeaderCell, "Ligne "+strconv.Itoa(i), "valeur"))
+	}
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Entêtes seules", Text: el(cda.NodeBlock, tbl)}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages < 3 {
+		t.Fatalf("Pages = %d, want >= 3", res.Pages)
+	}
+	text := pdfcheck.Normalize(pdfcheck.Text(t, pdfcheck.WriteTemp(t, "th.pdf", res.PDF)))
+	for i := range 120 {
+		if !strings.Contains(text, "Ligne "+strconv.Itoa(i)+" valeur") {
+			t.Errorf("row %d missing", i)
+		}
+	}
+}
+
 // TestRender_deterministic: the same document and clock give the same bytes.
 func TestRender_deterministic(t *testing.T) {
 	a, err := Render(syntheticDocument(40), &Options{Now: testClock})

@@ -169,6 +169,80 @@ func (l *layout) columnWidths(rows []tableRow, cols int, width, size float64) (w
 	return w, sumLow <= width
 }
 
+// grid is a table being drawn: its column edges and text size.
+type grid struct {
+	l     *layout
+	cols  int
+	lefts []float64 // x of each column edge, cols+1 values
+	size  float64
+	lead  float64
+}
+
+// lines wraps the text of each cell of r to its column width.
+func (g *grid) lines(r tableRow) [][][]piece {
+	lines := make([][][]piece, len(r.cells))
+	for i, c := range r.cells {
+		end := min(c.col+c.span, g.cols)
+		lines[i] = g.l.wrap(c.runs, g.lefts[end]-g.lefts[c.col]-2*cellPad, g.size)
+	}
+	return lines
+}
+
+// height returns the number of lines of the row from line from on (at least one).
+func height(lines [][][]piece, from int) int {
+	n := 1
+	for _, cl := range lines {
+		n = max(n, len(cl)-from)
+	}
+	return n
+}
+
+// rowHeight is the height in points of count lines of a row.
+func (g *grid) rowHeight(count int) float64 { return float64(count)*g.lead + 2*cellPad }
+
+// draw draws count lines of r starting at line from, at the current position.
+func (g *grid) draw(r tableRow, lines [][][]piece, from, count int) {
+	l := g.l
+	h := g.rowHeight(count)
+	for i, c := range r.cells {
+		end := min(c.col+c.span, g.cols)
+		l.cell(g.lefts[c.col], l.y, g.lefts[end]-g.lefts[c.col], h, r.header || c.header, c.cont && from == 0, c.openBottom || c.rows > 1)
+		for k := from; k < from+count && k < len(lines[i]); k++ {
+			l.drawLine(lines[i][k], g.lefts[c.col]+cellPad, l.y-cellPad-g.size-float64(k-from)*g.lead, g.size)
+		}
+	}
+	l.y -= h
+}
+
+// place draws a body row: on this page when it fits, else on the next one; a row taller than a
+// page (pageRoom) is split between lines.
+func (g *grid) place(r tableRow, pageRoom float64) {
+	l := g.l
+	lines := g.lines(r)
+	n := height(lines, 0)
+	from, fresh := 0, false
+	for {
+		h := g.rowHeight(n - from)
+		if l.y-h >= marginBottom {
+			g.draw(r, lines, from, n-from)
+			return
+		}
+		fit := int(math.Floor((l.y - marginBottom - 2*cellPad) / g.lead))
+		if !fresh && (h <= pageRoom || fit < 1) {
+			l.newPage()
+			fresh = true
+			continue
+		}
+		fit = max(fit, 1)
+		g.draw(r, lines, from, fit)
+		if from += fit; from >= n {
+			return
+		}
+		l.newPage()
+		fresh = true
+	}
+}
+
 // table lays out a narrative table as a grid: wrapped cells, header rows in bold on a grey
 // background repeated on every page, rows split across pages only when taller than a page.
 func (l *layout) table(t *cda.Node, x, width float64, st style) {
@@ -191,92 +265,42 @@ func (l *layout) table(t *cda.Node, x, width float64, st style) {
 	if !fits {
 		l.warn(fmt.Errorf("%w (%d columns): words are cut across lines", ErrWideTable, cols))
 	}
-	lefts := make([]float64, cols+1)
-	lefts[0] = x
+	g := &grid{l: l, cols: cols, lefts: make([]float64, cols+1), size: size, lead: size * lineFactor}
+	g.lefts[0] = x
 	for i, w := range widths {
-		lefts[i+1] = lefts[i] + w
-	}
-	lead := size * lineFactor
-	layoutRow := func(r tableRow) [][][]piece {
-		lines := make([][][]piece, len(r.cells))
-		for i, c := range r.cells {
-			end := min(c.col+c.span, cols)
-			lines[i] = l.wrap(c.runs, lefts[end]-lefts[c.col]-2*cellPad, size)
-		}
-		return lines
-	}
-	height := func(lines [][][]piece, from int) int {
-		n := 1
-		for _, cl := range lines {
-			n = max(n, len(cl)-from)
-		}
-		return n
-	}
-	draw := func(r tableRow, lines [][][]piece, from, count int) {
-		h := float64(count)*lead + 2*cellPad
-		for i, c := range r.cells {
-			end := min(c.col+c.span, cols)
-			l.cell(lefts[c.col], l.y, lefts[end]-lefts[c.col], h, r.header || c.header, c.cont && from == 0, c.openBottom || c.rows > 1)
-			for k := from; k < from+count && k < len(lines[i]); k++ {
-				l.drawLine(lines[i][k], lefts[c.col]+cellPad, l.y-cellPad-size-float64(k-from)*lead, size)
-			}
-		}
-		l.y -= h
+		g.lefts[i+1] = g.lefts[i] + w
 	}
 
-	var header []tableRow
+	nHeader := 0
+	headerHeight := 0.0
 	for _, r := range rows {
 		if !r.header {
 			break
 		}
-		header = append(header, r)
+		nHeader++
+		headerHeight += g.rowHeight(height(g.lines(r), 0))
+	}
+	if nHeader == len(rows) {
+		nHeader, headerHeight = 0, 0 // only header rows: placed like body rows
 	}
 	drawHeader := func() {
-		for _, r := range header {
-			lines := layoutRow(r)
-			draw(r, lines, 0, height(lines, 0))
+		for _, r := range rows[:nHeader] {
+			lines := g.lines(r)
+			g.draw(r, lines, 0, height(lines, 0))
 		}
-	}
-	headerHeight := 0.0
-	for _, r := range header {
-		headerHeight += float64(height(layoutRow(r), 0))*lead + 2*cellPad
 	}
 	pageRoom := pageHeight - marginTop - marginBottom - headerHeight
-
-	saved := l.onNewPage
-	defer func() { l.onNewPage = saved }()
-	for i, r := range rows {
-		lines := layoutRow(r)
-		n := height(lines, 0)
-		if i == len(header) {
-			l.onNewPage = drawHeader // from the first body row on, a page break repeats the header
-		}
-		if i == 0 && len(header) > 0 && len(header) < len(rows) {
-			// Keep the header with the first body row.
-			first := float64(height(layoutRow(rows[len(header)]), 0))*lead + 2*cellPad
-			l.need(headerHeight + min(first, pageRoom))
-		}
-		from, fresh := 0, false
-		for {
-			h := float64(n-from)*lead + 2*cellPad
-			if l.y-h >= marginBottom {
-				draw(r, lines, from, n-from)
-				break
-			}
-			fit := int(math.Floor((l.y - marginBottom - 2*cellPad) / lead))
-			if !fresh && (h <= pageRoom || fit < 1) {
-				l.newPage()
-				fresh = true
-				continue
-			}
-			fit = max(fit, 1)
-			draw(r, lines, from, fit)
-			if from += fit; from >= n {
-				break
-			}
-			l.newPage()
-			fresh = true
-		}
+	if nHeader > 0 && nHeader < len(rows) {
+		// Keep the header with the first body row.
+		first := g.rowHeight(height(g.lines(rows[nHeader]), 0))
+		l.need(headerHeight + min(first, pageRoom))
 	}
+	drawHeader()
+	saved := l.onNewPage
+	l.onNewPage = drawHeader // a page break inside the body repeats the header
+	for _, r := range rows[nHeader:] {
+		g.place(r, pageRoom)
+	}
+	l.onNewPage = saved
 	l.y -= tableAfter
 }
