@@ -1,0 +1,29 @@
+// Package operator is the MSSanté operator of the sandbox: IMAP (go-imap v2 imapserver) and SMTP
+// submission (go-smtp) on 127.0.0.1, both with STARTTLS, authenticating as the ANS referential
+// describes (ECO.1.2.1 XOAUTH2 with a Pro Santé Connect token for personal and organisational
+// mailboxes, ECO.1.3.1 client certificate + PLAIN for applicative ones), delivering between its
+// local domains (professional, organisation, patient) with RFC 3461/3464 delivery reports and
+// Mon espace santé's bounce for a closed patient mailbox, and keeping the mail in a data
+// directory so that it survives a restart.
+//
+// It behaves like the Dovecot + Postfix pair of internal/peertest, so that the transport tests
+// can run against either:
+//   - TLS 1.2 or later with the referential's suites (trust.Suites); a client certificate is
+//     requested, never required; no authentication before STARTTLS (IMAP LOGINDISABLED and
+//     NO [PRIVACYREQUIRED], SMTP 523 5.7.10 / no AUTH offered);
+//   - a refused login is IMAP NO [AUTHENTICATIONFAILED] or SMTP 535 5.7.8; a refused XOAUTH2
+//     token first gets the JSON challenge {"status":"401","schemes":"bearer","scope":"mail"};
+//   - MAIL FROM must be the authenticated mailbox (or <>); an unknown local recipient is refused
+//     at RCPT with 550 5.1.1; a message over the patient limit (25 MB) to a patient mailbox is
+//     refused with 552 5.3.4 at MAIL (SIZE) or DATA;
+//   - a delivered message gets Return-Path, Delivered-To and Received; IDLE sessions see it.
+//
+// Usual sequence (the sandbox world wires the PKI and the PSC emulator):
+//
+//	op, err := operator.New(operator.Options{DataDir: dir, Certificate: srv.TLS,
+//		ClientCAs: rootPool, ClientIntermediates: []*x509.Certificate{orgCA},
+//		ValidateToken: psc.Validate, Accounts: accounts})
+//	err = op.Start(ctx)
+//	imapAddr, smtpAddr := op.IMAPAddr(), op.SMTPAddr()
+//	defer op.Close()
+package operator

@@ -1,0 +1,405 @@
+package operator
+
+import (
+	"bufio"
+	"bytes"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+)
+
+// view is a selected folder as one session sees it: sequence numbers go through the session
+// tracker, which delays expunges the client has not been told about yet.
+type view struct {
+	mb       *mailbox
+	st       *imapserver.SessionTracker
+	readOnly bool
+}
+
+// forEach calls f with the server sequence number and metadata of each message of numSet, under
+// the folder lock.
+func (v *view) forEach(numSet imap.NumSet, f func(seq uint32, m *msgMeta)) {
+	v.mb.mu.Lock()
+	defer v.mb.mu.Unlock()
+	v.forEachLocked(numSet, f)
+}
+
+func (v *view) forEachLocked(numSet imap.NumSet, f func(seq uint32, m *msgMeta)) {
+	msgs := v.mb.msgs
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		set = staticSeqSet(set, uint32(len(msgs)))
+		for i, m := range msgs {
+			if c := v.st.EncodeSeqNum(uint32(i) + 1); c != 0 && (&set).Contains(c) {
+				f(uint32(i)+1, m)
+			}
+		}
+	case imap.UIDSet:
+		var last imap.UID
+		if len(msgs) > 0 {
+			last = msgs[len(msgs)-1].UID
+		}
+		set = staticUIDSet(set, last)
+		for i, m := range msgs {
+			if set.Contains(m.UID) {
+				f(uint32(i)+1, m)
+			}
+		}
+	}
+}
+
+// staticSeqSet replaces "*" (0) by the last sequence number.
+func staticSeqSet(set imap.SeqSet, last uint32) imap.SeqSet {
+	out := make(imap.SeqSet, len(set))
+	for i, r := range set {
+		if r.Start == 0 {
+			r.Start = last
+		}
+		if r.Stop == 0 {
+			r.Stop = last
+		}
+		if r.Start > r.Stop {
+			r.Start, r.Stop = r.Stop, r.Start
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// staticUIDSet replaces "*" (0) by the highest UID.
+func staticUIDSet(set imap.UIDSet, last imap.UID) imap.UIDSet {
+	out := make(imap.UIDSet, len(set))
+	for i, r := range set {
+		if r.Start == 0 {
+			r.Start = last
+		}
+		if r.Stop == 0 {
+			r.Stop = last
+		}
+		if r.Start > r.Stop {
+			r.Start, r.Stop = r.Stop, r.Start
+		}
+		out[i] = r
+	}
+	return out
+}
+
+type fetchItem struct {
+	seq   uint32 // client view
+	meta  msgMeta
+	flags []imap.Flag
+}
+
+// Fetch writes the requested items; a non-peek body section sets \Seen (RFC 3501 §6.4.5).
+func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	v := s.sel
+	markSeen := false
+	for _, bs := range options.BodySection {
+		markSeen = markSeen || !bs.Peek
+	}
+	markSeen = markSeen && !v.readOnly
+	var items []fetchItem
+	var changed bool
+	v.forEach(numSet, func(seq uint32, m *msgMeta) {
+		if markSeen && !hasFlag(m, imap.FlagSeen) {
+			setFlags(m, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen})
+			v.mb.tracker.QueueMessageFlags(seq, m.UID, flagList(m), v.st)
+			changed = true
+		}
+		items = append(items, fetchItem{seq: v.st.EncodeSeqNum(seq), meta: *m, flags: flagList(m)})
+	})
+	if changed {
+		v.mb.mu.Lock()
+		err := v.mb.saveLocked()
+		v.mb.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		if err := s.fetchOne(w, it, options); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *imapSession) fetchOne(w *imapserver.FetchWriter, it fetchItem, options *imap.FetchOptions) error {
+	rw := w.CreateMessage(it.seq)
+	if options.UID {
+		rw.WriteUID(it.meta.UID)
+	}
+	if options.Flags {
+		rw.WriteFlags(it.flags)
+	}
+	if options.InternalDate {
+		rw.WriteInternalDate(it.meta.Date)
+	}
+	if options.RFC822Size {
+		rw.WriteRFC822Size(it.meta.Size)
+	}
+	needBody := options.Envelope || options.BodyStructure != nil || len(options.BodySection) > 0 ||
+		len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	if needBody {
+		data, err := s.sel.mb.read(it.meta.UID)
+		if err != nil {
+			return err
+		}
+		if err := writeContent(rw, data, options); err != nil {
+			return err
+		}
+	}
+	return rw.Close()
+}
+
+func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap.FetchOptions) error {
+	if options.Envelope {
+		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
+	}
+	if options.BodyStructure != nil {
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(data)))
+	}
+	for _, bs := range options.BodySection {
+		b := imapserver.ExtractBodySection(bytes.NewReader(data), bs)
+		wc := rw.WriteBodySection(bs, int64(len(b)))
+		if _, err := wc.Write(b); err != nil {
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		b := imapserver.ExtractBinarySection(bytes.NewReader(data), bs)
+		wc := rw.WriteBinarySection(bs, int64(len(b)))
+		if _, err := wc.Write(b); err != nil {
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			return err
+		}
+	}
+	for _, bs := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(bs, imapserver.ExtractBinarySectionSize(bytes.NewReader(data), bs))
+	}
+	return nil
+}
+
+// Store changes flags (keywords such as $MDNSent included) and reports them unless .SILENT.
+func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+	v := s.sel
+	if v.readOnly {
+		return errReadOnly
+	}
+	var items []fetchItem
+	v.mb.mu.Lock()
+	v.forEachLocked(numSet, func(seq uint32, m *msgMeta) {
+		setFlags(m, flags.Op, flags.Flags)
+		v.mb.tracker.QueueMessageFlags(seq, m.UID, flagList(m), v.st)
+		items = append(items, fetchItem{seq: v.st.EncodeSeqNum(seq), meta: *m, flags: flagList(m)})
+	})
+	err := v.mb.saveLocked()
+	v.mb.mu.Unlock()
+	if err != nil || flags.Silent {
+		return err
+	}
+	for _, it := range items {
+		rw := w.CreateMessage(it.seq)
+		if isUIDSet(numSet) {
+			rw.WriteUID(it.meta.UID)
+		}
+		rw.WriteFlags(it.flags)
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Search evaluates criteria on each message (headers and text read from the stored file when the
+// criteria need them).
+func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, _ *imap.SearchOptions) (*imap.SearchData, error) {
+	v := s.sel
+	type cand struct {
+		seq  uint32
+		meta msgMeta
+	}
+	var all []cand
+	v.forEach(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, func(seq uint32, m *msgMeta) {
+		all = append(all, cand{seq: v.st.EncodeSeqNum(seq), meta: *m})
+	})
+	var seqs imap.SeqSet
+	var uids imap.UIDSet
+	for _, c := range all {
+		ok, err := s.match(c.seq, &c.meta, criteria, uint32(len(all)))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			seqs.AddNum(c.seq)
+			uids.AddNum(c.meta.UID)
+		}
+	}
+	d := &imap.SearchData{All: seqs}
+	if kind == imapserver.NumKindUID {
+		d.All = uids
+	}
+	return d, nil
+}
+
+// lazyContent reads a message once, when a criterion first needs it.
+type lazyContent struct {
+	load   func() ([]byte, error)
+	data   []byte
+	header textproto.Header
+	err    error
+	done   bool
+}
+
+func (l *lazyContent) get() ([]byte, textproto.Header, error) {
+	if !l.done {
+		l.done = true
+		l.data, l.err = l.load()
+		if l.err == nil {
+			l.header, _ = textproto.ReadHeader(bufio.NewReader(bytes.NewReader(l.data)))
+		}
+	}
+	return l.data, l.header, l.err
+}
+
+func (s *imapSession) match(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32) (bool, error) {
+	lc := &lazyContent{load: func() ([]byte, error) { return s.sel.mb.read(m.UID) }}
+	return matchCriteria(seq, m, c, last, lc)
+}
+
+func matchCriteria(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32, lc *lazyContent) (bool, error) {
+	if !matchMeta(seq, m, c, last) {
+		return false, nil
+	}
+	if ok, err := matchContent(c, lc); !ok || err != nil {
+		return false, err
+	}
+	for i := range c.Not {
+		ok, err := matchCriteria(seq, m, &c.Not[i], last, lc)
+		if ok || err != nil {
+			return false, err
+		}
+	}
+	for _, or := range c.Or {
+		a, err := matchCriteria(seq, m, &or[0], last, lc)
+		if err != nil {
+			return false, err
+		}
+		b, err := matchCriteria(seq, m, &or[1], last, lc)
+		if err != nil || !(a || b) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func matchMeta(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32) bool {
+	for _, set := range c.SeqNum {
+		if st := staticSeqSet(set, last); !st.Contains(seq) {
+			return false
+		}
+	}
+	for _, set := range c.UID {
+		if !staticUIDSet(set, imap.UID(1<<32-1)).Contains(m.UID) {
+			return false
+		}
+	}
+	day := truncDay(m.Date)
+	if !c.Since.IsZero() && day.Before(truncDay(c.Since)) {
+		return false
+	}
+	if !c.Before.IsZero() && !day.Before(truncDay(c.Before)) {
+		return false
+	}
+	for _, f := range c.Flag {
+		if !hasFlag(m, f) {
+			return false
+		}
+	}
+	for _, f := range c.NotFlag {
+		if hasFlag(m, f) {
+			return false
+		}
+	}
+	if c.Larger > 0 && m.Size <= c.Larger {
+		return false
+	}
+	if c.Smaller > 0 && m.Size >= c.Smaller {
+		return false
+	}
+	return true
+}
+
+func truncDay(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
+
+var wordDecoder = mime.WordDecoder{}
+
+func matchContent(c *imap.SearchCriteria, lc *lazyContent) (bool, error) {
+	if len(c.Header) == 0 && len(c.Body) == 0 && len(c.Text) == 0 && c.SentSince.IsZero() && c.SentBefore.IsZero() {
+		return true, nil
+	}
+	data, h, err := lc.get()
+	if err != nil {
+		return false, err
+	}
+	for _, hf := range c.Header {
+		if !matchHeader(h, hf) {
+			return false, nil
+		}
+	}
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		t, err := mailDate(h.Get("Date"))
+		if err != nil || (!c.SentSince.IsZero() && truncDay(t).Before(truncDay(c.SentSince))) ||
+			(!c.SentBefore.IsZero() && !truncDay(t).Before(truncDay(c.SentBefore))) {
+			return false, nil
+		}
+	}
+	body := data
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		body = data[i+4:]
+	}
+	for _, s := range c.Body {
+		if !containsFold(body, s) {
+			return false, nil
+		}
+	}
+	for _, s := range c.Text {
+		if !containsFold(data, s) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// matchHeader matches a header field by name, its value (MIME words decoded) containing the
+// string case-insensitively; an empty string matches the presence of the field.
+func matchHeader(h textproto.Header, hf imap.SearchCriteriaHeaderField) bool {
+	fields := h.FieldsByKey(hf.Key)
+	for fields.Next() {
+		v := fields.Value()
+		if dec, err := wordDecoder.DecodeHeader(v); err == nil {
+			v = dec
+		}
+		if strings.Contains(strings.ToLower(v), strings.ToLower(hf.Value)) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(data []byte, s string) bool {
+	return bytes.Contains(bytes.ToLower(data), bytes.ToLower([]byte(s)))
+}
