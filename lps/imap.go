@@ -1,9 +1,14 @@
 package lps
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -77,15 +82,16 @@ func (cl *IMAPClient) connect(ctx context.Context) error {
 	}
 	release := s.raw.bind(ctx)
 	defer release()
-	c, err := cl.starttls(ctx, s, p)
+	conn, err := cl.starttls(ctx, s, p)
 	cl.opts.record(ctx, cl.auth.Address, ActionConnect, "CONNECT "+cl.ep.String()+" STARTTLS",
 		tlsSummary(s), err)
 	if err != nil {
 		_ = s.raw.Close()
 		return err
 	}
-	if err := cl.authenticate(ctx, s, c); err != nil {
-		_ = c.Close()
+	c, err := cl.authenticate(ctx, s, conn)
+	if err != nil {
+		_ = conn.Close()
 		return err
 	}
 	cl.s, cl.c, cl.broken = s, c, false
@@ -101,7 +107,7 @@ func (cl *IMAPClient) connect(ctx context.Context) error {
 }
 
 // starttls runs the cleartext part: greeting, CAPABILITY, STARTTLS, handshake.
-func (cl *IMAPClient) starttls(ctx context.Context, s *session, p *plainSession) (*imapclient.Client, error) {
+func (cl *IMAPClient) starttls(ctx context.Context, s *session, p *plainSession) (net.Conn, error) {
 	fail := func(err error) error { return &IMAPError{Command: "STARTTLS", Err: err} }
 	greeting, err := p.readLine()
 	if err != nil {
@@ -135,13 +141,7 @@ func (cl *IMAPClient) starttls(ctx context.Context, s *session, p *plainSession)
 		return nil, fail(err)
 	}
 	s.tls = tlsState(conn)
-	c := imapclient.New(newPrefixConn(conn, "* OK TLS established\r\n"),
-		&imapclient.Options{UnilateralDataHandler: cl.handler()})
-	if err := c.WaitGreeting(); err != nil {
-		_ = c.Close()
-		return nil, fail(fmt.Errorf("%w: %w", ErrConnBroken, err))
-	}
-	return c, nil
+	return conn, nil
 }
 
 // imapPlainCommand sends a tagged command before TLS and reads to its completion; it returns the
@@ -203,39 +203,132 @@ func capsFromLine(line string) map[string]bool {
 	return caps
 }
 
-func (cl *IMAPClient) authenticate(ctx context.Context, s *session, c *imapclient.Client) error {
+// authenticate runs the SASL exchange on the TLS connection itself (go-imap would answer an error
+// challenge with "=", which Dovecot rejects as BAD, where RFC 7628 asks for an empty response), then
+// hands the authenticated connection to go-imap.
+func (cl *IMAPClient) authenticate(ctx context.Context, s *session, conn net.Conn) (*imapclient.Client, error) {
 	mech := cl.auth.mechanism()
 	req := "AUTHENTICATE " + mech + " ***"
 	sc, secret, err := cl.auth.newSASL(ctx)
 	if err != nil {
 		err = &IMAPError{Command: "AUTHENTICATE", Err: err}
 		cl.opts.record(ctx, cl.auth.Address, ActionAuth, req, "", err)
-		return err
+		return nil, err
 	}
 	s.tr.addSecret(secret)
 	xo, _ := sc.(*xoauth2Client)
 	if xo != nil {
 		s.tr.addSecretBytes(xo.payload)
 	}
-	err = c.Authenticate(sc)
+	p := &plainSession{tc: conn, br: bufio.NewReaderSize(conn, 4096)}
+	okLine, err := saslIMAP(p, sc)
 	s.tr.clearSecrets()
-	if err == nil {
-		cl.opts.record(ctx, cl.auth.Address, ActionAuth, req, "OK", nil)
-		return nil
+	if err != nil {
+		var ae *AuthError
+		if errors.As(err, &ae) && xo != nil && xo.failure != nil {
+			ae.Status, ae.Scope, ae.Schemes = xo.failure.Status, xo.failure.Scope, xo.failure.Schemes
+		}
+		e := &IMAPError{Command: "AUTHENTICATE", Err: err}
+		if ae != nil {
+			e.Line = ae.Response
+		}
+		cl.opts.record(ctx, cl.auth.Address, ActionAuth, req, e.Line, e)
+		return nil, e
 	}
-	var ie *imap.Error
-	if !errors.As(err, &ie) {
-		e := &IMAPError{Command: "AUTHENTICATE", Err: fmt.Errorf("%w: %w", ErrConnBroken, err)}
-		cl.opts.record(ctx, cl.auth.Address, ActionAuth, req, "", e)
-		return e
+	cl.opts.record(ctx, cl.auth.Address, ActionAuth, req, okLine, nil)
+	// go-imap starts on an authenticated session: a PREAUTH greeting with the capabilities the
+	// server gave, then whatever it already sent.
+	greeting := "* PREAUTH authenticated\r\n"
+	if caps := capsFromLine(okLine); caps != nil {
+		names := make([]string, 0, len(caps))
+		for c := range caps {
+			names = append(names, c)
+		}
+		greeting = "* PREAUTH [CAPABILITY " + strings.Join(names, " ") + "] authenticated\r\n"
 	}
-	ae := &AuthError{Mechanism: mech, Response: statusLine(ie)}
-	if xo != nil && xo.failure != nil {
-		ae.Status, ae.Scope, ae.Schemes = xo.failure.Status, xo.failure.Scope, xo.failure.Schemes
+	buffered, _ := p.br.Peek(p.br.Buffered())
+	pc := &prefixConn{Conn: conn, r: io.MultiReader(strings.NewReader(greeting), bytes.NewReader(bytes.Clone(buffered)), conn)}
+	c := imapclient.New(pc, &imapclient.Options{UnilateralDataHandler: cl.handler()})
+	if err := c.WaitGreeting(); err != nil {
+		_ = c.Close()
+		return nil, &IMAPError{Command: "AUTHENTICATE", Err: fmt.Errorf("%w: %w", ErrConnBroken, err)}
 	}
-	e := &IMAPError{Command: "AUTHENTICATE", Line: ae.Response, Err: ae}
-	cl.opts.record(ctx, cl.auth.Address, ActionAuth, req, ae.Response, e)
-	return e
+	return c, nil
+}
+
+// saslIMAP runs AUTHENTICATE (RFC 3501 §6.2.2, SASL-IR RFC 4959 when offered) and returns the
+// server's tagged OK line. A refusal is an *AuthError.
+func saslIMAP(p *plainSession, sc saslClient) (string, error) {
+	caps, err := imapPlainCommand(p, "A1 CAPABILITY")
+	if err != nil {
+		return "", err
+	}
+	mech, ir, err := sc.Start()
+	if err != nil {
+		return "", err
+	}
+	if !caps["AUTH="+mech] {
+		return "", &AuthError{Mechanism: mech, Response: "server does not offer AUTH=" + mech}
+	}
+	cmd := "A2 AUTHENTICATE " + mech
+	pending := ir != nil
+	if pending && caps["SASL-IR"] {
+		cmd += " " + encodeSASL(ir, true)
+		pending = false
+	}
+	if err := p.writeLine(cmd); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrConnBroken, err)
+	}
+	for i := 0; i < 20; i++ {
+		line, err := p.readLine()
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrConnBroken, err)
+		}
+		switch {
+		case strings.HasPrefix(line, "+"):
+			resp := ir
+			if pending {
+				pending = false
+			} else {
+				challenge, err := base64.StdEncoding.DecodeString(strings.TrimSpace(line[1:]))
+				if err != nil {
+					_ = p.writeLine("*")
+					return "", fmt.Errorf("%w: undecodable SASL challenge", ErrProtocol)
+				}
+				if resp, err = sc.Next(challenge); err != nil {
+					_ = p.writeLine("*")
+					return "", err
+				}
+			}
+			if err := p.writeLine(encodeSASL(resp, false)); err != nil {
+				return "", fmt.Errorf("%w: %w", ErrConnBroken, err)
+			}
+		case strings.HasPrefix(line, "A2 "):
+			if hasPrefixFold(line[3:], "OK") {
+				return line, nil
+			}
+			return "", &AuthError{Mechanism: mech, Response: strings.TrimSpace(line[3:])}
+		case strings.HasPrefix(line, "* "):
+			if hasPrefixFold(line, "* BYE") {
+				return "", fmt.Errorf("%w: %s", ErrConnBroken, line)
+			}
+		default:
+			return "", fmt.Errorf("%w: unexpected line during AUTHENTICATE", ErrProtocol)
+		}
+	}
+	return "", fmt.Errorf("%w: AUTHENTICATE did not end", ErrProtocol)
+}
+
+// encodeSASL encodes a SASL response: base64, and an empty one as "=" in an initial response
+// (RFC 4959) or as an empty line in a continuation (RFC 3501 §6.2.2).
+func encodeSASL(b []byte, initial bool) string {
+	if len(b) == 0 {
+		if initial {
+			return "="
+		}
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func statusLine(e *imap.Error) string {

@@ -52,14 +52,15 @@ func Probe(ctx context.Context, protocol string, ep Endpoint, auth Auth, opts *O
 		add("quit", "", wrapSMTP("QUIT", c.Quit()))
 	case "imap":
 		cl := &IMAPClient{ep: ep, auth: auth, opts: opts}
-		c, err := cl.starttls(ctx, s, p)
+		conn, err := cl.starttls(ctx, s, p)
 		if !add("starttls", tlsSummary(s), err) {
 			return steps
 		}
-		defer c.Close()
-		if !add("auth", auth.Method.String(), cl.authenticate(ctx, s, c)) {
+		c, err := cl.authenticate(ctx, s, conn)
+		if !add("auth", auth.Method.String(), err) {
 			return steps
 		}
+		defer c.Close()
 		if !add("noop", "", c.Noop().Wait()) {
 			return steps
 		}

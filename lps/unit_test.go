@@ -409,3 +409,44 @@ func FuzzTracer(f *testing.F) {
 		}
 	})
 }
+
+// ECO.1.2.1, RFC 7628 §3.2.3: on IMAP the error challenge is answered with an empty line (go-imap
+// would send "="), and the refusal is an *AuthError with the challenge's status.
+func TestIMAPAuth_xoauth2ErrorChallenge(t *testing.T) {
+	var mu sync.Mutex
+	var authLine, answer string
+	ep, cli := fakeServer(t, func(w *wire) {
+		w.send("* OK [CAPABILITY IMAP4rev1 STARTTLS] fake")
+		if w.recv() != "L2 STARTTLS" {
+			return
+		}
+		w.send("L2 OK begin TLS")
+		if !w.startTLS() {
+			return
+		}
+		if w.recv() != "A1 CAPABILITY" {
+			return
+		}
+		w.send("* CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2\r\nA1 OK done")
+		a := w.recv()
+		w.send("+ " + base64.StdEncoding.EncodeToString([]byte(`{"status":"401","schemes":"bearer","scope":"mail"}`)))
+		ans := w.recv()
+		mu.Lock()
+		authLine, answer = a, ans
+		mu.Unlock()
+		w.send("A2 NO [AUTHENTICATIONFAILED] Authentication failed.")
+	})
+	auth := Auth{Method: AuthXOAUTH2, Address: "dr.martin@test.mssante.fr",
+		Tokens: TokenSourceFunc(func(context.Context) (string, error) { return testToken, nil })}
+	_, err := DialIMAP(context.Background(), ep, auth, &Options{TLS: cli})
+	var ae *AuthError
+	if !errors.As(err, &ae) || ae.Status != "401" || ae.Scope != "mail" || !strings.Contains(ae.Response, "AUTHENTICATIONFAILED") {
+		t.Fatalf("DialIMAP = %v (%+v), want an AuthError with status 401", err, ae)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := base64.StdEncoding.EncodeToString([]byte("user=dr.martin@test.mssante.fr\x01auth=Bearer " + testToken + "\x01\x01"))
+	if authLine != "A2 AUTHENTICATE XOAUTH2 "+want || answer != "" {
+		t.Errorf("AUTHENTICATE line %q, answer %q (want an empty line)", authLine, answer)
+	}
+}
