@@ -9,8 +9,10 @@ import (
 	"github.com/mssante/mssante/cda"
 )
 
-// indentList is the indentation of list items, in points.
-const indentList = 14.0
+const (
+	indentList   = 14.0  // indentation of list items, points
+	minListWidth = 120.0 // below this width nested lists stop indenting, points
+)
 
 // sectionTitle is the heading of a section: its title, else the display name of its code.
 func sectionTitle(s *cda.Section) string {
@@ -141,6 +143,12 @@ func (l *layout) list(n *cda.Node, x, width float64, st style) {
 		mark := "•"
 		if n.Ordered {
 			mark = strconv.Itoa(num) + "."
+		}
+		if width-indentList < minListWidth {
+			// Deeply nested: no more indentation, the mark leads the item's text.
+			lead := &cda.Node{Kind: cda.NodeText, Text: mark + " "}
+			l.blocks(append([]*cda.Node{lead}, it.Children...), x, width, withStyle(st, it.StyleCode))
+			continue
 		}
 		l.need(sizeBody * lineFactor)
 		// The mark ends close to the text so that text extraction keeps it on the item's line.

@@ -265,6 +265,27 @@ func TestRender_headerOnlyTable(t *testing.T) {
 	}
 }
 
+// TestRender_deepLists: lists nested forty deep keep every item readable (indentation stops
+// before the column gets too narrow).
+func TestRender_deepLists(t *testing.T) {
+	inner := el(cda.NodeList, el(cda.NodeItem, txt("niveau 40")))
+	for i := 39; i >= 1; i-- {
+		inner = el(cda.NodeList, el(cda.NodeItem, txt("niveau "+strconv.Itoa(i)), inner))
+	}
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Listes imbriquées", Text: el(cda.NodeBlock, inner)}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfcheck.Normalize(pdfcheck.Text(t, pdfcheck.WriteTemp(t, "deep.pdf", res.PDF)))
+	for i := 1; i <= 40; i++ {
+		if !strings.Contains(text, "niveau "+strconv.Itoa(i)+" ") && !strings.HasSuffix(text, "niveau "+strconv.Itoa(i)) {
+			t.Errorf("item %d missing", i)
+		}
+	}
+}
+
 // TestRender_deterministic: the same document and clock give the same bytes.
 func TestRender_deterministic(t *testing.T) {
 	a, err := Render(syntheticDocument(40), &Options{Now: testClock})
