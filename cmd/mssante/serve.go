@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mssante/mssante/internal/psc"
+	"github.com/mssante/mssante/internal/pscemu"
+	"github.com/mssante/mssante/internal/server"
+)
+
+// mssante serve: the intermediate LPS server, first version (issue 4). See internal/server for the
+// routes and the session decisions.
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "run the intermediate LPS server (PSC login, tokens for thick clients, events)",
+		usage: "serve [--sandbox] [--listen ADDR] [--tls-cert PEM --tls-key PEM] [--public-url URL] " +
+			"[--psc production|bas] [--psc-client-id ID --psc-client-secret-file F] [--data-dir DIR]",
+		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
+		flags: func(fs *flag.FlagSet) runFunc {
+			c := &serveFlags{
+				listen:     fs.String("listen", envOr("MSSANTE_LISTEN", "127.0.0.1:8080"), "`address` to listen on (env MSSANTE_LISTEN); plain HTTP only on a loopback address"),
+				tlsCert:    fs.String("tls-cert", envOr("MSSANTE_TLS_CERT", ""), "TLS certificate chain `file` (PEM); enables HTTPS and Secure cookies"),
+				tlsKey:     fs.String("tls-key", envOr("MSSANTE_TLS_KEY", ""), "TLS private key `file` (PEM) of --tls-cert"),
+				publicURL:  fs.String("public-url", envOr("MSSANTE_PUBLIC_URL", ""), "external base `URL` (behind a proxy); default from --listen"),
+				sandbox:    fs.Bool("sandbox", false, "start the PSC emulator in the process and log in against it (test professionals, no real PSC)"),
+				preset:     fs.String("psc", envOr("MSSANTE_PSC", "bas"), "PSC `environment`: production or bas (sandbox)"),
+				issuer:     fs.String("psc-issuer", envOr("MSSANTE_PSC_ISSUER", ""), "PSC issuer `URL` (overrides --psc)"),
+				discovery:  fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
+				clientID:   fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
+				secretFile: fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
+				idle:       fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
+				maxLife:    fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
+				logLevel:   fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
+				dataDir:    dataDirFlag(fs),
+			}
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("serve takes no arguments")
+				}
+				return runServe(ctx, env, c)
+			}
+		},
+	})
+}
+
+type serveFlags struct {
+	listen, tlsCert, tlsKey, publicURL              *string
+	sandbox                                         *bool
+	preset, issuer, discovery, clientID, secretFile *string
+	idle, maxLife                                   *time.Duration
+	logLevel, dataDir                               *string
+}
+
+// serveReady is the JSON line written on stdout once the server listens.
+type serveReady struct {
+	Status  string        `json:"status"` // "listening"
+	URL     string        `json:"url"`
+	TLS     bool          `json:"tls"`
+	Sandbox *sandboxReady `json:"sandbox,omitempty"`
+}
+
+type sandboxReady struct {
+	PSCURL   string `json:"psc_url"`   // the emulator
+	CIBAPage string `json:"ciba_page"` // approve or deny pending CIBA requests there
+	// Professionals are the test identities offered by the emulator.
+	Professionals []sandboxPro `json:"professionals"`
+}
+
+type sandboxPro struct {
+	NationalID string   `json:"national_id"`
+	Name       string   `json:"name"`
+	Mailboxes  []string `json:"mailboxes"`
+}
+
+func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*c.logLevel)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewJSONHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	if (*c.tlsCert == "") != (*c.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	secure := *c.tlsCert != ""
+	ln, err := listen(*c.listen, secure)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := *c.publicURL
+	if base == "" {
+		base = map[bool]string{true: "https://", false: "http://"}[secure] + ln.Addr().String()
+	}
+	base = strings.TrimSuffix(base, "/")
+	if !secure {
+		log.Warn("plain HTTP on a loopback address: development only, cookies are not Secure", "listen", ln.Addr().String())
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg, ready, mailboxes, err := pscConfig(ctx, c, base, log)
+	if err != nil {
+		return err
+	}
+	client, err := psc.New(ctx, cfg) // keeps cfg.ClientSecret for client_secret_basic
+	if err != nil {
+		return err
+	}
+	trail, closeDB, err := openAudit(ctx, *c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	srv, err := server.New(server.Options{PSC: client, Secure: secure, IdleTimeout: *c.idle,
+		MaxLifetime: *c.maxLife, Mailboxes: mailboxes, Audit: trail, Logger: log})
+	if err != nil {
+		return err
+	}
+	go srv.Run(ctx, time.Minute)
+
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if secure {
+		cert, err := tls.LoadX509KeyPair(*c.tlsCert, *c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("intermediate LPS server listening", "url", base, "tls", secure, "sandbox", *c.sandbox,
+		"psc_issuer", cfg.Issuer, "idle_timeout", c.idle.String(), "max_session", c.maxLife.String())
+	if err := writeJSONLine(env.stdout, serveReady{Status: "listening", URL: base, TLS: secure, Sandbox: ready}); err != nil {
+		return err
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	_ = srv.Close() // ends the sessions: event streams return, holders log out at PSC
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	log.Info("intermediate LPS server stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// listen opens the listening socket; without TLS only a loopback address is accepted.
+func listen(addr string, secure bool) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usagef("--listen: %v", err)
+	}
+	if !secure {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, usagef("--listen %s: plain HTTP is allowed on a loopback address only; give --tls-cert and --tls-key", addr)
+		}
+	}
+	return net.Listen("tcp", addr)
+}
+
+// pscConfig builds the PSC client configuration: the in-process emulator with --sandbox, else
+// the preset or issuer with the registered client id and secret.
+func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger) (psc.Config, *sandboxReady,
+	func(context.Context, *psc.UserInfo) ([]string, error), error) {
+	redirect := base + "/auth/callback"
+	if *c.sandbox {
+		return sandboxPSC(ctx, redirect, log)
+	}
+	cfg, err := psc.Preset(*c.preset)
+	if err != nil {
+		return cfg, nil, nil, usagef("--psc: %v", err)
+	}
+	if *c.issuer != "" {
+		cfg.Issuer = *c.issuer
+	}
+	cfg.DiscoveryURL, cfg.ClientID, cfg.RedirectURL = *c.discovery, *c.clientID, redirect
+	if cfg.ClientID == "" {
+		return cfg, nil, nil, usagef("--psc-client-id is required (or --sandbox)")
+	}
+	if *c.secretFile != "" {
+		b, err := os.ReadFile(*c.secretFile)
+		if err != nil {
+			return cfg, nil, nil, fmt.Errorf("--psc-client-secret-file: %w", err)
+		}
+		cfg.ClientSecret = []byte(strings.TrimSpace(string(b)))
+		clear(b)
+	}
+	// todo spec: mailboxes of a professional come from the Annuaire (national id → BAL); until
+	// that lookup is wired, the "email" claim of PSC's userinfo is used.
+	return cfg, nil, nil, nil
+}
+
+// sandboxPSC starts the PSC emulator in the process with a random client secret. What --sandbox
+// gives today: PSC login by redirect (the emulator's page lists the test professionals) and by
+// CIBA (approve on the emulator's /sandbox/ciba page), tokens refreshed every ~2 minutes like PSC.
+// No mail operator yet (the full sandbox comes with another issue).
+func sandboxPSC(ctx context.Context, redirect string, log *slog.Logger) (psc.Config, *sandboxReady,
+	func(context.Context, *psc.UserInfo) ([]string, error), error) {
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	enc := base64.RawURLEncoding.EncodeToString(secret)
+	emu, err := pscemu.Start(ctx, &pscemu.Options{ClientSecret: enc, RedirectURIs: []string{redirect},
+		Logger: log.With("component", "pscemu")})
+	if err != nil {
+		return psc.Config{}, nil, nil, err
+	}
+	cfg := psc.Config{Issuer: emu.Issuer, DiscoveryURL: emu.DiscoveryURL(), ClientID: emu.ClientID(),
+		ClientSecret: []byte(enc), RedirectURL: redirect}
+	ready := &sandboxReady{PSCURL: emu.URL, CIBAPage: emu.URL + "/sandbox/ciba"}
+	for _, p := range pscemu.DefaultProfessionals {
+		ready.Professionals = append(ready.Professionals, sandboxPro{NationalID: p.NationalID,
+			Name: p.GivenName + " " + p.FamilyName, Mailboxes: p.Mailboxes})
+	}
+	log.Info("sandbox: PSC emulator started", "psc_url", emu.URL, "ciba_page", ready.CIBAPage)
+	mailboxes := func(_ context.Context, u *psc.UserInfo) ([]string, error) {
+		for _, p := range pscemu.DefaultProfessionals {
+			if p.NationalID == u.SubjectNameID {
+				return p.Mailboxes, nil
+			}
+		}
+		return nil, nil
+	}
+	return cfg, ready, mailboxes, nil
+}
