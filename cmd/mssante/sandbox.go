@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/mssante/mssante/internal/sandbox"
+)
+
+// The sandbox commands: `mssante sandbox` runs a complete offline MSSanté world (operator, PSC
+// emulator, test IGC Santé PKI with CRL/OCSP, autoconfig, seed data) in the foreground;
+// `sandbox env` says where things are (JSON); `sandbox token` gets a TEST access token from the
+// running sandbox's PSC emulator.
+
+// sandboxDirFlag declares --data-dir with the sandbox default $XDG_DATA_HOME/mssante/sandbox.
+func sandboxDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("data-dir", envOr("MSSANTE_SANDBOX_DIR", filepath.Join(defaultDataDir(), "sandbox")),
+		"sandbox `directory` (env MSSANTE_SANDBOX_DIR; default $XDG_DATA_HOME/mssante/sandbox)")
+}
+
+func init() {
+	register(&command{
+		name:    "sandbox",
+		summary: "run an offline MSSanté world (operator, PSC emulator, test PKI, autoconfig) until Ctrl-C",
+		usage:   "sandbox [--data-dir DIR] [--imap ADDR] [--smtp ADDR] [--https ADDR] [--http ADDR] [--psc ADDR] [-v]",
+		example: "mssante sandbox   # then, in another shell: mssante sandbox env",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := sandboxDirFlag(fs)
+			o := sandbox.Options{}
+			imapAddr := fs.String("imap", "", "IMAP `address` (default "+sandbox.DefaultIMAPAddr+", or the last one)")
+			smtpAddr := fs.String("smtp", "", "SMTP submission `address` (default "+sandbox.DefaultSMTPAddr+")")
+			httpsAddr := fs.String("https", "", "autoconfig HTTPS `address` (default "+sandbox.DefaultHTTPSAddr+")")
+			httpAddr := fs.String("http", "", "CRL/OCSP HTTP `address`, fixed by the first start (default "+sandbox.DefaultHTTPAddr+")")
+			pscAddr := fs.String("psc", "", "PSC emulator `address` (default "+sandbox.DefaultPSCAddr+")")
+			verbose := fs.Bool("v", false, "log the servers' events (debug) on stderr")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("no argument expected")
+				}
+				level := slog.LevelWarn
+				if *verbose {
+					level = slog.LevelDebug
+				}
+				o.DataDir, o.IMAPAddr, o.SMTPAddr, o.HTTPSAddr, o.HTTPAddr, o.PSCAddr = *dir, *imapAddr, *smtpAddr, *httpsAddr, *httpAddr, *pscAddr
+				o.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+				return runSandbox(ctx, env, o)
+			}
+		},
+	})
+	register(&command{
+		name:    "sandbox env",
+		summary: "print where the sandbox is (autoconfig URL, trust root, servers, accounts) as JSON",
+		usage:   "sandbox env [--data-dir DIR]",
+		example: "mssante sandbox env | jq -r .trust_root",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := sandboxDirFlag(fs)
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("no argument expected")
+				}
+				e, err := sandbox.EnvOf(*dir)
+				if err != nil {
+					return err
+				}
+				return writeJSON(env.stdout, e)
+			}
+		},
+	})
+	register(&command{
+		name:    "sandbox token",
+		summary: "print a fresh TEST access token of the running sandbox's PSC emulator (sandbox only)",
+		usage:   "sandbox token --user NATIONAL_ID [--data-dir DIR]",
+		example: "mssante sandbox token --user 899700200016 > /tmp/token && chmod 600 /tmp/token",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := sandboxDirFlag(fs)
+			user := fs.String("user", "", "national `id` of a sandbox professional (see `sandbox env`)")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 || *user == "" {
+					return usagef("--user is required, and no argument")
+				}
+				tok, err := sandbox.FetchToken(ctx, *dir, *user)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stderr, "mssante: SANDBOX access token for %s, valid %s, issued by the sandbox PSC emulator: TEST ONLY, not a Pro Santé Connect token\n",
+					*user, tok.ExpiresIn)
+				_, err = fmt.Fprintln(env.stdout, tok.AccessToken)
+				return err
+			}
+		},
+	})
+}
+
+func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {
+	w, err := sandbox.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	e := w.Env()
+	fmt.Fprintf(env.stderr, `mssante sandbox: TEST world running (identities, PKI and tokens are fictitious)
+  data dir      %s
+  IMAP          %s (STARTTLS)
+  SMTP          %s (STARTTLS, submission)
+  autoconfig    %s/mail/config-v1.1.xml?emailaddress=…
+  trust root    %s
+  PSC emulator  %s (CIBA page %s/sandbox/ciba)
+  CRL/OCSP      %s
+  directory     %s
+accounts:
+`, w.DataDir, e.IMAP, e.SMTP, e.AutoconfigURL, e.TrustRoot, e.PSC, e.PSC, e.Revocation, e.Directory)
+	for _, a := range e.Accounts {
+		extra := ""
+		switch {
+		case a.Kind == "applicative":
+			extra = "cert " + a.Cert
+		case a.Closed:
+			extra = "CLOSED"
+		case a.NationalID != "" && a.Kind != "patient":
+			extra = "token: mssante sandbox token --user " + a.NationalID
+		}
+		fmt.Fprintf(env.stderr, "  %-15s %-45s %s\n", a.Kind, a.Address, extra)
+	}
+	fmt.Fprintf(env.stderr, "try: mssante sandbox env   (Ctrl-C stops)\n")
+	<-ctx.Done()
+	fmt.Fprintf(env.stderr, "mssante sandbox: stopping\n")
+	if err := w.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
