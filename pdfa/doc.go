@@ -44,10 +44,12 @@
 //
 // Fonts are the Go fonts (golang.org/x/image/font/gofont, BSD licence; regular, bold, italic,
 // bold italic), which cover French (accents, œ, €, « », ’). Each is embedded as a CIDFontType2
-// font with Identity-H encoding, /CIDToGIDMap /Identity, /W widths taken from hmtx, a /ToUnicode
-// CMap (so that copy and pdftotext give back the text) and a subset font program: the glyf
-// table keeps only the glyphs shown (glyph ids unchanged), with the /CIDSet stream PDF/A-1
-// §6.3.5 requires for subsets. A character the fonts lack is shown as "?" with a warning, never
+// font with Identity-H encoding (CIDs are the original glyph ids), /W widths taken from hmtx, a
+// /ToUnicode CMap (so that copy and pdftotext give back the text) and a compact subset font
+// program holding only the glyphs shown, renumbered, with the /CIDToGIDMap stream that maps CIDs
+// to them and the /CIDSet stream PDF/A-1 §6.3.5 requires for subsets. CIDSet, map and program
+// list the same glyphs, whichever way a validator counts the glyphs "present". A character the
+// fonts lack is shown as "?" with a warning, never
 // as the .notdef glyph.
 //
 // The output is deterministic: the same document and the same Options.Now give the same bytes.

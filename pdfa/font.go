@@ -2,6 +2,7 @@ package pdfa
 
 import (
 	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -163,7 +164,7 @@ func (f *fontFace) embed(w *pdfWriter) (int, error) {
 		gids = append(gids, g)
 	}
 	slices.Sort(gids)
-	program, kept, err := subsetTrueType(f.src, gids)
+	program, kept, err := subsetTrueType(f.src, f.used)
 	if err != nil {
 		return 0, fmt.Errorf("subset font %s: %w", f.psName, err)
 	}
@@ -191,17 +192,18 @@ func (f *fontFace) embed(w *pdfWriter) (int, error) {
 		italic = -12
 	}
 
-	type0, cid, desc, file, cidset, tounicode := w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc()
+	type0, cid, desc, file, cidset, tounicode, cidmap := w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc()
 	w.object(type0, fmt.Sprintf("<< /Type /Font /Subtype /Type0 /BaseFont /%s /Encoding /Identity-H /DescendantFonts [%s] /ToUnicode %s >>",
 		name, ref(cid), ref(tounicode)))
-	w.object(cid, fmt.Sprintf("<< /Type /Font /Subtype /CIDFontType2 /BaseFont /%s /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor %s /DW 1000 /W %s /CIDToGIDMap /Identity >>",
-		name, ref(desc), f.widths(gids)))
+	w.object(cid, fmt.Sprintf("<< /Type /Font /Subtype /CIDFontType2 /BaseFont /%s /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor %s /DW 1000 /W %s /CIDToGIDMap %s >>",
+		name, ref(desc), f.widths(gids), ref(cidmap)))
 	w.object(desc, fmt.Sprintf("<< /Type /FontDescriptor /FontName /%s /Flags %d /FontBBox [%d %d %d %d] /ItalicAngle %d /Ascent %d /Descent %d /CapHeight %d /StemV 80 /FontFile2 %s /CIDSet %s >>",
 		name, flags, scale(bounds.Min.X), -scale(bounds.Max.Y), scale(bounds.Max.X), -scale(bounds.Min.Y),
 		italic, scale(metrics.Ascent), -scale(metrics.Descent), scale(metrics.CapHeight), ref(file), ref(cidset)))
 	w.stream(file, fmt.Sprintf("/Length1 %d", len(program)), program, true)
 	w.stream(cidset, "", cidSet(kept), true)
 	w.stream(tounicode, "", f.toUnicode(gids), true)
+	w.stream(cidmap, "", cidToGIDMap(kept), true)
 	return type0, nil
 }
 
@@ -247,6 +249,16 @@ func (f *fontFace) toUnicode(gids []uint16) []byte {
 	}
 	b.WriteString("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n")
 	return []byte(b.String())
+}
+
+// cidToGIDMap returns the /CIDToGIDMap stream: for each CID (an original glyph id) up to the
+// largest kept, the 2-byte id of its glyph in the subset font, 0 when it was not kept.
+func cidToGIDMap(kept []uint16) []byte {
+	b := make([]byte, 2*(int(kept[len(kept)-1])+1))
+	for i, g := range kept {
+		binary.BigEndian.PutUint16(b[2*int(g):], uint16(i))
+	}
+	return b
 }
 
 // cidSet returns the CIDSet bit string: bit i (most significant first) set when CID i is in the

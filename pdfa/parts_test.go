@@ -15,43 +15,63 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
-// TestSubsetTrueType_keepsUsedGlyphs: the subset keeps the outlines of the glyphs asked for (and
-// of the components of composite ones such as "é"), empties the others, and stays a font that a
-// TrueType parser reads.
+// TestSubsetTrueType_keepsUsedGlyphs: the subset holds exactly the glyphs asked for and
+// .notdef, renumbered in order, with their advances, and its cmap finds them by character; a
+// TrueType parser reads it.
 func TestSubsetTrueType_keepsUsedGlyphs(t *testing.T) {
 	src, err := sfnt.Parse(goregular.TTF)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gid := func(f *sfnt.Font, r rune) sfnt.GlyphIndex {
-		g, err := f.GlyphIndex(nil, r)
+	ppem := fixed.Int26_6(src.UnitsPerEm())
+	used := map[uint16]rune{}
+	for _, r := range "Aé€ " {
+		g, err := src.GlyphIndex(nil, r)
 		if err != nil || g == 0 {
 			t.Fatalf("GlyphIndex(%q) = %d, %v", r, g, err)
 		}
-		return g
+		used[uint16(g)] = r
 	}
-	out, kept, err := subsetTrueType(goregular.TTF, []uint16{uint16(gid(src, 'A')), uint16(gid(src, 'é'))})
+	out, kept, err := subsetTrueType(goregular.TTF, used)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) >= len(goregular.TTF)/2 {
-		t.Errorf("subset is %d bytes, font is %d: not subset", len(out), len(goregular.TTF))
-	}
-	if len(kept) < 3 { // .notdef, A, é
-		t.Errorf("kept = %v", kept)
+	if len(kept) != len(used)+1 || kept[0] != 0 || !slices.IsSorted(kept) {
+		t.Fatalf("kept = %v, want .notdef and the %d used glyphs in order", kept, len(used))
 	}
 	sub, err := sfnt.Parse(out)
 	if err != nil {
 		t.Fatalf("subset does not parse: %v", err)
 	}
-	ppem := fixed.Int26_6(sub.UnitsPerEm())
-	for r, want := range map[rune]bool{'A': true, 'é': true, 'Z': false} {
-		segs, err := sub.LoadGlyph(nil, gid(sub, r), ppem, nil)
-		if err != nil {
-			t.Fatalf("LoadGlyph(%q): %v", r, err)
+	if sub.NumGlyphs() != len(kept) {
+		t.Errorf("NumGlyphs = %d, want %d", sub.NumGlyphs(), len(kept))
+	}
+	for i, old := range kept {
+		want, err1 := src.GlyphAdvance(nil, sfnt.GlyphIndex(old), ppem, 0)
+		got, err2 := sub.GlyphAdvance(nil, sfnt.GlyphIndex(i), ppem, 0)
+		if err1 != nil || err2 != nil || got != want {
+			t.Errorf("glyph %d (was %d): advance %v, want %v (%v %v)", i, old, got, want, err1, err2)
 		}
-		if got := len(segs) > 0; got != want {
-			t.Errorf("glyph %q has outline = %v, want %v", r, got, want)
+	}
+	for _, r := range "Aé€" {
+		g, err := sub.GlyphIndex(nil, r)
+		if err != nil || g == 0 {
+			t.Fatalf("subset GlyphIndex(%q) = %d, %v", r, g, err)
+		}
+		if segs, err := sub.LoadGlyph(nil, g, ppem, nil); err != nil || len(segs) == 0 {
+			t.Errorf("glyph %q: %d segments, %v", r, len(segs), err)
+		}
+	}
+	if g, _ := sub.GlyphIndex(nil, 'Z'); g != 0 {
+		t.Errorf("unused 'Z' maps to glyph %d in the subset", g)
+	}
+	if len(out) >= len(goregular.TTF)/4 {
+		t.Errorf("subset is %d bytes, font is %d", len(out), len(goregular.TTF))
+	}
+	m := cidToGIDMap(kept)
+	for i, old := range kept {
+		if got := binary.BigEndian.Uint16(m[2*int(old):]); int(got) != i {
+			t.Errorf("CIDToGIDMap[%d] = %d, want %d", old, got, i)
 		}
 	}
 }
@@ -64,6 +84,9 @@ func TestCompositeComponents(t *testing.T) {
 	g = append(g, 0x00, 0x08, 0x00, 0x07, 1, 2, 0x40, 0x00) // WE_HAVE_A_SCALE, glyph 7, 2 bytes, F2Dot14
 	if got := compositeComponents(g); !slices.Equal(got, []uint16{5, 7}) {
 		t.Fatalf("compositeComponents = %v, want [5 7]", got)
+	}
+	if got := compositeRefs(g); !slices.Equal(got, []int{12, 20}) {
+		t.Fatalf("compositeRefs = %v, want [12 20]", got)
 	}
 	if got := compositeComponents([]byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}); got != nil {
 		t.Fatalf("simple glyph: compositeComponents = %v, want nil", got)

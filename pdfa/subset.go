@@ -7,35 +7,30 @@ import (
 	"slices"
 )
 
-// subsetTrueType returns a copy of the TrueType font src whose glyf table keeps only the outlines
-// of the glyphs in gids, glyph 0 (.notdef) and the components of composite glyphs; other glyphs
-// become empty. Glyph ids are unchanged, so /CIDToGIDMap /Identity stays valid and hmtx still
-// gives every advance. Layout tables (GSUB, GPOS, kern…) are dropped: the PDF positions glyphs.
-// kept lists the glyph ids whose outlines the result holds, sorted.
-func subsetTrueType(src []byte, gids []uint16) (out []byte, kept []uint16, err error) {
+// subsetTrueType returns a compact TrueType font holding only the glyphs of used (glyph id ->
+// the character it shows), glyph 0 (.notdef) and the components of composite glyphs. Kept
+// glyphs are renumbered in increasing order of their original ids: kept[i] becomes glyph i, so
+// the PDF maps CIDs (the original ids) to the new ones with a /CIDToGIDMap stream. Every glyph of
+// the result is one the PDF uses, so the /CIDSet, the map and the font program agree whatever a
+// validator counts as "present". hmtx, maxp, hhea and a format 4 cmap are rebuilt for the new
+// ids; layout tables (GSUB, GPOS, kern…) are dropped, the PDF positions every glyph.
+func subsetTrueType(src []byte, used map[uint16]rune) (out []byte, kept []uint16, err error) {
 	tables, err := ttfTables(src)
 	if err != nil {
 		return nil, nil, err
 	}
-	head, loca, glyf, maxp := tables["head"], tables["loca"], tables["glyf"], tables["maxp"]
-	if len(head) < 54 || len(maxp) < 6 || loca == nil || glyf == nil {
-		return nil, nil, errors.New("missing head, maxp, loca or glyf table")
+	head, loca, glyf, maxp, hhea, hmtx := tables["head"], tables["loca"], tables["glyf"], tables["maxp"], tables["hhea"], tables["hmtx"]
+	if len(head) < 54 || len(maxp) < 6 || len(hhea) < 36 || loca == nil || glyf == nil {
+		return nil, nil, errors.New("missing head, maxp, hhea, loca or glyf table")
 	}
 	numGlyphs := int(binary.BigEndian.Uint16(maxp[4:]))
-	longLoca := binary.BigEndian.Uint16(head[50:]) == 1
-	offsets := make([]int, numGlyphs+1)
-	for i := range offsets {
-		if longLoca {
-			if 4*i+4 > len(loca) {
-				return nil, nil, errors.New("short loca table")
-			}
-			offsets[i] = int(binary.BigEndian.Uint32(loca[4*i:]))
-		} else {
-			if 2*i+2 > len(loca) {
-				return nil, nil, errors.New("short loca table")
-			}
-			offsets[i] = 2 * int(binary.BigEndian.Uint16(loca[2*i:]))
-		}
+	numHMetrics := int(binary.BigEndian.Uint16(hhea[34:]))
+	if numHMetrics < 1 || numHMetrics > numGlyphs || len(hmtx) < 4*numHMetrics+2*(numGlyphs-numHMetrics) {
+		return nil, nil, errors.New("bad hmtx table")
+	}
+	offsets, err := locaOffsets(loca, numGlyphs, binary.BigEndian.Uint16(head[50:]) == 1)
+	if err != nil {
+		return nil, nil, err
 	}
 	glyphData := func(g int) ([]byte, error) {
 		if g >= numGlyphs || offsets[g] > offsets[g+1] || offsets[g+1] > len(glyf) {
@@ -45,7 +40,10 @@ func subsetTrueType(src []byte, gids []uint16) (out []byte, kept []uint16, err e
 	}
 
 	keep := map[uint16]bool{0: true}
-	queue := append([]uint16{0}, gids...)
+	queue := []uint16{0}
+	for g := range used {
+		queue = append(queue, g)
+	}
 	for len(queue) > 0 {
 		g := queue[0]
 		queue = queue[1:]
@@ -61,17 +59,36 @@ func subsetTrueType(src []byte, gids []uint16) (out []byte, kept []uint16, err e
 			}
 		}
 	}
+	for g := range keep {
+		kept = append(kept, g)
+	}
+	slices.Sort(kept)
+	newID := make(map[uint16]uint16, len(kept))
+	for i, g := range kept {
+		newID[g] = uint16(i)
+	}
 
-	var newGlyf []byte
-	newLoca := make([]byte, 0, 4*(numGlyphs+1))
-	for g := range numGlyphs {
+	var newGlyf, newHmtx []byte
+	newLoca := make([]byte, 0, 4*(len(kept)+1))
+	for _, g := range kept {
 		newLoca = binary.BigEndian.AppendUint32(newLoca, uint32(len(newGlyf)))
-		if keep[uint16(g)] {
-			data, _ := glyphData(g)
-			newGlyf = append(newGlyf, data...)
-			for len(newGlyf)%4 != 0 {
-				newGlyf = append(newGlyf, 0)
-			}
+		data, _ := glyphData(int(g))
+		start := len(newGlyf)
+		newGlyf = append(newGlyf, data...)
+		for _, at := range compositeRefs(data) {
+			old := binary.BigEndian.Uint16(data[at:])
+			binary.BigEndian.PutUint16(newGlyf[start+at:], newID[old])
+		}
+		for len(newGlyf)%4 != 0 {
+			newGlyf = append(newGlyf, 0)
+		}
+		m := min(int(g), numHMetrics-1)
+		newHmtx = append(newHmtx, hmtx[4*m:4*m+2]...) // advance width
+		if int(g) < numHMetrics {
+			newHmtx = append(newHmtx, hmtx[4*m+2:4*m+4]...)
+		} else {
+			at := 4*numHMetrics + 2*(int(g)-numHMetrics)
+			newHmtx = append(newHmtx, hmtx[at:at+2]...)
 		}
 	}
 	newLoca = binary.BigEndian.AppendUint32(newLoca, uint32(len(newGlyf)))
@@ -79,8 +96,13 @@ func subsetTrueType(src []byte, gids []uint16) (out []byte, kept []uint16, err e
 	newHead := slices.Clone(head)
 	binary.BigEndian.PutUint32(newHead[8:], 0) // checkSumAdjustment, set below
 	binary.BigEndian.PutUint16(newHead[50:], 1)
-	result := map[string][]byte{"head": newHead, "loca": newLoca, "glyf": newGlyf}
-	for _, t := range []string{"hhea", "hmtx", "maxp", "cvt ", "fpgm", "prep", "cmap", "name", "OS/2"} {
+	newMaxp := slices.Clone(maxp)
+	binary.BigEndian.PutUint16(newMaxp[4:], uint16(len(kept)))
+	newHhea := slices.Clone(hhea)
+	binary.BigEndian.PutUint16(newHhea[34:], uint16(len(kept)))
+	result := map[string][]byte{"head": newHead, "loca": newLoca, "glyf": newGlyf, "hmtx": newHmtx,
+		"maxp": newMaxp, "hhea": newHhea, "cmap": cmapFormat4(used, newID)}
+	for _, t := range []string{"cvt ", "fpgm", "prep", "name", "OS/2"} {
 		if tables[t] != nil {
 			result[t] = tables[t]
 		}
@@ -93,12 +115,70 @@ func subsetTrueType(src []byte, gids []uint16) (out []byte, kept []uint16, err e
 	out = writeTTF(result)
 	adj := 0xB1B0AFBA - ttfChecksum(out)
 	binary.BigEndian.PutUint32(out[headOffset(out)+8:], adj)
-
-	for g := range keep {
-		kept = append(kept, g)
-	}
-	slices.Sort(kept)
 	return out, kept, nil
+}
+
+// locaOffsets reads the glyph offsets of a loca table, short or long format.
+func locaOffsets(loca []byte, numGlyphs int, long bool) ([]int, error) {
+	offsets := make([]int, numGlyphs+1)
+	for i := range offsets {
+		switch {
+		case long && 4*i+4 <= len(loca):
+			offsets[i] = int(binary.BigEndian.Uint32(loca[4*i:]))
+		case !long && 2*i+2 <= len(loca):
+			offsets[i] = 2 * int(binary.BigEndian.Uint16(loca[2*i:]))
+		default:
+			return nil, errors.New("short loca table")
+		}
+	}
+	return offsets, nil
+}
+
+// cmapFormat4 builds a cmap table (Windows Unicode BMP, format 4) mapping the characters of used
+// to their new glyph ids, one segment per character.
+func cmapFormat4(used map[uint16]rune, newID map[uint16]uint16) []byte {
+	type pair struct {
+		r   uint16
+		gid uint16
+	}
+	var pairs []pair
+	for g, r := range used {
+		if r > 0 && r < 0xFFFF {
+			pairs = append(pairs, pair{uint16(r), newID[g]})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int { return int(a.r) - int(b.r) })
+	pairs = slices.CompactFunc(pairs, func(a, b pair) bool { return a.r == b.r })
+	pairs = append(pairs, pair{0xFFFF, 0}) // the required final segment
+	segs := len(pairs)
+	entrySelector := 0
+	for 1<<(entrySelector+1) <= segs {
+		entrySelector++
+	}
+	searchRange := 2 << entrySelector
+	sub := []byte{}
+	for _, v := range []int{4, 16 + 8*segs, 0, 2 * segs, searchRange, entrySelector, 2*segs - searchRange} {
+		sub = binary.BigEndian.AppendUint16(sub, uint16(v))
+	}
+	for _, p := range pairs { // endCode
+		sub = binary.BigEndian.AppendUint16(sub, p.r)
+	}
+	sub = binary.BigEndian.AppendUint16(sub, 0) // reservedPad
+	for _, p := range pairs {                   // startCode
+		sub = binary.BigEndian.AppendUint16(sub, p.r)
+	}
+	for _, p := range pairs { // idDelta: glyph = (code + delta) mod 65536
+		delta := p.gid - p.r
+		if p.r == 0xFFFF {
+			delta = 1
+		}
+		sub = binary.BigEndian.AppendUint16(sub, delta)
+	}
+	for range pairs { // idRangeOffset
+		sub = binary.BigEndian.AppendUint16(sub, 0)
+	}
+	out := []byte{0, 0, 0, 1, 0, 3, 0, 1, 0, 0, 0, 12} // version 0, one table: (3,1) at 12
+	return append(out, sub...)
 }
 
 // ttfTables reads the table directory of a TrueType font.
@@ -125,14 +205,24 @@ func ttfTables(src []byte) (map[string][]byte, error) {
 // compositeComponents returns the glyph ids a composite glyph refers to (TrueType glyf table,
 // composite glyph description); nil for a simple or empty glyph.
 func compositeComponents(data []byte) []uint16 {
+	var comps []uint16
+	for _, at := range compositeRefs(data) {
+		comps = append(comps, binary.BigEndian.Uint16(data[at:]))
+	}
+	return comps
+}
+
+// compositeRefs returns the byte offsets, in a glyph description, of the glyphIndex fields of its
+// components; nil for a simple or empty glyph.
+func compositeRefs(data []byte) []int {
 	if len(data) < 10 || int16(binary.BigEndian.Uint16(data)) >= 0 {
 		return nil
 	}
-	var comps []uint16
+	var refs []int
 	p := 10
 	for p+4 <= len(data) {
 		flags := binary.BigEndian.Uint16(data[p:])
-		comps = append(comps, binary.BigEndian.Uint16(data[p+2:]))
+		refs = append(refs, p+2)
 		p += 4
 		if flags&0x0001 != 0 { // ARG_1_AND_2_ARE_WORDS
 			p += 4
@@ -151,7 +241,7 @@ func compositeComponents(data []byte) []uint16 {
 			break
 		}
 	}
-	return comps
+	return refs
 }
 
 // writeTTF assembles tables (sorted by tag) into a TrueType file.
