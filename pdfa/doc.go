@@ -48,9 +48,9 @@
 // /ToUnicode CMap (so that copy and pdftotext give back the text) and a compact subset font
 // program holding only the glyphs shown, renumbered, with the /CIDToGIDMap stream that maps CIDs
 // to them and the /CIDSet stream PDF/A-1 §6.3.5 requires for subsets. CIDSet, map and program
-// list the same glyphs, whichever way a validator counts the glyphs "present". A character the
-// fonts lack is shown as "?" with a warning, never
-// as the .notdef glyph.
+// list the same glyphs, whichever way a validator counts the glyphs "present". The subset keeps
+// the font's name table, which carries the Go fonts' copyright and licence notice. A character
+// the fonts lack is shown as "?" with a warning, never as the .notdef glyph.
 //
 // The output is deterministic: the same document and the same Options.Now give the same bytes.
 // Conformance is checked in the tests with Apache PDFBox Preflight (Validator_A1b) and the text
