@@ -185,6 +185,14 @@ func writeIndex(ctx context.Context, path string, entries []Entry, opts *BuildOp
 	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("create index schema: %w", err)
 	}
+	// Bulk load: no incremental merges while inserting; one merge at the end (optimize).
+	for _, t := range []string{"entries_fts", "names_fts"} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`, rank) VALUES('automerge', 0);
+			INSERT INTO `+t+`(`+t+`, rank) VALUES('crisismerge', 256);
+			INSERT INTO `+t+`(`+t+`, rank) VALUES('hashsize', 67108864)`); err != nil {
+			return fmt.Errorf("configure index: %w", err)
+		}
+	}
 	if err := insertEntries(ctx, tx, entries, opts); err != nil {
 		return err
 	}
@@ -217,44 +225,97 @@ func writeIndex(ctx context.Context, path string, entries []Entry, opts *BuildOp
 	return syncFile(path)
 }
 
-func insertEntries(ctx context.Context, tx *sql.Tx, entries []Entry, opts *BuildOptions) error {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO entries VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+// insertBatch is the number of rows per INSERT statement: multi-row statements spare the
+// per-statement cost of database/sql, which dominates a row-by-row import.
+const insertBatch = 50
+
+// batchStmt is a prepared multi-row INSERT of insertBatch rows, and its single-row twin for the
+// tail.
+type batchStmt struct {
+	full, one *sql.Stmt
+}
+
+func prepareBatch(ctx context.Context, tx *sql.Tx, head string, cols int) (*batchStmt, error) {
+	row := "(?" + strings.Repeat(",?", cols-1) + ")"
+	full, err := tx.PrepareContext(ctx, head+row+strings.Repeat(","+row, insertBatch-1))
 	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+		return nil, fmt.Errorf("prepare insert: %w", err)
+	}
+	one, err := tx.PrepareContext(ctx, head+row)
+	if err != nil {
+		full.Close()
+		return nil, fmt.Errorf("prepare insert: %w", err)
+	}
+	return &batchStmt{full, one}, nil
+}
+
+func (b *batchStmt) Close() {
+	b.full.Close()
+	b.one.Close()
+}
+
+// exec inserts the rows whose arguments are args (cols values per row).
+func (b *batchStmt) exec(ctx context.Context, args []any, cols int) error {
+	for len(args) >= insertBatch*cols {
+		if _, err := b.full.ExecContext(ctx, args[:insertBatch*cols]...); err != nil {
+			return err
+		}
+		args = args[insertBatch*cols:]
+	}
+	for ; len(args) > 0; args = args[cols:] {
+		if _, err := b.one.ExecContext(ctx, args[:cols]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertEntries(ctx context.Context, tx *sql.Tx, entries []Entry, opts *BuildOptions) error {
+	const entryCols, ftsCols, nameCols = 15, 10, 3
+	ins, err := prepareBatch(ctx, tx, `INSERT INTO entries VALUES`, entryCols)
+	if err != nil {
+		return err
 	}
 	defer ins.Close()
-	fts, err := tx.PrepareContext(ctx, `INSERT INTO entries_fts(rowid, last_name, first_name, profession,
-		specialty, organization, service, city, postal_code, tags) VALUES(?,?,?,?,?,?,?,?,?,?)`)
+	fts, err := prepareBatch(ctx, tx, `INSERT INTO entries_fts(rowid, last_name, first_name, profession,
+		specialty, organization, service, city, postal_code, tags) VALUES`, ftsCols)
 	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+		return err
 	}
 	defer fts.Close()
-	names, err := tx.PrepareContext(ctx, `INSERT INTO names_fts(rowid, name, tags) VALUES(?,?,?)`)
+	names, err := prepareBatch(ctx, tx, `INSERT INTO names_fts(rowid, name, tags) VALUES`, nameCols)
 	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+		return err
 	}
 	defer names.Close()
-	for i := range entries {
-		e := &entries[i]
-		id := i + 1
-		if _, err := ins.ExecContext(ctx, id, e.Address, e.Type, e.NationalID, e.Civility, e.LastName,
-			e.FirstName, e.ProfessionCode, e.Profession, e.Specialty, e.Organization, e.Service, e.City,
-			e.PostalCode, e.Department); err != nil {
-			return fmt.Errorf("insert %s: %w", e.Address, err)
+	const chunk = 10 * insertBatch
+	ea := make([]any, 0, chunk*entryCols)
+	fa := make([]any, 0, chunk*ftsCols)
+	na := make([]any, 0, chunk*nameCols)
+	for start := 0; start < len(entries); start += chunk {
+		ea, fa, na = ea[:0], fa[:0], na[:0]
+		for i := start; i < min(start+chunk, len(entries)); i++ {
+			e := &entries[i]
+			id, tg := i+1, tags(e)
+			ea = append(ea, id, e.Address, e.Type, e.NationalID, e.Civility, e.LastName, e.FirstName,
+				e.ProfessionCode, e.Profession, e.Specialty, e.Organization, e.Service, e.City,
+				e.PostalCode, e.Department)
+			fa = append(fa, id, e.LastName, e.FirstName, e.Profession, e.Specialty, e.Organization,
+				e.Service, e.City, e.PostalCode, tg)
+			na = append(na, id, sortName(e), tg)
 		}
-		if _, err := fts.ExecContext(ctx, id, e.LastName, e.FirstName, e.Profession, e.Specialty,
-			e.Organization, e.Service, e.City, e.PostalCode, tags(e)); err != nil {
-			return fmt.Errorf("index %s: %w", e.Address, err)
+		if err := ins.exec(ctx, ea, entryCols); err != nil {
+			return fmt.Errorf("insert entries: %w", err)
 		}
-		if _, err := names.ExecContext(ctx, id, sortName(e), tags(e)); err != nil {
-			return fmt.Errorf("index %s: %w", e.Address, err)
+		if err := fts.exec(ctx, fa, ftsCols); err != nil {
+			return fmt.Errorf("index entries: %w", err)
 		}
-		if id%50000 == 0 && opts.Progress != nil {
-			opts.Progress("index", id)
+		if err := names.exec(ctx, na, nameCols); err != nil {
+			return fmt.Errorf("index names: %w", err)
 		}
-	}
-	if opts.Progress != nil {
-		opts.Progress("index", len(entries))
+		if done := min(start+chunk, len(entries)); opts.Progress != nil && (done%50000 == 0 || done == len(entries)) {
+			opts.Progress("index", done)
+		}
 	}
 	return nil
 }
