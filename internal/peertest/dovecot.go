@@ -19,12 +19,12 @@ func (s *Stack) startDovecot(o Options) {
 	s.keyFile, s.chainFile = keyFile, chainFile
 	s.ServerCert = srv.Cert
 	writeFile(t, filepath.Join(d, "tls", "ca.pem"), s.caBundle(), 0o644)
-	writeFile(t, filepath.Join(d, "keys", jwtAZP, "RS256", jwtKID), s.jwtPublicPEM(), 0o644)
+	writeFile(t, filepath.Join(d, "keys", s.azp, "RS256", s.kid), s.jwtPublicPEM(), 0o644)
 	writeFile(t, filepath.Join(d, "oauth2.conf"), []byte(fmt.Sprintf(`introspection_mode = local
 local_validation_key_dict = fs:posix:prefix=%s/keys/
 username_attribute = email
 issuers = %s
-`, d, jwtISS)), 0o644)
+`, d, s.iss)), 0o644)
 	var apps strings.Builder
 	for _, u := range o.AppUsers {
 		fmt.Fprintf(&apps, "%s:::::::nopassword\n", u)

@@ -52,6 +52,14 @@ type Options struct {
 	NoTLS bool
 	// NoPostfix starts Dovecot alone.
 	NoPostfix bool
+
+	// TokenKey, when set, is the key Dovecot validates access tokens with (an external token
+	// issuer, such as a PSC emulator); Stack.Token then cannot sign. TokenClientID (the azp claim,
+	// default "mssante-test"), TokenKeyID (kid, default "k1") and TokenIssuer (iss) go with it.
+	TokenKey      *rsa.PublicKey
+	TokenClientID string
+	TokenKeyID    string
+	TokenIssuer   string
 }
 
 // Stack is a running Dovecot, and Postfix unless Options.NoPostfix.
@@ -75,8 +83,10 @@ type Stack struct {
 	doveadm string
 	postfix string
 	jwtKey  *rsa.PrivateKey
+	jwtPub  *rsa.PublicKey
 
 	keyFile, chainFile string
+	azp, kid, iss      string
 }
 
 const (
@@ -119,8 +129,14 @@ func Start(t testing.TB, o Options) *Stack {
 	})
 	must(t, os.Chmod(dir, 0o755))
 	s.Dir = dir
-	s.jwtKey, err = rsa.GenerateKey(rand.Reader, 2048)
-	must(t, err)
+	s.azp, s.kid, s.iss = or(o.TokenClientID, jwtAZP), or(o.TokenKeyID, jwtKID), or(o.TokenIssuer, jwtISS)
+	if o.TokenKey == nil {
+		s.jwtKey, err = rsa.GenerateKey(rand.Reader, 2048)
+		must(t, err)
+		s.jwtPub = &s.jwtKey.PublicKey
+	} else {
+		s.jwtPub = o.TokenKey
+	}
 	s.startDovecot(o)
 	if !o.NoPostfix {
 		s.startPostfix(o)
@@ -203,9 +219,12 @@ func (s *Stack) Token(address string, ttl time.Duration) string {
 	if ttl < 0 {
 		iat = exp.Add(-time.Hour)
 	}
-	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": jwtKID})
-	claims, _ := json.Marshal(map[string]any{"iss": jwtISS, "sub": address, "email": address,
-		"azp": jwtAZP, "aud": "mssante", "iat": iat.Unix(), "nbf": iat.Unix(), "exp": exp.Unix(),
+	if s.jwtKey == nil {
+		s.t.Fatal("peertest: Token needs the stack's own key (Options.TokenKey is set)")
+	}
+	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": s.kid})
+	claims, _ := json.Marshal(map[string]any{"iss": s.iss, "sub": address, "email": address,
+		"azp": s.azp, "aud": "mssante", "iat": iat.Unix(), "nbf": iat.Unix(), "exp": exp.Unix(),
 		"scope": "openid scope_all"})
 	enc := base64.RawURLEncoding
 	signing := enc.EncodeToString(hdr) + "." + enc.EncodeToString(claims)
@@ -216,7 +235,7 @@ func (s *Stack) Token(address string, ttl time.Duration) string {
 }
 
 func (s *Stack) jwtPublicPEM() []byte {
-	der, err := x509.MarshalPKIXPublicKey(&s.jwtKey.PublicKey)
+	der, err := x509.MarshalPKIXPublicKey(s.jwtPub)
 	must(s.t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
@@ -261,4 +280,11 @@ func (s *Stack) Logs() string {
 
 func runQuiet(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
