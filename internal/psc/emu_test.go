@@ -33,7 +33,7 @@ func startEmu(t *testing.T, o pscemu.Options) *pscemu.Server {
 	if o.ClientSecret == "" {
 		o.ClientSecret = testSecret
 	}
-	s, err := pscemu.Start(ctxT(t), &o)
+	s, err := pscemu.Start(context.Background(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,21 +146,27 @@ func (h *Holder) now() time.Time {
 	return time.Now()
 }
 
-// Token returns the current access token, refreshing it first when it expires within 5 s. It
-// returns ErrSessionEnded once the session is over. It implements lps.TokenSource.
+// Token returns the current access token, refreshing it first when it expires within 5 s (or a
+// quarter of its lifetime, when shorter). It returns ErrSessionEnded once the session is over. It
+// implements lps.TokenSource.
 func (h *Holder) Token(ctx context.Context) (string, error) {
-	for {
+	for refreshed := false; ; refreshed = true {
 		h.mu.Lock()
 		if h.reason != "" {
 			h.mu.Unlock()
 			return "", ErrSessionEnded
 		}
-		if h.tok.Expiry.IsZero() || h.now().Add(5*time.Second).Before(h.tok.Expiry) {
-			s := string(h.tok.Access)
+		t, now := h.tok, h.now()
+		skew := min(5*time.Second, t.Expiry.Sub(t.IssuedAt)/4)
+		if t.Expiry.IsZero() || now.Add(skew).Before(t.Expiry) || (refreshed && now.Before(t.Expiry)) {
+			s := string(t.Access)
 			h.mu.Unlock()
 			return s, nil
 		}
 		h.mu.Unlock()
+		if refreshed {
+			return "", fmt.Errorf("psc: the renewed access token is already expired")
+		}
 		if err := h.Refresh(ctx); err != nil {
 			return "", err
 		}

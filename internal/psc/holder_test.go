@@ -122,6 +122,18 @@ func TestHolder_tokenRefreshesExpiredFirst(t *testing.T) {
 	}
 }
 
+// Short-lived tokens (PSC-like 2 s in tests) are not refreshed at every call.
+func TestHolder_shortLivedTokenNotRefreshedInALoop(t *testing.T) {
+	h, r, clk, _ := newFakeHolder(2*time.Second, nil)
+	if tok, err := h.Token(ctxT(t)); err != nil || tok != "access-0-SECRETTOKEN" || r.count() != 0 {
+		t.Fatalf("fresh token: %q, %v, %d refreshes", tok, err, r.count())
+	}
+	clk.Advance(1600 * time.Millisecond)
+	if tok, err := h.Token(ctxT(t)); err != nil || tok != "access-1-SECRETTOKEN" || r.count() != 1 {
+		t.Fatalf("near expiry: %q, %v, %d refreshes", tok, err, r.count())
+	}
+}
+
 func TestHolder_concurrentTokensShareOneRefresh(t *testing.T) {
 	h, r, clk, _ := newFakeHolder(120*time.Second, nil)
 	r.gate = make(chan struct{})
