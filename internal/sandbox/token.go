@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mssante/mssante/internal/pscemu"
@@ -47,7 +48,7 @@ func FetchToken(ctx context.Context, dataDir, nationalID string) (Token, error) 
 		return Token{}, fmt.Errorf("unknown test professional %q; the sandbox has: %s", nationalID, strings.Join(ids, ", "))
 	}
 	base := "http://" + c.PSC
-	hc := &http.Client{Timeout: 10 * time.Second,
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
 		// The approval answers with a redirect to the sandbox page: not needed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	oc := base + pscemu.RealmPath + "/protocol/openid-connect"
@@ -86,8 +87,7 @@ func postForm(ctx context.Context, hc *http.Client, u string, form url.Values, o
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := hc.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) && strings.Contains(err.Error(), "connection refused") {
+		if errors.Is(err, syscall.ECONNREFUSED) {
 			return ErrNotRunning
 		}
 		return fmt.Errorf("sandbox PSC emulator: %w", err)
