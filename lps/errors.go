@@ -19,6 +19,9 @@ var (
 	// ErrConnBroken means the session was closed or desynchronised. It is never reused: the next
 	// call opens a new session, or the caller dials again.
 	ErrConnBroken = errors.New("connection broken")
+	// ErrClosed means the session was closed by Close (for instance when the PSC session ended,
+	// ECO.1.2.6): it is not reopened. Dial a new one.
+	ErrClosed = errors.New("session closed")
 	// ErrProtocol means the server answered outside the protocol (no greeting, PREAUTH before TLS,
 	// data buffered before the TLS handshake). The session is closed.
 	ErrProtocol = errors.New("protocol violation by the server")

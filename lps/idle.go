@@ -12,19 +12,21 @@ import (
 // which is the way to stop it (Idle then returns nil). It occupies the session: use a dedicated
 // IMAPClient for IDLE. When the server closes the session, Idle reopens it with back-off while the
 // authentication is valid (ECO.1.2.7), selects the mailbox again, reports its message count and
-// resumes; it returns an error when the session cannot be reopened.
+// resumes; it returns an error when the session cannot be reopened. Close stops it too.
 func (cl *IMAPClient) Idle(ctx context.Context, onUpdate func(Update)) error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.selected == "" {
 		return &IMAPError{Command: "IDLE", Err: errors.New("no mailbox selected")}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cl.updMu.Lock()
-	cl.onUpdate = onUpdate
+	cl.onUpdate, cl.stopIdle = onUpdate, cancel
 	cl.updMu.Unlock()
 	defer func() {
 		cl.updMu.Lock()
-		cl.onUpdate = nil
+		cl.onUpdate, cl.stopIdle = nil, nil
 		cl.updMu.Unlock()
 	}()
 	failures := 0

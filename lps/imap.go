@@ -31,10 +31,12 @@ type IMAPClient struct {
 	c         *imapclient.Client
 	broken    bool
 	selected  string // mailbox to select again after a reconnection
+	closed    bool   // Close was called: never reopened
 	condstore bool
 
 	updMu    sync.Mutex
 	onUpdate func(Update)
+	stopIdle context.CancelFunc // ends a running Idle (Close)
 }
 
 // Update is unilateral data the server sent about the selected mailbox (during IDLE or after a
@@ -349,6 +351,9 @@ func (cl *IMAPClient) markBroken() {
 // ensure reopens a closed or broken session with exponential back-off. It stops at once when the
 // authentication is refused or the token source fails (ECO.1.2.7: only while auth is valid).
 func (cl *IMAPClient) ensure(ctx context.Context) error {
+	if cl.closed {
+		return &IMAPError{Command: "CONNECT", Err: ErrClosed}
+	}
 	if cl.c != nil && !cl.broken {
 		select {
 		case <-cl.c.Closed():
@@ -421,10 +426,17 @@ type localError struct{ err error }
 
 func (e *localError) Error() string { return e.err.Error() }
 
-// Close ends the session with LOGOUT.
+// Close ends the session with LOGOUT, after stopping a running Idle. The client is not reopened
+// afterwards: later calls return ErrClosed (ECO.1.2.6).
 func (cl *IMAPClient) Close() error {
+	cl.updMu.Lock()
+	if cl.stopIdle != nil {
+		cl.stopIdle()
+	}
+	cl.updMu.Unlock()
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	cl.closed = true
 	if cl.c == nil || cl.broken {
 		return nil
 	}

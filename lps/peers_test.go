@@ -433,6 +433,23 @@ func testIdle(t *testing.T, e *peerEnv) {
 	if uids, err := ic.Search(ctx, lps.Criteria{Subject: "idle 2"}); err != nil || len(uids) != 1 {
 		t.Errorf("Search after the server closed the session = %v, %v", uids, err)
 	}
+	// ECO.1.2.6: Close ends a running IDLE and the session stays closed.
+	go func() { done <- ic.Idle(ctx, func(lps.Update) {}) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := ic.Close(); err != nil {
+		t.Errorf("Close during IDLE: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Idle after Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop Idle")
+	}
+	if _, err := ic.Search(ctx, lps.Criteria{}); !errors.Is(err, lps.ErrClosed) {
+		t.Errorf("Search after Close = %v, want ErrClosed", err)
+	}
 }
 
 // ECO.1.2.7: Postfix restarted between two sends; the second send reopens the session.
@@ -449,6 +466,12 @@ func testPostfixRestart(t *testing.T, e *peerEnv) {
 	e.st.RestartPostfix()
 	if _, err := sc.Submit(ctx, alice, []string{bob}, bytes.NewReader(testMessage(alice, bob, "after restart")), nil); err != nil {
 		t.Fatalf("second Submit after restart: %v\n%s", err, e.st.Logs())
+	}
+	if err := sc.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := sc.Submit(ctx, alice, []string{bob}, bytes.NewReader(testMessage(alice, bob, "after close")), nil); !errors.Is(err, lps.ErrClosed) {
+		t.Errorf("Submit after Close = %v, want ErrClosed", err)
 	}
 }
 

@@ -25,6 +25,7 @@ type SMTPClient struct {
 	s      *session
 	c      *smtp.Client
 	broken bool
+	closed bool // Close was called: never reopened
 }
 
 // DialSMTP connects to ep, requires STARTTLS (ErrNoSTARTTLS otherwise, never a plaintext
@@ -189,6 +190,9 @@ func (cl *SMTPClient) markBroken() {
 
 // ensure reopens a broken or closed session, with back-off.
 func (cl *SMTPClient) ensure(ctx context.Context) error {
+	if cl.closed {
+		return &SendError{Permanent: true, Command: "CONNECT", Err: ErrClosed}
+	}
 	if cl.c != nil && !cl.broken {
 		return nil
 	}
@@ -249,10 +253,12 @@ func messageSize(msg io.Reader) int64 {
 	return 0
 }
 
-// Close ends the session with QUIT.
+// Close ends the session with QUIT. The client is not reopened afterwards: later calls return
+// ErrClosed (ECO.1.2.6).
 func (cl *SMTPClient) Close() error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	cl.closed = true
 	if cl.c == nil || cl.broken {
 		return nil
 	}
