@@ -155,6 +155,7 @@ func slicesContainsErr(errs []error, target error) bool {
 // TestRender_longTableBreaksPages: a 150-row table spans several pages, repeats its header row
 // on each, and every row reaches the text. ECO.2.1.5
 func TestRender_longTableBreaksPages(t *testing.T) {
+	t.Parallel()
 	doc := syntheticDocument(150)
 	res, err := Render(doc, &Options{Now: testClock})
 	if err != nil {
@@ -191,6 +192,7 @@ func fmtInt(i int) string { return strconv.Itoa(i) }
 
 // TestRender_tallRowSplits: a table cell taller than a page is split across pages, not lost.
 func TestRender_tallRowSplits(t *testing.T) {
+	t.Parallel()
 	var long []string
 	cell := el(cda.NodeCell)
 	for i := range 150 {
@@ -244,6 +246,7 @@ func TestRender_pageTree(t *testing.T) {
 // TestRender_headerOnlyTable: a long table made only of th rows still breaks pages instead of
 // running past the bottom margin.
 func TestRender_headerOnlyTable(t *testing.T) {
+	t.Parallel()
 	tbl := el(cda.NodeTable)
 	for i := range 120 {
 		tbl.Children = append(tbl.Children, row(cda.NodeHeaderCell, "Ligne "+strconv.Itoa(i), "valeur"))
@@ -268,6 +271,7 @@ func TestRender_headerOnlyTable(t *testing.T) {
 // TestRender_deepLists: lists nested forty deep keep every item readable (indentation stops
 // before the column gets too narrow).
 func TestRender_deepLists(t *testing.T) {
+	t.Parallel()
 	inner := el(cda.NodeList, el(cda.NodeItem, txt("niveau 40")))
 	for i := 39; i >= 1; i-- {
 		inner = el(cda.NodeList, el(cda.NodeItem, txt("niveau "+strconv.Itoa(i)), inner))
@@ -338,6 +342,7 @@ func TestRender_metadata(t *testing.T) {
 // TestRender_metadataControlCharacters: a title with control characters and odd spacing still
 // gives equal Info and XMP values (Preflight compares them).
 func TestRender_metadataControlCharacters(t *testing.T) {
+	t.Parallel()
 	doc := syntheticDocument(0)
 	doc.Title = "Compte\trendu\x01  d\u2019examen\n\u0085final <b>&"
 	res, err := Render(doc, &Options{Now: testClock, Producer: "éditeur\x02 (test)"})
@@ -353,6 +358,7 @@ func TestRender_metadataControlCharacters(t *testing.T) {
 // TestRender_N1 returns the embedded PDF byte for byte, warning only when it does not declare
 // PDF/A-1. ECO.2.1.5 "identique au PDF encapsulé"
 func TestRender_N1(t *testing.T) {
+	t.Parallel()
 	inner, err := Render(syntheticDocument(3), &Options{Now: testClock})
 	if err != nil {
 		t.Fatal(err)
@@ -393,6 +399,7 @@ func TestRender_N1(t *testing.T) {
 // TestRender_N1PlainText: an N1 document embedding text/plain is rendered as PDF/A-1b with the
 // header and its lines as written (there is no embedded PDF to return).
 func TestRender_N1PlainText(t *testing.T) {
+	t.Parallel()
 	doc := syntheticDocument(0)
 	doc.Level, doc.Sections = cda.N1, nil
 	doc.Body = &cda.NonXMLBody{MediaType: "text/plain; charset=UTF-8", Representation: "TXT",
@@ -417,6 +424,7 @@ func TestRender_N1PlainText(t *testing.T) {
 // TestRender_missingGlyph: a character the fonts cannot show becomes "?" with a warning, and the
 // file stays PDF/A-1b (no .notdef glyph shown).
 func TestRender_missingGlyph(t *testing.T) {
+	t.Parallel()
 	doc := syntheticDocument(0)
 	doc.Sections = []cda.Section{{Title: "Idéogrammes", Text: el(cda.NodeBlock, txt("漢字 et émoji 🙂 fin"))}}
 	res, err := Render(doc, &Options{Now: testClock})
@@ -436,6 +444,7 @@ func TestRender_missingGlyph(t *testing.T) {
 // TestRender_typography: French typographic spaces and invisible characters the fonts lack are
 // mapped, not shown as "?": narrow no-break spaces in « », soft hyphens, non-breaking hyphens.
 func TestRender_typography(t *testing.T) {
+	t.Parallel()
 	doc := syntheticDocument(0)
 	doc.Sections = []cda.Section{{Title: "Typographie", Text: el(cda.NodeBlock,
 		txt("«\u202Fguillemets\u202F» ; anti\u00ADcoagulant ; non\u2011stéroïdien ; 10\u2009mg\u200B."))}}
