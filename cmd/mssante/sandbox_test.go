@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/internal/sandbox"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startSandboxCmd runs `mssante sandbox` in the background until the returned stop is called,
+// which waits for the command to end and returns its exit code.
+func startSandboxCmd(t *testing.T, args ...string) (stop func() int, stderr *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &cmdEnv{stdout: &syncBuffer{}, stderr: stderr, stdin: strings.NewReader("")}, append([]string{"sandbox"}, args...))
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), "TEST world running") {
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("mssante sandbox ended with %d: %s", code, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("mssante sandbox did not start: %s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return stop, stderr
+}
+
+// The acceptance of issue 5, with the real CLI flows: `sandbox` in the foreground, `sandbox env`,
+// `sandbox token`, `autoconfig --test-connection` for both families (ECO.1.1.9), `send` with
+// XOAUTH2 (ECO.1.2.1) and with the applicative certificate (ECO.1.3.1), `list`, `fetch`, a mail to
+// the closed patient mailbox coming back as a bounce (ECO.2.3.1), a clean shutdown on the signal
+// context, and mail surviving a restart.
+func TestSandbox_acceptance(t *testing.T) {
+	dir := t.TempDir()
+	sbDir := filepath.Join(dir, "sandbox")
+	any := "127.0.0.1:0"
+	stop, _ := startSandboxCmd(t, "--data-dir", sbDir, "--imap", any, "--smtp", any, "--https", any, "--http", any, "--psc", any)
+
+	out, errOut, code := runMain(t, "sandbox", "env", "--data-dir", sbDir)
+	var env sandbox.Env
+	if code != 0 || json.Unmarshal([]byte(out), &env) != nil {
+		t.Fatalf("sandbox env: code %d, %s %s", code, out, errOut)
+	}
+	var jeanne, paul, app, closed sandbox.Account
+	for _, a := range env.Accounts {
+		switch {
+		case a.Kind == "personal" && jeanne.Address == "":
+			jeanne = a
+		case a.Kind == "personal":
+			paul = a
+		case a.Kind == "applicative":
+			app = a
+		case a.Kind == "patient" && a.Closed:
+			closed = a
+		}
+	}
+	if jeanne.NationalID == "" || paul.NationalID == "" || app.Cert == "" || app.Key == "" || closed.Address == "" ||
+		env.AutoconfigURL == "" || env.IMAP == "" || env.SMTP == "" {
+		t.Fatalf("sandbox env lacks accounts or addresses: %s", out)
+	}
+	if _, err := os.Stat(env.TrustRoot); err != nil {
+		t.Fatalf("trust_root: %v", err)
+	}
+
+	tokenFile := func(who sandbox.Account) string {
+		out, errOut, code := runMain(t, "sandbox", "token", "--user", who.NationalID, "--data-dir", sbDir)
+		if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 || !strings.Contains(errOut, "SANDBOX") {
+			t.Fatalf("sandbox token: code %d, stderr %q", code, errOut)
+		}
+		f := filepath.Join(dir, who.NationalID+".token")
+		if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	jeanneTok, paulTok := tokenFile(jeanne), tokenFile(paul)
+	common := []string{"--autoconfig-url", env.AutoconfigURL, "--trust-root", env.TrustRoot, "--data-dir", filepath.Join(dir, "client")}
+	appCreds := []string{"--cert", app.Cert, "--key", app.Key}
+
+	for _, c := range []struct {
+		addr  string
+		creds []string
+	}{{jeanne.Address, []string{"--token-file", jeanneTok}}, {app.Address, appCreds}} {
+		out, errOut, code := runMain(t, append(append([]string{"autoconfig", c.addr, "--test-connection"}, c.creds...), common...)...)
+		if code != 0 || !strings.Contains(out, `"ok": true`) || strings.Contains(out, `"ok": false`) {
+			t.Fatalf("autoconfig --test-connection %s: code %d\n%s\n%s", c.addr, code, out, errOut)
+		}
+	}
+
+	eml := filepath.Join(dir, "msg.eml")
+	writeTestFile(t, eml, []byte("From: <"+jeanne.Address+">\r\nTo: <"+paul.Address+">\r\nSubject: Essai sandbox CLI\r\n"+
+		"Date: Sat, 28 Nov 2026 10:00:00 +0100\r\nMessage-ID: <sandbox-cli-1@sandbox.test>\r\n\r\nBonjour Paul.\r\n"))
+	if out, errOut, code := runMain(t, append([]string{"send", eml, "--account", jeanne.Address, "--token-file", jeanneTok, "--dsn"}, common...)...); code != 0 {
+		t.Fatalf("send (XOAUTH2): code %d, %s %s", code, out, errOut)
+	}
+	paulArgs := append([]string{"--account", paul.Address, "--token-file", paulTok}, common...)
+	uid := waitListed(t, paulArgs, "Essai sandbox CLI")
+	got := filepath.Join(dir, "got.eml")
+	if _, errOut, code := runMain(t, append([]string{"fetch", "--uid", strconv.Itoa(int(uid)), "-o", got}, paulArgs...)...); code != 0 {
+		t.Fatalf("fetch: code %d: %s", code, errOut)
+	}
+	if body, err := os.ReadFile(got); err != nil || !strings.Contains(string(body), "Bonjour Paul.") {
+		t.Errorf("fetched message (%v):\n%s", err, body)
+	}
+
+	// The applicative mailbox writes to the closed patient mailbox: a bounce comes back.
+	toPatient := filepath.Join(dir, "patient.eml")
+	writeTestFile(t, toPatient, []byte("From: <"+app.Address+">\r\nTo: <"+closed.Address+">\r\nSubject: Pour le patient\r\n"+
+		"Date: Sat, 28 Nov 2026 10:00:00 +0100\r\nMessage-ID: <sandbox-cli-2@sandbox.test>\r\n\r\nBonjour.\r\n"))
+	if out, errOut, code := runMain(t, append(append([]string{"send", toPatient, "--account", app.Address}, appCreds...), common...)...); code != 0 {
+		t.Fatalf("send (certificate): code %d, %s %s", code, out, errOut)
+	}
+	waitListed(t, append(append([]string{"--account", app.Address}, appCreds...), common...), "Message non distribué")
+
+	// Clean shutdown, restart on the same data directory (same ports), the mail is still there.
+	if code := stop(); code != 0 {
+		t.Fatalf("mssante sandbox exit code %d after the signal", code)
+	}
+	// The PSC emulator's signing key lives in memory only: tokens of the previous run are refused
+	// and a new one is needed.
+	startSandboxCmd(t, "--data-dir", sbDir)
+	if _, errOut, code := runMain(t, append([]string{"list"}, paulArgs...)...); code != 1 || !strings.Contains(errOut, "AUTHENTICATIONFAILED") {
+		t.Errorf("token of the previous run: code %d, %s", code, errOut)
+	}
+	paulArgs[3] = tokenFile(paul)
+	waitListed(t, paulArgs, "Essai sandbox CLI")
+}
+
+// waitListed runs `list` until a message whose subject contains subject shows, and returns its UID.
+func waitListed(t *testing.T, args []string, subject string) uint32 {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		out, errOut, code := runMain(t, append([]string{"list"}, args...)...)
+		if code != 0 {
+			t.Fatalf("list: code %d: %s", code, errOut)
+		}
+		for _, l := range parseLines(t, out) {
+			if strings.Contains(l.Subject, subject) {
+				return l.UID
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no message %q listed", subject)
+	return 0
+}
+
+// `sandbox token` says clearly when the sandbox is not running, or was never started.
+func TestSandboxToken_notRunning(t *testing.T) {
+	dir := t.TempDir()
+	_, errOut, code := runMain(t, "sandbox", "token", "--user", "899700200016", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errOut, "mssante sandbox") {
+		t.Errorf("never started: code %d, %q", code, errOut)
+	}
+	if _, _, code := runMain(t, "sandbox", "token", "--data-dir", dir); code != 2 {
+		t.Errorf("without --user: code %d, want 2", code)
+	}
+	stop, _ := startSandboxCmd(t, "--data-dir", dir, "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
+		"--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--psc", "127.0.0.1:0")
+	stop()
+	_, errOut, code = runMain(t, "sandbox", "token", "--user", "899700200016", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errOut, "not running") {
+		t.Errorf("stopped: code %d, %q", code, errOut)
+	}
+}
