@@ -45,7 +45,8 @@ type Options struct {
 
 // Result is a rendered PDF.
 type Result struct {
-	// PDF is the file: PDF/A-1b for an N3 document; for an N1 document, the embedded PDF as it is.
+	// PDF is the file: PDF/A-1b for an N3 document; for an N1 document, the embedded PDF as it is
+	// (the same slice as doc.Body.Data, not a copy).
 	PDF []byte
 	// Embedded reports that PDF is the embedded document of an N1 CDA, returned unchanged.
 	Embedded bool
