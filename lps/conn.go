@@ -262,6 +262,7 @@ type session struct {
 	raw  *ctxConn
 	tr   *tracer
 	tls  tls.ConnectionState
+	conn net.Conn // the TLS connection as the protocol library sees it
 }
 
 // dialPlain connects and returns the cleartext part of a session.

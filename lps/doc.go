@@ -34,5 +34,9 @@
 //	uids, err := imap.Search(ctx, lps.Criteria{Unseen: true})
 //	n, err := imap.FetchBody(ctx, uids[0], w)
 //
-// Not implemented yet: SMTP PIPELINING (commands are sent one by one), QRESYNC (CONDSTORE only).
+// Submission sends MAIL and RCPT as one group when the server offers PIPELINING (RFC 2920), DATA
+// after their replies (all or nothing), DSN parameters when it offers DSN (RFC 3461), and checks
+// SIZE first. IMAP uses CONDSTORE when offered (MODSEQ in summaries, HIGHESTMODSEQ on select).
+//
+// Not implemented: QRESYNC; implicit TLS (ports 465/993), which the referential does not use.
 package lps

@@ -118,16 +118,22 @@ func (cl *SMTPClient) transaction(from string, rcpts []string, msg io.Reader, si
 			}
 		}
 	}
-	if err := c.Mail(from, mo); err != nil {
-		e := cl.fail("MAIL", err)
-		return nil, cl.broken || e.Code == 421, e
-	}
-	for _, to := range rcpts {
-		if err := c.Rcpt(to, ro); err != nil {
-			e := cl.fail("RCPT", err)
-			e.Line = strings.TrimSpace(e.Line + " <" + to + ">")
-			cl.reset()
-			return nil, false, e
+	if ok, _ := c.Extension("PIPELINING"); ok {
+		if retry, err := cl.pipelineEnvelope(from, rcpts, mo, ro); err != nil {
+			return nil, retry, err
+		}
+	} else {
+		if err := c.Mail(from, mo); err != nil {
+			e := cl.fail("MAIL", err)
+			return nil, cl.broken || e.Code == 421, e
+		}
+		for _, to := range rcpts {
+			if err := c.Rcpt(to, ro); err != nil {
+				e := cl.fail("RCPT", err)
+				e.Line = strings.TrimSpace(e.Line + " <" + to + ">")
+				cl.reset()
+				return nil, false, e
+			}
 		}
 	}
 	w, err := c.Data()
@@ -341,7 +347,8 @@ func (cl *SMTPClient) starttls(ctx context.Context, s *session, p *plainSession)
 		return nil, &SendError{Permanent: true, Command: "STARTTLS", Err: err}
 	}
 	s.tls = tlsState(conn)
-	c := smtp.NewClient(newPrefixConn(conn, "220 TLS established\r\n"))
+	s.conn = newPrefixConn(conn, "220 TLS established\r\n")
+	c := smtp.NewClient(s.conn)
 	if err := c.Hello(cl.opts.localName()); err != nil {
 		_ = c.Close()
 		return nil, cl.failNew("EHLO", err)

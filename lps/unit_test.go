@@ -450,3 +450,58 @@ func TestIMAPAuth_xoauth2ErrorChallenge(t *testing.T) {
 		t.Errorf("AUTHENTICATE line %q, answer %q (want an empty line)", authLine, answer)
 	}
 }
+
+// ECO.1.0.1, RFC 2920: with PIPELINING, MAIL and every RCPT leave in one group (the server reads
+// them all before answering); a refused recipient aborts the transaction (RSET, no DATA).
+func TestSubmit_pipelinedEnvelope(t *testing.T) {
+	var mu sync.Mutex
+	var group, after []string
+	ep, cli := fakeServer(t, func(w *wire) {
+		smtpUntilAuth(w, "250-PIPELINING", "250-DSN")
+		w.send("235 ok")
+		g := []string{w.recv(), w.recv(), w.recv()} // no reply yet: only a pipelining client gets here
+		w.send("250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 <nobody@test.mssante.fr>: Recipient address rejected")
+		a := w.recv()
+		w.send("250 2.0.0 reset")
+		mu.Lock()
+		group, after = g, []string{a}
+		mu.Unlock()
+		w.recv()
+		w.send("221 bye")
+	})
+	auth := Auth{Method: AuthCertPlain, Address: "appli@test.mssante.fr", Certificate: &tls.Certificate{}}
+	ctx := context.Background()
+	sc, err := DialSMTP(ctx, ep, auth, &Options{TLS: cli})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	_, err = sc.Submit(ctx, "appli@test.mssante.fr", []string{"b@test.mssante.fr", "nobody@test.mssante.fr"},
+		strings.NewReader("Subject: x\r\n\r\nok\r\n"), &DSN{EnvelopeID: "id+1"})
+	var se *SendError
+	if !errors.As(err, &se) || se.Command != "RCPT" || se.Code != 550 || se.Enhanced != "5.1.1" || !se.Permanent ||
+		!strings.Contains(se.Line, "<nobody@test.mssante.fr>") {
+		t.Fatalf("Submit = %v, want a permanent RCPT 550 5.1.1 error naming the recipient", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"MAIL FROM:<appli@test.mssante.fr> SIZE=18 RET=HDRS ENVID=id+2B1",
+		"RCPT TO:<b@test.mssante.fr> NOTIFY=SUCCESS,FAILURE,DELAY", "RCPT TO:<nobody@test.mssante.fr> NOTIFY=SUCCESS,FAILURE,DELAY"}
+	if strings.Join(group, "|") != strings.Join(want, "|") || len(after) != 1 || after[0] != "RSET" {
+		t.Errorf("pipelined group %q then %q; want %q then RSET", group, after, want)
+	}
+}
+
+// FuzzReadReply: any reply is parsed or refused, never panics; codes stay in 200..599.
+func FuzzReadReply(f *testing.F) {
+	f.Add("250-mx\r\n250 2.1.0 Ok\r\n")
+	f.Add("550 5.1.1 <x@y>: Recipient address rejected\r\n")
+	f.Add("354 \r\n")
+	f.Add("250-a\r\n251 b\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		code, enh, _, err := readReply(bufio.NewReader(strings.NewReader(s)))
+		if err == nil && (code < 200 || code > 599 || (enh != "" && !isEnhanced(enh))) {
+			t.Fatalf("readReply(%q) = %d %q", s, code, enh)
+		}
+	})
+}
