@@ -66,8 +66,8 @@ type Account struct {
 	OrgID string `json:"org_id,omitempty"`
 	// Cert and Key are the client certificate (leaf then intermediate) and key files of an
 	// applicative mailbox.
-	Cert string `json:"cert,omitempty"`
-	Key  string `json:"key,omitempty"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
 	// Closed marks a closed patient mailbox (mail to it bounces).
 	Closed bool `json:"closed"`
 	// Name is a display name.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -242,6 +243,24 @@ func def(v, d string) string {
 
 // Env returns what `mssante sandbox env` prints.
 func (w *World) Env() *Env { return w.Config.env(w.DataDir) }
+
+// Mailboxes returns the personal and organisational mailboxes the professional nationalID may
+// open with XOAUTH2 (the operator's rule), personal first: what `mssante serve --sandbox` shows
+// after a PSC login.
+func (w *World) Mailboxes(nationalID string) []string {
+	var personal, org []string
+	for _, a := range w.Config.Accounts {
+		if !slices.Contains(a.NationalIDs, nationalID) {
+			continue
+		}
+		if a.Kind == "personal" {
+			personal = append(personal, a.Address)
+		} else if a.Kind == "organisational" {
+			org = append(org, a.Address)
+		}
+	}
+	return append(personal, org...)
+}
 
 // TrustRoot is the PEM file of the test root (the --trust-root of clients).
 func (w *World) TrustRoot() string { return filepath.Join(w.DataDir, "pki", "root.pem") }

@@ -329,3 +329,17 @@ func TestFetchToken_errors(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// Mailboxes follows the operator's rule: own personal mailbox, then the organisational ones.
+func TestWorld_Mailboxes(t *testing.T) {
+	w := &World{Config: seedConfig(DefaultProDomain, DefaultOrgDomain, DefaultPatientDomain)}
+	for _, p := range w.Config.Professionals {
+		got := w.Mailboxes(p.NationalID)
+		if strings.Join(got, ",") != strings.Join(p.Mailboxes, ",") {
+			t.Errorf("%s: Mailboxes %v, the PSC emulator announces %v", p.NationalID, got, p.Mailboxes)
+		}
+	}
+	if got := w.Mailboxes("899700999999"); len(got) != 0 {
+		t.Errorf("unknown professional: %v", got)
+	}
+}
