@@ -42,6 +42,7 @@ type connFlags struct {
 	profile       *string
 	dataDir       *string
 	family        *string
+	timeout       *time.Duration
 }
 
 func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
@@ -53,6 +54,7 @@ func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 		autoconfigURL: fs.String("autoconfig-url", envOr("MSSANTE_AUTOCONFIG_URL", ""), "autoconfig base `URL` (default https://autoconfig.<domain>)"),
 		profile:       fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test"),
 		dataDir:       dataDirFlag(fs),
+		timeout:       fs.Duration("timeout", 2*time.Minute, "give up the whole operation after `duration`"),
 	}
 	fs.Var(&c.trustRoots, "trust-root", "PEM `file` of a root that REPLACES the IGC Santé anchors (test environments; repeatable; logged as a relaxation)")
 	if serverFlag != "" {
@@ -156,6 +158,14 @@ func (c *connFlags) policy(stderr io.Writer) (*trust.Policy, error) {
 		}
 	}
 	return trust.New(o)
+}
+
+// deadline bounds the whole command by --timeout (a silent server must not hang the CLI).
+func (c *connFlags) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if *c.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, *c.timeout)
 }
 
 // session is what a transport command needs: options for lps and the audit trail.
@@ -332,6 +342,8 @@ type sendResult struct {
 }
 
 func runSend(ctx context.Context, env *cmdEnv, c *connFlags, file string, dsn bool) error {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -461,6 +473,8 @@ func (c *connFlags) dialIMAP(ctx context.Context, env *cmdEnv) (*lps.IMAPClient,
 }
 
 func runList(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, limit int) error {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	ic, t, err := c.dialIMAP(ctx, env)
 	if err != nil {
 		return err
@@ -493,6 +507,8 @@ func runList(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, lim
 }
 
 func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, uid uint32, out string) error {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	ic, t, err := c.dialIMAP(ctx, env)
 	if err != nil {
 		return err
@@ -528,6 +544,8 @@ type autoconfigResult struct {
 }
 
 func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string, test bool) error {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	if family == "" {
 		family = "personal"
 		if *c.certFile != "" {
