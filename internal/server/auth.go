@@ -94,6 +94,7 @@ func (srv *Server) completeLogin(ctx context.Context, s *session, tok *psc.Token
 	}
 	h := srv.o.NewHolder(tok)
 	s.pending, s.pro, s.holder = nil, pro, h
+	s.authed.Store(true)
 	srv.wg.Add(2)
 	go func() { defer srv.wg.Done(); _ = h.Run(srv.ctx) }()
 	go func() {

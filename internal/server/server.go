@@ -132,7 +132,7 @@ func New(o Options) (*Server, error) {
 	}
 	srv := &Server{o: o, secure: o.Secure, now: o.Now, log: o.Logger}
 	srv.ctx, srv.cancel = context.WithCancel(context.Background())
-	srv.sessions = newSessionStore(o.Now, o.IdleTimeout, o.MaxLifetime, srv.sessionEnded)
+	srv.sessions = newSessionStore(o.Now, o.IdleTimeout, o.MaxLifetime, o.PendingTimeout, srv.sessionEnded)
 	h, err := srv.routes()
 	if err != nil {
 		return nil, err

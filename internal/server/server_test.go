@@ -22,6 +22,7 @@ import (
 // ECO.1.2.1: a professional logs in with Pro Santé Connect by redirect (code + PKCE); /api/v1/me
 // answers 401 before and the professional after.
 func TestLogin_redirectEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	c := browser(t)
 	var unauth apiError
@@ -49,6 +50,7 @@ func TestLogin_redirectEndToEnd(t *testing.T) {
 
 // A callback without the login's state is refused (the state binds the callback to the session).
 func TestLogin_callbackWrongStateRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	c := browser(t)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -63,6 +65,7 @@ func TestLogin_callbackWrongStateRefused(t *testing.T) {
 // Cookie flags: HttpOnly, SameSite=Lax, Path=/, and under TLS Secure with the __Host- prefix; the
 // id is 256 bits and is rotated at login.
 func TestSession_cookieFlags(t *testing.T) {
+	t.Parallel()
 	for _, secure := range []bool{false, true} {
 		e := newEnv(t, envOptions{server: Options{Secure: secure}})
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -114,6 +117,7 @@ func TestSession_cookieFlags(t *testing.T) {
 
 // CSRF: a cross-site POST with the session cookie is refused; a same-origin one passes.
 func TestCSRF_crossSitePostRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	c := browser(t)
 	e.browserLogin(t, c, 0)
@@ -141,6 +145,7 @@ func TestCSRF_crossSitePostRefused(t *testing.T) {
 // ECO.1.2.1: CIBA login of a thick client (start, approval on the device, poll); the token
 // endpoint gives the current PSC access token, not cacheable, for the session's mailboxes only.
 func TestCIBA_agentTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	pro := pscemu.DefaultProfessionals[0]
 	handle := e.agentLogin(t, pro.NationalID)
@@ -170,6 +175,7 @@ func TestCIBA_agentTokenEndpoint(t *testing.T) {
 
 // CIBA refusals: the professional denies, or does not answer before the request expires.
 func TestCIBA_deniedAndExpired(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{clock: true})
 	c := &http.Client{Timeout: 10 * time.Second}
 	pro := pscemu.DefaultProfessionals[0]
@@ -209,6 +215,7 @@ func TestCIBA_deniedAndExpired(t *testing.T) {
 
 // Idle and absolute expiry with an injected clock; an open event stream is told session-ended.
 func TestSession_idleAndAbsoluteExpiry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{clock: true, server: Options{IdleTimeout: 30 * time.Minute, MaxLifetime: 2 * time.Hour},
 		emu: pscemu.Options{AccessTTL: time.Hour, RefreshTTL: 3 * time.Hour, SessionMax: 4 * time.Hour}})
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -248,6 +255,7 @@ func TestSession_idleAndAbsoluteExpiry(t *testing.T) {
 // refuses the refresh token; afterwards no token is given, and neither the logs nor the data
 // directory (audit trail) hold any token PSC issued.
 func TestEvents_renewedThenEndedNoTokenAnywhere(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	db, err := store.Open(context.Background(), dataDir, audit.Migrations...)
 	if err != nil {
@@ -312,6 +320,7 @@ func TestEvents_renewedThenEndedNoTokenAnywhere(t *testing.T) {
 
 // Logout by a thick client ends the session at PSC too: a refresh with its token is refused.
 func TestLogout_agentEndsSessionAtPSC(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	c := &http.Client{Timeout: 10 * time.Second}
 	pro := pscemu.DefaultProfessionals[1]
@@ -421,4 +430,62 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// The French pages: a browser logs in by CIBA with the login page's form, sees the binding
+// message, and lands on the home page once approved.
+func TestCIBA_browserForm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := browser(t)
+	home := get(t, c, e.ts.URL+"/", http.StatusOK)
+	if !strings.Contains(home, "Se connecter avec Pro Santé Connect") || !strings.Contains(home, `name="national_id"`) {
+		t.Fatalf("login page:\n%s", home)
+	}
+	pro := pscemu.DefaultProfessionals[0]
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/auth/ciba/start",
+		strings.NewReader("national_id="+pro.NationalID+"&channel=CARD"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Origin", e.ts.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	page := string(do(t, c, req, http.StatusOK))
+	pending := e.emu.Pending()
+	if len(pending) != 1 || pending[0].Channel != "CARD" || !strings.Contains(page, `class="code">`+pending[0].BindingMessage+"<") {
+		t.Fatalf("pending %+v, page:\n%s", pending, page)
+	}
+	if !strings.Contains(page, `http-equiv="refresh"`) {
+		t.Fatal("pending page does not refresh itself")
+	}
+	e.approve(t, pro.NationalID, pending[0].BindingMessage)
+	var final string
+	for i := 0; i < 20 && !strings.Contains(final, "Se déconnecter"); i++ {
+		time.Sleep(time.Second)
+		final = get(t, c, e.ts.URL+"/auth/ciba/poll", http.StatusOK)
+	}
+	if !strings.Contains(final, pro.FamilyName) {
+		t.Fatalf("page after approval:\n%s", final)
+	}
+	// Bad national id: a French error page.
+	req, _ = http.NewRequest(http.MethodPost, e.ts.URL+"/auth/ciba/start", strings.NewReader("national_id=<x>"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	if page := string(do(t, c, req, http.StatusBadRequest)); !strings.Contains(page, "Identifiant national invalide") {
+		t.Fatalf("error page:\n%s", page)
+	}
+}
+
+// An unfinished login does not hold memory: it ends after PendingTimeout.
+func TestSession_pendingLoginTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{clock: true, server: Options{PendingTimeout: 5 * time.Minute}})
+	c := &http.Client{Timeout: 10 * time.Second}
+	var a cibaStartAnswer
+	apiPost(t, c, e.ts.URL+"/auth/ciba/start", "", map[string]string{"national_id": pscemu.DefaultProfessionals[0].NationalID,
+		"client": "agent"}, http.StatusOK, &a)
+	e.clock.Add(5 * time.Minute)
+	if n := e.srv.Sweep(); n != 1 {
+		t.Fatalf("Sweep ended %d sessions, want 1", n)
+	}
+	apiPost(t, c, e.ts.URL+"/auth/ciba/poll", a.Handle, nil, http.StatusUnauthorized, nil)
 }

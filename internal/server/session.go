@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mssante/mssante/internal/psc"
@@ -17,6 +18,7 @@ import (
 const (
 	reasonIdle    = "idle-timeout" // no request for Options.IdleTimeout
 	reasonMaxLife = "max-lifetime" // Options.MaxLifetime reached
+	reasonPending = "login-timeout" // a login left unfinished for Options.PendingTimeout
 )
 
 // sessionKind says how a client presents its session.
@@ -51,6 +53,7 @@ type session struct {
 	pro     *Professional // after login
 	holder  Holder
 
+	authed atomic.Bool     // a professional is logged in (readable under the store's lock)
 	ended  chan struct{} // closed when the session ends
 	reason string        // why it ended
 }
@@ -68,14 +71,16 @@ type sessionStore struct {
 	now     func() time.Time
 	idle    time.Duration
 	maxLife time.Duration
+	pending time.Duration
 	onEnd   func(s *session, logout bool) // called outside the lock, once per session
 
 	mu   sync.Mutex
 	byID map[[32]byte]*session
 }
 
-func newSessionStore(now func() time.Time, idle, maxLife time.Duration, onEnd func(*session, bool)) *sessionStore {
-	return &sessionStore{now: now, idle: idle, maxLife: maxLife, onEnd: onEnd, byID: map[[32]byte]*session{}}
+func newSessionStore(now func() time.Time, idle, maxLife, pending time.Duration, onEnd func(*session, bool)) *sessionStore {
+	return &sessionStore{now: now, idle: idle, maxLife: maxLife, pending: pending, onEnd: onEnd,
+		byID: map[[32]byte]*session{}}
 }
 
 // newID returns a random 256-bit session id, base64url without padding (43 characters).
@@ -130,6 +135,8 @@ func (st *sessionStore) expiredLocked(s *session) string {
 		return reasonMaxLife
 	case now.Sub(s.lastSeen) >= st.idle:
 		return reasonIdle
+	case !s.authed.Load() && now.Sub(s.created) >= st.pending:
+		return reasonPending
 	}
 	return ""
 }
