@@ -26,21 +26,23 @@
 //     ANS corpus embeds a PDF/A-1 file (Word exports: no XMP, transparency groups, fonts not
 //     embedded, cross-reference streams), so callers should expect that warning. Options.StrictN1
 //     turns it into an error for callers that would rather not send such a file. An N1 body in
-//     text/plain has no PDF to return: it is rendered as PDF/A-1b like an N3 document, header
-//     first, its lines kept. Other N1 media types (images, RTF) give ErrEmbeddedNotPDF.
+//     text/plain or an image (JPEG, PNG, TIFF) has no PDF to return: it is rendered as PDF/A-1b,
+//     header first, then the lines as written or the image scaled to the page (a JPEG in colour
+//     or grey is embedded as received; other images are decoded to RGB, transparency over
+//     white). Other N1 media types (RTF…) give ErrEmbeddedNotPDF.
 //
 // # Why an own PDF writer
 //
 // go-pdf/fpdf embeds UTF-8 TrueType fonts but cannot write PDF/A-1 (no /Metadata link from the
 // catalog, no OutputIntent, no trailer /ID, an EmbeddedFiles name tree always written);
 // post-processing its output with pdfcpu works but rewrites the dates and the producer after the
-// XMP is written. The subset of PDF this package needs is small (text, lines, rectangles), so it
+// XMP is written. The subset of PDF this package needs is small (text, lines, rectangles, opaque
+// images), so it
 // writes PDF 1.4 itself (about 200 lines, pdf.go): header with a binary comment, objects, an
 // xref table, a trailer whose /ID is the MD5 of the file body, an Info dictionary and an
 // unfiltered XMP packet with identical dates and time zone, and an OutputIntent GTS_PDFA1 with
 // an embedded sRGB ICC profile generated from the IEC 61966-2-1 constants (icc.go). No
-// transparency, no annotations, no images, no encryption: nothing PDF/A-1 forbids is ever
-// written.
+// transparency, no annotations, no encryption: nothing PDF/A-1 forbids is ever written.
 //
 // Fonts are the Go fonts (golang.org/x/image/font/gofont, BSD licence; regular, bold, italic,
 // bold italic), which cover French (accents, œ, €, « », ’). Each is embedded as a CIDFontType2

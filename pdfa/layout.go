@@ -25,7 +25,8 @@ type run struct {
 
 // page is the content stream of one page being built.
 type page struct {
-	ops strings.Builder
+	ops    strings.Builder
+	images []int // indices in layout.images of the images the page shows
 }
 
 // layout places text and rules on pages, top to bottom, breaking pages as needed.
@@ -37,6 +38,7 @@ type layout struct {
 	onNewPage func()
 	warn      func(error)
 	missing   map[rune]bool
+	images    []*pdfImage
 }
 
 func newLayout(fonts *fontSet, warn func(error)) *layout {

@@ -1,7 +1,11 @@
 package pdfa
 
 import (
+	"bytes"
 	"encoding/binary"
+	"image"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,6 +171,31 @@ func FuzzLayout(f *testing.F) {
 		}
 		if res.Pages < 1 || res.Pages > 10000 || !strings.HasSuffix(string(res.PDF), "%%EOF\n") {
 			t.Fatalf("pages = %d", res.Pages)
+		}
+	})
+}
+
+// FuzzDecodeImage: any bytes given as an N1 image either fail cleanly or give samples matching
+// the declared size.
+func FuzzDecodeImage(f *testing.F) {
+	img := image.NewNRGBA(image.Rect(0, 0, 3, 2))
+	var p, j bytes.Buffer
+	if err := png.Encode(&p, img); err != nil {
+		f.Fatal(err)
+	}
+	if err := jpeg.Encode(&j, img, nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(p.Bytes())
+	f.Add(j.Bytes())
+	f.Add([]byte("II*\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		im, err := decodeImage(data)
+		if err != nil {
+			return
+		}
+		if im.width <= 0 || im.height <= 0 || (im.jpeg == nil && len(im.samples) != 3*im.width*im.height) {
+			t.Fatalf("image %dx%d with %d samples", im.width, im.height, len(im.samples))
 		}
 	})
 }

@@ -3,6 +3,10 @@ package pdfa
 import (
 	"bytes"
 	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -418,6 +422,56 @@ func TestRender_N1PlainText(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestRender_N1Image: an N1 document embedding an image (JPEG in colour or grey, PNG with
+// transparency) is rendered as PDF/A-1b: header, then the image scaled to the page.
+func TestRender_N1Image(t *testing.T) {
+	t.Parallel()
+	rgba := image.NewNRGBA(image.Rect(0, 0, 120, 80))
+	gray := image.NewGray(image.Rect(0, 0, 60, 200))
+	for y := range 200 {
+		for x := range 120 {
+			rgba.Set(x, y, color.NRGBA{uint8(2 * x), uint8(3 * y), 128, uint8(x + y)})
+			gray.Set(x, y, color.Gray{uint8(x + y)})
+		}
+	}
+	var jpgRGB, jpgGray, pngAlpha bytes.Buffer
+	if err := jpeg.Encode(&jpgRGB, rgba, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := jpeg.Encode(&jpgGray, gray, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(&pngAlpha, rgba); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]*cda.NonXMLBody{
+		"jpeg-rgb":  {MediaType: "image/jpeg", Data: jpgRGB.Bytes()},
+		"jpeg-gray": {MediaType: "image/jpeg", Data: jpgGray.Bytes()},
+		"png-alpha": {MediaType: "image/png", Data: pngAlpha.Bytes()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			doc := syntheticDocument(0)
+			doc.Level, doc.Sections, doc.Body = cda.N1, nil, body
+			res, err := Render(doc, &Options{Now: testClock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Embedded || res.Pages != 1 || len(res.Warnings) != 0 {
+				t.Fatalf("Embedded=%v Pages=%d Warnings=%v", res.Embedded, res.Pages, res.Warnings)
+			}
+			if strings.HasPrefix(name, "jpeg") && !bytes.Contains(res.PDF, body.Data) {
+				t.Error("the JPEG is not embedded as received")
+			}
+			path := pdfcheck.WriteTemp(t, name+".pdf", res.PDF)
+			pdfcheck.Preflight(t, path)
+			if !strings.Contains(pdfcheck.Text(t, path), documentTitle(doc)) {
+				t.Error("title missing")
+			}
+		})
 	}
 }
 

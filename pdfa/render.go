@@ -18,8 +18,8 @@ var (
 	// ErrNoContent: the document has neither sections (N3) nor an embedded body (N1); there is
 	// nothing to render. The caller sends the CDA without a PDF or asks the author for a new one.
 	ErrNoContent = errors.New("pdfa: the document has no body to render")
-	// ErrEmbeddedNotPDF: an N1 document embeds something other than a PDF (text, image); this
-	// package does not convert it. The caller can still attach the CDA alone.
+	// ErrEmbeddedNotPDF: an N1 document embeds something other than a PDF that this package
+	// cannot lay out (RTF, an unreadable image…). The caller can still attach the CDA alone.
 	ErrEmbeddedNotPDF = errors.New("pdfa: the N1 document does not embed a PDF")
 	// ErrNotPDFA is the warning given when an N1 document embeds a PDF that does not declare
 	// PDF/A-1 conformance in its metadata: it is returned unchanged, as ECO.2.1.5 requires the
@@ -68,11 +68,20 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 		opts = &Options{}
 	}
 	sections := doc.Sections
+	var img *pdfImage
 	if doc.Level == cda.N1 || (len(doc.Sections) == 0 && doc.Body != nil) {
-		if doc.Body == nil || !isPlainText(doc.Body.MediaType) {
+		switch {
+		case doc.Body != nil && isPlainText(doc.Body.MediaType):
+			sections = plainTextSections(doc.Body.Data)
+		case doc.Body != nil && isImage(doc.Body.MediaType):
+			var err error
+			if img, err = decodeImage(doc.Body.Data); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrEmbeddedNotPDF, err)
+			}
+			sections = []cda.Section{{Title: "Document (image)"}}
+		default:
 			return embedded(doc, opts.StrictN1)
 		}
-		sections = plainTextSections(doc.Body.Data)
 	}
 	if len(sections) == 0 {
 		return nil, ErrNoContent
@@ -94,6 +103,9 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 	renderHeader(l, doc)
 	for i := range sections {
 		renderSection(l, &sections[i], 1)
+	}
+	if img != nil {
+		l.image(img)
 	}
 	renderFooters(l, doc)
 	info := docInfo{
@@ -177,6 +189,15 @@ func assemble(l *layout, info docInfo) ([]byte, error) {
 		pageObjs[i] = w.alloc()
 		w.stream(w.alloc(), "", []byte(p.ops.String()), true)
 	}
+	imageObjs := make([]int, len(l.images))
+	for i, im := range l.images {
+		imageObjs[i] = w.alloc()
+		if im.jpeg != nil {
+			w.stream(imageObjs[i], im.dict(), im.jpeg, false)
+		} else {
+			w.stream(imageObjs[i], im.dict(), im.samples, true)
+		}
+	}
 	fontDict := w.alloc()
 	var fonts []string
 	for _, f := range l.fonts.faces {
@@ -212,9 +233,17 @@ func assemble(l *layout, info docInfo) ([]byte, error) {
 		}
 	}
 	for i, n := range pageObjs {
+		res := fmt.Sprintf("/Font %s /ProcSet [/PDF /Text]", ref(fontDict))
+		if ims := l.pages[i].images; len(ims) > 0 {
+			res = fmt.Sprintf("/Font %s /ProcSet [/PDF /Text /ImageB /ImageC] /XObject <<", ref(fontDict))
+			for _, k := range ims {
+				res += fmt.Sprintf(" /Im%d %s", k, ref(imageObjs[k]))
+			}
+			res += " >>"
+		}
 		// Content streams were allocated right after each page object.
-		w.object(n, fmt.Sprintf("<< /Type /Page /Parent %s /MediaBox [0 0 %s %s] /Resources << /Font %s /ProcSet [/PDF /Text] >> /Contents %s >>",
-			ref(parents[i]), num(pageWidth), num(pageHeight), ref(fontDict), ref(n+1)))
+		w.object(n, fmt.Sprintf("<< /Type /Page /Parent %s /MediaBox [0 0 %s %s] /Resources << %s >> /Contents %s >>",
+			ref(parents[i]), num(pageWidth), num(pageHeight), res, ref(n+1)))
 	}
 	w.object(pagesObj, fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(rootKids, " "), len(pageObjs)))
 	w.stream(icc, "/N 3", srgbICC(), true)
