@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -291,6 +292,9 @@ func testXOAUTH2(t *testing.T, e *peerEnv) {
 	sums, _ = ic.Summaries(ctx, []uint32{uid})
 	if len(sums) != 1 || !strings.Contains(strings.Join(sums[0].Flags, " "), "$MDNSent") {
 		t.Errorf("flags after SetFlags = %+v", sums)
+	}
+	if unseen, err := ic.Search(ctx, lps.Criteria{Unseen: true}); err != nil || slices.Contains(unseen, uid) {
+		t.Errorf("Search(Unseen) after \\Seen = %v, %v", unseen, err)
 	}
 	boxes, err := ic.Mailboxes(ctx)
 	if err != nil || len(boxes) < 3 {
