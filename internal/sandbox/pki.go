@@ -88,10 +88,11 @@ func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 
 func (p *pki) generate(hosts []string) error {
 	now := time.Now()
-	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	keys, err := genKeys(3)
 	if err != nil {
 		return err
 	}
+	rootKey, orgKey, serverKey := keys[0], keys[1], keys[2]
 	rootCert, err := p.sign(&x509.Certificate{
 		Subject:   caName(rootCN),
 		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(20 * 365 * 24 * time.Hour),
@@ -102,10 +103,6 @@ func (p *pki) generate(hosts []string) error {
 		return err
 	}
 	p.root = &authority{cert: rootCert, key: rootKey}
-	orgKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return err
-	}
 	orgCert, err := p.sign(&x509.Certificate{
 		Subject:   caName(orgCN),
 		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
@@ -143,7 +140,7 @@ func (p *pki) generate(hosts []string) error {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	if err := p.issueLeaf(tmpl, p.path("server.pem"), p.path("server.key")); err != nil {
+	if err := p.issueLeaf(tmpl, serverKey, p.path("server.pem"), p.path("server.key")); err != nil {
 		return err
 	}
 	return p.loadServer()
@@ -166,14 +163,26 @@ func (p *pki) issueClient(orgID, address string) (certFile, keyFile string, err 
 		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		KeyUsage:       x509.KeyUsageDigitalSignature,
 	}
-	return certFile, keyFile, p.issueLeaf(tmpl, certFile, keyFile)
+	keys, err := genKeys(1)
+	if err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, p.issueLeaf(tmpl, keys[0], certFile, keyFile)
 }
 
-func (p *pki) issueLeaf(tmpl *x509.Certificate, certFile, keyFile string) error {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return err
+// genKeys generates n RSA 2048 keys concurrently (the first start's main cost).
+func genKeys(n int) ([]*rsa.PrivateKey, error) {
+	keys := make([]*rsa.PrivateKey, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { keys[i], errs[i] = rsa.GenerateKey(rand.Reader, 2048) })
 	}
+	wg.Wait()
+	return keys, errors.Join(errs...)
+}
+
+func (p *pki) issueLeaf(tmpl *x509.Certificate, key *rsa.PrivateKey, certFile, keyFile string) error {
 	now := time.Now()
 	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(leafValidity)
 	tmpl.BasicConstraintsValid = true

@@ -218,7 +218,7 @@ func TestRevocationEndpoints(t *testing.T) {
 // The HTTPS autoconfig endpoint serves each domain with both families, STARTTLS only, and what it
 // serves is what the autoconfig client selects (ECO.1.1.9).
 func TestAutoconfigEndpoint(t *testing.T) {
-	w := startWorld(t, t.TempDir(), true)
+	w := world(t)
 	hc := policy(t, w).AutoconfigHTTPClient()
 	for _, a := range w.Config.Accounts {
 		if a.Kind == "patient" {
@@ -251,7 +251,7 @@ func TestAutoconfigEndpoint(t *testing.T) {
 // The seed: accounts of every kind, test patients (qualified INS under the test OID, one closed
 // mailbox, one without INS), a directory extraction in the 31-column format, seed mails with XDM.
 func TestSeed(t *testing.T) {
-	w := startWorld(t, t.TempDir(), true)
+	w := world(t)
 	kinds := map[string]int{}
 	for _, a := range w.Config.Accounts {
 		kinds[a.Kind]++
