@@ -43,6 +43,11 @@ func (srv *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
 		srv.log.Info("psc login refused", "sid", logID(s), "error", e)
+		s.mu.Lock()
+		if s.pending != nil && s.pending.device != nil {
+			failDevice(s.pending.device, "denied")
+		}
+		s.mu.Unlock()
 		srv.sessions.end(s, "login-refused", false)
 		srv.clearCookie(w)
 		srv.fail(w, r, http.StatusForbidden, "access_denied", "Pro Santé Connect a refusé la connexion.")
@@ -58,7 +63,14 @@ func (srv *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	tok, err := srv.o.PSC.Exchange(r.Context(), p.code, q.Get("code"), q.Get("state"))
 	if err != nil {
 		srv.log.Warn("psc code exchange", "sid", logID(s), "err", err)
+		if p.device != nil {
+			failDevice(p.device, "failed")
+		}
 		srv.fail(w, r, http.StatusForbidden, "login_failed", "La connexion Pro Santé Connect a échoué.")
+		return
+	}
+	if p.device != nil {
+		srv.completeDevice(w, r, s, p.device, tok)
 		return
 	}
 	if err := srv.completeLogin(r.Context(), s, tok, "code"); err != nil {
@@ -67,6 +79,47 @@ func (srv *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	srv.setCookie(w, srv.sessions.rotate(s))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// completeDevice gives the tokens of a browser login to the thick client's session it was made
+// for; the browser's own pre-login session ends (s.mu is held).
+func (srv *Server) completeDevice(w http.ResponseWriter, r *http.Request, s, device *session, tok *psc.Tokens) {
+	s.pending = nil
+	go srv.sessions.end(s, "device-login-done", false) // end takes s.mu in its callback
+	srv.clearCookie(w)
+	device.mu.Lock()
+	defer device.mu.Unlock()
+	select {
+	case <-device.ended:
+		tok.Zero()
+		srv.fail(w, r, http.StatusGone, "no_login", "L'application a abandonné la connexion : recommencez depuis l'application.")
+		return
+	default:
+	}
+	if device.pro != nil {
+		tok.Zero()
+		srv.fail(w, r, http.StatusConflict, "no_login", "Cette application est déjà connectée.")
+		return
+	}
+	if err := srv.completeLogin(r.Context(), device, tok, "code"); err != nil {
+		failDevice0(device, "failed")
+		srv.fail(w, r, http.StatusBadGateway, "login_failed", "Impossible de lire votre identité auprès de Pro Santé Connect.")
+		return
+	}
+	srv.render(w, http.StatusOK, "device", pageData{Title: "Connexion réussie", Done: true, Pro: device.pro})
+}
+
+// failDevice marks a device login failed (device.mu not held).
+func failDevice(device *session, status string) {
+	device.mu.Lock()
+	defer device.mu.Unlock()
+	failDevice0(device, status)
+}
+
+func failDevice0(device *session, status string) {
+	if device.pending != nil {
+		device.pending.failed = status
+	}
 }
 
 // completeLogin turns a pre-login session into a professional session: userinfo, mailboxes, the

@@ -12,6 +12,11 @@
 //	POST /auth/ciba/start                     {national_id, channel: MOBILE|CARD, client: "agent"?}
 //	                                          → {handle?, binding_message, interval, expires_in}
 //	GET|POST /auth/ciba/poll                  → {status: pending|ok|denied|expired|failed, session?, me?}
+//	POST /auth/device/start                   thick client, browser login: → {handle, user_code,
+//	                                          verification_url, interval, expires_in}
+//	GET|POST /auth/device                     page where the professional types the user code,
+//	                                          then logs in at PSC in the browser for the client
+//	POST /auth/device/poll                    → {status: pending|ok|denied|failed, session?, me?}
 //	POST /auth/logout                         ends the session here and at PSC
 //	GET  /api/v1/me                           the professional (401 JSON without a session)
 //	GET  /api/v1/mailboxes/{address}/token    {mailbox, access_token, token_type, expires_at}, no-store
@@ -26,8 +31,10 @@
 //   - Browsers hold the id in a cookie: HttpOnly, SameSite=Lax, Path=/, no Max-Age; with
 //     Options.Secure (TLS) it is Secure and named with the __Host- prefix.
 //   - Thick clients hold it as a bearer "session handle" (Authorization: Bearer <handle>),
-//     obtained by CIBA with client "agent": the start answer carries a pre-login handle, the "ok"
-//     poll answer the session handle that replaces it. The client credential is this handle, never
+//     obtained by CIBA with client "agent", or by a browser login made for them (device.go: the
+//     professional types the client's user code on /auth/device, RFC 8628 style): the start
+//     answer carries a pre-login handle, the first "ok" poll answer the session handle that
+//     replaces it. The client credential is this handle, never
 //     a PSC token; only bearer sessions may fetch a token (a browser session gets 403: a PSC token
 //     never reaches a browser).
 //   - CSRF: Go's http.CrossOriginProtection on every route: a non-safe request that the browser

@@ -39,6 +39,20 @@ var pages = template.Must(template.New("layout").Parse(`{{define "top"}}<!doctyp
 <p>Cette page se met à jour automatiquement.</p>
 {{template "bottom" .}}{{end}}
 
+{{define "device"}}{{template "top" .}}
+{{if .Done}}
+<p>Connexion réussie{{with .Pro}} : <strong>{{.GivenName}} {{.FamilyName}}</strong>{{end}}. Revenez à votre application ; vous pouvez fermer cette page.</p>
+{{else}}
+{{with .Message}}<p class="err">{{.}}</p>{{end}}
+<p>Saisissez le code affiché par votre application de messagerie, puis connectez-vous avec Pro Santé Connect.</p>
+<p>Ne saisissez pas un code que quelqu'un d'autre vous a transmis.</p>
+<form method="post" action="/auth/device">
+<label>Code <input name="user_code" required autocomplete="off" autocapitalize="characters" placeholder="ABCD-EFGH"></label>
+<button type="submit">Continuer</button>
+</form>
+{{end}}
+{{template "bottom" .}}{{end}}
+
 {{define "error"}}{{template "top" .}}
 <p class="err">{{.Message}}</p>
 <p><a href="/">Retour à l'accueil</a></p>
@@ -51,6 +65,7 @@ type pageData struct {
 	Pro     *Professional
 	Binding string
 	Message string
+	Done    bool // device login completed
 }
 
 func (srv *Server) render(w http.ResponseWriter, status int, name string, d pageData) {

@@ -92,6 +92,7 @@ type Server struct {
 	now      func() time.Time
 	log      *slog.Logger
 	sessions *sessionStore
+	devices  deviceCodes
 	handler  http.Handler
 
 	ctx    context.Context // lives until Close: holders refresh under it
@@ -130,7 +131,7 @@ func New(o Options) (*Server, error) {
 		hopts := &psc.HolderOptions{MaxSession: o.MaxLifetime, Now: o.Now, Logger: o.Logger}
 		o.NewHolder = func(t *psc.Tokens) Holder { return psc.NewHolder(t, r, hopts) }
 	}
-	srv := &Server{o: o, secure: o.Secure, now: o.Now, log: o.Logger}
+	srv := &Server{o: o, secure: o.Secure, now: o.Now, log: o.Logger, devices: deviceCodes{codes: map[string]*session{}}}
 	srv.ctx, srv.cancel = context.WithCancel(context.Background())
 	srv.sessions = newSessionStore(o.Now, o.IdleTimeout, o.MaxLifetime, o.PendingTimeout, srv.sessionEnded)
 	h, err := srv.routes()
@@ -183,6 +184,10 @@ func (srv *Server) routes() (http.Handler, error) {
 	mux.HandleFunc("POST /auth/ciba/start", srv.handleCIBAStart)
 	mux.HandleFunc("GET /auth/ciba/poll", srv.handleCIBAPoll)
 	mux.HandleFunc("POST /auth/ciba/poll", srv.handleCIBAPoll)
+	mux.HandleFunc("POST /auth/device/start", srv.handleDeviceStart)
+	mux.HandleFunc("GET /auth/device", srv.handleDevicePage)
+	mux.HandleFunc("POST /auth/device", srv.handleDeviceCode)
+	mux.HandleFunc("POST /auth/device/poll", srv.handleDevicePoll)
 	mux.HandleFunc("POST /auth/logout", srv.handleLogout)
 	mux.HandleFunc("GET /api/v1/me", srv.handleMe)
 	mux.HandleFunc("GET /api/v1/mailboxes/{address}/token", srv.handleToken)

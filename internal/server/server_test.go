@@ -489,3 +489,68 @@ func TestSession_pendingLoginTimeout(t *testing.T) {
 	}
 	apiPost(t, c, e.ts.URL+"/auth/ciba/poll", a.Handle, nil, http.StatusUnauthorized, nil)
 }
+
+// Browser login on behalf of a thick client: the client gets a user code, the professional types
+// it on /auth/device and logs in at PSC in the browser; the session goes to the client, the
+// browser stays logged out, and the code is single use.
+func TestDevice_browserLoginForThickClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := &http.Client{Timeout: 10 * time.Second}
+	var start deviceStartAnswer
+	apiPost(t, c, e.ts.URL+"/auth/device/start", "", nil, http.StatusOK, &start)
+	if len(start.UserCode) != 9 || start.VerificationURL != e.ts.URL+"/auth/device" || start.Handle == "" {
+		t.Fatalf("start = %+v", start)
+	}
+	var poll cibaPollAnswer
+	apiPost(t, c, e.ts.URL+"/auth/device/poll", start.Handle, nil, http.StatusAccepted, &poll)
+	if poll.Status != "pending" {
+		t.Fatalf("poll before login = %+v", poll)
+	}
+
+	b := browser(t)
+	if page := get(t, b, start.VerificationURL, http.StatusOK); !strings.Contains(page, `name="user_code"`) {
+		t.Fatalf("device page:\n%s", page)
+	}
+	typed := strings.ToLower(strings.ReplaceAll(start.UserCode, "-", " "))
+	postCode := func(code string, want int) string {
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/auth/device", strings.NewReader("user_code="+code))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		return string(do(t, b, req, want))
+	}
+	if page := postCode("ZZZZ-ZZZZ", http.StatusBadRequest); !strings.Contains(page, "Code inconnu") {
+		t.Fatalf("wrong code page:\n%s", page)
+	}
+	loginPage := postCode(typed, http.StatusOK) // followed to the PSC login page
+	m := loginLink.FindStringSubmatch(loginPage)
+	if m == nil {
+		t.Fatalf("no PSC login page after the code:\n%s", loginPage)
+	}
+	done := get(t, b, e.emu.URL+strings.ReplaceAll(m[1], "&amp;", "&"), http.StatusOK)
+	if !strings.Contains(done, "Connexion réussie") {
+		t.Fatalf("page after PSC login:\n%s", done)
+	}
+	apiGet(t, b, e.ts.URL+"/api/v1/me", "", http.StatusUnauthorized, nil) // the browser is not logged in
+	if page := postCode(start.UserCode, http.StatusBadRequest); !strings.Contains(page, "Code inconnu") {
+		t.Fatal("user code accepted twice")
+	}
+
+	apiPost(t, c, e.ts.URL+"/auth/device/poll", start.Handle, nil, http.StatusOK, &poll)
+	if poll.Status != "ok" || poll.Session == "" || poll.Me == nil {
+		t.Fatalf("poll after login = %+v", poll)
+	}
+	apiGet(t, c, e.ts.URL+"/api/v1/me", start.Handle, http.StatusUnauthorized, nil) // replaced
+	var me meAnswer
+	apiGet(t, c, e.ts.URL+"/api/v1/me", poll.Session, http.StatusOK, &me)
+	pro := pscemu.DefaultProfessionals[0]
+	if me.NationalID != pro.NationalID || me.Session.Kind != "bearer" || me.AuthMethod != "code" {
+		t.Fatalf("me = %+v", me)
+	}
+	var tok tokenAnswer
+	apiGet(t, c, e.ts.URL+"/api/v1/mailboxes/"+pro.Mailboxes[0]+"/token", poll.Session, http.StatusOK, &tok)
+	if jwtClaims(t, tok.AccessToken)["SubjectNameID"] != pro.NationalID {
+		t.Fatal("token of another professional")
+	}
+}

@@ -36,6 +36,8 @@ type pendingLogin struct {
 	nextPoll time.Time        // CIBA: do not ask PSC before this time
 	channel  psc.Channel
 	failed   string // CIBA: "denied" or "expired" once PSC answered so
+	userCode string   // device login: the code the professional types in a browser
+	device   *session // a browser's redirect login made for this thick client's session
 }
 
 // session is one client's server-side session. Tokens never leave the Holder; the session keeps
@@ -50,8 +52,9 @@ type session struct {
 	// that two polls of one session do not race.
 	mu      sync.Mutex
 	pending *pendingLogin // before login
-	pro     *Professional // after login
-	holder  Holder
+	pro       *Professional // after login
+	holder    Holder
+	delivered bool // device login: the session handle was given to the client
 
 	authed atomic.Bool     // a professional is logged in (readable under the store's lock)
 	ended  chan struct{} // closed when the session ends
