@@ -23,7 +23,9 @@ func (refusingPSC) StartCIBA(context.Context, psc.CIBARequest) (*psc.CIBAAuth, e
 func (refusingPSC) PollCIBAOnce(context.Context, *psc.CIBAAuth) (*psc.Tokens, error) {
 	return nil, psc.ErrAccessDenied
 }
-func (refusingPSC) UserInfo(context.Context, []byte) (*psc.UserInfo, error) { return nil, psc.ErrAccessDenied }
+func (refusingPSC) UserInfo(context.Context, []byte) (*psc.UserInfo, error) {
+	return nil, psc.ErrAccessDenied
+}
 
 // FuzzCIBAStart sends arbitrary bodies, content types and bearer handles to the server: it never
 // panics, never answers 2xx without PSC, and every error is JSON with a French message.

@@ -16,8 +16,8 @@ import (
 
 // Session end reasons set by the server (the Holder's own reasons are psc.EndReason values).
 const (
-	reasonIdle    = "idle-timeout" // no request for Options.IdleTimeout
-	reasonMaxLife = "max-lifetime" // Options.MaxLifetime reached
+	reasonIdle    = "idle-timeout"  // no request for Options.IdleTimeout
+	reasonMaxLife = "max-lifetime"  // Options.MaxLifetime reached
 	reasonPending = "login-timeout" // a login left unfinished for Options.PendingTimeout
 )
 
@@ -35,7 +35,7 @@ type pendingLogin struct {
 	ciba     *psc.CIBAAuth    // CIBA in poll mode
 	nextPoll time.Time        // CIBA: do not ask PSC before this time
 	channel  psc.Channel
-	failed   string // CIBA: "denied" or "expired" once PSC answered so
+	failed   string   // CIBA: "denied" or "expired" once PSC answered so
 	userCode string   // device login: the code the professional types in a browser
 	device   *session // a browser's redirect login made for this thick client's session
 }
@@ -50,13 +50,13 @@ type session struct {
 
 	// mu guards pending, pro and holder; it is held across a PSC call of a login in progress so
 	// that two polls of one session do not race.
-	mu      sync.Mutex
-	pending *pendingLogin // before login
+	mu        sync.Mutex
+	pending   *pendingLogin // before login
 	pro       *Professional // after login
 	holder    Holder
 	delivered bool // device login: the session handle was given to the client
 
-	authed atomic.Bool     // a professional is logged in (readable under the store's lock)
+	authed atomic.Bool   // a professional is logged in (readable under the store's lock)
 	ended  chan struct{} // closed when the session ends
 	reason string        // why it ended
 }
