@@ -93,6 +93,26 @@ func init() {
 			}
 		},
 	})
+	register(&command{
+		name:    "sandbox revoke",
+		summary: "revoke an applicative mailbox's client certificate (or \"server\") in the sandbox's test PKI",
+		usage:   "sandbox revoke ADDRESS|server [--data-dir DIR]",
+		example: "mssante sandbox revoke dpi@hopital.sandbox.mssante.test",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := sandboxDirFlag(fs)
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 1 {
+					return usagef("one address (or \"server\") expected")
+				}
+				cert, err := sandbox.Revoke(*dir, args[0])
+				if err != nil {
+					return err
+				}
+				return writeJSON(env.stdout, map[string]string{"revoked": args[0], "subject": cert.Subject.String(),
+					"serial": cert.SerialNumber.Text(16)})
+			}
+		},
+	})
 }
 
 func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {

@@ -155,7 +155,19 @@ func TestSandbox_acceptance(t *testing.T) {
 	if out, errOut, code := runMain(t, append(append([]string{"send", toPatient, "--account", app.Address}, appCreds...), common...)...); code != 0 {
 		t.Fatalf("send (certificate): code %d, %s %s", code, out, errOut)
 	}
-	waitListed(t, append(append([]string{"--account", app.Address}, appCreds...), common...), "Message non distribué")
+	appArgs := append(append([]string{"--account", app.Address}, appCreds...), common...)
+	waitListed(t, appArgs, "Message non distribué")
+
+	// ECO.1.1.6: once its certificate is revoked, the applicative mailbox is refused.
+	if out, errOut, code := runMain(t, "sandbox", "revoke", app.Address, "--data-dir", sbDir); code != 0 || !strings.Contains(out, `"serial"`) {
+		t.Fatalf("sandbox revoke: code %d, %s %s", code, out, errOut)
+	}
+	if _, errOut, code := runMain(t, append([]string{"list"}, appArgs...)...); code != 1 {
+		t.Errorf("list with a revoked certificate: code %d, %s", code, errOut)
+	}
+	if _, _, code := runMain(t, "sandbox", "revoke", jeanne.Address, "--data-dir", sbDir); code != 1 {
+		t.Errorf("revoke a personal mailbox: code %d, want 1", code)
+	}
 
 	// Clean shutdown, restart on the same data directory (same ports), the mail is still there.
 	if code := stop(); code != 0 {

@@ -64,8 +64,9 @@ type pki struct {
 	org     *authority
 	server  tls.Certificate
 
-	mu      sync.Mutex
-	revoked map[string]time.Time // serial (decimal) → revocation time
+	mu         sync.Mutex
+	revoked    map[string]time.Time // serial (decimal) → revocation time
+	revokedMod time.Time            // modification time of revoked.json when read
 }
 
 // loadOrCreatePKI loads the PKI of dir, or generates it with revocation URLs under baseURL and a
@@ -226,15 +227,11 @@ func (p *pki) load() error {
 	if urls := p.org.cert.OCSPServer; len(urls) == 1 {
 		p.baseURL = strings.TrimSuffix(urls[0], "/ocsp")
 	}
-	data, err := os.ReadFile(p.path("revoked.json"))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	p.mu.Lock()
+	err = p.syncRevoked()
+	p.mu.Unlock()
+	if err != nil {
 		return err
-	default:
-		if err := json.Unmarshal(data, &p.revoked); err != nil {
-			return fmt.Errorf("sandbox pki: revoked.json: %w", err)
-		}
 	}
 	return p.loadServer()
 }
@@ -264,22 +261,66 @@ func loadAuthority(certFile, keyFile string) (*authority, error) {
 	return &authority{cert: cert, key: key}, nil
 }
 
+// syncRevoked reloads revoked.json when another process (`mssante sandbox revoke`) changed it.
+// p.mu must be held.
+func (p *pki) syncRevoked() error {
+	fi, err := os.Stat(p.path("revoked.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.ModTime().Equal(p.revokedMod) {
+		return nil
+	}
+	data, err := os.ReadFile(p.path("revoked.json"))
+	if err != nil {
+		return err
+	}
+	m := map[string]time.Time{}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("sandbox pki: revoked.json: %w", err)
+	}
+	p.revoked, p.revokedMod = m, fi.ModTime()
+	return nil
+}
+
 // revoke marks a certificate revoked (CRL and OCSP at once) and persists it.
 func (p *pki) revoke(cert *x509.Certificate) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.syncRevoked(); err != nil {
+		return err
+	}
 	p.revoked[cert.SerialNumber.String()] = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	data, err := json.MarshalIndent(p.revoked, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p.path("revoked.json"), data, 0o644)
+	if err := writeFileAtomic(p.path("revoked.json"), data, 0o644); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(p.path("revoked.json")); err == nil {
+		p.revokedMod = fi.ModTime()
+	}
+	return nil
+}
+
+// revokedSnapshot returns the current revocations (file changes included).
+func (p *pki) revokedSnapshot() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.syncRevoked() // on a read error, keep the last known list
+	out := make(map[string]time.Time, len(p.revoked))
+	for k, v := range p.revoked {
+		out[k] = v
+	}
+	return out
 }
 
 func (p *pki) isRevoked(cert *x509.Certificate) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, ok := p.revoked[cert.SerialNumber.String()]
+	_, ok := p.revokedSnapshot()[cert.SerialNumber.String()]
 	return ok
 }
 
@@ -297,12 +338,11 @@ func (p *pki) issuerOf(cert *x509.Certificate) *authority {
 // CA whose subject issued it, known from the certificates on disk (server and clients for the ORG
 // CA, the intermediate for the root).
 func (p *pki) crl(ca *authority) ([]byte, error) {
-	p.mu.Lock()
-	serials := make([]string, 0, len(p.revoked))
-	for s := range p.revoked {
+	revoked := p.revokedSnapshot()
+	serials := make([]string, 0, len(revoked))
+	for s := range revoked {
 		serials = append(serials, s)
 	}
-	p.mu.Unlock()
 	sort.Strings(serials)
 	var entries []x509.RevocationListEntry
 	issued := p.issuedBy(ca)
@@ -311,10 +351,7 @@ func (p *pki) crl(ca *authority) ([]byte, error) {
 			continue
 		}
 		n, _ := new(big.Int).SetString(s, 10)
-		p.mu.Lock()
-		at := p.revoked[s]
-		p.mu.Unlock()
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: at})
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: revoked[s]})
 	}
 	now := time.Now()
 	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
@@ -406,10 +443,7 @@ func (p *pki) serveOCSP(w http.ResponseWriter, body []byte) {
 	if !p.issuedBy(issuer)[serial] {
 		tmpl.Status = ocsp.Unknown
 	} else {
-		p.mu.Lock()
-		at, revoked := p.revoked[serial]
-		p.mu.Unlock()
-		if revoked {
+		if at, revoked := p.revokedSnapshot()[serial]; revoked {
 			tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, at, ocsp.KeyCompromise
 		}
 	}

@@ -272,25 +272,16 @@ func (w *World) OrgCertificate() *x509.Certificate  { return w.pki.org.cert }
 // RevokeClient revokes the client certificate of an applicative mailbox: the CRL and OCSP
 // answers list it at once and the operator refuses its logins.
 func (w *World) RevokeClient(address string) error {
-	for _, a := range w.Config.Accounts {
-		if strings.EqualFold(a.Address, address) && a.Cert != "" {
-			c, err := tls.LoadX509KeyPair(a.Cert, a.Key)
-			if err != nil {
-				return err
-			}
-			leaf, err := x509.ParseCertificate(c.Certificate[0])
-			if err != nil {
-				return err
-			}
-			return w.pki.revoke(leaf)
-		}
-	}
-	return fmt.Errorf("sandbox: %s has no client certificate", address)
+	_, err := Revoke(w.DataDir, address)
+	return err
 }
 
 // RevokeServer revokes the operator's server certificate (clients checking revocation then
 // refuse the operator, ECO.1.1.6).
-func (w *World) RevokeServer() error { return w.pki.revoke(w.pki.server.Leaf) }
+func (w *World) RevokeServer() error {
+	_, err := Revoke(w.DataDir, "server")
+	return err
+}
 
 // Close stops every server. Mail already accepted is on disk.
 func (w *World) Close() error {
