@@ -23,7 +23,9 @@ import (
 // mssante login: the thick client of the intermediate LPS server (Figure 2 of the referential).
 //
 // Model (decided for issue 4): login is a long-running AGENT. It logs the professional in by CIBA
-// (the e-CPS app or the CPS card approves; the binding message is shown here), keeps the session
+// with --national-id (the e-CPS app or the CPS card approves; the binding message is shown here),
+// or else by a browser login made for it (it shows a user code to type on the server's
+// /auth/device page, then the professional logs in at PSC in any browser), keeps the session
 // handle in memory only, and publishes the current PSC access token of each mailbox as a "token
 // link" <runtime-dir>/<address>.token: a symbolic link to /proc/<agent pid>/fd/<n>, an anonymous
 // in-memory file (memfd, mode 0400) holding the token. Nothing is written to disk: the link's
@@ -44,14 +46,13 @@ import (
 func init() {
 	register(&command{
 		name:    "login",
-		summary: "log in to an intermediate LPS server (CIBA) and serve the current token to the mail commands",
-		usage:   "login --server URL --national-id ID [--channel MOBILE|CARD] [--mailbox ADDR]… [--runtime-dir DIR] [--ca-file PEM]",
+		summary: "log in to an intermediate LPS server (CIBA or browser) and serve the current token to the mail commands",
+		usage:   "login --server URL [--national-id ID [--channel MOBILE|CARD]] [--mailbox ADDR]… [--runtime-dir DIR] [--ca-file PEM]",
 		example: "mssante login --server https://lps.example.fr --national-id 899700000018 --channel MOBILE",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := &loginFlags{
 				server:     fs.String("server", envOr("MSSANTE_SERVER", ""), "intermediate LPS server `URL` (env MSSANTE_SERVER)"),
-				nationalID: fs.String("national-id", envOr("MSSANTE_NATIONAL_ID", ""), "national `id` (IDNPS, \"8\"+RPPS) to authenticate by CIBA"),
-				ciba:       fs.Bool("ciba", true, "authenticate by CIBA (the only thick-client mode today)"),
+				nationalID: fs.String("national-id", envOr("MSSANTE_NATIONAL_ID", ""), "national `id` (IDNPS, \"8\"+RPPS) to authenticate by CIBA; without it, log in in a browser with a user code"),
 				channel:    fs.String("channel", "MOBILE", "where PSC asks for approval: MOBILE (e-CPS app) or CARD (CPS card)"),
 				runtimeDir: fs.String("runtime-dir", defaultRuntimeDir(), "`directory` of the token links (default $XDG_RUNTIME_DIR/mssante)"),
 				caFile:     fs.String("ca-file", envOr("MSSANTE_SERVER_CA", ""), "PEM `file` of the CA that signed the server certificate (default: system roots)"),
@@ -64,9 +65,6 @@ func init() {
 				if *c.server == "" {
 					return usagef("--server is required")
 				}
-				if *c.nationalID == "" || !*c.ciba {
-					return usagef("--national-id is required: a thick client logs in by CIBA (browser login: open %s/ in a browser)", *c.server)
-				}
 				return runLogin(ctx, env, c)
 			}
 		},
@@ -75,7 +73,6 @@ func init() {
 
 type loginFlags struct {
 	server, nationalID, channel, runtimeDir, caFile *string
-	ciba                                            *bool
 	mailboxes                                       stringList
 }
 
@@ -89,15 +86,17 @@ func defaultRuntimeDir() string {
 
 // loginLine is one JSON line of the agent on stdout.
 type loginLine struct {
-	Status         string            `json:"status"` // "pending", "logged_in", "token-renewed", "session-ended", "logged_out"
-	BindingMessage string            `json:"binding_message,omitempty"`
-	ExpiresIn      int               `json:"expires_in,omitempty"`
-	NationalID     string            `json:"national_id,omitempty"`
-	GivenName      string            `json:"given_name,omitempty"`
-	FamilyName     string            `json:"family_name,omitempty"`
-	TokenFiles     map[string]string `json:"token_files,omitempty"` // mailbox → token link
-	ExpiresAt      *time.Time        `json:"expires_at,omitempty"`  // access token expiry
-	Reason         string            `json:"reason,omitempty"`
+	Status          string            `json:"status"`                     // "pending", "logged_in", "token-renewed", "session-ended", "logged_out"
+	BindingMessage  string            `json:"binding_message,omitempty"`  // CIBA
+	UserCode        string            `json:"user_code,omitempty"`        // browser login
+	VerificationURL string            `json:"verification_url,omitempty"` // browser login
+	ExpiresIn       int               `json:"expires_in,omitempty"`
+	NationalID      string            `json:"national_id,omitempty"`
+	GivenName       string            `json:"given_name,omitempty"`
+	FamilyName      string            `json:"family_name,omitempty"`
+	TokenFiles      map[string]string `json:"token_files,omitempty"` // mailbox → token link
+	ExpiresAt       *time.Time        `json:"expires_at,omitempty"`  // access token expiry
+	Reason          string            `json:"reason,omitempty"`
 }
 
 // agent is the client side of one session with the intermediate server.
@@ -117,7 +116,12 @@ func runLogin(ctx context.Context, env *cmdEnv, c *loginFlags) error {
 		return err
 	}
 	a := &agent{base: strings.TrimSuffix(u.String(), "/"), http: hc}
-	if err := a.loginCIBA(ctx, env, *c.nationalID, strings.ToUpper(*c.channel)); err != nil {
+	if *c.nationalID != "" {
+		err = a.loginCIBA(ctx, env, *c.nationalID, strings.ToUpper(*c.channel))
+	} else {
+		err = a.loginBrowser(ctx, env)
+	}
+	if err != nil {
 		return err
 	}
 	var me struct {
@@ -204,8 +208,17 @@ func (a *agent) loginCIBA(ctx context.Context, env *cmdEnv, nationalID, channel 
 	where := map[string]string{"CARD": "avec votre carte CPS", "MOBILE": "sur votre application e-CPS"}[channel]
 	fmt.Fprintf(env.stderr, "Code de vérification : %s — validez la demande %s.\n", start.BindingMessage, where)
 	_ = writeJSONLine(env.stdout, loginLine{Status: "pending", BindingMessage: start.BindingMessage, ExpiresIn: start.ExpiresIn})
-	interval := time.Duration(max(start.Interval, 1)) * time.Second
+	deadline := time.Now().Add(time.Duration(start.ExpiresIn) * time.Second)
+	return a.poll(ctx, "/auth/ciba/poll", time.Duration(max(start.Interval, 1))*time.Second, deadline)
+}
+
+// poll asks path every interval until the login completes (the session handle replaces the
+// pre-login one), fails, or deadline passes.
+func (a *agent) poll(ctx context.Context, path string, interval time.Duration, deadline time.Time) error {
 	for {
+		if time.Now().After(deadline) {
+			return errors.New("authentication request expired: run login again")
+		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
@@ -218,23 +231,48 @@ func (a *agent) loginCIBA(ctx context.Context, env *cmdEnv, nationalID, channel 
 			Session  string `json:"session"`
 			Interval int    `json:"interval"`
 		}
-		if err := a.postJSON(ctx, "/auth/ciba/poll", nil, &poll, 0); err != nil {
+		if err := a.postJSON(ctx, path, nil, &poll, 0); err != nil {
 			return err
 		}
 		switch poll.Status {
 		case "ok":
+			if poll.Session == "" {
+				return errors.New("server gave no session handle")
+			}
 			a.handle = poll.Session
 			return nil
 		case "pending":
 			interval = time.Duration(max(poll.Interval, 1)) * time.Second
 		case "denied":
-			return errors.New("authentication refused on the device")
+			return errors.New("authentication refused")
 		case "expired":
 			return errors.New("authentication request expired: run login again")
 		default:
 			return fmt.Errorf("authentication failed (%s)", poll.Status)
 		}
 	}
+}
+
+// loginBrowser asks for a user code, shows where to type it, and polls until the browser login
+// made for this client completes.
+func (a *agent) loginBrowser(ctx context.Context, env *cmdEnv) error {
+	var start struct {
+		Handle          string `json:"handle"`
+		UserCode        string `json:"user_code"`
+		VerificationURL string `json:"verification_url"`
+		Interval        int    `json:"interval"`
+		ExpiresIn       int    `json:"expires_in"`
+	}
+	if err := a.postJSON(ctx, "/auth/device/start", nil, &start, http.StatusOK); err != nil {
+		return err
+	}
+	a.handle = start.Handle
+	fmt.Fprintf(env.stderr, "Ouvrez %s dans votre navigateur et saisissez le code %s, puis connectez-vous avec Pro Santé Connect.\n",
+		start.VerificationURL, start.UserCode)
+	_ = writeJSONLine(env.stdout, loginLine{Status: "pending", UserCode: start.UserCode,
+		VerificationURL: start.VerificationURL, ExpiresIn: start.ExpiresIn})
+	deadline := time.Now().Add(time.Duration(start.ExpiresIn) * time.Second)
+	return a.poll(ctx, "/auth/device/poll", time.Duration(max(start.Interval, 1))*time.Second, deadline)
 }
 
 // publish fetches the current token of every mailbox and swaps its link; it returns the

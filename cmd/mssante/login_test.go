@@ -8,9 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -185,10 +188,10 @@ func verifyPSCToken(t *testing.T, emu *pscemu.Server, tok, nationalID string) ma
 // link (memory only: the runtime dir holds nothing but symbolic links), republishes it at each
 // renewal, and ends, links removed, when PSC ends the session.
 func TestLogin_agentPublishesCurrentToken(t *testing.T) {
-	emu, url := lpsServer(t, pscemu.Options{AccessTTL: 6 * time.Second})
+	emu, base := lpsServer(t, pscemu.Options{AccessTTL: 6 * time.Second})
 	pro := pscemu.DefaultProfessionals[1] // two mailboxes
 	rt := filepath.Join(t.TempDir(), "run")
-	a := startLogin(t, "--server", url, "--national-id", pro.NationalID, "--runtime-dir", rt)
+	a := startLogin(t, "--server", base, "--national-id", pro.NationalID, "--runtime-dir", rt)
 	pending := a.expect(t, "pending")
 	if len(pending.BindingMessage) != 2 || !strings.Contains(a.stderr.String(), "Code de vérification : "+pending.BindingMessage) {
 		t.Fatalf("binding message %q not shown: %s", pending.BindingMessage, a.stderr.String())
@@ -237,10 +240,10 @@ func TestLogin_agentPublishesCurrentToken(t *testing.T) {
 
 // Ctrl-C logs out, at PSC too, and removes the links.
 func TestLogin_interruptLogsOut(t *testing.T) {
-	emu, url := lpsServer(t, pscemu.Options{})
+	emu, base := lpsServer(t, pscemu.Options{})
 	pro := pscemu.DefaultProfessionals[0]
 	rt := filepath.Join(t.TempDir(), "run")
-	a := startLogin(t, "--server", url, "--national-id", pro.NationalID, "--channel", "CARD", "--runtime-dir", rt)
+	a := startLogin(t, "--server", base, "--national-id", pro.NationalID, "--channel", "CARD", "--runtime-dir", rt)
 	approveCIBA(t, emu, pro.NationalID, a.expect(t, "pending").BindingMessage)
 	in := a.expect(t, "logged_in")
 	a.cancel()
@@ -256,9 +259,9 @@ func TestLogin_interruptLogsOut(t *testing.T) {
 	}
 }
 
-// Usage errors: no server, no national id.
+// Usage errors: no server, a server that is not a URL.
 func TestLogin_usage(t *testing.T) {
-	for _, args := range [][]string{{"login"}, {"login", "--server", "http://127.0.0.1:1"}} {
+	for _, args := range [][]string{{"login"}, {"login", "--server", "ftp://127.0.0.1:1"}} {
 		if _, _, code := runMain(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
@@ -269,7 +272,7 @@ func TestLogin_usage(t *testing.T) {
 // CIBA through the intermediate server, then `mssante list --token-file <token link>` opens the
 // mailbox; no token in the data directory afterwards.
 func TestLogin_listWithDovecot(t *testing.T) {
-	emu, url := lpsServer(t, pscemu.Options{})
+	emu, base := lpsServer(t, pscemu.Options{})
 	pro := pscemu.DefaultProfessionals[0]
 	pki := testpki.New(t, testpki.Options{RSA: true})
 	pki.ServeRevocation()
@@ -282,7 +285,7 @@ func TestLogin_listWithDovecot(t *testing.T) {
 	st.Deliver(pro.Mailboxes[0], "INBOX", []byte("From: <confrere@test.mssante.fr>\r\nTo: <"+pro.Mailboxes[0]+
 		">\r\nSubject: Compte rendu via agent\r\nDate: Sat, 28 Nov 2026 10:00:00 +0100\r\nMessage-ID: <agent-1@test.mssante.fr>\r\n\r\nBonjour.\r\n"))
 
-	a := startLogin(t, "--server", url, "--national-id", pro.NationalID, "--runtime-dir", filepath.Join(dir, "run"))
+	a := startLogin(t, "--server", base, "--national-id", pro.NationalID, "--runtime-dir", filepath.Join(dir, "run"))
 	approveCIBA(t, emu, pro.NationalID, a.expect(t, "pending").BindingMessage)
 	link := a.expect(t, "logged_in").TokenFiles[pro.Mailboxes[0]]
 	out, errOut, code := runMain(t, "list", "--account", pro.Mailboxes[0], "--token-file", link, "--imap", st.IMAP,
@@ -331,4 +334,47 @@ func assertNoTokenInDir(t *testing.T, dir, tok string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Browser login for the agent: it shows a user code; the professional types it on the server's
+// /auth/device page and logs in at PSC in a browser; the agent then publishes the token.
+func TestLogin_browserUserCode(t *testing.T) {
+	emu, base := lpsServer(t, pscemu.Options{})
+	pro := pscemu.DefaultProfessionals[1]
+	a := startLogin(t, "--server", base, "--runtime-dir", filepath.Join(t.TempDir(), "run"), "--mailbox", pro.Mailboxes[1])
+	pending := a.expect(t, "pending")
+	if pending.UserCode == "" || pending.VerificationURL != base+"/auth/device" ||
+		!strings.Contains(a.stderr.String(), pending.UserCode) {
+		t.Fatalf("pending = %+v, stderr %s", pending, a.stderr.String())
+	}
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := b.PostForm(pending.VerificationURL, url.Values{"user_code": {pending.UserCode}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	links := regexp.MustCompile(`class="login" href="([^"]+)"`).FindAllSubmatch(page, -1)
+	if len(links) < 2 {
+		t.Fatalf("no PSC login page:\n%s", page)
+	}
+	resp, err = b.Get(emu.URL + strings.ReplaceAll(string(links[1][1]), "&amp;", "&"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "Connexion réussie") {
+		t.Fatalf("browser page after login:\n%s", page)
+	}
+	in := a.expect(t, "logged_in")
+	if in.NationalID != pro.NationalID || len(in.TokenFiles) != 1 || in.TokenFiles[pro.Mailboxes[1]] == "" {
+		t.Fatalf("logged_in = %+v", in)
+	}
+	tok, err := readToken(in.TokenFiles[pro.Mailboxes[1]])
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyPSCToken(t, emu, tok, pro.NationalID)
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/internal/testpki"
+)
+
+// serveRun is a `mssante serve` running in the process.
+type serveRun struct {
+	ready  serveReady
+	stderr *lockedBuffer
+	cancel context.CancelFunc
+	code   chan int
+}
+
+func startServe(t *testing.T, args ...string) *serveRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &serveRun{stderr: &lockedBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	go func() {
+		s.code <- run(ctx, &cmdEnv{stdout: pw, stderr: s.stderr, stdin: strings.NewReader("")}, append([]string{"serve"}, args...))
+		_ = pw.Close()
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	line, err := bufio.NewReader(pr).ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("serve wrote no ready line: %v; stderr: %s", err, s.stderr.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if err := json.Unmarshal(line, &s.ready); err != nil || s.ready.Status != "listening" {
+		t.Fatalf("ready line %s (%v)", line, err)
+	}
+	return s
+}
+
+// stop interrupts serve and returns its exit code.
+func (s *serveRun) stop(t *testing.T) int {
+	t.Helper()
+	s.cancel()
+	select {
+	case c := <-s.code:
+		s.code <- c
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	return -1
+}
+
+var approveForm = regexp.MustCompile(`action="(/sandbox/ciba/[^"]+/approve)"`)
+
+// approveOnSandboxPage approves the pending CIBA request on the emulator's sandbox page, as a
+// tester would with a browser.
+func approveOnSandboxPage(t *testing.T, ready *sandboxReady, binding string) {
+	t.Helper()
+	resp, err := http.Get(ready.CIBAPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := approveForm.FindSubmatch(page)
+	if m == nil || !bytes.Contains(page, []byte("<strong>"+binding+"</strong>")) {
+		t.Fatalf("sandbox page has no pending request with binding %s:\n%s", binding, page)
+	}
+	resp, err = http.Post(ready.PSCURL+string(m[1]), "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// ECO.1.2.1, ECO.1.2.5: `mssante serve --sandbox` over TLS: JSON logs, /api/v1/me 401, secure
+// cookies, a `mssante login` agent logs in by CIBA (approved on the sandbox page) and publishes a
+// token; after logout and shutdown neither the data directory nor the logs hold it.
+func TestServe_sandboxTLSWithLoginAgent(t *testing.T) {
+	dir := t.TempDir()
+	pki := testpki.New(t, testpki.Options{})
+	_, key, chain := pki.Server("127.0.0.1").WriteFiles(t, dir, "server")
+	ca := filepath.Join(dir, "ca.pem")
+	writeTestFile(t, ca, pki.RootPEM())
+	data := filepath.Join(dir, "data")
+	s := startServe(t, "--sandbox", "--listen", "127.0.0.1:0", "--tls-cert", chain, "--tls-key", key, "--data-dir", data)
+	if !s.ready.TLS || !strings.HasPrefix(s.ready.URL, "https://") || s.ready.Sandbox == nil ||
+		len(s.ready.Sandbox.Professionals) == 0 {
+		t.Fatalf("ready = %+v", s.ready)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.RootPool()}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(s.ready.URL + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/api/v1/me without session: %d", resp.StatusCode)
+	}
+	resp, err = hc.Get(s.ready.URL + "/auth/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := resp.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(sc, "__Host-mssante_session=") || !strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") ||
+		!strings.Contains(sc, "SameSite=Lax") || !strings.HasPrefix(resp.Header.Get("Location"), s.ready.Sandbox.PSCURL) {
+		t.Fatalf("login: cookie %q, location %q", sc, resp.Header.Get("Location"))
+	}
+
+	pro := s.ready.Sandbox.Professionals[0]
+	a := startLogin(t, "--server", s.ready.URL, "--ca-file", ca, "--national-id", pro.NationalID,
+		"--runtime-dir", filepath.Join(dir, "run"))
+	approveOnSandboxPage(t, s.ready.Sandbox, a.expect(t, "pending").BindingMessage)
+	in := a.expect(t, "logged_in")
+	tok, err := readToken(in.TokenFiles[pro.Mailboxes[0]])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub := tokenAuthor(tok, ""); sub != pro.NationalID {
+		t.Fatalf("token of %q, want %s", sub, pro.NationalID)
+	}
+	a.cancel()
+	a.expect(t, "logged_out")
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, s.stderr.String())
+	}
+
+	logs := s.stderr.String()
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+	}
+	for _, want := range []string{"professional logged in", "professional session ended", `"reason":"logout"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	if strings.Contains(logs, sig) {
+		t.Error("serve logs hold the token")
+	}
+	assertNoTokenInDir(t, data, tok)
+	assertNoTokenInDir(t, dir, tok)
+	// The audit trail recorded the login and the logout.
+	out, errOut, code := runMain(t, "audit", "export", "--data-dir", data)
+	if code != 0 || !strings.Contains(out, pro.NationalID) || strings.Contains(out, sig) {
+		t.Fatalf("audit export: code %d %s\n%s", code, errOut, out)
+	}
+}
+
+// Plain HTTP is refused on a non-loopback address; a development server on 127.0.0.1 says so.
+func TestServe_plainHTTPLoopbackOnly(t *testing.T) {
+	if _, errOut, code := runMain(t, "serve", "--sandbox", "--listen", "0.0.0.0:0", "--data-dir", t.TempDir()); code != 2 ||
+		!strings.Contains(errOut, "loopback") {
+		t.Fatalf("serve on 0.0.0.0 without TLS: exit %d %s", code, errOut)
+	}
+	s := startServe(t, "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	if s.ready.TLS || !strings.HasPrefix(s.ready.URL, "http://127.0.0.1:") {
+		t.Fatalf("ready = %+v", s.ready)
+	}
+	if !strings.Contains(s.stderr.String(), "plain HTTP on a loopback address") {
+		t.Fatalf("no development warning: %s", s.stderr.String())
+	}
+	u, _ := url.Parse(s.ready.URL)
+	resp, err := http.Get("http://" + u.Host + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+}
