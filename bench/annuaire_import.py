@@ -27,7 +27,7 @@ CREATE TABLE entries(
     specialty TEXT, organization TEXT, service TEXT, city TEXT, postal_code TEXT, department TEXT);
 CREATE VIRTUAL TABLE entries_fts USING fts5(
     last_name, first_name, profession, specialty, organization, service, city, postal_code, tags,
-    content='', detail=full, prefix='1 2 3', tokenize="unicode61 remove_diacritics 2");
+    content='', detail=column, prefix='1 2 3', tokenize="unicode61 remove_diacritics 2");
 CREATE VIRTUAL TABLE names_fts USING fts5(name, tags, content='', detail=none, prefix='1 2 3',
     tokenize="unicode61 remove_diacritics 2");
 CREATE VIRTUAL TABLE entries_vocab USING fts5vocab(entries_fts, 'row');

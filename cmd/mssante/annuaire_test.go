@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mssante/mssante/internal/annuaire"
@@ -97,9 +98,12 @@ func TestAnnuaire_searchMergesSources(t *testing.T) {
 	if _, errOut, code := runMain(t, "annuaire", "import", smallExtraction, "--data-dir", dir); code != 0 {
 		t.Fatal(errOut)
 	}
+	var mu sync.Mutex
 	var keys []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		keys = append(keys, r.Header.Get("ESANTE-API-KEY"))
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/fhir+json")
 		if strings.HasSuffix(r.URL.Path, "/Organization") {
 			fmt.Fprint(w, fhirBundle("Centre Hospitalier Universitaire Zorbalet",
@@ -125,9 +129,11 @@ func TestAnnuaire_searchMergesSources(t *testing.T) {
 			t.Errorf("%s appears %d times in %+v", a, count[a], got)
 		}
 	}
+	mu.Lock()
 	if len(keys) == 0 || keys[0] != "test-key-not-secret" {
 		t.Errorf("API key sent = %q", keys)
 	}
+	mu.Unlock()
 
 	// The FHIR API down: the local results still come, exit 1 with the reason.
 	srv.Close()

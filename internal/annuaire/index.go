@@ -24,7 +24,7 @@ const (
 	// rankCap is the number of matches above which a query is "broad" (a first letter, a common
 	// word): ranking every match by bm25 would cost too much, so broad queries return matches in
 	// name order, names first (see broad).
-	rankCap = 400
+	rankCap = 200
 	// maxWords bounds the words of a query.
 	maxWords = 8
 )
@@ -137,20 +137,20 @@ func search(ctx context.Context, db *sql.DB, q Query) ([]Entry, error) {
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-	ids, err := matchIDs(ctx, db, words, false, q, limit)
-	if err == nil && len(ids) == 0 && len(words) > 1 {
-		ids, err = matchIDs(ctx, db, words, true, q, limit)
+	res, err := match(ctx, db, words, false, q, limit)
+	if err == nil && len(res) == 0 && len(words) > 1 {
+		res, err = match(ctx, db, words, true, q, limit)
 	}
-	if err == nil && len(ids) == 0 && len(words) > 0 {
+	if err == nil && len(res) == 0 && len(words) > 0 {
 		var fixed []string
 		if fixed, err = correctWords(ctx, db, words); err == nil && fixed != nil {
-			ids, err = matchIDs(ctx, db, fixed, true, q, limit)
+			res, err = match(ctx, db, fixed, true, q, limit)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("search %q: %w", q.Text, err)
 	}
-	return loadEntries(ctx, db, ids)
+	return res, nil
 }
 
 // queryWords splits text into the words the tokenizer would see (letters and digits).
@@ -243,9 +243,10 @@ func wordExpr(ctx context.Context, db *sql.DB, w string, prefix bool) (string, b
 // textColumns are the FTS columns searched by free text (all but tags).
 const textColumns = "{last_name first_name profession specialty organization service city postal_code}"
 
-// matchIDs returns the ids of the best matches: ranked by bm25 when there are at most rankCap of
-// them, else (a broad query) in name order with the matches on the main name first.
-func matchIDs(ctx context.Context, db *sql.DB, words []string, allPrefix bool, q Query, limit int) ([]int64, error) {
+// match returns the best matches: ranked (rankEntries) when there are at most rankCap of them,
+// else (a broad query: a first letter, a common word) in name order, the matches on the main
+// name first.
+func match(ctx context.Context, db *sql.DB, words []string, allPrefix bool, q Query, limit int) ([]Entry, error) {
 	var wordParts []string
 	for i, w := range words {
 		e, ok, err := wordExpr(ctx, db, w, allPrefix || i == len(words)-1)
@@ -266,26 +267,28 @@ func matchIDs(ctx context.Context, db *sql.DB, words []string, allPrefix bool, q
 		parts = append(parts, filter)
 	}
 	all := strings.Join(parts, " AND ")
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM entries_fts
-		WHERE entries_fts MATCH ? LIMIT ?)`, all, rankCap+1).Scan(&n); err != nil {
+	// One streaming pass gives the candidates in name order, up to rankCap+1.
+	cands, err := queryIDs(ctx, db, `SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?`,
+		nil, all, max(rankCap, limit)+1)
+	if err != nil || len(cands) == 0 {
 		return nil, err
 	}
-	if n == 0 {
-		return nil, nil
+	if len(cands) <= rankCap {
+		entries, err := loadEntries(ctx, db, cands)
+		if err != nil {
+			return nil, err
+		}
+		rankEntries(entries, words)
+		return entries[:min(limit, len(entries))], nil
 	}
-	if n <= rankCap {
-		return queryIDs(ctx, db, `SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?
-			ORDER BY bm25(entries_fts, `+ftsWeights+`) LIMIT ?`, nil, all, limit)
-	}
+	// Broad: main names first (names table, name order), then the other candidates.
 	var ids []int64
 	seen := map[int64]bool{}
 	if nameFilter, ok := filterExpr(q, true); ok && len(wordParts) > 0 {
-		expr := strings.Join(append(wordParts, nameFilter), " AND ")
-		if nameFilter == "" {
-			expr = strings.Join(wordParts, " AND ")
+		expr := strings.Join(wordParts, " AND ")
+		if nameFilter != "" {
+			expr += " AND " + nameFilter
 		}
-		var err error
 		if ids, err = queryIDs(ctx, db, `SELECT rowid FROM names_fts WHERE names_fts MATCH ? LIMIT ?`, nil, expr, limit); err != nil {
 			return nil, err
 		}
@@ -293,14 +296,15 @@ func matchIDs(ctx context.Context, db *sql.DB, words []string, allPrefix bool, q
 			seen[id] = true
 		}
 	}
-	if len(ids) < limit {
-		more, err := queryIDs(ctx, db, `SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?`, seen, all, limit)
-		if err != nil {
-			return nil, err
+	for _, id := range cands {
+		if len(ids) >= limit {
+			break
 		}
-		ids = append(ids, more[:min(len(more), limit-len(ids))]...)
+		if !seen[id] {
+			ids = append(ids, id)
+		}
 	}
-	return ids, nil
+	return loadEntries(ctx, db, ids)
 }
 
 // queryIDs runs a query returning rowids, leaving out those in skip.

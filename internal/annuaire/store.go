@@ -41,16 +41,13 @@ CREATE TABLE entries(
 	specialty TEXT, organization TEXT, service TEXT, city TEXT, postal_code TEXT, department TEXT);
 CREATE VIRTUAL TABLE entries_fts USING fts5(
 	last_name, first_name, profession, specialty, organization, service, city, postal_code, tags,
-	content='', detail=full, prefix='1 2 3',
+	content='', detail=column, prefix='1 2 3',
 	tokenize="unicode61 remove_diacritics 2");
 CREATE VIRTUAL TABLE names_fts USING fts5(name, tags, content='', detail=none, prefix='1 2 3',
 	tokenize="unicode61 remove_diacritics 2");
 CREATE VIRTUAL TABLE entries_vocab USING fts5vocab(entries_fts, 'row');
 `
 
-// ftsWeights are the bm25 weights of the FTS columns, in schema order: names first, then the
-// organisation, then profession, speciality and place; the tags column does not rank.
-const ftsWeights = "10.0, 6.0, 3.0, 3.0, 4.0, 2.0, 3.0, 3.0, 0.0"
 
 // BuildStats reports what BuildIndex wrote.
 type BuildStats struct {
