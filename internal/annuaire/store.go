@@ -48,7 +48,6 @@ CREATE VIRTUAL TABLE names_fts USING fts5(name, tags, content='', detail=none, p
 CREATE VIRTUAL TABLE entries_vocab USING fts5vocab(entries_fts, 'row');
 `
 
-
 // BuildStats reports what BuildIndex wrote.
 type BuildStats struct {
 	ReadStats
