@@ -213,3 +213,8 @@ func fetch(t *testing.T, cl *lps.IMAPClient, uid uint32) []byte {
 	}
 	return b.Bytes()
 }
+
+func benchCert(b *testing.B) tls.Certificate {
+	pki := testpki.New(b, testpki.Options{RSA: true})
+	return pki.Server("localhost").TLS
+}

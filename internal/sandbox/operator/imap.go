@@ -356,4 +356,3 @@ func isUIDSet(numSet imap.NumSet) bool {
 	_, ok := numSet.(imap.UIDSet)
 	return ok
 }
-

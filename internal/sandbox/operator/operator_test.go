@@ -457,3 +457,66 @@ func TestNew_options(t *testing.T) {
 		}
 	}
 }
+
+// ECO.1.1.9: the connection test of the lps client passes every step against the operator.
+func TestProbe_allSteps(t *testing.T) {
+	w := newWorld(t)
+	for proto, addr := range map[string]string{"smtp": w.op.SMTPAddr(), "imap": w.op.IMAPAddr()} {
+		steps := lps.Probe(ctxT(t), proto, ep(t, addr), w.xoauth2(alice, aliceID, time.Hour), w.lpsOpts())
+		if len(steps) != 5 {
+			t.Fatalf("Probe(%s) = %+v", proto, steps)
+		}
+		for _, s := range steps {
+			if !s.OK {
+				t.Errorf("Probe(%s) step %+v failed", proto, s)
+			}
+		}
+	}
+}
+
+// RFC 3461 §4.1: NOTIFY=NEVER suppresses the failure report, even Mon espace santé's form.
+func TestDeliver_notifyNever(t *testing.T) {
+	w := newWorld(t)
+	if err := w.op.Deliver(alice, []string{closedPat}, testMessage(alice, closedPat, "never"), "NEVER"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.op.Deliver(alice, []string{closedPat}, testMessage(alice, closedPat, "default")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.op.Messages(alice, "INBOX")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("alice INBOX = %d messages, %v; want the one bounce of the default NOTIFY", len(got), err)
+	}
+	if err := w.op.SetClosed(closedPat, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.op.Deliver(alice, []string{closedPat}, testMessage(alice, closedPat, "reopened")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := w.op.Messages(closedPat, "INBOX"); len(got) != 1 {
+		t.Errorf("reopened mailbox INBOX = %d messages, want 1", len(got))
+	}
+	if err := w.op.Deliver(alice, []string{"personne@sandbox.mssante.test"}, testMessage(alice, bob, "x")); err == nil {
+		t.Errorf("Deliver to an unknown mailbox succeeded")
+	}
+}
+
+// BenchmarkDeliver measures local delivery of a 20 kB message (atomic file write, fsync, index
+// rewrite) to a mailbox already holding b.N messages.
+func BenchmarkDeliver(b *testing.B) {
+	dir := b.TempDir()
+	op, err := operator.New(operator.Options{DataDir: dir, Certificate: benchCert(b),
+		ValidateToken: func(context.Context, string) (operator.Claims, error) { return operator.Claims{}, errors.New("no") },
+		Accounts:      accounts()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := append(testMessage(alice, bob, "bench"), bytes.Repeat([]byte(strings.Repeat("y", 76)+"\r\n"), 256)...)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := op.Deliver(alice, []string{bob}, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -46,6 +46,7 @@ type store struct {
 	dir string
 	now func() time.Time
 
+	loadMu       sync.Mutex // serialises ensureUser: one loader per account directory
 	mu           sync.Mutex
 	users        map[string]*userStore
 	lastValidity uint32
@@ -120,6 +121,11 @@ func (s *store) ensureUser(addr string) (*userStore, error) {
 	if u := s.user(addr); u != nil {
 		return u, nil
 	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if u := s.user(addr); u != nil {
+		return u, nil
+	}
 	u := &userStore{st: s, dir: filepath.Join(s.dir, url.PathEscape(addr)), boxes: map[string]*mailbox{}}
 	if err := os.MkdirAll(u.dir, folderMode); err != nil {
 		return nil, fmt.Errorf("operator: mailbox %s: %w", addr, err)
@@ -152,9 +158,6 @@ func (s *store) ensureUser(addr string) (*userStore, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev := s.users[addr]; prev != nil {
-		return prev, nil
-	}
 	s.users[addr] = u
 	return u, nil
 }
