@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -26,6 +28,7 @@ import (
 	"github.com/mssante/mssante/internal/pscemu"
 	"github.com/mssante/mssante/internal/server"
 	"github.com/mssante/mssante/internal/testpki"
+	"github.com/mssante/mssante/lps"
 )
 
 // lpsServer starts a PSC emulator and an intermediate LPS server (internal/server) on 127.0.0.1.
@@ -377,4 +380,71 @@ func TestLogin_browserUserCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyPSCToken(t, emu, tok, pro.NationalID)
+}
+
+// ECO.1.2.7, ECO.1.2.6, ECO.1.2.3 with real Dovecot: an IMAP session authenticated through the
+// agent's token link is closed by the operator after the first access token expired; it reopens
+// with the renewed token. Once PSC ends the session, the next reopening fails cleanly (no token)
+// and `mssante list` exits 1 at once.
+func TestLogin_imapReopensWithRenewedToken(t *testing.T) {
+	emu, base := lpsServer(t, pscemu.Options{AccessTTL: 6 * time.Second})
+	pro := pscemu.DefaultProfessionals[0]
+	box := pro.Mailboxes[0]
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true, TokenKey: emu.PublicKey(),
+		TokenKeyID: emu.KeyID(), TokenClientID: emu.ClientID(), TokenIssuer: emu.Issuer})
+	st.Deliver(box, "INBOX", []byte("From: <confrere@test.mssante.fr>\r\nTo: <"+box+
+		">\r\nSubject: Reprise de session\r\nDate: Sat, 28 Nov 2026 10:00:00 +0100\r\nMessage-ID: <agent-2@test.mssante.fr>\r\n\r\nBonjour.\r\n"))
+	dir := t.TempDir()
+	a := startLogin(t, "--server", base, "--national-id", pro.NationalID, "--runtime-dir", filepath.Join(dir, "run"))
+	approveCIBA(t, emu, pro.NationalID, a.expect(t, "pending").BindingMessage)
+	link := a.expect(t, "logged_in").TokenFiles[box]
+	first, err := readToken(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstExp := time.Unix(int64(verifyPSCToken(t, emu, first, pro.NationalID)["exp"].(float64)), 0)
+
+	ctx := context.Background()
+	ep, err := lps.ParseEndpoint(st.IMAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: box,
+		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return readToken(link) })}
+	ic, err := lps.DialIMAP(ctx, ep, auth, &lps.Options{TLS: &tls.Config{RootCAs: pki.RootPool(), MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		t.Fatalf("IMAP with the token link: %v\n%s", err, st.Logs())
+	}
+	defer ic.Close()
+	if _, err := ic.Select(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	a.expect(t, "token-renewed")
+	time.Sleep(time.Until(firstExp) + time.Second) // the first token is now refused by Dovecot
+	st.KickIMAP(box)
+	time.Sleep(300 * time.Millisecond)
+	uids, err := ic.Search(ctx, lps.Criteria{Subject: "Reprise de session"})
+	if err != nil || len(uids) != 1 {
+		t.Fatalf("Search after the operator closed the session = %v, %v\n%s", uids, err, st.Logs())
+	}
+	if now, _ := readToken(link); now == first {
+		t.Fatal("the link still gives the first token")
+	}
+
+	emu.EndSessions(pro.NationalID)
+	a.expect(t, "session-ended")
+	st.KickIMAP(box)
+	time.Sleep(300 * time.Millisecond)
+	if _, err := ic.Search(ctx, lps.Criteria{}); !errors.Is(err, lps.ErrAuth) {
+		t.Fatalf("Search after the PSC session ended = %v, want ErrAuth", err)
+	}
+	start := time.Now()
+	if _, errOut, code := runMain(t, "list", "--account", box, "--token-file", link, "--imap", st.IMAP,
+		"--data-dir", filepath.Join(dir, "data")); code != 1 || !strings.Contains(errOut, "token file") {
+		t.Fatalf("list after the session ended: exit %d, %s", code, errOut)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("list took %v to fail", d)
+	}
 }
