@@ -194,3 +194,35 @@ func TestIMAP_expungeSeenByOtherSession(t *testing.T) {
 		t.Errorf("FETCH 2 after the expunge = %+v, %v", msgs, err)
 	}
 }
+
+// SEARCH decodes MIME words, quoted-printable and charsets as Dovecot does: a professional
+// searching "données" or "Résultats" finds encoded mail.
+func TestIMAP_searchDecoded(t *testing.T) {
+	w := newWorld(t)
+	qp := "From: <" + alice + ">\r\nTo: <" + bob + ">\r\nSubject: =?utf-8?q?R=C3=A9sultats_biologie?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"Les donn=C3=A9es de sant=C3=A9 sont jointes.\r\n--x\r\n" +
+		"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+		"H\xe9matologie normale.\r\n--x--\r\n"
+	if err := w.op.Deliver(alice, []string{bob}, []byte(qp)); err != nil {
+		t.Fatal(err)
+	}
+	w.seed(bob, 1)
+	c := w.rawIMAP(bob, bobID, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for name, crit := range map[string]*imap.SearchCriteria{
+		"BODY données":       {Body: []string{"données de santé sont"}},
+		"TEXT santé":         {Text: []string{"SANTÉ SONT"}},
+		"BODY Hématologie":   {Body: []string{"hématologie"}},
+		"HEADER Subject":     {Header: []imap.SearchCriteriaHeaderField{{Key: "subject", Value: "résultats"}}},
+		"TEXT in the header": {Text: []string{"Résultats biologie"}},
+	} {
+		d, err := c.UIDSearch(crit, nil).Wait()
+		if err != nil || fmt.Sprint(d.AllUIDs()) != "[1]" {
+			t.Errorf("SEARCH %s = %v, %v, want [1]", name, d, err)
+		}
+	}
+}

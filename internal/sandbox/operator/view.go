@@ -254,11 +254,21 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 
 // lazyContent reads a message once, when a criterion first needs it.
 type lazyContent struct {
-	load   func() ([]byte, error)
-	data   []byte
-	header textproto.Header
-	err    error
-	done   bool
+	load    func() ([]byte, error)
+	data    []byte
+	header  textproto.Header
+	err     error
+	done    bool
+	decoded *string
+}
+
+// text returns the decoded text parts, computed once.
+func (l *lazyContent) text() string {
+	if l.decoded == nil {
+		s := strings.ToLower(decodedBody(l.data))
+		l.decoded = &s
+	}
+	return *l.decoded
 }
 
 func (l *lazyContent) get() ([]byte, textproto.Header, error) {
@@ -372,12 +382,12 @@ func matchContent(c *imap.SearchCriteria, lc *lazyContent) (bool, error) {
 		body = data[i+4:]
 	}
 	for _, s := range c.Body {
-		if !containsFold(body, s) {
+		if !containsFold(body, s) && !strings.Contains(lc.text(), strings.ToLower(s)) {
 			return false, nil
 		}
 	}
 	for _, s := range c.Text {
-		if !containsFold(data, s) {
+		if !containsFold(data, s) && !strings.Contains(lc.text(), strings.ToLower(s)) && !headerContains(h, s) {
 			return false, nil
 		}
 	}
@@ -394,6 +404,16 @@ func matchHeader(h textproto.Header, hf imap.SearchCriteriaHeaderField) bool {
 			v = dec
 		}
 		if strings.Contains(strings.ToLower(v), strings.ToLower(hf.Value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerContains reports whether a decoded header field value contains s.
+func headerContains(h textproto.Header, s string) bool {
+	for f := h.Fields(); f.Next(); {
+		if v, err := wordDecoder.DecodeHeader(f.Value()); err == nil && strings.Contains(strings.ToLower(v), strings.ToLower(s)) {
 			return true
 		}
 	}
