@@ -28,7 +28,8 @@ func init() {
 		name:    "serve",
 		summary: "run the intermediate LPS server (PSC login, tokens for thick clients, events)",
 		usage: "serve [--sandbox] [--listen ADDR] [--tls-cert PEM --tls-key PEM] [--public-url URL] " +
-			"[--psc production|bas] [--psc-client-id ID --psc-client-secret-file F] [--data-dir DIR]",
+			"[--psc production|bas] [--psc-client-id ID (--psc-client-secret-file F | --psc-client-cert PEM --psc-client-key PEM)] " +
+			"[--idle-timeout D] [--max-session D] [--data-dir DIR]",
 		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := &serveFlags{
@@ -42,6 +43,8 @@ func init() {
 				discovery:  fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
 				clientID:   fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
 				secretFile: fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
+				clientCert: fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
+				clientKey:  fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
 				idle:       fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
 				maxLife:    fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
 				logLevel:   fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
@@ -61,6 +64,7 @@ type serveFlags struct {
 	listen, tlsCert, tlsKey, publicURL              *string
 	sandbox                                         *bool
 	preset, issuer, discovery, clientID, secretFile *string
+	clientCert, clientKey                           *string
 	idle, maxLife                                   *time.Duration
 	logLevel, dataDir                               *string
 }
@@ -197,6 +201,22 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 	cfg.DiscoveryURL, cfg.ClientID, cfg.RedirectURL = *c.discovery, *c.clientID, redirect
 	if cfg.ClientID == "" {
 		return cfg, nil, nil, usagef("--psc-client-id is required (or --sandbox)")
+	}
+	switch {
+	case (*c.clientCert == "") != (*c.clientKey == ""):
+		return cfg, nil, nil, usagef("--psc-client-cert and --psc-client-key go together")
+	case *c.clientCert != "" && *c.secretFile != "":
+		return cfg, nil, nil, usagef("--psc-client-cert and --psc-client-secret-file are exclusive")
+	case *c.clientCert != "":
+		cert, err := tls.LoadX509KeyPair(*c.clientCert, *c.clientKey)
+		if err != nil {
+			return cfg, nil, nil, fmt.Errorf("--psc-client-cert: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		cfg.HTTPClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	case *c.secretFile == "":
+		return cfg, nil, nil, usagef("--psc-client-secret-file or --psc-client-cert/--psc-client-key is required (or --sandbox)")
 	}
 	if *c.secretFile != "" {
 		b, err := os.ReadFile(*c.secretFile)

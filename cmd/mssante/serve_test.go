@@ -185,3 +185,23 @@ func TestServe_plainHTTPLoopbackOnly(t *testing.T) {
 		t.Fatalf("healthz %d", resp.StatusCode)
 	}
 }
+
+// Without --sandbox, the PSC registration is required: client id, then a secret file or a client
+// certificate (not both).
+func TestServe_pscRegistrationRequired(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	writeTestFile(t, secret, []byte("s"))
+	for _, args := range [][]string{
+		{"serve", "--listen", "127.0.0.1:0"},
+		{"serve", "--listen", "127.0.0.1:0", "--psc-client-id", "mssante"},
+		{"serve", "--listen", "127.0.0.1:0", "--psc-client-id", "mssante", "--psc-client-cert", "c.pem"},
+		{"serve", "--listen", "127.0.0.1:0", "--psc-client-id", "mssante", "--psc-client-secret-file", secret,
+			"--psc-client-cert", "c.pem", "--psc-client-key", "k.pem"},
+		{"serve", "--listen", "127.0.0.1:0", "--psc", "nowhere"},
+	} {
+		if _, errOut, code := runMain(t, append(args, "--data-dir", dir)...); code != 2 {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut)
+		}
+	}
+}
