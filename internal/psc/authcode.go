@@ -23,7 +23,7 @@ type AuthRequest struct {
 }
 
 // String hides the verifier.
-func (r *AuthRequest) String() string { return "psc.AuthRequest{" + r.URL + "}" }
+func (r AuthRequest) String() string { return "psc.AuthRequest{" + r.URL + "}" }
 
 // AuthCodeURL starts an authorization code login: PKCE S256, a random state and nonce, the
 // configured scopes and acr_values. No I/O.
@@ -78,6 +78,12 @@ func (c *Client) Exchange(ctx context.Context, req *AuthRequest, code, state str
 // VerifyIDToken verifies an ID token: signature by a key of the JWKS, issuer, audience (the client
 // id), expiry, nonce (when not empty) and acr (the configured ACR).
 func (c *Client) VerifyIDToken(ctx context.Context, raw []byte, nonce string) (*IDClaims, error) {
+	return c.verifyIDToken(ctx, raw, nonce, true)
+}
+
+// verifyIDToken is VerifyIDToken; checkACR is false for the ID tokens of a refresh, whose acr
+// Keycloak may report differently (the login's acr was checked; the Holder checks the subject).
+func (c *Client) verifyIDToken(ctx context.Context, raw []byte, nonce string, checkACR bool) (*IDClaims, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: missing", ErrInvalidIDToken)
 	}
@@ -96,7 +102,7 @@ func (c *Client) VerifyIDToken(ctx context.Context, raw []byte, nonce string) (*
 		return nil, fmt.Errorf("%w: %v", ErrInvalidIDToken, err)
 	}
 	_ = idt.Claims(&extra)
-	if cl.ACR != c.cfg.acr() {
+	if checkACR && cl.ACR != c.cfg.acr() {
 		return nil, fmt.Errorf("%w: acr %q, want %q", ErrInvalidIDToken, cl.ACR, c.cfg.acr())
 	}
 	if extra.AuthTime > 0 {
@@ -107,7 +113,7 @@ func (c *Client) VerifyIDToken(ctx context.Context, raw []byte, nonce string) (*
 
 // Refresh exchanges a refresh token for new tokens. A refusal (invalid_grant: expired, revoked,
 // session ended at PSC) matches ErrRefreshRefused. An ID token in the answer is verified (without
-// nonce).
+// nonce nor acr: the Holder checks that its subject did not change).
 func (c *Client) Refresh(ctx context.Context, refresh []byte) (*Tokens, error) {
 	if len(refresh) == 0 {
 		return nil, fmt.Errorf("%w: no refresh token", ErrRefreshRefused)
@@ -117,7 +123,7 @@ func (c *Client) Refresh(ctx context.Context, refresh []byte) (*Tokens, error) {
 		return nil, err
 	}
 	if len(t.IDToken) > 0 {
-		if t.Claims, err = c.VerifyIDToken(ctx, t.IDToken, ""); err != nil {
+		if t.Claims, err = c.verifyIDToken(ctx, t.IDToken, "", false); err != nil {
 			t.Zero()
 			return nil, err
 		}

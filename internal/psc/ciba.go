@@ -49,7 +49,7 @@ type CIBAAuth struct {
 }
 
 // String hides the auth_req_id.
-func (a *CIBAAuth) String() string {
+func (a CIBAAuth) String() string {
 	return fmt.Sprintf("psc.CIBAAuth{binding: %s, interval: %s}", a.BindingMessage, a.Interval)
 }
 

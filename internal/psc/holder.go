@@ -270,6 +270,14 @@ func (h *Holder) Refresh(ctx context.Context) error {
 		nt.Zero()
 		return ErrSessionEnded
 	}
+	if nt.Claims != nil && h.claims != nil && nt.Claims.Subject != h.claims.Subject {
+		// OpenID Connect Core 12.2: a refreshed ID token must be about the same person.
+		h.mu.Unlock()
+		nt.Zero()
+		h.o.Logger.Warn("psc refresh returned another subject")
+		h.end(ReasonRefreshRefused)
+		return ErrSessionEnded
+	}
 	old := h.tok
 	if len(nt.Refresh) == 0 {
 		nt.Refresh, old.Refresh = old.Refresh, nil

@@ -36,13 +36,14 @@ type fakeRefresher struct {
 	err      error
 	gate     chan struct{} // when set, Refresh waits on it
 	seen     [][]byte      // refresh tokens received
+	subject  string        // "sub" of the ID token claims
 }
 
 func (f *fakeRefresher) tokens(n int) *psc.Tokens {
 	now := f.now()
 	return &psc.Tokens{Access: fmt.Appendf(nil, "access-%d-SECRETTOKEN", n), Refresh: fmt.Appendf(nil, "refresh-%d-SECRETTOKEN", n),
 		IssuedAt: now, Expiry: now.Add(f.lifetime), RefreshExpiry: now.Add(350 * time.Second),
-		Claims: &psc.IDClaims{SubjectNameID: camille}}
+		Claims: &psc.IDClaims{Subject: f.subject, SubjectNameID: camille}}
 }
 
 func (f *fakeRefresher) Refresh(ctx context.Context, refresh []byte) (*psc.Tokens, error) {
@@ -119,6 +120,16 @@ func TestHolder_tokenRefreshesExpiredFirst(t *testing.T) {
 	tok, err := h.Token(ctxT(t))
 	if err != nil || tok != "access-1-SECRETTOKEN" || r.count() != 1 {
 		t.Fatalf("Token = %q, %v (%d refreshes)", tok, err, r.count())
+	}
+}
+
+// A refresh that answers for another person ends the session (OpenID Connect Core 12.2).
+func TestHolder_refreshWithAnotherSubjectEnds(t *testing.T) {
+	h, r, clk, _ := newFakeHolder(120*time.Second, nil)
+	r.subject = "someone-else"
+	clk.Advance(100 * time.Second)
+	if err := h.RefreshIfDue(ctxT(t)); !errors.Is(err, psc.ErrSessionEnded) || h.Reason() != psc.ReasonRefreshRefused {
+		t.Fatalf("%v, reason %q", err, h.Reason())
 	}
 }
 

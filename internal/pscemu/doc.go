@@ -21,7 +21,8 @@
 // document at PSC's non-standard name without wrapping its router, and its Storage interface (about
 // thirty methods) is larger than this whole provider. The protocol-sensitive parts come from
 // maintained libraries instead: go-jose signs and publishes the keys, and the mssante client under
-// test (go-oidc, x/oauth2) is checked against an independent provider in internal/psc's tests.
+// test (go-oidc, x/oauth2) is also checked against an independent provider, Ory Hydra, in
+// internal/psc/oidcinterop.
 //
 // It is a test tool: state is in memory, client authentication is a single registered client
 // (client_secret_basic, client_secret_post or a TLS client certificate), and the login page trusts
