@@ -131,6 +131,7 @@ func runLogin(ctx context.Context, env *cmdEnv, c *loginFlags) error {
 		Mailboxes  []string `json:"mailboxes"`
 	}
 	if err := a.getJSON(ctx, "/api/v1/me", &me); err != nil {
+		a.logout()
 		return err
 	}
 	boxes := me.Mailboxes
