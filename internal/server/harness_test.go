@@ -112,7 +112,7 @@ type envOptions struct {
 }
 
 // newEnv starts the emulator and the server on 127.0.0.1.
-func newEnv(t *testing.T, eo envOptions) *env {
+func newEnv(t testing.TB, eo envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -171,7 +171,7 @@ func emulatorMailboxes(emu *pscemu.Server) func(context.Context, *psc.UserInfo) 
 }
 
 // browser returns an HTTP client with a cookie jar that follows redirects.
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -184,7 +184,7 @@ var loginLink = regexp.MustCompile(`class="login" href="([^"]+)"`)
 
 // browserLogin runs the redirect login with the browser client, clicking the n-th professional of
 // the emulator's login page. It returns the final page.
-func (e *env) browserLogin(t *testing.T, c *http.Client, n int) string {
+func (e *env) browserLogin(t testing.TB, c *http.Client, n int) string {
 	t.Helper()
 	page := get(t, c, e.ts.URL+"/auth/login", http.StatusOK)
 	m := loginLink.FindAllStringSubmatch(page, -1)
@@ -195,14 +195,14 @@ func (e *env) browserLogin(t *testing.T, c *http.Client, n int) string {
 	return get(t, c, e.emu.URL+link, http.StatusOK)
 }
 
-func get(t *testing.T, c *http.Client, url string, want int) string {
+func get(t testing.TB, c *http.Client, url string, want int) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/html")
 	return string(do(t, c, req, want))
 }
 
-func do(t *testing.T, c *http.Client, req *http.Request, want int) []byte {
+func do(t testing.TB, c *http.Client, req *http.Request, want int) []byte {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -217,7 +217,7 @@ func do(t *testing.T, c *http.Client, req *http.Request, want int) []byte {
 }
 
 // apiGet sends a JSON GET, with a bearer handle when not empty, and decodes the answer into v.
-func apiGet(t *testing.T, c *http.Client, url, bearer string, want int, v any) http.Header {
+func apiGet(t testing.TB, c *http.Client, url, bearer string, want int, v any) http.Header {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if bearer != "" {
@@ -241,7 +241,7 @@ func apiGet(t *testing.T, c *http.Client, url, bearer string, want int, v any) h
 }
 
 // apiPost posts a JSON body.
-func apiPost(t *testing.T, c *http.Client, url, bearer string, in any, want int, v any) {
+func apiPost(t testing.TB, c *http.Client, url, bearer string, in any, want int, v any) {
 	t.Helper()
 	data, _ := json.Marshal(in)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(data))
@@ -258,7 +258,7 @@ func apiPost(t *testing.T, c *http.Client, url, bearer string, in any, want int,
 }
 
 // agentLogin runs a CIBA login as a thick client and returns the session handle.
-func (e *env) agentLogin(t *testing.T, nationalID string) string {
+func (e *env) agentLogin(t testing.TB, nationalID string) string {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
 	var start cibaStartAnswer
@@ -296,7 +296,7 @@ func (e *env) agentLogin(t *testing.T, nationalID string) string {
 }
 
 // approve approves the emulator's pending CIBA request of nationalID, checking the binding message.
-func (e *env) approve(t *testing.T, nationalID, binding string) {
+func (e *env) approve(t testing.TB, nationalID, binding string) {
 	t.Helper()
 	for _, p := range e.emu.Pending() {
 		if p.NationalID == nationalID {
@@ -312,7 +312,7 @@ func (e *env) approve(t *testing.T, nationalID, binding string) {
 	t.Fatalf("no pending CIBA request for %s", nationalID)
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {

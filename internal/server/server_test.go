@@ -352,7 +352,7 @@ func scanForTokens(t *testing.T, where string, data []byte, tokens [][]byte) {
 }
 
 // subscribe opens the event stream of a bearer session and returns its events.
-func (e *env) subscribe(t *testing.T, handle string) <-chan streamEvent {
+func (e *env) subscribe(t testing.TB, handle string) <-chan streamEvent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
