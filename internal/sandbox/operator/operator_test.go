@@ -520,3 +520,23 @@ func BenchmarkDeliver(b *testing.B) {
 		}
 	}
 }
+
+// RFC 3461 RET=FULL: the failure report returns the whole message.
+func TestSubmit_dsnRetFull(t *testing.T) {
+	w := newWorld(t)
+	sc := w.smtp(w.xoauth2(alice, aliceID, time.Hour))
+	if _, err := sc.Submit(ctxT(t), alice, []string{closedPat}, bytes.NewReader(testMessage(alice, closedPat, "full")),
+		&lps.DSN{Return: "FULL", Notify: []string{"FAILURE"}, EnvelopeID: "e-full"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.op.Messages(alice, "INBOX")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("alice INBOX = %d, %v", len(got), err)
+	}
+	for _, want := range []string{"Content-Type: message/rfc822", "Compte rendu de consultation", "Original-Envelope-Id: e-full",
+		"Action: failed", "Return-Path: <>"} {
+		if !bytes.Contains(got[0].Data, []byte(want)) {
+			t.Errorf("report lacks %q:\n%s", want, got[0].Data)
+		}
+	}
+}
