@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -17,15 +18,40 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/mssante/mssante/internal/peertest"
+	"github.com/mssante/mssante/internal/pscemu"
+	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
+	"github.com/mssante/mssante/trust"
 )
 
-// The transport conformance checks of the API LPS, run with our lps client against the sandbox
-// world (operator + PSC emulator + test PKI), the way they run against Dovecot/Postfix in lps's
-// peer tests: the sandbox must behave like an operator.
+// The transport conformance checks of the API LPS run with our lps client against two targets:
+// the sandbox world (operator + PSC emulator + test PKI) and a real Dovecot + Postfix configured
+// as an MSSanté operator (internal/peertest) that validates the tokens of a PSC emulator. The same
+// checks must pass on both, so that the sandbox behaves like an operator, not like a convenient
+// mock (issue 5, item 6). Checks only the sandbox can run (closed patient mailbox, members of an
+// organisational mailbox, restart) follow.
 
-// shared is one world for the conformance tests (a world starts in about a second).
+// target is an operator under test.
+type target struct {
+	name       string
+	smtp, imap string
+	// policy returns mssante's client TLS policy for the target (revocation checked at each
+	// handshake).
+	policy func(t *testing.T) *trust.Policy
+	// alice and bob are personal mailboxes (XOAUTH2, tokens of the target's PSC emulator); app an
+	// applicative mailbox (certificate + PLAIN); forged a token signed by another key for alice.
+	alice, bob, app, forged lps.Auth
+	// revokeServer revokes the server certificate (irreversible: run last).
+	revokeServer func(t *testing.T)
+	// loopbackSecure: the IMAP server treats a loopback client as secure and allows
+	// authentication before STARTTLS there (Dovecot does, whatever disable_plaintext_auth says,
+	// when the client's IP is the server's); it is not observable from another host.
+	loopbackSecure bool
+}
+
+// shared is one sandbox world for the tests that do not alter it (a world starts in about a second).
 type shared struct {
 	w    *World
 	dir  string
@@ -66,19 +92,124 @@ func world(t *testing.T) *World {
 	return conf.w
 }
 
+// forgedToken is an access token with the right claims, signed by a key nobody trusts.
+func forgedToken(t *testing.T, issuer, clientID, nationalID, email string) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(signer).Claims(map[string]any{"iss": issuer, "typ": "Bearer", "azp": clientID,
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "SubjectNameID": nationalID,
+		"email": email, "preferred_username": nationalID}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func staticToken(address, tok string) lps.Auth {
+	return lps.Auth{Method: lps.AuthXOAUTH2, Address: address,
+		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return tok, nil })}
+}
+
+func sandboxTarget(t *testing.T, w *World) *target {
+	jeanne, paul := w.Config.Accounts[0], w.Config.Accounts[1]
+	return &target{name: "sandbox", smtp: w.Config.SMTP, imap: w.Config.IMAP,
+		policy: func(t *testing.T) *trust.Policy { return policy(t, w) },
+		alice:  xoauth(t, w, jeanne.Address, jeanne.NationalID),
+		bob:    xoauth(t, w, paul.Address, paul.NationalID),
+		app:    certAuth(t, account(t, w, "applicative", false)),
+		forged: staticToken(jeanne.Address, forgedToken(t, w.PSC.Issuer, SandboxClientID, jeanne.NationalID, jeanne.Address)),
+		revokeServer: func(t *testing.T) {
+			if err := w.RevokeServer(); err != nil {
+				t.Fatal(err)
+			}
+		}}
+}
+
+// peerTarget starts Dovecot + Postfix (skipped without them, failing in CI) validating the tokens
+// of a PSC emulator started for the test.
+func peerTarget(t *testing.T) *target {
+	const (
+		alice = "alice@test.mssante.fr"
+		bob   = "bob@test.mssante.fr"
+		appli = "appli@test.mssante.fr"
+	)
+	emu, err := pscemu.Start(t.Context(), &pscemu.Options{ClientID: "mssante-peer", Professionals: []pscemu.Professional{
+		{NationalID: "899700400012", GivenName: "Alice", FamilyName: "PAIR", Mailboxes: []string{alice}},
+		{NationalID: "899700500010", GivenName: "Bob", FamilyName: "PAIR", Mailboxes: []string{bob}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emu.Close() })
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki, AppUsers: []string{appli}, TokenKey: emu.PublicKey(),
+		TokenClientID: emu.ClientID(), TokenKeyID: emu.KeyID(), TokenIssuer: emu.Issuer})
+	token := func(id, address string) lps.Auth {
+		tok, err := cibaToken(context.Background(), emu.URL, emu.ClientID(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return staticToken(address, tok.AccessToken)
+	}
+	leaf := pki.Client("499700000000001", appli)
+	return &target{name: "dovecot+postfix", smtp: st.Submission, imap: st.IMAP,
+		policy: func(t *testing.T) *trust.Policy {
+			p, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
+				OrgIntermediates: []*x509.Certificate{pki.Org.Cert}, CRLRefresh: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		},
+		alice:          token("899700400012", alice),
+		bob:            token("899700500010", bob),
+		app:            lps.Auth{Method: lps.AuthCertPlain, Address: appli, Certificate: &leaf.TLS},
+		forged:         staticToken(alice, forgedToken(t, emu.Issuer, emu.ClientID(), "899700400012", alice)),
+		revokeServer:   func(*testing.T) { pki.Revoke(st.ServerCert) },
+		loopbackSecure: true}
+}
+
+// TestConformance runs the same checks on the sandbox and on Dovecot + Postfix.
+func TestConformance(t *testing.T) {
+	for _, mk := range []struct {
+		name string
+		new  func(t *testing.T) *target
+	}{
+		{"sandbox", func(t *testing.T) *target { return sandboxTarget(t, startWorld(t, t.TempDir(), true)) }},
+		{"dovecot+postfix", peerTarget},
+	} {
+		t.Run(mk.name, func(t *testing.T) {
+			tg := mk.new(t)
+			t.Run("XOAUTH2SendIdleListFetchDSN", func(t *testing.T) { checkXOAUTH2(t, tg) })
+			t.Run("ApplicativeCertificate", func(t *testing.T) { checkApplicative(t, tg) })
+			t.Run("ForgedToken", func(t *testing.T) { checkForged(t, tg) })
+			t.Run("STARTTLSRequired", func(t *testing.T) { checkSTARTTLS(t, tg) })
+			t.Run("RevokedServer", func(t *testing.T) { checkRevokedServer(t, tg) }) // last
+		})
+	}
+}
+
 func rawMail(from, to, subject, body string) []byte {
 	return []byte(fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%d.test@sandbox>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
 		from, to, subject, time.Now().Format(time.RFC1123Z), time.Now().UnixNano(), body))
 }
 
-func opts(t *testing.T, w *World) *lps.Options {
-	return &lps.Options{TLS: policy(t, w).ClientConfig("", nil)}
+func (tg *target) opts(t *testing.T) *lps.Options {
+	return &lps.Options{TLS: tg.policy(t).ClientConfig("", nil)}
 }
 
 // submit sends one mail and returns the lps result.
-func submit(t *testing.T, w *World, auth lps.Auth, to string, subject string, dsn *lps.DSN) (*lps.SubmitResult, error) {
+func (tg *target) submit(t *testing.T, auth lps.Auth, to string, subject string, dsn *lps.DSN) (*lps.SubmitResult, error) {
 	t.Helper()
-	sc, err := lps.DialSMTP(context.Background(), endpoint(t, w.Config.SMTP), auth, opts(t, w))
+	sc, err := lps.DialSMTP(context.Background(), endpoint(t, tg.smtp), auth, tg.opts(t))
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +218,9 @@ func submit(t *testing.T, w *World, auth lps.Auth, to string, subject string, ds
 }
 
 // inbox opens an IMAP session on INBOX.
-func inbox(t *testing.T, w *World, auth lps.Auth) *lps.IMAPClient {
+func (tg *target) inbox(t *testing.T, auth lps.Auth) *lps.IMAPClient {
 	t.Helper()
-	ic, err := lps.DialIMAP(context.Background(), endpoint(t, w.Config.IMAP), auth, opts(t, w))
+	ic, err := lps.DialIMAP(context.Background(), endpoint(t, tg.imap), auth, tg.opts(t))
 	if err != nil {
 		t.Fatalf("IMAP %s: %v", auth.Address, err)
 	}
@@ -133,65 +264,11 @@ func waitFor(t *testing.T, ic *lps.IMAPClient, sub string) []byte {
 	return nil
 }
 
-// ECO.1.0.1, ECO.1.2.1, ECO.1.0.2, ECO.2.3.1: a professional sends with XOAUTH2 (a PSC emulator
-// token) through SMTP submission with STARTTLS asking for a DSN; the recipient's IDLE session sees
-// the mail arrive; list and fetch find it; the sender receives the RFC 3464 "delivered" report.
-func TestConformance_XOAUTH2SendIdleListFetchDSN(t *testing.T) {
-	w := world(t)
-	jeanne, paul := w.Config.Accounts[0], w.Config.Accounts[1]
-	sender := xoauth(t, w, jeanne.Address, jeanne.NationalID)
-	rcpt := xoauth(t, w, paul.Address, paul.NationalID)
-
-	idle := inbox(t, w, rcpt)
-	st, err := idle.Select(context.Background(), "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan uint32, 8)
-	idleDone := make(chan error, 1)
-	go func() {
-		idleDone <- idle.Idle(ctx, func(u lps.Update) {
-			if u.Messages > 0 {
-				got <- u.Messages
-			}
-		})
-	}()
-	time.Sleep(200 * time.Millisecond) // let IDLE start
-
-	res, err := submit(t, w, sender, paul.Address, "Conformité XOAUTH2", &lps.DSN{Notify: []string{"SUCCESS", "FAILURE"}})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	if !res.DSNRequested {
-		t.Error("the operator did not offer DSN")
-	}
-	select {
-	case n := <-got:
-		if n <= st.Messages {
-			t.Errorf("IDLE: EXISTS %d, had %d", n, st.Messages)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("IDLE saw no new mail")
-	}
-	cancel()
-	<-idleDone
-
-	raw := waitFor(t, inbox(t, w, rcpt), "Conformité XOAUTH2")
-	if !bytes.Contains(raw, []byte("Test de conformité.")) || !bytes.Contains(raw, []byte("Received:")) {
-		t.Errorf("fetched mail lacks its body or a Received field:\n%s", raw)
-	}
-	m := findReport(t, w, sender, "delivered")
-	if m.Failed() {
-		t.Errorf("success DSN reads as failed: %+v", m)
-	}
-}
-
-// findReport waits for a delivery report of action (or a bounce) in the INBOX of auth.
-func findReport(t *testing.T, w *World, auth lps.Auth, action string) message.Report {
+// findReport waits for a delivery report in the INBOX of auth: "success" (delivered, or relayed as
+// Postfix says of an LMTP delivery), or "bounce" (any failure).
+func (tg *target) findReport(t *testing.T, auth lps.Auth, action string) message.Report {
 	t.Helper()
-	ic := inbox(t, w, auth)
+	ic := tg.inbox(t, auth)
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -209,7 +286,8 @@ func findReport(t *testing.T, w *World, auth lps.Auth, action string) message.Re
 				continue
 			}
 			for _, r := range m.Reports {
-				if r.Action == action || (action == "bounce" && r.Failed()) {
+				success := r.Kind == "dsn" && (r.Action == "delivered" || r.Action == "relayed")
+				if (action == "success" && success) || (action == "bounce" && r.Failed()) {
 					return r
 				}
 			}
@@ -220,68 +298,89 @@ func findReport(t *testing.T, w *World, auth lps.Auth, action string) message.Re
 	return message.Report{}
 }
 
-// ECO.1.3.1: the applicative mailbox sends and reads with its ORG AUTH_CLI certificate + PLAIN;
-// without a certificate it is refused.
-func TestConformance_applicativeCertificate(t *testing.T) {
-	w := world(t)
-	app := account(t, w, "applicative", false)
-	jeanne := w.Config.Accounts[0]
-	if _, err := submit(t, w, certAuth(t, app), jeanne.Address, "Conformité certificat", nil); err != nil {
-		t.Fatalf("submit with certificate: %v", err)
-	}
-	waitFor(t, inbox(t, w, xoauth(t, w, jeanne.Address, jeanne.NationalID)), "Conformité certificat")
-	inbox(t, w, certAuth(t, app)) // IMAP login with the certificate
-
-	noCert := lps.Auth{Method: lps.AuthCertPlain, Address: app.Address}
-	if _, err := submit(t, w, noCert, jeanne.Address, "sans certificat", nil); err == nil {
-		t.Error("applicative login without a certificate accepted")
-	}
-	if _, err := lps.DialIMAP(context.Background(), endpoint(t, w.Config.IMAP), noCert, opts(t, w)); err == nil {
-		t.Error("IMAP applicative login without a certificate accepted")
-	}
-	// A professional's certificate-less PLAIN on a personal mailbox is refused too.
-	if _, err := submit(t, w, lps.Auth{Method: lps.AuthCertPlain, Address: jeanne.Address, Certificate: certAuth(t, app).Certificate},
-		jeanne.Address, "mauvaise famille", nil); err == nil {
-		t.Error("PLAIN on a personal mailbox accepted")
-	}
-}
-
-// ECO.1.2.1: a token signed by another key, and a token of a professional who may not open the
-// mailbox, are refused; an organisational mailbox opens with the token of any of its members.
-func TestConformance_tokens(t *testing.T) {
-	w := world(t)
-	jeanne, paul := w.Config.Accounts[0], w.Config.Accounts[1]
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// ECO.1.0.1, ECO.1.2.1, ECO.1.0.2, ECO.2.3.1: a professional sends with XOAUTH2 (a PSC emulator
+// token) through SMTP submission with STARTTLS asking for a DSN; the recipient's IDLE session sees
+// the mail arrive; list and fetch find it; the sender receives the RFC 3464 "delivered" report.
+func checkXOAUTH2(t *testing.T, tg *target) {
+	idle := tg.inbox(t, tg.bob)
+	st, err := idle.Select(context.Background(), "INBOX")
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
-	forged, _ := jwt.Signed(signer).Claims(map[string]any{"iss": w.PSC.Issuer, "typ": "Bearer", "azp": SandboxClientID,
-		"exp": time.Now().Add(time.Hour).Unix(), "SubjectNameID": jeanne.NationalID}).Serialize()
-	bad := lps.Auth{Method: lps.AuthXOAUTH2, Address: jeanne.Address,
-		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return forged, nil })}
-	if _, err := lps.DialIMAP(context.Background(), endpoint(t, w.Config.IMAP), bad, opts(t, w)); err == nil {
-		t.Error("forged token accepted by IMAP")
-	}
-	if _, err := submit(t, w, bad, paul.Address, "jeton forgé", nil); err == nil {
-		t.Error("forged token accepted by SMTP")
-	}
-	other := xoauth(t, w, jeanne.Address, paul.NationalID)
-	if _, err := lps.DialIMAP(context.Background(), endpoint(t, w.Config.IMAP), other, opts(t, w)); err == nil {
-		t.Error("Paul's token opened Jeanne's personal mailbox")
-	}
-	for _, a := range w.Config.Accounts {
-		if a.Kind == "organisational" && len(a.NationalIDs) > 1 {
-			for _, id := range a.NationalIDs {
-				inbox(t, w, xoauth(t, w, a.Address, id))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan uint32, 8)
+	idleDone := make(chan error, 1)
+	go func() {
+		idleDone <- idle.Idle(ctx, func(u lps.Update) {
+			if u.Messages > 0 {
+				got <- u.Messages
 			}
+		})
+	}()
+	time.Sleep(200 * time.Millisecond) // let IDLE start
+
+	subject := "Conformité XOAUTH2 " + tg.name
+	res, err := tg.submit(t, tg.alice, tg.bob.Address, subject, &lps.DSN{Notify: []string{"SUCCESS", "FAILURE"}})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if !res.DSNRequested {
+		t.Error("the operator did not offer DSN")
+	}
+	select {
+	case n := <-got:
+		if n <= st.Messages {
+			t.Errorf("IDLE: EXISTS %d, had %d", n, st.Messages)
 		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("IDLE saw no new mail")
+	}
+	cancel()
+	<-idleDone
+
+	raw := waitFor(t, tg.inbox(t, tg.bob), subject)
+	if !bytes.Contains(raw, []byte("Test de conformité.")) || !bytes.Contains(raw, []byte("Received:")) {
+		t.Errorf("fetched mail lacks its body or a Received field:\n%s", raw)
+	}
+	tg.findReport(t, tg.alice, "success")
+}
+
+// ECO.1.3.1: the applicative mailbox sends and reads with its ORG AUTH_CLI certificate + PLAIN;
+// without a certificate it is refused, on both protocols.
+func checkApplicative(t *testing.T, tg *target) {
+	subject := "Conformité certificat " + tg.name
+	if _, err := tg.submit(t, tg.app, tg.alice.Address, subject, nil); err != nil {
+		t.Fatalf("submit with certificate: %v", err)
+	}
+	waitFor(t, tg.inbox(t, tg.alice), subject)
+	tg.inbox(t, tg.app) // IMAP login with the certificate
+
+	noCert := lps.Auth{Method: lps.AuthCertPlain, Address: tg.app.Address}
+	if _, err := tg.submit(t, noCert, tg.alice.Address, "sans certificat", nil); err == nil {
+		t.Error("SMTP applicative login without a certificate accepted")
+	}
+	if _, err := lps.DialIMAP(context.Background(), endpoint(t, tg.imap), noCert, tg.opts(t)); err == nil {
+		t.Error("IMAP applicative login without a certificate accepted")
+	}
+}
+
+// ECO.1.2.1: a token signed by a key the operator does not trust is refused, on both protocols.
+func checkForged(t *testing.T, tg *target) {
+	if _, err := lps.DialIMAP(context.Background(), endpoint(t, tg.imap), tg.forged, tg.opts(t)); err == nil {
+		t.Error("forged token accepted by IMAP")
+	} else if !strings.Contains(err.Error(), "AUTHENTICATIONFAILED") {
+		t.Errorf("IMAP refusal %v, want NO [AUTHENTICATIONFAILED]", err)
+	}
+	if _, err := tg.submit(t, tg.forged, tg.bob.Address, "jeton forgé", nil); err == nil {
+		t.Error("forged token accepted by SMTP")
+	} else if !strings.Contains(err.Error(), "535") {
+		t.Errorf("SMTP refusal %v, want 535", err)
 	}
 }
 
 // ECO.1.0.1, ECO.1.0.2: no authentication before STARTTLS, on either protocol.
-func TestConformance_STARTTLSRequired(t *testing.T) {
-	w := world(t)
+func checkSTARTTLS(t *testing.T, tg *target) {
 	dial := func(addr string) (*bufio.Reader, net.Conn) {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
@@ -291,8 +390,7 @@ func TestConformance_STARTTLSRequired(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		return bufio.NewReader(c), c
 	}
-	// SMTP: STARTTLS offered, AUTH not before it, and refused if tried.
-	r, c := dial(w.Config.SMTP)
+	r, c := dial(tg.smtp)
 	readSMTP(t, r)
 	fmt.Fprintf(c, "EHLO test\r\n")
 	ehlo := readSMTP(t, r)
@@ -303,13 +401,19 @@ func TestConformance_STARTTLSRequired(t *testing.T) {
 	if resp := readSMTP(t, r); !strings.HasPrefix(resp, "5") {
 		t.Errorf("AUTH before STARTTLS answered %q", resp)
 	}
-	// IMAP: LOGINDISABLED, and LOGIN refused.
-	r, c = dial(w.Config.IMAP)
-	_, _ = r.ReadString('\n')
+	r, c = dial(tg.imap)
+	greeting, _ := r.ReadString('\n')
 	fmt.Fprintf(c, "a CAPABILITY\r\n")
 	caps, _ := r.ReadString('\n')
 	_, _ = r.ReadString('\n')
-	if !strings.Contains(caps, "STARTTLS") || !strings.Contains(caps, "LOGINDISABLED") {
+	if !strings.Contains(caps+greeting, "STARTTLS") {
+		t.Errorf("IMAP capabilities before STARTTLS: %q", caps)
+	}
+	if tg.loopbackSecure {
+		t.Logf("%s treats loopback clients as secure: AUTH before STARTTLS not checked on IMAP", tg.name)
+		return
+	}
+	if !strings.Contains(caps, "LOGINDISABLED") {
 		t.Errorf("IMAP capabilities before STARTTLS: %q", caps)
 	}
 	fmt.Fprintf(c, "b LOGIN x y\r\n")
@@ -333,50 +437,71 @@ func readSMTP(t *testing.T, r *bufio.Reader) string {
 	}
 }
 
-// ECO.2.3.1: mail to a closed patient mailbox is accepted then bounced to the sender (Mon espace
-// santé's "message non distribué"); an unknown local recipient is refused at RCPT.
-func TestConformance_closedPatientBounceAndUnknownRecipient(t *testing.T) {
+// ECO.1.1.6: once the server certificate is revoked (CRL and OCSP of the target's PKI), the client
+// refuses the operator.
+func checkRevokedServer(t *testing.T, tg *target) {
+	tg.revokeServer(t)
+	_, err := lps.DialIMAP(context.Background(), endpoint(t, tg.imap), tg.alice, tg.opts(t))
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "revoked") {
+		t.Errorf("revoked server certificate: %v, want a revocation refusal", err)
+	}
+}
+
+// Sandbox only: the closed patient mailbox accepts then bounces (Mon espace santé's "message non
+// distribué", ECO.2.3.1); an unknown local recipient is refused at RCPT with 550 like Postfix's
+// local recipient check.
+func TestSandbox_closedPatientBounceAndUnknownRecipient(t *testing.T) {
 	w := world(t)
-	app := account(t, w, "applicative", false)
+	tg := sandboxTarget(t, w)
 	closed := account(t, w, "patient", true)
-	if _, err := submit(t, w, certAuth(t, app), closed.Address, "Vers une BAL patient fermée", nil); err != nil {
+	if _, err := tg.submit(t, tg.app, closed.Address, "Vers une BAL patient fermée", nil); err != nil {
 		t.Fatalf("submit to closed patient mailbox: %v", err)
 	}
-	r := findReport(t, w, certAuth(t, app), "bounce")
-	if !r.Failed() {
-		t.Errorf("bounce not failed: %+v", r)
-	}
-	if _, err := submit(t, w, certAuth(t, app), "inconnu@"+w.Config.ProDomain, "inconnu", nil); err == nil ||
+	tg.findReport(t, tg.app, "bounce")
+	if _, err := tg.submit(t, tg.app, "inconnu@"+w.Config.ProDomain, "inconnu", nil); err == nil ||
 		!strings.Contains(err.Error(), "550") {
 		t.Errorf("unknown recipient: %v, want 550", err)
 	}
 }
 
-// ECO.1.1.6: a revoked applicative certificate is refused by the operator; a revoked server
-// certificate is refused by the client, which checks the CRL/OCSP served by the sandbox. Runs on
-// its own world (revocations are permanent).
-func TestConformance_revocation(t *testing.T) {
+// Sandbox only, ECO.1.2.1: the token of a professional opens the organisational mailboxes he is a
+// member of, not another professional's personal mailbox.
+func TestSandbox_tokenMailboxes(t *testing.T) {
+	w := world(t)
+	tg := sandboxTarget(t, w)
+	jeanne, paul := w.Config.Accounts[0], w.Config.Accounts[1]
+	if _, err := lps.DialIMAP(context.Background(), endpoint(t, tg.imap), xoauth(t, w, jeanne.Address, paul.NationalID), tg.opts(t)); err == nil {
+		t.Error("Paul's token opened Jeanne's personal mailbox")
+	}
+	for _, a := range w.Config.Accounts {
+		if a.Kind == "organisational" {
+			for _, id := range a.NationalIDs {
+				tg.inbox(t, xoauth(t, w, a.Address, id))
+			}
+		}
+	}
+	// A certificate on a personal mailbox is not an applicative login.
+	if _, err := tg.submit(t, lps.Auth{Method: lps.AuthCertPlain, Address: jeanne.Address, Certificate: tg.app.Certificate},
+		jeanne.Address, "mauvaise famille", nil); err == nil {
+		t.Error("PLAIN on a personal mailbox accepted")
+	}
+}
+
+// Sandbox only, ECO.1.1.6: a revoked applicative certificate is refused by the operator.
+func TestSandbox_revokedClientCertificate(t *testing.T) {
 	w := startWorld(t, t.TempDir(), true)
-	app := account(t, w, "applicative", false)
-	jeanne := w.Config.Accounts[0]
-	if _, err := submit(t, w, certAuth(t, app), jeanne.Address, "avant révocation", nil); err != nil {
+	tg := sandboxTarget(t, w)
+	if _, err := tg.submit(t, tg.app, tg.alice.Address, "avant révocation", nil); err != nil {
 		t.Fatalf("before revocation: %v", err)
 	}
-	if err := w.RevokeClient(app.Address); err != nil {
+	if err := w.RevokeClient(tg.app.Address); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := submit(t, w, certAuth(t, app), jeanne.Address, "après révocation", nil); err == nil {
+	if _, err := tg.submit(t, tg.app, tg.alice.Address, "après révocation", nil); err == nil {
 		t.Error("revoked client certificate accepted by SMTP")
 	}
-	if _, err := lps.DialIMAP(context.Background(), endpoint(t, w.Config.IMAP), certAuth(t, app), opts(t, w)); err == nil {
+	if _, err := lps.DialIMAP(context.Background(), endpoint(t, tg.imap), tg.app, tg.opts(t)); err == nil {
 		t.Error("revoked client certificate accepted by IMAP")
-	}
-	if err := w.RevokeServer(); err != nil {
-		t.Fatal(err)
-	}
-	_, err := lps.DialIMAP(context.Background(), endpoint(t, w.Config.IMAP), xoauth(t, w, jeanne.Address, jeanne.NationalID), opts(t, w))
-	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "revoked") {
-		t.Errorf("revoked server certificate: %v, want a revocation refusal", err)
 	}
 }
 
@@ -384,11 +509,12 @@ func TestConformance_revocation(t *testing.T) {
 func TestRestartKeepsMail(t *testing.T) {
 	dir := t.TempDir()
 	w := startWorld(t, dir, true)
-	jeanne, paul := w.Config.Accounts[0], w.Config.Accounts[1]
-	if _, err := submit(t, w, xoauth(t, w, jeanne.Address, jeanne.NationalID), paul.Address, "Avant redémarrage", nil); err != nil {
+	paul := w.Config.Accounts[1]
+	tg := sandboxTarget(t, w)
+	if _, err := tg.submit(t, tg.alice, paul.Address, "Avant redémarrage", nil); err != nil {
 		t.Fatal(err)
 	}
 	_ = w.Close()
 	w2 := startWorld(t, dir, false)
-	waitFor(t, inbox(t, w2, xoauth(t, w2, paul.Address, paul.NationalID)), "Avant redémarrage")
+	waitFor(t, sandboxTarget(t, w2).inbox(t, xoauth(t, w2, paul.Address, paul.NationalID)), "Avant redémarrage")
 }

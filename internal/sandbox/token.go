@@ -47,7 +47,12 @@ func FetchToken(ctx context.Context, dataDir, nationalID string) (Token, error) 
 		}
 		return Token{}, fmt.Errorf("unknown test professional %q; the sandbox has: %s", nationalID, strings.Join(ids, ", "))
 	}
-	base := "http://" + c.PSC
+	return cibaToken(ctx, "http://"+c.PSC, SandboxClientID, nationalID)
+}
+
+// cibaToken runs an auto-approved CIBA login of nationalID at the PSC emulator of base URL, for
+// the public client clientID.
+func cibaToken(ctx context.Context, base, clientID, nationalID string) (Token, error) {
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
 		// The approval answers with a redirect to the sandbox page: not needed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -55,7 +60,7 @@ func FetchToken(ctx context.Context, dataDir, nationalID string) (Token, error) 
 	var auth struct {
 		AuthReqID string `json:"auth_req_id"`
 	}
-	if err := postForm(ctx, hc, oc+"/ext/ciba/auth", url.Values{"client_id": {SandboxClientID},
+	if err := postForm(ctx, hc, oc+"/ext/ciba/auth", url.Values{"client_id": {clientID},
 		"scope": {"openid scope_all"}, "login_hint": {nationalID}, "binding_message": {"00"},
 		"channel": {"MOBILE"}, "acr_values": {"eidas1"}}, &auth); err != nil {
 		return Token{}, err
@@ -67,7 +72,7 @@ func FetchToken(ctx context.Context, dataDir, nationalID string) (Token, error) 
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
-	if err := postForm(ctx, hc, oc+"/token", url.Values{"client_id": {SandboxClientID},
+	if err := postForm(ctx, hc, oc+"/token", url.Values{"client_id": {clientID},
 		"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {auth.AuthReqID}}, &tok); err != nil {
 		return Token{}, err
 	}
