@@ -89,6 +89,8 @@ func TestIMAP_examineStatusSearch(t *testing.T) {
 	search("HEADER Subject", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "SEED 3"}}}, 3)
 	search("HEADER Delivered-To", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Delivered-To", Value: bob}}}, 1, 2, 3)
 	search("UID 2:*", &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 2, Stop: 0}}}}, 2, 3)
+	search("UID *", &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 0, Stop: 0}}}}, 3)
+	search("2:*", &imap.SearchCriteria{SeqNum: []imap.SeqSet{{{Start: 2, Stop: 0}}}}, 2, 3)
 	search("NOT UID 2", &imap.SearchCriteria{Not: []imap.SearchCriteria{{UID: []imap.UIDSet{imap.UIDSetNum(2)}}}}, 1, 3)
 	search("OR", &imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{UID: []imap.UIDSet{imap.UIDSetNum(1)}},
 		{Text: []string{"liaison"}}}}}, 1, 2)

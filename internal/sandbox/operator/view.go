@@ -230,13 +230,15 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 		meta msgMeta
 	}
 	var all []cand
-	v.forEach(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, func(seq uint32, m *msgMeta) {
+	var last searchBounds
+	v.forEach(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 1<<32 - 1}}, func(seq uint32, m *msgMeta) {
 		all = append(all, cand{seq: v.st.EncodeSeqNum(seq), meta: *m})
+		last = searchBounds{seq: max(last.seq, all[len(all)-1].seq), uid: m.UID}
 	})
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	for _, c := range all {
-		ok, err := s.match(c.seq, &c.meta, criteria, uint32(len(all)))
+		ok, err := s.match(c.seq, &c.meta, criteria, last)
 		if err != nil {
 			return nil, err
 		}
@@ -282,12 +284,18 @@ func (l *lazyContent) get() ([]byte, textproto.Header, error) {
 	return l.data, l.header, l.err
 }
 
-func (s *imapSession) match(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32) (bool, error) {
+// searchBounds are the values of "*" in a SEARCH: the last sequence number and the highest UID.
+type searchBounds struct {
+	seq uint32
+	uid imap.UID
+}
+
+func (s *imapSession) match(seq uint32, m *msgMeta, c *imap.SearchCriteria, last searchBounds) (bool, error) {
 	lc := &lazyContent{load: func() ([]byte, error) { return s.sel.mb.read(m.UID) }}
 	return matchCriteria(seq, m, c, last, lc)
 }
 
-func matchCriteria(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32, lc *lazyContent) (bool, error) {
+func matchCriteria(seq uint32, m *msgMeta, c *imap.SearchCriteria, last searchBounds, lc *lazyContent) (bool, error) {
 	if !matchMeta(seq, m, c, last) {
 		return false, nil
 	}
@@ -313,14 +321,14 @@ func matchCriteria(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32, 
 	return true, nil
 }
 
-func matchMeta(seq uint32, m *msgMeta, c *imap.SearchCriteria, last uint32) bool {
+func matchMeta(seq uint32, m *msgMeta, c *imap.SearchCriteria, last searchBounds) bool {
 	for _, set := range c.SeqNum {
-		if st := staticSeqSet(set, last); !st.Contains(seq) {
+		if st := staticSeqSet(set, last.seq); !st.Contains(seq) {
 			return false
 		}
 	}
 	for _, set := range c.UID {
-		if !staticUIDSet(set, imap.UID(1<<32-1)).Contains(m.UID) {
+		if !staticUIDSet(set, last.uid).Contains(m.UID) {
 			return false
 		}
 	}
