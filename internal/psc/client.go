@@ -15,6 +15,10 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
+// defaultExpiresIn is the access token lifetime assumed when the token endpoint gives none
+// (seconds): shorter than PSC's, so that the Holder renews in time.
+const defaultExpiresIn = 60
+
 // maxResponse bounds every response body read from PSC.
 const maxResponse = 1 << 20
 
@@ -205,9 +209,10 @@ func parseTokenResponse(body []byte, status int, grant string, now time.Time) (*
 		t.Zero()
 		return nil, fmt.Errorf("psc: token (%s): invalid lifetime", grant)
 	}
-	if tr.ExpiresIn > 0 {
-		t.Expiry = now.Add(time.Duration(tr.ExpiresIn) * time.Second)
+	if tr.ExpiresIn == 0 {
+		tr.ExpiresIn = defaultExpiresIn
 	}
+	t.Expiry = now.Add(time.Duration(tr.ExpiresIn) * time.Second)
 	if tr.RefreshExpiresIn > 0 {
 		t.RefreshExpiry = now.Add(time.Duration(tr.RefreshExpiresIn) * time.Second)
 	}

@@ -22,6 +22,12 @@
 //	// show a.BindingMessage (two digits) to the professional
 //	tok, err := c.PollCIBA(ctx, a)                 // honours interval and slow_down
 //
+// For the intermediate server (thick clients, ECO.1.2.1 Figure 2): Holder.Token gives the current
+// access token on demand, Holder.Subscribe the events to relay, whose JSON form is
+// {"kind":"token-renewed","time":…,"expiry":…} and {"kind":"session-ended","time":…,"reason":
+// "refresh-refused"|"expired"|"logout"|"closed"}. Holder.Register takes the lps sessions to close
+// at the end; run IMAP IDLE under Holder.Context so that it stops too.
+//
 // Secrets: the client secret is given by the caller (read from a file or the environment by
 // cmd/mssante) and only ever sent in the Authorization header. Tokens are kept as []byte, zeroed by
 // Tokens.Zero and by the Holder when it releases them; Go strings cannot be zeroed, so the copies

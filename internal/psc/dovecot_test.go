@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -24,6 +25,13 @@ import (
 	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/trust"
+)
+
+// The Holder feeds lps sessions, and lps sessions are what it closes.
+var (
+	_ lps.TokenSource = (*psc.Holder)(nil)
+	_ io.Closer       = (*lps.IMAPClient)(nil)
+	_ io.Closer       = (*lps.SMTPClient)(nil)
 )
 
 // peertestIssuer is the issuer the private Dovecot of internal/peertest accepts (its oauth2.conf).

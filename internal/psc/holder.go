@@ -207,7 +207,8 @@ func (h *Holder) RefreshIfDue(ctx context.Context) error {
 		h.end(ReasonExpired)
 		return ErrSessionEnded
 	}
-	due := !now.Before(h.nextRefreshLocked())
+	next := h.nextRefreshLocked()
+	due := !next.IsZero() && !now.Before(next)
 	h.mu.Unlock()
 	if !due {
 		return nil
@@ -320,7 +321,10 @@ func (h *Holder) Run(ctx context.Context) error {
 			h.mu.Unlock()
 			return nil
 		}
-		wait := h.nextRefreshLocked().Sub(h.now())
+		wait := time.Duration(1<<63 - 1) // no expiry known: nothing to renew ahead of
+		if next := h.nextRefreshLocked(); !next.IsZero() {
+			wait = next.Sub(h.now())
+		}
 		if h.o.MaxSession > 0 {
 			wait = min(wait, h.created.Add(h.o.MaxSession).Sub(h.now()))
 		}

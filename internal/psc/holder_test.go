@@ -133,6 +133,20 @@ func TestHolder_refreshWithAnotherSubjectEnds(t *testing.T) {
 	}
 }
 
+// Tokens of unknown lifetime are given as they are and never renewed in a loop.
+func TestHolder_unknownExpiryNoRefreshLoop(t *testing.T) {
+	r := &fakeRefresher{now: time.Now, lifetime: time.Minute}
+	h := psc.NewHolder(&psc.Tokens{Access: []byte("opaque")}, r, nil)
+	ctx, cancel := context.WithTimeout(ctxT(t), 200*time.Millisecond)
+	defer cancel()
+	if err := h.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run = %v", err)
+	}
+	if tok, err := h.Token(ctxT(t)); err != nil || tok != "opaque" || r.count() != 0 {
+		t.Errorf("Token = %q, %v after %d refreshes", tok, err, r.count())
+	}
+}
+
 // Short-lived tokens (PSC-like 2 s in tests) are not refreshed at every call.
 func TestHolder_shortLivedTokenNotRefreshedInALoop(t *testing.T) {
 	h, r, clk, _ := newFakeHolder(2*time.Second, nil)

@@ -80,7 +80,11 @@ func TestParseTokenResponse_errorsCarryNoToken(t *testing.T) {
 			t.Errorf("%s: error shows the token: %v", tc.body, err)
 		}
 	}
-	tok, err := parseTokenResponse([]byte(`{"access_token":"a.b.c","refresh_token":"r","token_type":"bearer","expires_in":120,"refresh_expires_in":350}`), 200, "refresh_token", now)
+	tok, err := parseTokenResponse([]byte(`{"access_token":"a.b.c","token_type":"Bearer"}`), 200, "refresh_token", now)
+	if err != nil || !tok.Expiry.Equal(now.Add(time.Minute)) {
+		t.Errorf("no expires_in: expiry %v, %v (want the 60 s default)", tok, err)
+	}
+	tok, err = parseTokenResponse([]byte(`{"access_token":"a.b.c","refresh_token":"r","token_type":"bearer","expires_in":120,"refresh_expires_in":350}`), 200, "refresh_token", now)
 	if err != nil || string(tok.Refresh) != "r" || !tok.Expiry.Equal(now.Add(120*time.Second)) ||
 		!tok.RefreshExpiry.Equal(now.Add(350*time.Second)) {
 		t.Errorf("%v %v", tok, err)
