@@ -26,7 +26,7 @@ func init() {
 	register(&command{
 		name:    "sandbox",
 		summary: "run an offline MSSanté world (operator, PSC emulator, test PKI, autoconfig) until Ctrl-C",
-		usage:   "sandbox [--data-dir DIR] [--imap ADDR] [--smtp ADDR] [--https ADDR] [--http ADDR] [--psc ADDR] [-v]",
+		usage:   "sandbox [--data-dir DIR] [--imap ADDR] [--smtp ADDR] [--https ADDR] [--http ADDR] [--psc ADDR] [--pro-domain D --org-domain D --patient-domain D] [-v]",
 		example: "mssante sandbox   # then, in another shell: mssante sandbox env",
 		flags: func(fs *flag.FlagSet) runFunc {
 			dir := sandboxDirFlag(fs)
@@ -36,6 +36,9 @@ func init() {
 			httpsAddr := fs.String("https", "", "autoconfig HTTPS `address` (default "+sandbox.DefaultHTTPSAddr+")")
 			httpAddr := fs.String("http", "", "CRL/OCSP HTTP `address`, fixed by the first start (default "+sandbox.DefaultHTTPAddr+")")
 			pscAddr := fs.String("psc", "", "PSC emulator `address` (default "+sandbox.DefaultPSCAddr+")")
+			proDomain := fs.String("pro-domain", "", "professional `domain` of the operator, first start only (default "+sandbox.DefaultProDomain+")")
+			orgDomain := fs.String("org-domain", "", "organisation `domain`, first start only (default "+sandbox.DefaultOrgDomain+")")
+			patientDomain := fs.String("patient-domain", "", "`domain` standing for patient.mssante.fr, first start only (default "+sandbox.DefaultPatientDomain+")")
 			verbose := fs.Bool("v", false, "log the servers' events (debug) on stderr")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
@@ -46,6 +49,7 @@ func init() {
 					level = slog.LevelDebug
 				}
 				o.DataDir, o.IMAPAddr, o.SMTPAddr, o.HTTPSAddr, o.HTTPAddr, o.PSCAddr = *dir, *imapAddr, *smtpAddr, *httpsAddr, *httpAddr, *pscAddr
+				o.ProDomain, o.OrgDomain, o.PatientDomain = *proDomain, *orgDomain, *patientDomain
 				o.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
 				return runSandbox(ctx, env, o)
 			}

@@ -219,4 +219,9 @@ func TestSandboxToken_notRunning(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "not running") {
 		t.Errorf("stopped: code %d, %q", code, errOut)
 	}
+	// The domains are fixed by the first start.
+	_, errOut, code = runMain(t, "sandbox", "--data-dir", dir, "--pro-domain", "autre.test")
+	if code != 1 || !strings.Contains(errOut, "first start") {
+		t.Errorf("other domain on restart: code %d, %q", code, errOut)
+	}
 }

@@ -98,6 +98,12 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		}
 	case err != nil:
 		return nil, err
+	default:
+		for _, d := range [][2]string{{o.ProDomain, cfg.ProDomain}, {o.OrgDomain, cfg.OrgDomain}, {o.PatientDomain, cfg.PatientDomain}} {
+			if d[0] != "" && !strings.EqualFold(d[0], d[1]) {
+				return nil, fmt.Errorf("sandbox: the domains of %s were fixed by its first start (%s, not %s): use a new data directory", dir, d[1], d[0])
+			}
+		}
 	}
 	w := &World{Config: cfg, DataDir: dir, log: log}
 	ok := false
