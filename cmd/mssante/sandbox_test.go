@@ -169,6 +169,25 @@ func TestSandbox_acceptance(t *testing.T) {
 		t.Errorf("revoke a personal mailbox: code %d, want 1", code)
 	}
 
+	// ECO.1.2.5: no token reached the sandbox's or the client's data directory (the test's own
+	// token files aside).
+	for _, f := range []string{jeanneTok, paulTok} {
+		tok, _ := os.ReadFile(f)
+		sig := strings.TrimSpace(string(tok))
+		sig = sig[strings.LastIndexByte(sig, '.')+1:]
+		for _, d := range []string{sbDir, filepath.Join(dir, "client")} {
+			_ = filepath.Walk(d, func(p string, fi os.FileInfo, err error) error {
+				if err != nil || fi.IsDir() {
+					return err
+				}
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(sig)) {
+					t.Errorf("ECO.1.2.5: token found in %s", p)
+				}
+				return nil
+			})
+		}
+	}
+
 	// Clean shutdown, restart on the same data directory (same ports), the mail is still there.
 	if code := stop(); code != 0 {
 		t.Fatalf("mssante sandbox exit code %d after the signal", code)
