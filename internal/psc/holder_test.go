@@ -328,3 +328,16 @@ func TestHolder_registerAfterEndClosesAtOnce(t *testing.T) {
 		t.Errorf("late subscriber got %+v", ev)
 	}
 }
+
+// BenchmarkHolderToken measures the hot path of every IMAP/SMTP authentication.
+func BenchmarkHolderToken(b *testing.B) {
+	r := &fakeRefresher{now: time.Now, lifetime: time.Hour}
+	h := psc.NewHolder(r.tokens(0), r, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Token(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
