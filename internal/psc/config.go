@@ -3,6 +3,7 @@ package psc
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -77,8 +78,20 @@ func (c *Config) validate() error {
 		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
 			return fmt.Errorf("psc: config: invalid URL %q", u)
 		}
+		if p.Scheme == "http" && !loopback(p.Hostname()) {
+			return fmt.Errorf("psc: config: %q: plain http is allowed only on the loopback interface", u)
+		}
 	}
 	return nil
+}
+
+// loopback reports whether host is a loopback name or address (emulators and test providers).
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) discoveryURL() string {

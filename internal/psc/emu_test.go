@@ -207,6 +207,10 @@ func TestNew_discoveryAtPSCPathAndIssuerCheck(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "issuer") {
 		t.Fatalf("issuer mismatch accepted: %v", err)
 	}
+	if _, err := psc.New(ctxT(t), psc.Config{Issuer: "http://psc.example.org/auth/realms/esante-wallet", ClientID: "x"}); err == nil ||
+		!strings.Contains(err.Error(), "loopback") {
+		t.Errorf("plain http issuer off loopback: %v", err)
+	}
 	for _, name := range []string{"production", "bas"} {
 		cfg, err := psc.Preset(name)
 		if err != nil || !strings.HasSuffix(cfg.Issuer, "/auth/realms/esante-wallet") {
