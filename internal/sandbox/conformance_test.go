@@ -192,6 +192,7 @@ func TestConformance(t *testing.T) {
 			t.Run("ApplicativeCertificate", func(t *testing.T) { checkApplicative(t, tg) })
 			t.Run("ForgedToken", func(t *testing.T) { checkForged(t, tg) })
 			t.Run("STARTTLSRequired", func(t *testing.T) { checkSTARTTLS(t, tg) })
+			t.Run("MDNTravels", func(t *testing.T) { checkMDN(t, tg) })
 			t.Run("RevokedServer", func(t *testing.T) { checkRevokedServer(t, tg) }) // last
 		})
 	}
@@ -264,8 +265,8 @@ func waitFor(t *testing.T, ic *lps.IMAPClient, sub string) []byte {
 	return nil
 }
 
-// findReport waits for a delivery report in the INBOX of auth: "success" (delivered, or relayed as
-// Postfix says of an LMTP delivery), or "bounce" (any failure).
+// findReport waits for a report in the INBOX of auth: "success" (delivered, or relayed as Postfix
+// says of an LMTP delivery), "bounce" (any failure) or "mdn" (a read receipt).
 func (tg *target) findReport(t *testing.T, auth lps.Auth, action string) message.Report {
 	t.Helper()
 	ic := tg.inbox(t, auth)
@@ -287,7 +288,7 @@ func (tg *target) findReport(t *testing.T, auth lps.Auth, action string) message
 			}
 			for _, r := range m.Reports {
 				success := r.Kind == "dsn" && (r.Action == "delivered" || r.Action == "relayed")
-				if (action == "success" && success) || (action == "bounce" && r.Failed()) {
+				if (action == "success" && success) || (action == "bounce" && r.Failed()) || (action == "mdn" && r.Kind == "mdn") {
 					return r
 				}
 			}
@@ -344,6 +345,39 @@ func checkXOAUTH2(t *testing.T, tg *target) {
 		t.Errorf("fetched mail lacks its body or a Received field:\n%s", raw)
 	}
 	tg.findReport(t, tg.alice, "success")
+}
+
+// ECO.2.3.2: a read receipt travels like any mail: alice asks for one, bob's client builds it
+// (RFC 8098) and submits it, alice receives it as an MDN report.
+func checkMDN(t *testing.T, tg *target) {
+	subject := "Conformité MDN " + tg.name
+	msg := rawMail(tg.alice.Address, tg.bob.Address, subject, "Merci d'accuser lecture.")
+	msg = append([]byte("Disposition-Notification-To: <"+tg.alice.Address+">\r\n"), msg...)
+	sc, err := lps.DialSMTP(context.Background(), endpoint(t, tg.smtp), tg.alice, tg.opts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Submit(context.Background(), tg.alice.Address, []string{tg.bob.Address}, bytes.NewReader(msg), nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = sc.Close()
+	orig, err := message.Parse(waitFor(t, tg.inbox(t, tg.bob), subject), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdn, err := message.BuildMDN(orig, message.Address{Addr: tg.bob.Address}, nil)
+	if err != nil {
+		t.Fatalf("BuildMDN: %v", err)
+	}
+	sc, err = lps.DialSMTP(context.Background(), endpoint(t, tg.smtp), tg.bob, tg.opts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if _, err := sc.Submit(context.Background(), tg.bob.Address, []string{orig.MDNTo[0].Addr}, bytes.NewReader(mdn.Data), nil); err != nil {
+		t.Fatalf("submit MDN: %v", err)
+	}
+	tg.findReport(t, tg.alice, "mdn")
 }
 
 // ECO.1.3.1: the applicative mailbox sends and reads with its ORG AUTH_CLI certificate + PLAIN;
@@ -461,6 +495,31 @@ func TestSandbox_closedPatientBounceAndUnknownRecipient(t *testing.T) {
 	if _, err := tg.submit(t, tg.app, "inconnu@"+w.Config.ProDomain, "inconnu", nil); err == nil ||
 		!strings.Contains(err.Error(), "550") {
 		t.Errorf("unknown recipient: %v, want 550", err)
+	}
+}
+
+// Sandbox only: a mail over 25 MB for a patient mailbox is refused at submission, like Mon espace
+// santé's limit (message.MaxPatientMailSize); the same size passes to a professional.
+func TestSandbox_patientSizeLimit(t *testing.T) {
+	w := world(t)
+	tg := sandboxTarget(t, w)
+	open := account(t, w, "patient", false)
+	big := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/=\r\n"), message.MaxPatientMailSize/66+1000)
+	send := func(to string) error {
+		sc, err := lps.DialSMTP(context.Background(), endpoint(t, tg.smtp), tg.app, tg.opts(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		msg := append(rawMail(tg.app.Address, to, "Gros message", ""), big...)
+		_, err = sc.Submit(context.Background(), tg.app.Address, []string{to}, bytes.NewReader(msg), nil)
+		return err
+	}
+	if err := send(open.Address); err == nil || !strings.Contains(err.Error(), "552") {
+		t.Errorf("%d bytes to a patient mailbox: %v, want 552", len(big), err)
+	}
+	if err := send(tg.alice.Address); err != nil {
+		t.Errorf("%d bytes to a professional: %v", len(big), err)
 	}
 }
 
