@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"io/fs"
@@ -33,9 +32,6 @@ var (
 	_ io.Closer       = (*lps.IMAPClient)(nil)
 	_ io.Closer       = (*lps.SMTPClient)(nil)
 )
-
-// peertestIssuer is the issuer the private Dovecot of internal/peertest accepts (its oauth2.conf).
-const peertestIssuer = "https://psc.test.invalid/auth/realms/esante-wallet"
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
 type syncBuffer struct {
@@ -109,24 +105,6 @@ func (r *auditRec) reopened() bool {
 	return false
 }
 
-// giveKeyToDovecot replaces the JWT validation key of the peertest Dovecot by the emulator's.
-// peertest has no option for an external key; its oauth2 passdb reads keys/<azp>/RS256/<kid>
-// under Stack.Dir at the first authentication, so the file is replaced before any login.
-func giveKeyToDovecot(t *testing.T, st *peertest.Stack, emu *pscemu.Server) {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(emu.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(st.Dir, "keys", emu.ClientID(), "RS256", emu.KeyID())
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("peertest key layout changed: %v", err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // With a real Dovecot and Postfix validating the emulator's JWTs: tokens are renewed while an IMAP
 // IDLE session stays open; sessions the operator closes reopen with a renewed token (ECO.1.2.7);
 // when PSC refuses the refresh token, the IMAP and SMTP sessions end within one refresh interval
@@ -135,17 +113,17 @@ func giveKeyToDovecot(t *testing.T, st *peertest.Stack, emu *pscemu.Server) {
 func TestDovecot_tokenLifecycle(t *testing.T) {
 	pki := testpki.New(t, testpki.Options{RSA: true})
 	pki.ServeRevocation()
-	st := peertest.Start(t, peertest.Options{PKI: pki})
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	const ttl = 3 * time.Second
+	emu := startEmu(t, pscemu.Options{AccessTTL: ttl, Logger: logger})
+	st := peertest.Start(t, peertest.Options{PKI: pki, TokenKey: emu.PublicKey(), TokenClientID: emu.ClientID(),
+		TokenKeyID: emu.KeyID(), TokenIssuer: emu.Issuer})
 	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
 		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	const ttl = 3 * time.Second
-	emu := startEmu(t, pscemu.Options{Issuer: peertestIssuer, AccessTTL: ttl, Logger: logger})
-	giveKeyToDovecot(t, st, emu)
 
 	ctx := ctxT(t)
 	c := newClient(t, emu)
