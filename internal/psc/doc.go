@@ -26,7 +26,7 @@
 // access token on demand, Holder.Subscribe the events to relay, whose JSON form is
 // {"kind":"token-renewed","time":…,"expiry":…} and {"kind":"session-ended","time":…,"reason":
 // "refresh-refused"|"expired"|"logout"|"closed"}. Holder.Register takes the lps sessions to close
-// at the end; run IMAP IDLE under Holder.Context so that it stops too.
+// at the end; Holder.Context gives a context that ends with the session, for long calls.
 //
 // Secrets: the client secret is given by the caller (read from a file or the environment by
 // cmd/mssante) and only ever sent in the Authorization header. Tokens are kept as []byte, zeroed by

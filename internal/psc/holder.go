@@ -455,8 +455,8 @@ func (h *Holder) end(reason EndReason) {
 		}
 		close(s)
 	}
-	// Each mail session is closed in its own goroutine: an lps.IMAPClient in IDLE closes only
-	// once its IDLE returns (cancel the IDLE with a context from Holder.Context).
+	// Each mail session is closed in its own goroutine, so that a slow LOGOUT or QUIT does not
+	// delay the others (lps's Close also stops a running IDLE).
 	for _, c := range closers {
 		go func() {
 			if err := c.Close(); err != nil {
