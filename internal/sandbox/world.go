@@ -83,75 +83,117 @@ func Start(ctx context.Context, o Options) (*World, error) {
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	w := &World{DataDir: dir, log: o.Logger}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := LoadConfig(dir)
-	first := errors.Is(err, ErrNoSandbox)
-	switch {
-	case first:
-		cfg = seedConfig(def(o.ProDomain, DefaultProDomain), def(o.OrgDomain, DefaultOrgDomain),
-			def(o.PatientDomain, DefaultPatientDomain))
-		if err := checkSeedPatients(cfg); err != nil {
-			return nil, err
-		}
-	case err != nil:
+	first, err := w.loadConfig(o)
+	if err != nil {
 		return nil, err
-	default:
-		for _, d := range [][2]string{{o.ProDomain, cfg.ProDomain}, {o.OrgDomain, cfg.OrgDomain}, {o.PatientDomain, cfg.PatientDomain}} {
-			if d[0] != "" && !strings.EqualFold(d[0], d[1]) {
-				return nil, fmt.Errorf("sandbox: the domains of %s were fixed by its first start (%s, not %s): use a new data directory", dir, d[1], d[0])
-			}
-		}
 	}
-	w := &World{Config: cfg, DataDir: dir, log: log}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = w.Close()
 		}
 	}()
-
-	// Revocation endpoint first: its address goes into the certificates.
-	httpAddr := def(o.HTTPAddr, def(cfg.HTTP, DefaultHTTPAddr))
-	httpLn, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: revocation endpoint %s: %w", httpAddr, err)
+	// The revocation endpoint comes first: its address goes into the certificates.
+	for _, step := range []func() error{
+		func() error { return w.startRevocation(o, first) },
+		func() error { return w.startPSC(ctx, o) },
+		func() error { return w.startOperator(ctx, o) },
+		func() error { return w.startAutoconfig(o) },
+		func() error { return w.Config.save(dir) },
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
 	}
-	cfg.HTTP = httpLn.Addr().String()
-	p, created, err := loadOrCreatePKI(filepath.Join(dir, "pki"), "http://"+cfg.HTTP, serverHosts(cfg))
+	if !w.Config.Seeded {
+		if err := w.deliverSeedMails(ctx); err != nil {
+			w.log.Warn("sandbox: seed mails not delivered (retried at next start)", "err", err)
+		} else {
+			w.Config.Seeded = true
+			if err := w.Config.save(dir); err != nil {
+				return nil, err
+			}
+		}
+	}
+	context.AfterFunc(ctx, func() { _ = w.Close() })
+	ok = true
+	c := w.Config
+	w.log.Info("sandbox started", "data_dir", dir, "imap", c.IMAP, "smtp", c.SMTP,
+		"autoconfig", "https://"+c.HTTPS, "psc", w.PSC.URL, "revocation", "http://"+c.HTTP)
+	return w, nil
+}
+
+// loadConfig reads sandbox.json, or makes the seed configuration on the first start.
+func (w *World) loadConfig(o Options) (first bool, err error) {
+	cfg, err := LoadConfig(w.DataDir)
+	switch {
+	case errors.Is(err, ErrNoSandbox):
+		cfg = seedConfig(def(o.ProDomain, DefaultProDomain), def(o.OrgDomain, DefaultOrgDomain),
+			def(o.PatientDomain, DefaultPatientDomain))
+		if err := checkSeedPatients(cfg); err != nil {
+			return false, err
+		}
+		w.Config = cfg
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	for _, d := range [][2]string{{o.ProDomain, cfg.ProDomain}, {o.OrgDomain, cfg.OrgDomain}, {o.PatientDomain, cfg.PatientDomain}} {
+		if d[0] != "" && !strings.EqualFold(d[0], d[1]) {
+			return false, fmt.Errorf("sandbox: the domains of %s were fixed by its first start (%s, not %s): use a new data directory",
+				w.DataDir, d[1], d[0])
+		}
+	}
+	w.Config = cfg
+	return false, nil
+}
+
+// startRevocation listens for CRL and OCSP, loads or generates the PKI (client certificates
+// included), and writes the directory extraction on the first start.
+func (w *World) startRevocation(o Options, first bool) error {
+	cfg := w.Config
+	httpAddr := def(o.HTTPAddr, def(cfg.HTTP, DefaultHTTPAddr))
+	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {
-		_ = httpLn.Close()
-		return nil, err
+		return fmt.Errorf("sandbox: revocation endpoint %s: %w", httpAddr, err)
+	}
+	cfg.HTTP = ln.Addr().String()
+	p, created, err := loadOrCreatePKI(filepath.Join(w.DataDir, "pki"), "http://"+cfg.HTTP, serverHosts(cfg))
+	if err == nil && p.baseURL != "http://"+cfg.HTTP {
+		err = fmt.Errorf("sandbox: the certificates of %s name the revocation endpoint %s, not http://%s: start with --http %s or use a new data directory",
+			w.DataDir, p.baseURL, cfg.HTTP, strings.TrimPrefix(p.baseURL, "http://"))
+	}
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	w.pki = p
-	if want := "http://" + cfg.HTTP; p.baseURL != want {
-		_ = httpLn.Close()
-		return nil, fmt.Errorf("sandbox: the certificates of %s name the revocation endpoint %s, not %s: start with --http %s or use a new data directory",
-			dir, p.baseURL, want, strings.TrimPrefix(p.baseURL, "http://"))
-	}
 	w.httpSrv = &http.Server{Handler: p.revocationHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = w.httpSrv.Serve(httpLn) }()
+	go func() { _ = w.httpSrv.Serve(ln) }()
 	for i, a := range cfg.Accounts {
 		if a.Kind == "applicative" && (created || a.Cert == "") {
 			cert, key, err := p.issueClient(a.OrgID, a.Address)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			cfg.Accounts[i].Cert, cfg.Accounts[i].Key = cert, key
 		}
 	}
 	if first {
-		if err := writeDirectory(dir, cfg); err != nil {
-			return nil, err
-		}
+		return writeDirectory(w.DataDir, cfg)
 	}
+	return nil
+}
 
-	// PSC emulator.
-	pscAddr := def(o.PSCAddr, def(cfg.PSC, DefaultPSCAddr))
+// startPSC starts the PSC emulator with the sandbox's professionals.
+func (w *World) startPSC(ctx context.Context, o Options) error {
+	addr := def(o.PSCAddr, def(w.Config.PSC, DefaultPSCAddr))
 	var pros []pscemu.Professional
-	for _, pr := range cfg.Professionals {
+	for _, pr := range w.Config.Professionals {
 		pros = append(pros, pscemu.Professional{NationalID: pr.NationalID, GivenName: pr.GivenName,
 			FamilyName: pr.FamilyName, Mailboxes: pr.Mailboxes, Profession: pr.Profession})
 	}
@@ -159,29 +201,34 @@ func Start(ctx context.Context, o Options) (*World, error) {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	w.PSC, err = pscemu.Start(ctx, &pscemu.Options{Addr: pscAddr, ClientID: SandboxClientID,
+	psc, err := pscemu.Start(ctx, &pscemu.Options{Addr: addr, ClientID: SandboxClientID,
 		Professionals: pros, AccessTTL: ttl, RefreshTTL: 2 * ttl, SessionMax: 12 * time.Hour,
-		Logger: log.With("component", "psc")})
+		Logger: w.log.With("component", "psc")})
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: PSC emulator %s: %w", pscAddr, err)
+		return fmt.Errorf("sandbox: PSC emulator %s: %w", addr, err)
 	}
-	cfg.PSC = strings.TrimPrefix(w.PSC.URL, "http://")
+	w.PSC = psc
+	w.Config.PSC = strings.TrimPrefix(psc.URL, "http://")
+	return nil
+}
 
-	// Operator.
+// startOperator starts the operator with the sandbox's accounts, the test PKI, the PSC emulator as
+// token validator and the revocation list as client certificate check.
+func (w *World) startOperator(ctx context.Context, o Options) error {
+	cfg, p := w.Config, w.pki
 	var accounts []operator.Account
 	for _, a := range cfg.Accounts {
 		k, err := operator.ParseKind(a.Kind)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		accounts = append(accounts, operator.Account{Address: a.Address, Kind: k, NationalIDs: a.NationalIDs,
 			OrgID: a.OrgID, Closed: a.Closed})
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(p.root.cert)
-	validator := tokenValidator(w.PSC)
-	w.Operator, err = operator.New(operator.Options{
-		DataDir:  filepath.Join(dir, "operator"),
+	op, err := operator.New(operator.Options{
+		DataDir:  filepath.Join(w.DataDir, "operator"),
 		IMAPAddr: def(o.IMAPAddr, def(cfg.IMAP, DefaultIMAPAddr)),
 		SMTPAddr: def(o.SMTPAddr, def(cfg.SMTP, DefaultSMTPAddr)),
 		Hostname: "localhost", ProDomain: cfg.ProDomain, OrgDomain: cfg.OrgDomain, PatientDomain: cfg.PatientDomain,
@@ -195,46 +242,32 @@ func Start(ctx context.Context, o Options) (*World, error) {
 			}
 			return nil
 		},
-		ValidateToken: validator,
-		Logger:        log.With("component", "operator"),
+		ValidateToken: tokenValidator(w.PSC),
+		Logger:        w.log.With("component", "operator"),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := w.Operator.Start(ctx); err != nil {
-		return nil, err
+	w.Operator = op
+	if err := op.Start(ctx); err != nil {
+		return err
 	}
-	cfg.IMAP, cfg.SMTP = w.Operator.IMAPAddr(), w.Operator.SMTPAddr()
+	cfg.IMAP, cfg.SMTP = op.IMAPAddr(), op.SMTPAddr()
+	return nil
+}
 
-	// Autoconfig over HTTPS.
-	httpsAddr := def(o.HTTPSAddr, def(cfg.HTTPS, DefaultHTTPSAddr))
-	httpsLn, err := net.Listen("tcp", httpsAddr)
+// startAutoconfig serves the autoconfig documents over HTTPS.
+func (w *World) startAutoconfig(o Options) error {
+	addr := def(o.HTTPSAddr, def(w.Config.HTTPS, DefaultHTTPSAddr))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: autoconfig endpoint %s: %w", httpsAddr, err)
+		return fmt.Errorf("sandbox: autoconfig endpoint %s: %w", addr, err)
 	}
-	cfg.HTTPS = httpsLn.Addr().String()
+	w.Config.HTTPS = ln.Addr().String()
 	w.httpsSrv = &http.Server{Handler: w.autoconfigHandler(), ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{p.server}, MinVersion: tls.VersionTLS12}}
-	go func() { _ = w.httpsSrv.ServeTLS(httpsLn, "", "") }()
-
-	if err := cfg.save(dir); err != nil {
-		return nil, err
-	}
-	if !cfg.Seeded {
-		if err := w.deliverSeedMails(ctx); err != nil {
-			log.Warn("sandbox: seed mails not delivered (retried at next start)", "err", err)
-		} else {
-			cfg.Seeded = true
-			if err := cfg.save(dir); err != nil {
-				return nil, err
-			}
-		}
-	}
-	context.AfterFunc(ctx, func() { _ = w.Close() })
-	ok = true
-	log.Info("sandbox started", "data_dir", dir, "imap", cfg.IMAP, "smtp", cfg.SMTP,
-		"autoconfig", "https://"+cfg.HTTPS, "psc", w.PSC.URL, "revocation", "http://"+cfg.HTTP)
-	return w, nil
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{w.pki.server}, MinVersion: tls.VersionTLS12}}
+	go func() { _ = w.httpsSrv.ServeTLS(ln, "", "") }()
+	return nil
 }
 
 // SandboxClientID is the client registered at the PSC emulator (public client: no secret).
