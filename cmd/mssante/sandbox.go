@@ -129,13 +129,13 @@ func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {
   data dir      %s
   IMAP          %s (STARTTLS)
   SMTP          %s (STARTTLS, submission)
-  autoconfig    %s/mail/config-v1.1.xml?emailaddress=…
+  autoconfig    %s/mail/config-v1.1.xml?emailaddress=… (home page %s/)
   trust root    %s
   PSC emulator  %s (CIBA page %s/sandbox/ciba)
   CRL/OCSP      %s
   directory     %s
 accounts:
-`, w.DataDir, e.IMAP, e.SMTP, e.AutoconfigURL, e.TrustRoot, e.PSC, e.PSC, e.Revocation, e.Directory)
+`, w.DataDir, e.IMAP, e.SMTP, e.AutoconfigURL, e.AutoconfigURL, e.TrustRoot, e.PSC, e.PSC, e.Revocation, e.Directory)
 	for _, a := range e.Accounts {
 		extra := ""
 		switch {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/xml"
+	htmltemplate "html/template"
 	"net"
 	"net/http"
 	"strings"
@@ -87,12 +88,43 @@ func (w *World) autoconfigHandler() http.Handler {
 	m.HandleFunc("GET /mail/config-v1.1.xml", serve)
 	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", serve)
 	m.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = rw.Write([]byte("mssante sandbox : autoconfig sur /mail/config-v1.1.xml?emailaddress=ADRESSE ; émulateur PSC sur " +
-			w.PSC.URL + pscemu.RealmPath + "\n"))
+		var b bytes.Buffer
+		if err := indexPage.Execute(&b, map[string]any{"Env": w.Env(), "Realm": pscemu.RealmPath}); err != nil {
+			http.Error(rw, "erreur interne", http.StatusInternalServerError)
+			return
+		}
+		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = rw.Write(b.Bytes())
 	})
 	return m
 }
+
+// indexPage is the sandbox's home page, in French: where things are and the test accounts.
+var indexPage = htmltemplate.Must(htmltemplate.New("index").Parse(`<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8"><title>Bac à sable MSSanté (mssante)</title></head>
+<body><h1>Bac à sable MSSanté</h1>
+<p><strong>Environnement de TEST</strong> : identités, patients, certificats et jetons fictifs.</p>
+<ul>
+<li>IMAP (STARTTLS) : {{.Env.IMAP}} — SMTP soumission (STARTTLS) : {{.Env.SMTP}}</li>
+<li>Autoconfiguration : {{.Env.AutoconfigURL}}/mail/config-v1.1.xml?emailaddress=…</li>
+<li>Racine de confiance de test (--trust-root) : {{.Env.TrustRoot}}</li>
+<li>Émulateur Pro Santé Connect : <a href="{{.Env.PSC}}{{.Realm}}/.well-known/wallet-openid-configuration">découverte</a>,
+<a href="{{.Env.PSC}}/sandbox/ciba">demandes CIBA en attente</a></li>
+<li>CRL et OCSP : {{.Env.Revocation}}</li>
+<li>Extraction de l'annuaire : {{.Env.Directory}}</li>
+</ul>
+<h2>Boîtes aux lettres</h2>
+<table border="1" cellpadding="4"><tr><th>Adresse</th><th>Type</th><th>Identifiant</th><th>Authentification</th></tr>
+{{range .Env.Accounts}}<tr><td>{{.Address}}</td><td>{{.Kind}}{{if .Closed}} (fermée){{end}}</td><td>{{.NationalID}}{{.OrgID}}</td>
+<td>{{if eq .Kind "applicative"}}certificat {{.Cert}}{{else if eq .Kind "patient"}}—{{else}}mssante sandbox token --user {{.NationalID}}{{end}}</td></tr>
+{{end}}</table>
+<h2>Patients</h2>
+<table border="1" cellpadding="4"><tr><th>Nom de naissance</th><th>Prénoms</th><th>Naissance</th><th>INS</th><th>Messagerie</th></tr>
+{{range .Env.Patients}}<tr><td>{{.BirthName}}</td><td>{{.GivenNames}}</td><td>{{.BirthDate}}</td><td>{{if .INS}}{{.INS}}{{else}}sans INS qualifié{{end}}</td>
+<td>{{.Mailbox}}{{if .Closed}} (fermée){{end}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
 
 func xmlEscape(s string) string {
 	var b bytes.Buffer

@@ -343,3 +343,22 @@ func TestWorld_Mailboxes(t *testing.T) {
 		t.Errorf("unknown professional: %v", got)
 	}
 }
+
+// The home page of the autoconfig host lists the accounts, in French, HTML-escaped.
+func TestIndexPage(t *testing.T) {
+	w := world(t)
+	resp, err := policy(t, w).AutoconfigHTTPClient().Get(w.Env().AutoconfigURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, a := range w.Config.Accounts {
+		if !strings.Contains(string(body), a.Address) {
+			t.Errorf("home page lacks %s", a.Address)
+		}
+	}
+	if !strings.Contains(string(body), "Environnement de TEST") || !strings.Contains(string(body), "CHÂTEAU") {
+		t.Errorf("home page:\n%s", body)
+	}
+}
