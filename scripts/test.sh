@@ -35,6 +35,20 @@ install_packages() {
 
 install_packages
 
+# Go tool programs the tests run as independent peers, built once into the user's cache.
+build_tools() {
+	local tools
+	tools="$(go env GOCACHE)/../mssante-tools"
+	mkdir -p "$tools"
+	if command -v gcc >/dev/null; then
+		log "building Ory Hydra (OIDC provider for internal/psc/oidcinterop; cached after the first build)"
+		(cd internal/psc/oidcinterop/testdata/hydra &&
+			GOWORK=off CGO_ENABLED=1 go build -tags sqlite -o "$tools/hydra" github.com/ory/hydra/v2) &&
+			export MSSANTE_HYDRA="$tools/hydra"
+	fi
+}
+build_tools
+
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
