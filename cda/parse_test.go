@@ -568,3 +568,30 @@ func TestParse_textSplitByComments(t *testing.T) {
 		t.Errorf("paragraph = %d children, %.40q", len(p.Children), p.Children[0].Text)
 	}
 }
+
+// ECO.2.4.2: a document that names the patient by a used name only (family@SP or @CL, no
+// family@BR and no unqualified family) has no birth name, so its INS is not qualified; the used
+// name stays available for the subject and the display.
+func TestParse_usedNameIsNotBirthName(t *testing.T) {
+	for _, q := range []string{"SP", "CL"} {
+		t.Run(q, func(t *testing.T) {
+			d, err := Parse(variant(t, "n3-cr-imagerie.xml",
+				`<family qualifier="BR">BÉRANGER</family>`, ``,
+				`<family qualifier="CL">BÉRANGER</family>`, `<family qualifier="`+q+`">DUPRÉ-LAGRANGE</family>`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := d.Patient.Identity
+			if id.BirthName != "" || id.UsedName != "DUPRÉ-LAGRANGE" || d.Patient.Name.Family != "DUPRÉ-LAGRANGE" {
+				t.Errorf("birth name %q, used name %q, display family %q; want \"\", DUPRÉ-LAGRANGE, DUPRÉ-LAGRANGE",
+					id.BirthName, id.UsedName, d.Patient.Name.Family)
+			}
+			if err := id.Qualified(); err == nil {
+				t.Error("an identity without birth name is qualified")
+			}
+			if countWarnings(d, ErrMissing) != 1 {
+				t.Errorf("warnings = %v, want one ErrMissing for the birth name", d.Warnings)
+			}
+		})
+	}
+}

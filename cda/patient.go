@@ -91,7 +91,7 @@ func (d *Document) readNames(names []xParts, hasINS bool) {
 	p := &d.Patient
 	var family, given = map[string]string{}, map[string]string{}
 	var unqualifiedGiven []string
-	var firstFamily string
+	var otherFamily string // the first family name under a qualifier other than BR, SP or CL
 	for _, n := range names {
 		for _, part := range n.Parts {
 			v := strings.TrimSpace(foldSpace(part.Text))
@@ -101,8 +101,8 @@ func (d *Document) readNames(names []xParts, hasINS bool) {
 			q := strings.ToUpper(strings.TrimSpace(part.Qualifier))
 			switch part.XMLName.Local {
 			case "family":
-				if firstFamily == "" {
-					firstFamily = v
+				if otherFamily == "" && q != "BR" && q != "SP" && q != "CL" {
+					otherFamily = v
 				}
 				if _, ok := family[q]; !ok {
 					family[q] = v
@@ -127,7 +127,9 @@ func (d *Document) readNames(names []xParts, hasINS bool) {
 	id := &p.Identity
 	id.BirthName = family["BR"]
 	if id.BirthName == "" {
-		id.BirthName = firstOf(family[""], firstFamily)
+		// A used name (SP, CL) is never a birth name: a document that only carries one has no birth
+		// name, so its INS is not qualified (ECO.2.4.2) and the subject shows the used name.
+		id.BirthName = firstOf(family[""], otherFamily)
 		if hasINS {
 			d.warn(fmt.Errorf("%w: patient family@qualifier=BR (birth name); read %q", ErrMissing, id.BirthName))
 		}
