@@ -499,7 +499,8 @@ func TestSandbox_closedPatientBounceAndUnknownRecipient(t *testing.T) {
 }
 
 // Sandbox only: a mail over 25 MB for a patient mailbox is refused at submission, like Mon espace
-// santé's limit (message.MaxPatientMailSize); the same size passes to a professional.
+// santé's limit (message.MaxPatientMailSize). (That the same size passes to a professional is the
+// operator package's test: 26 MB through TLS costs seconds under -race.)
 func TestSandbox_patientSizeLimit(t *testing.T) {
 	w := world(t)
 	tg := sandboxTarget(t, w)
@@ -517,9 +518,6 @@ func TestSandbox_patientSizeLimit(t *testing.T) {
 	}
 	if err := send(open.Address); err == nil || !strings.Contains(err.Error(), "552") {
 		t.Errorf("%d bytes to a patient mailbox: %v, want 552", len(big), err)
-	}
-	if err := send(tg.alice.Address); err != nil {
-		t.Errorf("%d bytes to a professional: %v", len(big), err)
 	}
 }
 
