@@ -14,6 +14,9 @@ const (
 	sizeTable   = 9.0
 	sizeFooter  = 8.0
 	sizeHeading = 13.0
+	// sizeFitFloor is the smallest size to which a long title or heading shrinks to stay on one
+	// line: text extraction (pdftotext) then finds it whole, not split across lines.
+	sizeFitFloor = 7.0
 )
 
 // documentTitle is the title shown and written in the metadata: the CDA title, else the display
@@ -173,7 +176,7 @@ func patientText(p cda.Patient) string {
 // document, Responsable du document (legal authenticator); plus the patient and the acts.
 func renderHeader(l *layout, doc *cda.Document) {
 	title := documentTitle(doc)
-	l.paragraph([]run{{title, styleBold}}, marginLeft, contentWidth, l.fitSize(title, styleBold, sizeTitle, 11))
+	l.paragraph([]run{{title, styleBold}}, marginLeft, contentWidth, l.fitSize(title, styleBold, sizeTitle, sizeFitFloor))
 	l.y -= 4
 	field := func(label, value string) {
 		if strings.TrimSpace(value) == "" {

@@ -27,7 +27,7 @@ func sectionTitle(s *cda.Section) string {
 
 // renderSection lays out a section heading, its narrative and its subsections.
 func renderSection(l *layout, s *cda.Section, depth int) {
-	size := l.fitSize(sectionTitle(s), styleBold, max(sizeHeading-1.5*float64(depth-1), sizeBody+0.5), sizeBody)
+	size := l.fitSize(sectionTitle(s), styleBold, max(sizeHeading-1.5*float64(depth-1), sizeBody+0.5), sizeFitFloor)
 	// Keep the heading with at least two lines of what follows.
 	l.need(size*lineFactor + 2*sizeBody*lineFactor + 6)
 	l.y -= 4

@@ -526,3 +526,48 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// TestRender_longHeadingsStayOneLine: a long document title or section title shrinks to stay on
+// one line, so that pdftotext finds it whole (issue 2 acceptance: "pdftotext finds each section
+// title"; ECO.2.1.5).
+func TestRender_longHeadingsStayOneLine(t *testing.T) {
+	t.Parallel()
+	doc := syntheticDocument(0)
+	doc.Title = "Compte rendu de consultation pluridisciplinaire de cancérologie thoracique et digestive du centre"
+	long := "Résultats des examens complémentaires pré-anesthésiques et des consultations spécialisées antérieures"
+	doc.Sections = []cda.Section{{Title: long, Text: el(cda.NodeBlock, txt("Sans particularité.")),
+		Sections: []cda.Section{{Title: long + " (sous-section)", Text: el(cda.NodeBlock, txt("Rien à signaler."))}}}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := pdfcheck.WriteTemp(t, "long-headings.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	text := pdfcheck.Text(t, path)
+	for _, want := range []string{doc.Title, long, long + " (sous-section)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("pdftotext does not find %q on one line in:\n%s", want, text)
+		}
+	}
+}
+
+// TestRender_lineSeparators: Unicode line and paragraph separators (U+2028, U+2029, NEL) that a
+// narrative may carry are spaces, not "?" with a missing-glyph warning.
+func TestRender_lineSeparators(t *testing.T) {
+	t.Parallel()
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Séparateurs", Text: el(cda.NodeBlock,
+		txt("première\u2028deuxième\u2029troisième\u0085quatrième"))}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings = %v", res.Warnings)
+	}
+	path := pdfcheck.WriteTemp(t, "separators.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	if got := pdfcheck.Normalize(pdfcheck.Text(t, path)); !strings.Contains(got, "première deuxième troisième quatrième") {
+		t.Errorf("text = %q", got)
+	}
+}
