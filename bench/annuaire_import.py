@@ -21,10 +21,7 @@ COLS = 31
 TUNED = os.environ.get("PY_FTS_TUNED", "1") != "0"
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE entries(
-    id INTEGER PRIMARY KEY, address TEXT NOT NULL, type TEXT NOT NULL, national_id TEXT,
-    civility TEXT, last_name TEXT, first_name TEXT, profession_code TEXT, profession TEXT,
-    specialty TEXT, organization TEXT, service TEXT, city TEXT, postal_code TEXT, department TEXT);
+CREATE TABLE entries(id INTEGER PRIMARY KEY, rec TEXT NOT NULL);
 CREATE VIRTUAL TABLE entries_fts USING fts5(
     last_name, first_name, profession, specialty, organization, service, city, postal_code, tags,
     content='', detail=column, prefix='1 2 3', tokenize="unicode61 remove_diacritics 2");
@@ -91,13 +88,13 @@ def build(entries, out):
         for t in ("entries_fts", "names_fts"):
             for k, v in (("automerge", 0), ("crisismerge", 256), ("hashsize", 64 << 20)):
                 db.execute(f"INSERT INTO {t}({t}, rank) VALUES(?, ?)", (k, v))
-    ins = "INSERT INTO entries VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    ins = "INSERT INTO entries VALUES(?,?)"
     fts = ("INSERT INTO entries_fts(rowid, last_name, first_name, profession, specialty, organization,"
            " service, city, postal_code, tags) VALUES(?,?,?,?,?,?,?,?,?,?)")
     names = "INSERT INTO names_fts(rowid, name, tags) VALUES(?,?,?)"
     for i, e in enumerate(entries, 1):
         tags = "t" + e[1] + (" d" + e[13] if e[13] else "") + (" p" + e[6] if e[6] else "")
-        db.execute(ins, (i,) + e)
+        db.execute(ins, (i, "\x1f".join(x.replace("\x1f", "") for x in e)))
         db.execute(fts, (i, e[4], e[5], e[7], e[8], e[9], e[10], e[11], e[12], tags))
         db.execute(names, (i, e[4] or e[9], tags))
     for t in ("entries_fts", "names_fts"):

@@ -336,9 +336,8 @@ func loadEntries(ctx context.Context, db *sql.DB, ids []int64) ([]Entry, error) 
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id, address, type, national_id, civility, last_name,
-		first_name, profession_code, profession, specialty, organization, service, city, postal_code,
-		department FROM entries WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	rows, err := db.QueryContext(ctx, `SELECT id, rec FROM entries WHERE id IN (?`+
+		strings.Repeat(",?", len(ids)-1)+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load entries: %w", err)
 	}
@@ -346,14 +345,11 @@ func loadEntries(ctx context.Context, db *sql.DB, ids []int64) ([]Entry, error) 
 	byID := make(map[int64]Entry, len(ids))
 	for rows.Next() {
 		var id int64
-		var e Entry
-		if err := rows.Scan(&id, &e.Address, &e.Type, &e.NationalID, &e.Civility, &e.LastName,
-			&e.FirstName, &e.ProfessionCode, &e.Profession, &e.Specialty, &e.Organization,
-			&e.Service, &e.City, &e.PostalCode, &e.Department); err != nil {
+		var rec string
+		if err := rows.Scan(&id, &rec); err != nil {
 			return nil, fmt.Errorf("load entries: %w", err)
 		}
-		e.Source = "local"
-		byID[id] = e
+		byID[id] = decodeEntry(rec)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load entries: %w", err)

@@ -28,3 +28,14 @@ func TestRankEntries(t *testing.T) {
 		t.Errorf("rank order = %s, want 45321", got)
 	}
 }
+
+func TestEncodeEntry_roundTrip(t *testing.T) {
+	e := Entry{Address: "a@b.fr", Type: "PER", NationalID: "8", Civility: "DR", LastName: "É\x1fX", FirstName: "Zoé",
+		ProfessionCode: "10", Profession: "Médecin", Specialty: "", Organization: "O", Service: "S", City: "C",
+		PostalCode: "75001", Department: "75", Source: "local"}
+	got := decodeEntry(encodeEntry(&e))
+	e.LastName = "ÉX"
+	if got != e {
+		t.Errorf("decodeEntry(encodeEntry(e)) = %+v, want %+v", got, e)
+	}
+}

@@ -24,7 +24,9 @@ const schemaVersion = "1"
 
 // The index is a SQLite database written once by BuildIndex and then only read:
 //
-//	entries      one row per mailbox, rowid in name order (for broad queries)
+//	entries      one row per mailbox, rowid in name order (for broad queries); rec holds the
+//	             Entry fields joined by U+001F (encodeEntry): one value to bind and to read
+//	             instead of 14, which halves the cost of the table in an import
 //	entries_fts  contentless FTS5 over the searchable columns, accents and case folded, with
 //	             prefix indexes for as-you-type search; the tags column holds filter tokens
 //	             ("tper d75 p10") so that filters are index look-ups
@@ -35,10 +37,7 @@ const schemaVersion = "1"
 //	meta         key/value: schema, source, counts, build time
 const schemaTablesSQL = `
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE entries(
-	id INTEGER PRIMARY KEY, address TEXT NOT NULL, type TEXT NOT NULL, national_id TEXT,
-	civility TEXT, last_name TEXT, first_name TEXT, profession_code TEXT, profession TEXT,
-	specialty TEXT, organization TEXT, service TEXT, city TEXT, postal_code TEXT, department TEXT);
+CREATE TABLE entries(id INTEGER PRIMARY KEY, rec TEXT NOT NULL);
 `
 
 // entriesFTSSQL creates the full-text index of the entries.
@@ -243,10 +242,8 @@ func buildMain(ctx context.Context, db *sql.DB, entries []Entry, opts *BuildOpti
 	if err := bulkFTS(ctx, tx, "names_fts"); err != nil {
 		return err
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO entries VALUES`, 15, entries, func(args []any, id int, e *Entry) []any {
-		return append(args, id, e.Address, e.Type, e.NationalID, e.Civility, e.LastName, e.FirstName,
-			e.ProfessionCode, e.Profession, e.Specialty, e.Organization, e.Service, e.City,
-			e.PostalCode, e.Department)
+	if err := insertRows(ctx, tx, `INSERT INTO entries VALUES`, 2, entries, func(args []any, id int, e *Entry) []any {
+		return append(args, id, encodeEntry(e))
 	}, opts.Progress); err != nil {
 		return fmt.Errorf("insert entries: %w", err)
 	}
@@ -371,6 +368,37 @@ func insertRows(ctx context.Context, tx *sql.Tx, head string, cols int, entries 
 		}
 	}
 	return nil
+}
+
+// recSep separates the fields of an entries.rec value; encodeEntry drops it from the fields.
+const recSep = "\x1f"
+
+// recFields lists the stored fields of an Entry, in rec order.
+func recFields(e *Entry) []*string {
+	return []*string{&e.Address, &e.Type, &e.NationalID, &e.Civility, &e.LastName, &e.FirstName,
+		&e.ProfessionCode, &e.Profession, &e.Specialty, &e.Organization, &e.Service, &e.City,
+		&e.PostalCode, &e.Department}
+}
+
+func encodeEntry(e *Entry) string {
+	var b strings.Builder
+	for i, f := range recFields(e) {
+		if i > 0 {
+			b.WriteString(recSep)
+		}
+		b.WriteString(strings.ReplaceAll(*f, recSep, ""))
+	}
+	return b.String()
+}
+
+func decodeEntry(rec string) Entry {
+	var e Entry
+	for _, f := range recFields(&e) {
+		v, rest, _ := strings.Cut(rec, recSep)
+		*f, rec = v, rest
+	}
+	e.Source = "local"
+	return e
 }
 
 // insertBatch is the number of rows per INSERT statement: multi-row statements spare the
