@@ -78,7 +78,7 @@ func init() {
 		name:    "sandbox token",
 		summary: "print a fresh TEST access token of the running sandbox's PSC emulator (sandbox only)",
 		usage:   "sandbox token --user NATIONAL_ID [--data-dir DIR]",
-		example: "mssante sandbox token --user 899700200016 > /tmp/token && chmod 600 /tmp/token",
+		example: "mssante sandbox token --user 899700200016 > jeanne.token   # TEST token of Dr Jeanne ESSAI-SANDBOX, 10 min",
 		flags: func(fs *flag.FlagSet) runFunc {
 			dir := sandboxDirFlag(fs)
 			user := fs.String("user", "", "national `id` of a sandbox professional (see `sandbox env`)")
