@@ -90,7 +90,7 @@ func checkSubjectShape(t *testing.T, subject string, info DocumentInfo) {
 	if !ok {
 		t.Fatalf("subject %q lacks the XDM prefix", subject)
 	}
-	label := Truncate(typeName(info), MaxTypeLength)
+	label := typeLabel(info)
 	if !strings.HasPrefix(rest, label+" ") || utf8.RuneCountInString(label) > MaxTypeLength {
 		t.Errorf("subject %q does not start with the label %q", subject, label)
 	}
@@ -116,7 +116,7 @@ func checkPDFNameShape(t *testing.T, name string, info DocumentInfo) {
 	if !strings.Contains(name, "_"+RNIVName(info.Patient.Name())+"_") {
 		t.Errorf("PDF name %q lacks the upper-case name", name)
 	}
-	if strings.Count(Truncate(typeName(info), MaxTypeLength), "_") == 0 && !pdfNameRE.MatchString(name) {
+	if strings.Count(typeLabel(info), "_") == 0 && !pdfNameRE.MatchString(name) {
 		t.Errorf("PDF name %q does not match the pattern", name)
 	}
 }

@@ -102,13 +102,25 @@ func Subject(docs []DocumentInfo) (string, error) {
 	}
 	label := fmt.Sprintf("%d documents", len(docs))
 	if len(docs) == 1 {
-		label = Truncate(typeName(docs[0]), MaxTypeLength)
+		label = typeLabel(docs[0])
 	}
-	parts := []string{label, RNIVName(p.Name()), RNIVName(p.FirstName)}
+	parts := []string{label}
+	// A name missing from the document leaves no empty field (two spaces in a row).
+	for _, s := range []string{RNIVName(p.Name()), RNIVName(p.FirstName)} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
 	if d := dateDigits(p.BirthDate); d != "" {
 		parts = append(parts, d[6:8]+"/"+d[4:6]+"/"+d[0:4])
 	}
 	return XDMSubjectPrefix + strings.Join(parts, " "), nil
+}
+
+// typeLabel is the document type cut to 40 characters (ECO.2.1.3, ECO.2.1.6), without the space
+// the cut may leave at its end: the separator that follows stays a single space or underscore.
+func typeLabel(d DocumentInfo) string {
+	return strings.TrimRight(Truncate(typeName(d), MaxTypeLength), " ")
 }
 
 // typeName is the document type shown to people: code/@displayName, else the title, else the code.
@@ -160,7 +172,7 @@ func PDFName(doc DocumentInfo, recordNumber, fallback string) string {
 	if date == "" {
 		date = fallback
 	}
-	parts := []string{date, Truncate(typeName(doc), MaxTypeLength), RNIVName(doc.Patient.Name()),
+	parts := []string{date, typeLabel(doc), RNIVName(doc.Patient.Name()),
 		strings.Join(strings.Fields(StripDiacritics(doc.Patient.FirstName)), " ")}
 	if r := strings.TrimSpace(recordNumber); r != "" {
 		parts = append(parts, r)

@@ -95,3 +95,24 @@ func TestPDFName_ECO_2_1_6(t *testing.T) {
 		}
 	}
 }
+
+// ECO.2.1.3, ECO.2.1.6: a type whose 40th character is a space is cut without it, so the subject
+// has single spaces and the PDF name no "type _NOM"; a missing first name leaves no empty field.
+func TestSubject_cutAtSpaceAndMissingName(t *testing.T) {
+	// "Compte rendu de consultation spécialisé" is 39 characters; the 40th is the space.
+	d := vial("Compte rendu de consultation spécialisé en cardiologie", "11488-4")
+	if got, want := typeLabel(d), "Compte rendu de consultation spécialisé"; got != want {
+		t.Fatalf("typeLabel = %q, want %q", got, want)
+	}
+	got, err := Subject([]DocumentInfo{d})
+	if want := "XDM/1.0/DDM+Compte rendu de consultation spécialisé VIAL PAUL 26/11/1978"; err != nil || got != want {
+		t.Errorf("Subject = %q, %v, want %q", got, err, want)
+	}
+	if got, want := PDFName(d, "", ""), "20150802_Compte rendu de consultation spécialisé_VIAL_Paul.pdf"; got != want {
+		t.Errorf("PDFName = %q, want %q", got, want)
+	}
+	d.Patient.FirstName = ""
+	if got, _ := Subject([]DocumentInfo{d}); got != "XDM/1.0/DDM+Compte rendu de consultation spécialisé VIAL 26/11/1978" {
+		t.Errorf("Subject without first name = %q", got)
+	}
+}
