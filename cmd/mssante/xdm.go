@@ -221,7 +221,7 @@ func xdmToJSON(pkg *xdm.Package, readErr error) xdmJSON {
 		Submission: xdmSubmissionJSON{
 			ID: s.ID, UniqueID: s.UniqueID, SourceID: s.SourceID, PatientID: s.PatientID,
 			INS: s.INS.Matricule.String(), OID: string(s.INS.OID), SubmissionTime: s.SubmissionTime,
-			ContentType: s.ContentType, Authors: s.Authors, IntendedRecipients: s.IntendedRecipients,
+			ContentType: s.ContentType, Authors: nonNilAuthors(s.Authors), IntendedRecipients: nonNilStrings(s.IntendedRecipients),
 		},
 		Documents: []xdmDocJSON{},
 		Warnings:  errorStrings(pkg.Warnings),
@@ -259,4 +259,19 @@ func errorStrings(errs []error) []string {
 		out = append(out, e.Error())
 	}
 	return out
+}
+
+// nonNilStrings keeps a JSON list a list ([]) when it is empty.
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilAuthors(a []xdm.Author) []xdm.Author {
+	if a == nil {
+		return []xdm.Author{}
+	}
+	return a
 }

@@ -87,3 +87,25 @@ func TestXDM_refusals_ECO_2_1_1(t *testing.T) {
 		t.Errorf("inspect not a zip: code %d, %q", code, errOut)
 	}
 }
+
+// ECO.2.1.2: without --to, xdm inspect gives the lists of the contract as [] rather than null, so
+// that checkers can iterate over them.
+func TestXDM_inspectEmptyListsAreArrays(t *testing.T) {
+	zipPath := filepath.Join(t.TempDir(), "IHE_XDM.zip")
+	if out, errOut, code := runMain(t, "xdm", "pack", "-o", zipPath, xdmTestdata("cr-consultation.xml")); code != 0 {
+		t.Fatalf("xdm pack: code %d, %s %s", code, out, errOut)
+	}
+	out, errOut, code := runMain(t, "xdm", "inspect", zipPath)
+	if code != 0 {
+		t.Fatalf("xdm inspect: code %d, %s", code, errOut)
+	}
+	var got struct {
+		Submission map[string]json.RawMessage `json:"submission_set"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if r := string(got.Submission["intended_recipients"]); r != "[]" {
+		t.Errorf("intended_recipients = %s, want []", r)
+	}
+}
