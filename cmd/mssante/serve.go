@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,11 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mssante/mssante/internal/psc"
-	"github.com/mssante/mssante/internal/pscemu"
+	"github.com/mssante/mssante/internal/sandbox"
 	"github.com/mssante/mssante/internal/server"
 )
 
@@ -33,22 +32,23 @@ func init() {
 		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := &serveFlags{
-				listen:     fs.String("listen", envOr("MSSANTE_LISTEN", "127.0.0.1:8080"), "`address` to listen on (env MSSANTE_LISTEN); plain HTTP only on a loopback address"),
-				tlsCert:    fs.String("tls-cert", envOr("MSSANTE_TLS_CERT", ""), "TLS certificate chain `file` (PEM); enables HTTPS and Secure cookies"),
-				tlsKey:     fs.String("tls-key", envOr("MSSANTE_TLS_KEY", ""), "TLS private key `file` (PEM) of --tls-cert"),
-				publicURL:  fs.String("public-url", envOr("MSSANTE_PUBLIC_URL", ""), "external base `URL` (behind a proxy); default from --listen"),
-				sandbox:    fs.Bool("sandbox", false, "start the PSC emulator in the process and log in against it (test professionals, no real PSC)"),
-				preset:     fs.String("psc", envOr("MSSANTE_PSC", "bas"), "PSC `environment`: production or bas (sandbox)"),
-				issuer:     fs.String("psc-issuer", envOr("MSSANTE_PSC_ISSUER", ""), "PSC issuer `URL` (overrides --psc)"),
-				discovery:  fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
-				clientID:   fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
-				secretFile: fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
-				clientCert: fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
-				clientKey:  fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
-				idle:       fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
-				maxLife:    fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
-				logLevel:   fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
-				dataDir:    dataDirFlag(fs),
+				listen:       fs.String("listen", envOr("MSSANTE_LISTEN", "127.0.0.1:8080"), "`address` to listen on (env MSSANTE_LISTEN); plain HTTP only on a loopback address"),
+				tlsCert:      fs.String("tls-cert", envOr("MSSANTE_TLS_CERT", ""), "TLS certificate chain `file` (PEM); enables HTTPS and Secure cookies"),
+				tlsKey:       fs.String("tls-key", envOr("MSSANTE_TLS_KEY", ""), "TLS private key `file` (PEM) of --tls-cert"),
+				publicURL:    fs.String("public-url", envOr("MSSANTE_PUBLIC_URL", ""), "external base `URL` (behind a proxy); default from --listen"),
+				sandbox:      fs.Bool("sandbox", false, "start the offline MSSanté world in the process (operator, test PKI, autoconfig, PSC emulator) and log in against it"),
+				sandboxPorts: fs.String("sandbox-ports", "default", "`ports` of the sandbox world: default (IMAP 1143, SMTP 1587, HTTPS 18443, HTTP 18080, PSC 18081) or random"),
+				preset:       fs.String("psc", envOr("MSSANTE_PSC", "bas"), "PSC `environment`: production or bas (sandbox)"),
+				issuer:       fs.String("psc-issuer", envOr("MSSANTE_PSC_ISSUER", ""), "PSC issuer `URL` (overrides --psc)"),
+				discovery:    fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
+				clientID:     fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
+				secretFile:   fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
+				clientCert:   fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
+				clientKey:    fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
+				idle:         fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
+				maxLife:      fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
+				logLevel:     fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
+				dataDir:      dataDirFlag(fs),
 			}
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
@@ -63,6 +63,7 @@ func init() {
 type serveFlags struct {
 	listen, tlsCert, tlsKey, publicURL              *string
 	sandbox                                         *bool
+	sandboxPorts                                    *string
 	preset, issuer, discovery, clientID, secretFile *string
 	clientCert, clientKey                           *string
 	idle, maxLife                                   *time.Duration
@@ -82,6 +83,9 @@ type sandboxReady struct {
 	CIBAPage string `json:"ciba_page"` // approve or deny pending CIBA requests there
 	// Professionals are the test identities offered by the emulator.
 	Professionals []sandboxPro `json:"professionals"`
+	// World is what "mssante sandbox env" prints: operator addresses, autoconfig, trust root,
+	// accounts.
+	World *sandbox.Env `json:"world"`
 }
 
 type sandboxPro struct {
@@ -189,7 +193,16 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 	func(context.Context, *psc.UserInfo) ([]string, error), error) {
 	redirect := base + "/auth/callback"
 	if *c.sandbox {
-		return sandboxPSC(ctx, redirect, log)
+		opts := sandbox.Options{DataDir: filepath.Join(*c.dataDir, "sandbox"), Logger: log.With("component", "sandbox")}
+		switch *c.sandboxPorts {
+		case "default":
+		case "random":
+			r := "127.0.0.1:0"
+			opts.IMAPAddr, opts.SMTPAddr, opts.HTTPSAddr, opts.HTTPAddr, opts.PSCAddr = r, r, r, r, r
+		default:
+			return psc.Config{}, nil, nil, usagef("--sandbox-ports: default or random")
+		}
+		return sandboxPSC(ctx, opts, redirect, log)
 	}
 	cfg, err := psc.Preset(*c.preset)
 	if err != nil {
@@ -231,35 +244,27 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 	return cfg, nil, nil, nil
 }
 
-// sandboxPSC starts the PSC emulator in the process with a random client secret. What --sandbox
-// gives today: PSC login by redirect (the emulator's page lists the test professionals) and by
-// CIBA (approve on the emulator's /sandbox/ciba page), tokens refreshed every ~2 minutes like PSC.
-// No mail operator yet (the full sandbox comes with another issue).
-func sandboxPSC(ctx context.Context, redirect string, log *slog.Logger) (psc.Config, *sandboxReady,
+// sandboxPSC starts the offline MSSanté world of internal/sandbox in the process (operator with
+// IMAP and SMTP over STARTTLS, test IGC Santé PKI with CRL and OCSP, autoconfig, PSC emulator, seed
+// data) under <data-dir>/sandbox, and logs professionals in against its PSC emulator, by redirect
+// (the emulator's test login page) or by CIBA (approve on its /sandbox/ciba page). The world stops
+// with ctx.
+func sandboxPSC(ctx context.Context, opts sandbox.Options, redirect string, log *slog.Logger) (psc.Config, *sandboxReady,
 	func(context.Context, *psc.UserInfo) ([]string, error), error) {
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
-	enc := base64.RawURLEncoding.EncodeToString(secret)
-	emu, err := pscemu.Start(ctx, &pscemu.Options{ClientSecret: enc, RedirectURIs: []string{redirect},
-		Logger: log.With("component", "pscemu")})
+	w, err := sandbox.Start(ctx, opts)
 	if err != nil {
-		return psc.Config{}, nil, nil, err
+		return psc.Config{}, nil, nil, fmt.Errorf("start the sandbox: %w", err)
 	}
-	cfg := psc.Config{Issuer: emu.Issuer, DiscoveryURL: emu.DiscoveryURL(), ClientID: emu.ClientID(),
-		ClientSecret: []byte(enc), RedirectURL: redirect}
-	ready := &sandboxReady{PSCURL: emu.URL, CIBAPage: emu.URL + "/sandbox/ciba"}
-	for _, p := range pscemu.DefaultProfessionals {
+	cfg := psc.Config{Issuer: w.PSC.Issuer, DiscoveryURL: w.PSC.DiscoveryURL(), ClientID: sandbox.SandboxClientID, RedirectURL: redirect}
+	ready := &sandboxReady{PSCURL: w.PSC.URL, CIBAPage: w.PSC.URL + "/sandbox/ciba", World: w.Env()}
+	for _, p := range w.Config.Professionals {
 		ready.Professionals = append(ready.Professionals, sandboxPro{NationalID: p.NationalID,
-			Name: p.GivenName + " " + p.FamilyName, Mailboxes: p.Mailboxes})
+			Name: p.GivenName + " " + p.FamilyName, Mailboxes: w.Mailboxes(p.NationalID)})
 	}
-	log.Info("sandbox: PSC emulator started", "psc_url", emu.URL, "ciba_page", ready.CIBAPage)
+	log.Info("sandbox: world started", "psc_url", w.PSC.URL, "ciba_page", ready.CIBAPage,
+		"imap", ready.World.IMAP, "smtp", ready.World.SMTP, "autoconfig_url", ready.World.AutoconfigURL)
 	mailboxes := func(_ context.Context, u *psc.UserInfo) ([]string, error) {
-		for _, p := range pscemu.DefaultProfessionals {
-			if p.NationalID == u.SubjectNameID {
-				return p.Mailboxes, nil
-			}
-		}
-		return nil, nil
+		return w.Mailboxes(u.SubjectNameID), nil
 	}
 	return cfg, ready, mailboxes, nil
 }

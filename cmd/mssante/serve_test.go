@@ -94,7 +94,7 @@ func TestServe_sandboxTLSWithLoginAgent(t *testing.T) {
 	ca := filepath.Join(dir, "ca.pem")
 	writeTestFile(t, ca, pki.RootPEM())
 	data := filepath.Join(dir, "data")
-	s := startServe(t, "--sandbox", "--listen", "127.0.0.1:0", "--tls-cert", chain, "--tls-key", key, "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--tls-cert", chain, "--tls-key", key, "--data-dir", data)
 	if !s.ready.TLS || !strings.HasPrefix(s.ready.URL, "https://") || s.ready.Sandbox == nil ||
 		len(s.ready.Sandbox.Professionals) == 0 {
 		t.Fatalf("ready = %+v", s.ready)
@@ -164,13 +164,17 @@ func TestServe_sandboxTLSWithLoginAgent(t *testing.T) {
 
 // Plain HTTP is refused on a non-loopback address; a development server on 127.0.0.1 says so.
 func TestServe_plainHTTPLoopbackOnly(t *testing.T) {
-	if _, errOut, code := runMain(t, "serve", "--sandbox", "--listen", "0.0.0.0:0", "--data-dir", t.TempDir()); code != 2 ||
+	if _, errOut, code := runMain(t, "serve", "--sandbox", "--sandbox-ports", "random", "--listen", "0.0.0.0:0", "--data-dir", t.TempDir()); code != 2 ||
 		!strings.Contains(errOut, "loopback") {
 		t.Fatalf("serve on 0.0.0.0 without TLS: exit %d %s", code, errOut)
 	}
-	s := startServe(t, "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
 	if s.ready.TLS || !strings.HasPrefix(s.ready.URL, "http://127.0.0.1:") {
 		t.Fatalf("ready = %+v", s.ready)
+	}
+	// --sandbox starts the whole offline world, not only the PSC emulator.
+	if w := s.ready.Sandbox.World; w == nil || w.IMAP == "" || w.SMTP == "" || w.AutoconfigURL == "" || len(w.Accounts) == 0 {
+		t.Fatalf("sandbox world not announced: %+v", s.ready.Sandbox)
 	}
 	if !strings.Contains(s.stderr.String(), "plain HTTP on a loopback address") {
 		t.Fatalf("no development warning: %s", s.stderr.String())
