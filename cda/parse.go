@@ -9,7 +9,9 @@ import (
 	"io"
 	"strings"
 
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
 )
 
 // Namespace is the XML namespace of CDA R2 elements.
@@ -75,9 +77,20 @@ func ReadOptions(r io.Reader, opts *Options) (*Document, error) {
 	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		br.Discard(3) // a UTF-8 byte order mark, as some CI-SIS samples carry
 	}
-	dec := xml.NewDecoder(br)
+	var in io.Reader = br
+	utf16Input := false
+	if e := utf16Encoding(br); e != nil {
+		// Windows tools save XML in UTF-16: transcode it, and accept its UTF-16 declaration.
+		in, utf16Input = e.NewDecoder().Reader(br), true
+	}
+	dec := xml.NewDecoder(in)
 	dec.Strict = true
-	dec.CharsetReader = charsetReader
+	dec.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
+		if utf16Input && strings.HasPrefix(strings.ToLower(strings.TrimSpace(label)), "utf-16") {
+			return input, nil
+		}
+		return charsetReader(label, input)
+	}
 	start, err := rootElement(dec)
 	if err != nil {
 		return nil, err
@@ -158,6 +171,26 @@ func decodeError(err error) error {
 		return fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	return fmt.Errorf("%w: %w", ErrMalformed, err)
+}
+
+// utf16Encoding recognises UTF-16 input by its byte order mark, or without one by the "<?" or
+// "<C" it starts with, and returns its decoder; nil for anything else.
+func utf16Encoding(br *bufio.Reader) encoding.Encoding {
+	b, err := br.Peek(4)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case b[0] == 0xFE && b[1] == 0xFF:
+		return unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM)
+	case b[0] == 0xFF && b[1] == 0xFE:
+		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM)
+	case b[0] == '<' && b[1] == 0 && b[2] != 0 && b[3] == 0:
+		return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)
+	case b[0] == 0 && b[1] == '<' && b[2] == 0 && b[3] != 0:
+		return unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)
+	}
+	return nil
 }
 
 // charsetReader accepts the 8-bit charsets French software still declares; UTF-8 needs none.

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/unicode"
+
 	"github.com/mssante/mssante/ins"
 )
 
@@ -593,5 +596,45 @@ func TestParse_usedNameIsNotBirthName(t *testing.T) {
 				t.Errorf("warnings = %v, want one ErrMissing for the birth name", d.Warnings)
 			}
 		})
+	}
+}
+
+// UTF-16 CDA files (with a byte order mark in either order, or without one) read like their
+// UTF-8 original; a UTF-16 declaration on UTF-8 bytes is still refused.
+func TestParse_utf16(t *testing.T) {
+	data := readSample(t, "n3-sans-ins.xml")
+	want, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := []byte(strings.Replace(string(data), `encoding="UTF-8"`, `encoding="UTF-16"`, 1))
+	if bytes.Equal(decl, data) {
+		t.Fatal("sample has no UTF-8 declaration to replace")
+	}
+	for _, tc := range []struct {
+		name string
+		enc  encoding.Encoding
+	}{
+		{"LE with BOM", unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)},
+		{"BE with BOM", unicode.UTF16(unicode.BigEndian, unicode.UseBOM)},
+		{"LE without BOM", unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)},
+		{"BE without BOM", unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)},
+	} {
+		u16, err := tc.enc.NewEncoder().Bytes(decl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Parse(u16)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if d.Title != want.Title || d.Patient.Identity.FirstName != want.Patient.Identity.FirstName || len(d.Sections) != len(want.Sections) {
+			t.Errorf("%s: title %q, first name %q, %d sections; want %q, %q, %d", tc.name, d.Title,
+				d.Patient.Identity.FirstName, len(d.Sections), want.Title, want.Patient.Identity.FirstName, len(want.Sections))
+		}
+	}
+	if _, err := Parse(decl); !errors.Is(err, ErrMalformed) {
+		t.Errorf("UTF-8 bytes declared UTF-16: %v, want ErrMalformed", err)
 	}
 }
