@@ -9,10 +9,12 @@ import (
 	"mime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode ISO-8859-x, Windows-125x… parts (received mail)
 	"github.com/emersion/go-message/mail"
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/mssante/mssante/ins"
 )
@@ -471,9 +473,21 @@ func parseDSN(data []byte) []Report {
 		}
 		out = append(out, Report{Kind: "dsn", Recipient: addressOf(firstNonEmpty(h.Get("Final-Recipient"), h.Get("Original-Recipient"))),
 			Action: strings.ToLower(strings.TrimSpace(h.Get("Action"))), Status: strings.TrimSpace(h.Get("Status")),
-			Reason: strings.TrimSpace(addressOfDiag(h.Get("Diagnostic-Code")))})
+			Reason: eightBitText(strings.TrimSpace(addressOfDiag(h.Get("Diagnostic-Code"))))})
 	}
 	return out
+}
+
+// eightBitText returns a report field that is not valid UTF-8 decoded as Windows-1252 (a superset of
+// ISO-8859-1): French servers write "Message non distribué" in 8-bit; a valid UTF-8 field is kept.
+func eightBitText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	if d, err := charmap.Windows1252.NewDecoder().String(s); err == nil {
+		return d
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // addressOfDiag strips the diagnostic type ("smtp; 550 …" → "550 …").
@@ -498,6 +512,6 @@ func parseMDN(data []byte) Report {
 		disp = t
 	}
 	r.Disposition = strings.ToLower(strings.TrimSpace(disp))
-	r.Reason = strings.TrimSpace(h.Get("Error"))
+	r.Reason = eightBitText(strings.TrimSpace(h.Get("Error")))
 	return r
 }

@@ -145,3 +145,21 @@ func TestParse_refusesNonMail(t *testing.T) {
 		t.Errorf("error = %v, want ErrNotMail", err)
 	}
 }
+
+// A delivery report whose Diagnostic-Code is 8-bit Latin-1 ("Message non distribué" written by a
+// French server) gives a readable reason, not replacement characters.
+func TestParse_dsnLatin1Reason(t *testing.T) {
+	raw := "From: MAILER-DAEMON@mx.hopital.mssante.fr\r\nTo: a@medecin.mssante.fr\r\nSubject: non distribu\xe9\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n" +
+		"--B\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nMessage non distribu\xe9\r\n" +
+		"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.hopital.mssante.fr\r\n\r\n" +
+		"Final-Recipient: rfc822; 285077505612370@patient.mssante.fr\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
+		"Diagnostic-Code: smtp; 550 5.1.1 Message non distribu\xe9 : bo\xeete ferm\xe9e\r\n\r\n--B--\r\n"
+	m := mustParse(t, []byte(raw))
+	if len(m.Reports) != 1 {
+		t.Fatalf("reports = %+v", m.Reports)
+	}
+	if r := m.Reports[0]; r.Reason != "550 5.1.1 Message non distribué : boîte fermée" || r.Status != "5.1.1" {
+		t.Errorf("report = %+v", r)
+	}
+}
