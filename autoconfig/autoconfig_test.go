@@ -177,7 +177,7 @@ func TestParse_malformed(t *testing.T) {
 
 // FuzzParse: never panics; a selected server has a host without separators and a valid port.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"operateur.xml", "plain-only.xml"} {
+	for _, name := range []string{"operateur.xml", "plain-only.xml", "ssl-first.xml"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte(`<clientConfig><emailProvider><incomingServer type="imap"><hostname>%EMAILLOCALPART%</hostname></incomingServer></emailProvider></clientConfig>`))
@@ -201,4 +201,36 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSelect_prefersSTARTTLS: when a document lists implicit-TLS (SSL) entries before the STARTTLS
+// ones, the STARTTLS entries are chosen for both families, since the API LPS is STARTTLS on 143 and
+// 587 (ECO.1.0.1, ECO.1.0.2, ECO.1.1.9); POP3 and cleartext-password entries are skipped and the
+// placeholders substituted, username included.
+func TestSelect_prefersSTARTTLS(t *testing.T) {
+	const addr = "jean.dupont@operateur.mssante.test"
+	cfg, err := Parse(readTestdata(t, "ssl-first.xml"), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OAuth2 == nil || cfg.OAuth2.Issuer != "auth.operateur.mssante.test" {
+		t.Errorf("oAuth2 block = %+v", cfg.OAuth2)
+	}
+	for family, user := range map[Family]string{FamilyPersonal: addr, FamilyApplicative: "jean.dupont"} {
+		s, err := cfg.Select(family)
+		if err != nil {
+			t.Fatalf("Select(%s): %v", family, err)
+		}
+		if s.IMAP.SocketType != "STARTTLS" || s.IMAP.Addr() != "imap.operateur.mssante.test:143" || s.IMAP.Username != user {
+			t.Errorf("Select(%s).IMAP = %+v", family, s.IMAP)
+		}
+		if s.SMTP.SocketType != "STARTTLS" || s.SMTP.Addr() != "smtp.operateur.mssante.test:587" || s.SMTP.Username != addr {
+			t.Errorf("Select(%s).SMTP = %+v", family, s.SMTP)
+		}
+	}
+	// Only SSL entries: they are returned (the caller refuses them with a clear message).
+	sslOnly := &Config{Address: addr, Incoming: cfg.Incoming[:3], Outgoing: cfg.Outgoing[:1]}
+	if s, err := sslOnly.Select(FamilyPersonal); err != nil || s.IMAP.SocketType != "SSL" || s.IMAP.Port != 993 {
+		t.Errorf("Select of SSL-only entries = %+v, %v", s, err)
+	}
 }

@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// Select picks, for family, the first IMAP incoming server and the first SMTP outgoing server
-// whose authentication is the family's and whose socketType is STARTTLS or SSL, and substitutes
+// Select picks, for family, the IMAP incoming server and the SMTP outgoing server whose
+// authentication is the family's: the first STARTTLS entry (the API LPS mode, ECO.1.0.1 and
+// ECO.1.0.2), else the first SSL entry, in document order; it substitutes
 // %EMAILADDRESS%, %EMAILLOCALPART% and %EMAILDOMAIN% in host names and user names. An entry of the
 // family that is plain (or has no socket type) is refused: ErrPlainSocket when it is the only
 // one, ErrNoServer when there is none.
@@ -26,20 +27,26 @@ func (c *Config) Select(family Family) (*Servers, error) {
 func (c *Config) pick(protocol string, entries []Entry, family Family) (Server, error) {
 	auth := family.Authentication()
 	var refused []string
-	for _, e := range entries {
+	var ssl *Entry
+	for i, e := range entries {
 		if e.Type != protocol || !slices.ContainsFunc(e.Authentication, func(a string) bool { return strings.EqualFold(a, auth) }) {
 			continue
 		}
-		socket := strings.ToUpper(e.SocketType)
-		if socket != "STARTTLS" && socket != "SSL" {
+		switch socket := strings.ToUpper(e.SocketType); socket {
+		case "STARTTLS":
+			// The API LPS is STARTTLS on 143 and 587 (ECO.1.0.1, ECO.1.0.2): a STARTTLS entry
+			// wins over SSL entries listed before it.
+			return c.substitute(e, protocol, socket, auth)
+		case "SSL":
+			if ssl == nil {
+				ssl = &entries[i]
+			}
+		default:
 			refused = append(refused, fmt.Sprintf("%s:%d socketType %q", e.Hostname, e.Port, e.SocketType))
-			continue
 		}
-		s, err := c.substitute(e, protocol, socket, auth)
-		if err != nil {
-			return Server{}, err
-		}
-		return s, nil
+	}
+	if ssl != nil {
+		return c.substitute(*ssl, protocol, "SSL", auth)
 	}
 	if len(refused) > 0 {
 		return Server{}, fmt.Errorf("%s server for %s (%s): %s: %w", protocol, family, auth, strings.Join(refused, ", "), ErrPlainSocket)
