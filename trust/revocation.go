@@ -78,10 +78,14 @@ func newRevocationChecker(o Options, log *slog.Logger) *revocationChecker {
 
 // check returns nil when cert (issued by issuer) is known not to be revoked, else a *RefusalError.
 // CRLs come first: their cache keeps connections working through an outage of the publication
-// point (ECO.1.1.7), and IGC Santé CA certificates carry CRL distribution points only. OCSP is
-// asked when no CRL can be had (no HTTP distribution point, download failed and no valid cache).
+// point (ECO.1.1.7), and IGC Santé CA certificates carry CRL distribution points only. The OCSP
+// responder (AIA), when the certificate names one, is asked as well, even after a CRL said "not
+// revoked": it is fresher than a CRL published up to a week ago, and a certificate it says is
+// revoked is refused. When the CRL gave a status and the responder cannot be reached (or answers
+// "unknown"), the CRL's status stands. With neither, the server is refused (fail closed, ECO.1.1.6).
 func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certificate) error {
 	var problems []error
+	crlOK := false
 	for _, url := range httpURLs(cert.CRLDistributionPoints) {
 		crl, err := r.crl(ctx, url, issuer)
 		if err != nil {
@@ -92,7 +96,8 @@ func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 			return refuse(RuleRevokedCRL, cert, fmt.Errorf("%w at %s (CRL %s)", ErrRevoked,
 				at.UTC().Format(time.RFC3339), url))
 		}
-		return nil
+		crlOK = true
+		break
 	}
 	for _, url := range httpURLs(cert.OCSPServer) {
 		resp, err := r.ocsp(ctx, url, cert, issuer)
@@ -109,6 +114,13 @@ func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 		default:
 			problems = append(problems, fmt.Errorf("ocsp %s: status unknown", url))
 		}
+	}
+	if crlOK {
+		if len(problems) > 0 {
+			r.log.Info("ocsp responder gave no status, the crl's stands", "subject", cert.Subject.String(),
+				"err", errors.Join(problems...))
+		}
+		return nil
 	}
 	if len(problems) == 0 {
 		problems = append(problems, errors.New("no HTTP CRL distribution point nor OCSP responder in the certificate"))

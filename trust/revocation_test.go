@@ -73,6 +73,9 @@ func TestRevocation_rules(t *testing.T) {
 	crlOnly := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}, NoOCSP: true}).Cert
 	ocspOnly := pki.Issue(testpki.LeafOptions{Names: []string{"b.test"}, NoCRL: true}).Cert
 	neither := pki.Issue(testpki.LeafOptions{Names: []string{"c.test"}, NoCRL: true, NoOCSP: true}).Cert
+	// Both a CRL distribution point and an OCSP responder, as operators' certificates usually
+	// have: the responder is asked even when the CRL says "not revoked" (it is fresher).
+	both := pki.Issue(testpki.LeafOptions{Names: []string{"d.test"}}).Cert
 	goodCRL := mustCRL(t, pki, pki.Org)
 
 	tests := []struct {
@@ -98,6 +101,12 @@ func TestRevocation_rules(t *testing.T) {
 		{"OCSP no nextUpdate, old", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Good, now.Add(-72*time.Hour), time.Time{}), now, RuleRevocationUnknown},
 		{"OCSP from the future", ocspOnly, pki.Org.Cert, nil, ocspFor(t, pki.Org, ocspOnly, ocsp.Good, now.Add(time.Hour), now.Add(2*time.Hour)), now, RuleRevocationUnknown},
 		{"OCSP endpoint down", ocspOnly, pki.Org.Cert, nil, nil, now, RuleRevocationUnknown},
+		{"both: CRL good, OCSP revoked", both, pki.Org.Cert, goodCRL, ocspFor(t, pki.Org, both, ocsp.Revoked, now.Add(-time.Minute), now.Add(time.Hour)), now, RuleRevokedOCSP},
+		{"both: CRL good, OCSP good", both, pki.Org.Cert, goodCRL, ocspFor(t, pki.Org, both, ocsp.Good, now.Add(-time.Minute), now.Add(time.Hour)), now, ""},
+		{"both: CRL good, OCSP down", both, pki.Org.Cert, goodCRL, nil, now, ""},
+		{"both: CRL good, OCSP unknown", both, pki.Org.Cert, goodCRL, ocspFor(t, pki.Org, both, ocsp.Unknown, now.Add(-time.Minute), now.Add(time.Hour)), now, ""},
+		{"both: CRL down, OCSP good", both, pki.Org.Cert, nil, ocspFor(t, pki.Org, both, ocsp.Good, now.Add(-time.Minute), now.Add(time.Hour)), now, ""},
+		{"both: CRL down, OCSP down", both, pki.Org.Cert, nil, nil, now, RuleRevocationUnknown},
 		{"no revocation information", neither, pki.Org.Cert, goodCRL, nil, now, RuleRevocationUnknown},
 	}
 	for _, tt := range tests {
