@@ -85,7 +85,19 @@ CREATE TABLE audit_anchor (
 	hash TEXT NOT NULL
 );
 INSERT INTO audit_anchor (id, seq, hash) VALUES (1, 0, '');
+`}, {Package: "audit", Version: 2, SQL: `
+CREATE TABLE audit_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  INTEGER NOT NULL,
+	hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash)
+	SELECT 1, seq, hash FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)
+	UNION ALL SELECT 1, seq, hash FROM audit_anchor WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM audit_events);
 `}}
+
+// The audit_head row repeats the seq and hash of the last event appended (the anchor's while the
+// trail is empty): without it, removing the last events would leave a chain that still verifies.
 
 // Options configure a Trail. A nil *Options means the defaults.
 type Options struct {
@@ -135,6 +147,9 @@ func (t *Trail) Append(ctx context.Context, e Event) (Event, error) {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.Time.Format(timeLayout), e.Author, e.Account, string(e.Action), e.Server, e.Request, e.Response, e.OK, e.Error, e.Hash)
 	if err != nil {
+		return Event{}, fmt.Errorf("audit append: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, e.Seq, e.Hash); err != nil {
 		return Event{}, fmt.Errorf("audit append: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -189,12 +204,28 @@ type Report struct {
 // ErrTampered is returned by Verify when the chain is broken; the Report lists where.
 var ErrTampered = errors.New("audit trail tampered")
 
-// Verify walks the chain from the anchor and reports every changed, inserted or removed event.
+// Verify walks the chain from the anchor and reports every changed, inserted or removed event,
+// the last ones included (they are checked against the head record that Append keeps).
 func (t *Trail) Verify(ctx context.Context) (Report, error) {
 	var r Report
 	var anchorSeq int64
 	var prevHash string
-	if err := t.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&anchorSeq, &prevHash); err != nil {
+	err := t.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&anchorSeq, &prevHash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r.Problems = append(r.Problems, Problem{Seq: 0, Reason: "anchor record of the chain removed"})
+	case err != nil:
+		return r, fmt.Errorf("audit verify: %w", err)
+	}
+	var headSeq int64
+	var headHash string
+	haveHead := true
+	err = t.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		haveHead = false
+		r.Problems = append(r.Problems, Problem{Seq: 0, Reason: "head record of the chain removed"})
+	case err != nil:
 		return r, fmt.Errorf("audit verify: %w", err)
 	}
 	rows, err := t.db.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
@@ -205,7 +236,11 @@ func (t *Trail) Verify(ctx context.Context) (Report, error) {
 	want := anchorSeq + 1
 	for rows.Next() {
 		e, err := scanEvent(rows)
-		if err != nil {
+		var timeErr *timeError
+		if errors.As(err, &timeErr) {
+			// A time that no longer parses was changed by hand: a problem, not a failure.
+			r.Problems = append(r.Problems, Problem{Seq: e.Seq, Reason: "time field changed (" + timeErr.Error() + ")"})
+		} else if err != nil {
 			return r, fmt.Errorf("audit verify: %w", err)
 		}
 		if r.Events == 0 {
@@ -219,7 +254,7 @@ func (t *Trail) Verify(ctx context.Context) (Report, error) {
 		case e.Seq < want:
 			r.Problems = append(r.Problems, Problem{Seq: e.Seq, Reason: "event before the anchor of the chain"})
 		}
-		if got := chainHash(prevHash, e); got != e.Hash {
+		if timeErr == nil && chainHash(prevHash, e) != e.Hash {
 			r.Problems = append(r.Problems, Problem{Seq: e.Seq, Reason: "content or link does not match its hash (changed, inserted or reordered)"})
 		}
 		prevHash, want = e.Hash, e.Seq+1
@@ -228,11 +263,30 @@ func (t *Trail) Verify(ctx context.Context) (Report, error) {
 		return r, fmt.Errorf("audit verify: %w", err)
 	}
 	r.HeadHash = prevHash
+	if haveHead {
+		last := want - 1
+		switch {
+		case headSeq > last:
+			r.Problems = append(r.Problems, Problem{Seq: last + 1, Reason: fmt.Sprintf("events %d to %d removed from the end of the trail", last+1, headSeq)})
+		case headSeq < last:
+			r.Problems = append(r.Problems, Problem{Seq: headSeq + 1, Reason: fmt.Sprintf("events %d to %d appended outside the trail", headSeq+1, last)})
+		case headHash != prevHash:
+			r.Problems = append(r.Problems, Problem{Seq: last, Reason: "last event does not match the head record (changed or replaced)"})
+		}
+	}
 	if len(r.Problems) > 0 {
 		return r, fmt.Errorf("%w: %d problem(s), first at event %d: %s", ErrTampered, len(r.Problems), r.Problems[0].Seq, r.Problems[0].Reason)
 	}
 	return r, nil
 }
+
+// timeError is a stored time that does not parse.
+type timeError struct {
+	seq int64
+	ts  string
+}
+
+func (e *timeError) Error() string { return fmt.Sprintf("event %d: unreadable time %q", e.seq, e.ts) }
 
 func scanEvent(rows *sql.Rows) (Event, error) {
 	var e Event
@@ -243,7 +297,7 @@ func scanEvent(rows *sql.Rows) (Event, error) {
 	e.Action = Action(action)
 	var err error
 	if e.Time, err = time.Parse(timeLayout, ts); err != nil {
-		return e, fmt.Errorf("event %d: time %q: %w", e.Seq, ts, err)
+		return e, &timeError{seq: e.Seq, ts: ts}
 	}
 	return e, nil
 }

@@ -85,6 +85,15 @@ func TestVerify_findsTampering(t *testing.T) {
 		"removed":                   `DELETE FROM audit_events WHERE seq = 3`,
 		"copied from another event": `UPDATE audit_events SET time = (SELECT time FROM audit_events WHERE seq = 4), hash = (SELECT hash FROM audit_events WHERE seq = 4) WHERE seq = 2`,
 		"rehashed but unlinked":     `UPDATE audit_events SET author = 'intrus' WHERE seq = 5`,
+		// Found by acceptance QA with the sqlite3 CLI: the end of the trail, the bookkeeping
+		// records and a time that no longer parses.
+		"last removed":            `DELETE FROM audit_events WHERE seq = 5`,
+		"tail removed":            `DELETE FROM audit_events WHERE seq >= 3`,
+		"all removed":             `DELETE FROM audit_events`,
+		"all and anchor removed":  `DELETE FROM audit_events; DELETE FROM audit_anchor`,
+		"head removed":            `DELETE FROM audit_head`,
+		"time unparseable":        `UPDATE audit_events SET time = '2026-01-01T00:00:00Z' WHERE seq = 1`,
+		"last replaced by a copy": `UPDATE audit_events SET hash = (SELECT hash FROM audit_events WHERE seq = 4) WHERE seq = 5`,
 	}
 	for name, tamper := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -101,6 +110,30 @@ func TestVerify_findsTampering(t *testing.T) {
 				t.Errorf("Verify after %s = %+v, %v; want ErrTampered", name, r, err)
 			}
 		})
+	}
+}
+
+// A trail created before the head record (migration 1 only) gets its head from the last event
+// and still verifies.
+func TestMigration_headFromExistingTrail(t *testing.T) {
+	tr, _ := newTrail(t, clock(time.Date(2026, 11, 28, 10, 0, 0, 0, paris)))
+	fill(t, tr, 3)
+	ctx := context.Background()
+	if _, err := tr.db.Exec(`DROP TABLE audit_head; DELETE FROM schema_migrations WHERE package = 'audit' AND version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, tr.db, Migrations...); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tr.Verify(ctx); err != nil || r.Events != 3 {
+		t.Fatalf("Verify after migration = %+v, %v", r, err)
+	}
+	fill(t, tr, 1)
+	if _, err := tr.db.Exec(`DELETE FROM audit_events WHERE seq = 4`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Verify(ctx); !errors.Is(err, ErrTampered) {
+		t.Errorf("removed last event after migration: Verify = %v", err)
 	}
 }
 
@@ -124,6 +157,18 @@ func TestPrune_keepsChainVerifiable(t *testing.T) {
 	fill(t, tr, 1)
 	if _, err := tr.Verify(context.Background()); err != nil {
 		t.Errorf("Verify after prune and append: %v", err)
+	}
+	// Every event past the retention: the empty trail verifies against its head, and grows again.
+	now = now.Add(365 * 24 * time.Hour)
+	if n, err := tr.Prune(context.Background(), DefaultRetention); err != nil || n != 8 {
+		t.Fatalf("Prune all = %d, %v", n, err)
+	}
+	if r, err := tr.Verify(context.Background()); err != nil || r.Events != 0 {
+		t.Errorf("Verify of the emptied trail = %+v, %v", r, err)
+	}
+	fill(t, tr, 1)
+	if r, err := tr.Verify(context.Background()); err != nil || r.Events != 1 {
+		t.Errorf("Verify after prune all and append = %+v, %v", r, err)
 	}
 }
 
