@@ -11,8 +11,9 @@ var (
 	// ErrNoMetadata: no IHE_XDM/<subset>/METADATA.XML in the archive, or one that cannot be read.
 	// The patient cannot be identified from the archive (ECO.2.1.2).
 	ErrNoMetadata = errors.New("xdm: no readable METADATA.XML")
-	// ErrZipSlip: an entry name is absolute, contains "..", a backslash, a drive letter or a NUL:
-	// extracting it would write outside the target folder. The archive is refused as hostile.
+	// ErrZipSlip: an entry name is absolute, contains "..", a drive letter or a NUL ("\" counts as
+	// "/", as some Windows archivers write it): extracting it would write outside the target
+	// folder. The archive is refused as hostile.
 	ErrZipSlip = errors.New("xdm: unsafe entry path")
 	// ErrZipBomb: the archive expands beyond ReadOptions.MaxTotal, an entry beyond
 	// ReadOptions.MaxRatio times its compressed size, or it holds more than ReadOptions.MaxFiles

@@ -192,3 +192,38 @@ func TestRead_patientMismatchWarns_ECO_2_1_1(t *testing.T) {
 		t.Errorf("INS = %v", p.Documents[0].Entry.INS)
 	}
 }
+
+// ECO.2.1.2: an archive written by a Windows archiver with "\" separators (and directory entries)
+// is read like the same archive with "/", so the patientId of a received mail is found; a "\"
+// name escaping the folder is still refused.
+func TestRead_backslashSeparators(t *testing.T) {
+	valid := validFiles(t)
+	names := []string{`IHE_XDM\`, `IHE_XDM\SUBSET01\`}
+	data := [][]byte{{}, {}}
+	for name, b := range valid {
+		names = append(names, strings.ReplaceAll(name, "/", `\`))
+		data = append(data, b)
+	}
+	p, err := Read(rawZip(t, names, data), nil)
+	if err != nil {
+		t.Fatalf("backslash archive: %v", err)
+	}
+	want, err := Read(makeZip(t, valid), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Documents) == 0 || len(p.Documents) != len(want.Documents) {
+		t.Fatalf("%d documents, want %d", len(p.Documents), len(want.Documents))
+	}
+	for i, d := range p.Documents {
+		if d.Path != want.Documents[i].Path || d.Entry.PatientID != want.Documents[i].Entry.PatientID || d.Entry.PatientID == "" {
+			t.Errorf("document %d: path %q patientId %q, want %q %q", i, d.Path, d.Entry.PatientID,
+				want.Documents[i].Path, want.Documents[i].Entry.PatientID)
+		}
+	}
+	for _, evil := range []string{`IHE_XDM\..\..\evil`, `\evil`, `\\server\share\evil`, `C:\evil`} {
+		if _, err := Read(makeZip(t, with(valid, evil, []byte("x"))), nil); !errors.Is(err, ErrZipSlip) {
+			t.Errorf("%q: %v, want ErrZipSlip", evil, err)
+		}
+	}
+}

@@ -100,15 +100,18 @@ func unzip(data []byte, o *ReadOptions) ([]zipFile, error) {
 	var total int64
 	var files []zipFile
 	for _, f := range zr.File {
-		if err := checkName(f.Name); err != nil {
+		// Some Windows archivers write "\" as the separator: it is read as "/", and the name is
+		// then checked like any other (a "..\x" entry is still refused).
+		name := strings.ReplaceAll(f.Name, "\\", "/")
+		if err := checkName(name); err != nil {
 			return nil, err
 		}
-		key := strings.ToUpper(strings.TrimSuffix(f.Name, "/"))
+		key := strings.ToUpper(strings.TrimSuffix(name, "/"))
 		if seen[key] {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateEntry, f.Name)
 		}
 		seen[key] = true
-		if f.FileInfo().IsDir() {
+		if f.FileInfo().IsDir() || strings.HasSuffix(name, "/") {
 			continue
 		}
 		b, err := readZipEntry(f, o, o.MaxTotal-total)
@@ -116,7 +119,7 @@ func unzip(data []byte, o *ReadOptions) ([]zipFile, error) {
 			return nil, err
 		}
 		total += int64(len(b))
-		files = append(files, zipFile{name: f.Name, data: b})
+		files = append(files, zipFile{name: name, data: b})
 	}
 	return files, nil
 }
