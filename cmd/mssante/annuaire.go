@@ -185,7 +185,8 @@ type progress struct {
 	w        io.Writer
 	tty      bool
 	start    time.Time
-	size     int64
+	size     int64 // bytes to download, when known
+	total    int64 // entries to index
 	lastLine time.Time
 	drawn    bool
 }
@@ -201,8 +202,12 @@ func newProgress(w io.Writer) *progress {
 }
 
 func (p *progress) update(phase string, n int64) {
-	if phase == "size" {
+	switch phase {
+	case "size":
 		p.size = n
+		return
+	case "total":
+		p.total = n
 		return
 	}
 	now := time.Now()
@@ -215,16 +220,21 @@ func (p *progress) update(phase string, n int64) {
 		if p.size > 0 {
 			line += fmt.Sprintf(" / %s %s", humanBytes(p.size), bar(float64(n)/float64(p.size)))
 		}
+	case "finish":
+		line = fmt.Sprintf("finalisation de l'index (%d adresses)…", n)
 	default:
 		label := map[string]string{"read": "lecture", "index": "indexation"}[phase]
 		line = fmt.Sprintf("%s %d lignes, %.0f lignes/s", label, n, rate)
+		if phase == "index" && p.total > 0 {
+			line += " " + bar(float64(n)/float64(p.total))
+		}
 	}
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.drawn = true
 		return
 	}
-	if now.Sub(p.lastLine) >= 5*time.Second {
+	if now.Sub(p.lastLine) >= 5*time.Second || phase == "finish" {
 		p.lastLine = now
 		fmt.Fprintf(p.w, "mssante annuaire import: %s\n", line)
 	}

@@ -63,7 +63,8 @@ type BuildStats struct {
 // BuildOptions tunes BuildIndex. The zero value is fine.
 type BuildOptions struct {
 	// Progress, when set, is called every 50,000 rows read and once at the end of each phase
-	// with the phase ("read", "index") and the rows done.
+	// with the phase ("read", "index") and the rows done, once with ("total", entries) before
+	// the index phase and once with ("finish", entries) when the last steps start.
 	Progress func(phase string, rows int)
 	// Source is recorded in the index's meta table (a path or URL, never credentials).
 	Source string
@@ -179,8 +180,14 @@ func writeIndex(ctx context.Context, path string, entries []Entry, opts *BuildOp
 	defer os.Remove(side)
 	// The two parts are built one after the other: built at once on two cores they took longer
 	// (26 s against 16 s for 600,000 rows), the pure Go SQLite serialising on its global locks.
-	if err := buildSide(ctx, side, entries); err != nil {
+	if opts.Progress != nil {
+		opts.Progress("total", len(entries))
+	}
+	if err := buildSide(ctx, side, entries, opts.Progress); err != nil {
 		return err
+	}
+	if opts.Progress != nil {
+		opts.Progress("finish", len(entries))
 	}
 	db, err := openBuild(path)
 	if err != nil {
@@ -244,7 +251,7 @@ func buildMain(ctx context.Context, db *sql.DB, entries []Entry, opts *BuildOpti
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO entries VALUES`, 2, entries, func(args []any, id int, e *Entry) []any {
 		return append(args, id, encodeEntry(e))
-	}, opts.Progress); err != nil {
+	}, nil); err != nil {
 		return fmt.Errorf("insert entries: %w", err)
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO names_fts(rowid, name, tags) VALUES`, 3, entries, func(args []any, id int, e *Entry) []any {
@@ -271,7 +278,7 @@ func buildMain(ctx context.Context, db *sql.DB, entries []Entry, opts *BuildOpti
 }
 
 // buildSide writes entries_fts and its vocabulary table terms into the side file.
-func buildSide(ctx context.Context, side string, entries []Entry) error {
+func buildSide(ctx context.Context, side string, entries []Entry, progress func(string, int)) error {
 	db, err := openBuild(side)
 	if err != nil {
 		return err
@@ -293,7 +300,7 @@ func buildSide(ctx context.Context, side string, entries []Entry) error {
 		specialty, organization, service, city, postal_code, tags) VALUES`, 10, entries, func(args []any, id int, e *Entry) []any {
 		return append(args, id, e.LastName, e.FirstName, e.Profession, e.Specialty, e.Organization,
 			e.Service, e.City, e.PostalCode, tags(e))
-	}, nil); err != nil {
+	}, progress); err != nil {
 		return fmt.Errorf("index entries: %w", err)
 	}
 	if err := optimizeFTS(ctx, tx, "entries_fts"); err != nil {
