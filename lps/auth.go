@@ -48,7 +48,11 @@ func (f TokenSourceFunc) Token(ctx context.Context) (string, error) { return f(c
 // Auth is the identity a session authenticates as.
 type Auth struct {
 	Method  AuthMethod
-	Address string // the mailbox address: XOAUTH2 user=, PLAIN login
+	Address string // the mailbox address: XOAUTH2 user=, PLAIN login, account of the audit events
+	// Login, when not empty, replaces Address as the XOAUTH2 user= and the PLAIN login: the
+	// <username> an operator's autoconfig document gives for the mailbox (ECO.1.1.9). MSSanté
+	// operators use the mailbox address (ECO.1.2.1, ECO.1.3.1): empty means Address.
+	Login string
 	// Tokens gives the PSC access token (AuthXOAUTH2).
 	Tokens TokenSource
 	// Certificate is the ORG AUTH_CLI certificate presented in the handshake (AuthCertPlain). When
@@ -63,6 +67,9 @@ func (a Auth) validate() error {
 	if a.Address == "" || strings.ContainsAny(a.Address, "\x00\x01\r\n") {
 		return fmt.Errorf("auth: invalid mailbox address %q", a.Address)
 	}
+	if strings.ContainsAny(a.Login, "\x00\x01\r\n") {
+		return fmt.Errorf("auth: invalid login %q", a.Login)
+	}
 	switch a.Method {
 	case AuthXOAUTH2:
 		if a.Tokens == nil {
@@ -73,6 +80,14 @@ func (a Auth) validate() error {
 		return fmt.Errorf("auth: unknown method %v", a.Method)
 	}
 	return nil
+}
+
+// login returns the SASL identity: Login, else Address.
+func (a Auth) login() string {
+	if a.Login != "" {
+		return a.Login
+	}
+	return a.Address
 }
 
 // mechanism returns the SASL mechanism name.
@@ -169,9 +184,9 @@ func (a Auth) newSASL(ctx context.Context) (saslClient, string, error) {
 		if tok == "" || strings.ContainsAny(tok, "\x00\x01\r\n ") {
 			return nil, "", fmt.Errorf("%w: malformed access token", ErrAuth)
 		}
-		return newXOAUTH2(a.Address, tok), tok, nil
+		return newXOAUTH2(a.login(), tok), tok, nil
 	default:
-		return &plainClient{user: a.Address, password: a.Password}, a.Password, nil
+		return &plainClient{user: a.login(), password: a.Password}, a.Password, nil
 	}
 }
 

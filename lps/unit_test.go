@@ -505,3 +505,34 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// TestAuth_login: the SASL identity is the mailbox address (ECO.1.2.1, ECO.1.3.1) unless an
+// autoconfig <username> gives another login (ECO.1.1.9); a login with control bytes is refused.
+func TestAuth_login(t *testing.T) {
+	tokens := TokenSourceFunc(func(context.Context) (string, error) { return "tok", nil })
+	for _, tt := range []struct {
+		auth Auth
+		want string // start of the initial response
+	}{
+		{Auth{Method: AuthXOAUTH2, Address: "a@x.fr", Tokens: tokens}, "user=a@x.fr\x01"},
+		{Auth{Method: AuthXOAUTH2, Address: "a@x.fr", Login: "a", Tokens: tokens}, "user=a\x01"},
+		{Auth{Method: AuthCertPlain, Address: "app@x.fr"}, "\x00app@x.fr\x00"},
+		{Auth{Method: AuthCertPlain, Address: "app@x.fr", Login: "APP"}, "\x00APP\x00"},
+	} {
+		if err := tt.auth.validate(); err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := tt.auth.newSASL(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ir, _ := c.Start()
+		if !strings.HasPrefix(string(ir), tt.want) {
+			t.Errorf("%+v: initial response %q, want prefix %q", tt.auth.Login, ir, tt.want)
+		}
+	}
+	bad := Auth{Method: AuthCertPlain, Address: "app@x.fr", Login: "a\r\nb"}
+	if bad.validate() == nil {
+		t.Error("login with CRLF accepted")
+	}
+}
