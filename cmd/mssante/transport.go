@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,6 +44,7 @@ type connFlags struct {
 	dataDir       *string
 	family        *string
 	timeout       *time.Duration
+	serverName    *string
 }
 
 func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
@@ -55,6 +57,7 @@ func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 		profile:       fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test"),
 		dataDir:       dataDirFlag(fs),
 		timeout:       fs.Duration("timeout", 2*time.Minute, "give up the whole operation after `duration`"),
+		serverName:    fs.String("server-name", envOr("MSSANTE_SERVER_NAME", ""), "`name` the server certificate must carry (default: the server's host; for a server reached by IP address)"),
 	}
 	fs.Var(&c.trustRoots, "trust-root", "PEM `file` of a root that REPLACES the IGC Santé anchors (test environments; repeatable; logged as a relaxation)")
 	if serverFlag != "" {
@@ -89,9 +92,9 @@ func (c *connFlags) auth() (lps.Auth, string, error) {
 		if *c.keyFile == "" {
 			return lps.Auth{}, "", usagef("--cert needs --key")
 		}
-		cert, err := tls.LoadX509KeyPair(*c.certFile, *c.keyFile)
+		cert, err := loadClientCertificate(*c.certFile, *c.keyFile)
 		if err != nil {
-			return lps.Auth{}, "", fmt.Errorf("client certificate: %w", err)
+			return lps.Auth{}, "", err
 		}
 		author := *c.account
 		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil && len(leaf.Subject.OrganizationalUnit) > 0 {
@@ -100,6 +103,35 @@ func (c *connFlags) auth() (lps.Auth, string, error) {
 		return lps.Auth{Method: lps.AuthCertPlain, Address: *c.account, Certificate: &cert}, author, nil
 	}
 	return lps.Auth{}, "", usagef("--token-file or --cert/--key is required")
+}
+
+// loadClientCertificate reads the ORG AUTH_CLI certificate (with its chain, leaf first) and its
+// private key (PKCS#1, PKCS#8 or SEC 1 PEM; both may be in one file). An encrypted key is refused
+// with a message saying so: Go cannot decrypt it and a passphrase has no place on the command line.
+func loadClientCertificate(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("client certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("client certificate key: %w", err)
+	}
+	for rest := keyPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
+			return tls.Certificate{}, fmt.Errorf("client certificate key %s is encrypted (passphrase-protected): "+
+				"give an unencrypted key file readable only by you (openssl pkey -in %s -out KEY.pem)", keyFile, keyFile)
+		}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("client certificate %s / key %s: %w", certFile, keyFile, err)
+	}
+	return cert, nil
 }
 
 func readToken(file string) (string, error) {
@@ -168,6 +200,16 @@ func (c *connFlags) deadline(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, *c.timeout)
 }
 
+// refused is the error of a connection the server or the policy refused, with a hint when the
+// certificate does not carry the name the server was reached by.
+func (c *connFlags) refused(ep lps.Endpoint, err error) error {
+	var re *trust.RefusalError
+	if errors.As(err, &re) && re.Rule == trust.RuleHostname && *c.serverName == "" {
+		return fmt.Errorf("connection to %s refused: %w (give the name in the certificate with --server-name)", ep, err)
+	}
+	return fmt.Errorf("connection to %s refused: %w", ep, err)
+}
+
 // session is what a transport command needs: options for lps and the audit trail.
 type transport struct {
 	auth   lps.Auth
@@ -191,7 +233,7 @@ func (c *connFlags) open(ctx context.Context, env *cmdEnv) (*transport, error) {
 		return nil, err
 	}
 	rec := &auditRecorder{trail: trail, author: author, stderr: env.stderr}
-	opts := &lps.Options{TLS: pol.ClientConfig("", nil), Recorder: rec,
+	opts := &lps.Options{TLS: pol.ClientConfig(*c.serverName, nil), Recorder: rec,
 		ClassifyTLSError: trust.ClassifyHandshakeError,
 		Logger:           slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	return &transport{auth: auth, author: author, opts: opts, policy: pol, close: closeDB}, nil
@@ -245,6 +287,11 @@ func (c *connFlags) endpoint(ctx context.Context, t *transport, protocol string)
 	}
 	for _, s := range servers {
 		if s.Protocol == protocol {
+			// The operator's <username> (placeholders substituted) is the login; MSSanté
+			// operators give the address itself (ECO.1.2.1, ECO.1.3.1).
+			if s.Username != "" && s.Username != t.auth.Address {
+				t.auth.Login = s.Username
+			}
 			return startTLSEndpoint(s)
 		}
 	}
@@ -364,7 +411,7 @@ func runSend(ctx context.Context, env *cmdEnv, c *connFlags, file string, dsn bo
 	t.setServer(ep)
 	sc, err := lps.DialSMTP(ctx, ep, t.auth, t.opts)
 	if err != nil {
-		return fmt.Errorf("connection to %s refused: %w", ep, err)
+		return c.refused(ep, err)
 	}
 	defer sc.Close()
 	var d *lps.DSN
@@ -467,7 +514,7 @@ func (c *connFlags) dialIMAP(ctx context.Context, env *cmdEnv) (*lps.IMAPClient,
 	ic, err := lps.DialIMAP(ctx, ep, t.auth, t.opts)
 	if err != nil {
 		t.close()
-		return nil, nil, fmt.Errorf("connection to %s refused: %w", ep, err)
+		return nil, nil, c.refused(ep, err)
 	}
 	return ic, t, nil
 }
@@ -592,7 +639,11 @@ func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string
 				continue
 			}
 			t.setServer(ep)
-			steps := lps.Probe(ctx, s.Protocol, ep, t.auth, t.opts)
+			auth := t.auth
+			if s.Username != "" && s.Username != auth.Address {
+				auth.Login = s.Username
+			}
+			steps := lps.Probe(ctx, s.Protocol, ep, auth, t.opts)
 			res.Test = append(res.Test, steps...)
 			if last := steps[len(steps)-1]; !last.OK {
 				failed = append(failed, fmt.Sprintf("%s %s: %s: %s", s.Protocol, ep, last.Name, last.Error))

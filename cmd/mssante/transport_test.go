@@ -137,6 +137,18 @@ func TestTransport_sendListFetch(t *testing.T) {
 		t.Errorf("send to a server without STARTTLS: code %d, stderr %q", code, errOut)
 	}
 
+	// --server-name is the name the certificate is checked against (a server reached by address).
+	_, errOut, code = runMain(t, append([]string{"list", "--account", bob, "--token-file", bobToken, "--imap", st.IMAP,
+		"--server-name", "imap.ailleurs.test"}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "server name mismatch") || !strings.Contains(errOut, "imap.ailleurs.test") {
+		t.Errorf("list with a wrong --server-name: code %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = runMain(t, append([]string{"list", "--account", bob, "--token-file", bobToken, "--imap", st.IMAP,
+		"--server-name", "localhost"}, common...)...)
+	if code != 0 {
+		t.Errorf("list with --server-name localhost: code %d, stderr %q", code, errOut)
+	}
+
 	// A server certificate from another CA (ECO.1.1.5): refused, the rule named on stderr.
 	foreign := filepath.Join(dir, "foreign.pem")
 	writeTestFile(t, foreign, testpki.New(t, testpki.Options{Name: "FOREIGN"}).RootPEM())
@@ -180,8 +192,21 @@ func serveAutoconfig(t *testing.T, st *peertest.Stack) string {
 			`<socketType>STARTTLS</socketType><authentication>%[5]s</authentication>`+
 			`<username>%%EMAILADDRESS%%</username></%[1]s>`, kind, typ, host, port, auth)
 	}
+	// Usual operator documents list POP3, implicit TLS (SSL) and cleartext entries too, often
+	// first: the STARTTLS ones must still be chosen (found by acceptance QA).
+	other := func(kind, typ, port, socket, auth string) string {
+		return fmt.Sprintf(`<%[1]s type="%[2]s"><hostname>localhost</hostname><port>%[3]s</port>`+
+			`<socketType>%[4]s</socketType><authentication>%[5]s</authentication>`+
+			`<username>%%EMAILLOCALPART%%</username></%[1]s>`, kind, typ, port, socket, auth)
+	}
 	doc := `<?xml version="1.0" encoding="UTF-8"?><clientConfig version="1.1"><emailProvider id="test.mssante.fr">` +
 		`<domain>test.mssante.fr</domain><displayName>Opérateur de test</displayName>` +
+		other("incomingServer", "pop3", "995", "SSL", "OAuth2") +
+		other("incomingServer", "imap", "993", "SSL", "OAuth2") +
+		other("incomingServer", "imap", "993", "SSL", "TLS-client-cert") +
+		other("incomingServer", "imap", imapPort, "plain", "password-cleartext") +
+		other("outgoingServer", "smtp", "465", "SSL", "OAuth2") +
+		other("outgoingServer", "smtp", "465", "SSL", "TLS-client-cert") +
 		server("incomingServer", "imap", imapHost, imapPort, "OAuth2") +
 		server("incomingServer", "imap", imapHost, imapPort, "TLS-client-cert") +
 		server("outgoingServer", "smtp", smtpHost, smtpPort, "OAuth2") +
