@@ -248,3 +248,23 @@ func TestImport_replacesAtomically(t *testing.T) {
 		t.Errorf("new entry not found: %q", got)
 	}
 }
+
+// FuzzSearch checks that no query text breaks the FTS5 query built from it (syntax injection,
+// odd Unicode): a search answers entries or ErrEmptyQuery, never another error.
+func FuzzSearch(f *testing.F) {
+	for _, s := range []string{`"`, `*`, `a AND b`, `NEAR(a b)`, `{last_name}: x`, `^dup`, `-x`, `Œuvre`,
+		`zorbalot`, `d`, `75`, "\x00", `l'hôpital`, `OR`, `NOT marivaux`, `ǅ`, "\u0301e"} {
+		f.Add(s, "")
+		f.Add(s, "PER")
+	}
+	x, _ := importSmall(f)
+	f.Fuzz(func(t *testing.T, text, typ string) {
+		res, err := x.Search(context.Background(), Query{Text: text, Type: typ, Department: typ, Profession: typ})
+		if err != nil && err != ErrEmptyQuery {
+			t.Fatalf("Search(%q, %q): %v", text, typ, err)
+		}
+		if len(res) > defaultLimit {
+			t.Errorf("%d results, limit %d", len(res), defaultLimit)
+		}
+	})
+}
