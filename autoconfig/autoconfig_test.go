@@ -234,3 +234,19 @@ func TestSelect_prefersSTARTTLS(t *testing.T) {
 		t.Errorf("Select of SSL-only entries = %+v, %v", s, err)
 	}
 }
+
+// TestParse_declaredEncoding: a document declaring ISO-8859-1 is decoded (found by acceptance QA:
+// hand-written operator files); an unknown encoding is an error, not a panic.
+func TestParse_declaredEncoding(t *testing.T) {
+	doc := "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><clientConfig><emailProvider id=\"x\">" +
+		"<displayName>Op\xe9rateur</displayName><incomingServer type=\"imap\"><hostname>imap.d.test</hostname>" +
+		"<port>143</port><socketType>STARTTLS</socketType><authentication>OAuth2</authentication></incomingServer>" +
+		"</emailProvider></clientConfig>"
+	cfg, err := Parse([]byte(doc), "a@d.test")
+	if err != nil || cfg.DisplayName != "Opérateur" || len(cfg.Incoming) != 1 {
+		t.Fatalf("Parse(ISO-8859-1) = %+v, %v", cfg, err)
+	}
+	if _, err := Parse([]byte(strings.Replace(doc, "ISO-8859-1", "x-unknown-42", 1)), "a@d.test"); err == nil {
+		t.Error("unknown encoding accepted")
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"golang.org/x/text/encoding/ianaindex"
 )
 
 // Config is a parsed autoconfig document (Thunderbird ConfigFileFormat, clientConfig 1.1).
@@ -87,6 +89,7 @@ func Read(r io.Reader, address string, maxSize int64) (*Config, error) {
 func Parse(data []byte, address string) (*Config, error) {
 	d := xml.NewDecoder(strings.NewReader(string(data)))
 	d.Strict = true
+	d.CharsetReader = charsetReader
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -109,6 +112,16 @@ func Parse(data []byte, address string) (*Config, error) {
 			return fromXML(&x, address)
 		}
 	}
+}
+
+// charsetReader decodes documents that declare another encoding than UTF-8 (ISO-8859-1,
+// windows-1252… are seen on hand-written configuration files), by their IANA name.
+func charsetReader(label string, input io.Reader) (io.Reader, error) {
+	enc, err := ianaindex.IANA.Encoding(label)
+	if err != nil || enc == nil {
+		return nil, fmt.Errorf("unsupported encoding %q", label)
+	}
+	return enc.NewDecoder().Reader(input), nil
 }
 
 func fromXML(x *xmlConfig, address string) (*Config, error) {
