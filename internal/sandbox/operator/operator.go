@@ -348,6 +348,13 @@ func (op *Operator) Close() error {
 		if op.smtpSrv != nil {
 			err = errors.Join(err, ignoreClosed(op.smtpSrv.Close()))
 		}
+		// The servers close only the listeners their Serve has registered: a Close right after
+		// Start may come first, so close the listeners here too.
+		for _, ln := range []net.Listener{op.imapLn, op.smtpLn} {
+			if ln != nil {
+				err = errors.Join(err, ignoreClosed(ln.Close()))
+			}
+		}
 		op.wg.Wait()
 	})
 	return err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/internal/sandbox/operator"
+	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
 )
@@ -539,4 +541,32 @@ func TestSubmit_dsnRetFull(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, got[0].Data)
 		}
 	}
+}
+
+// ECO.1.3.1, ECO.1.1.10: a certificate of another CA, an expired one, or one the revocation hook
+// refuses does not open the applicative mailbox, even with the right OU.
+func TestCertPlain_untrustedCertificates(t *testing.T) {
+	w := newWorld(t)
+	ctx := ctxT(t)
+	foreign := testpki.New(t, testpki.Options{RSA: true, Name: "FOREIGN"}).Client(orgID, appli)
+	expired := w.pki.Issue(testpki.LeafOptions{Client: true, OrgID: orgID, Mailbox: appli, Expired: true})
+	for name, leaf := range map[string]*testpki.Leaf{"foreign CA": foreign, "expired": expired} {
+		auth := lps.Auth{Method: lps.AuthCertPlain, Address: appli, Certificate: &leaf.TLS}
+		if _, err := lps.DialIMAP(ctx, ep(t, w.op.IMAPAddr()), auth, w.lpsOpts()); !errors.Is(err, lps.ErrAuth) {
+			t.Errorf("IMAP with a %s certificate: err = %v, want ErrAuth", name, err)
+		}
+	}
+	revoked := w.pki.Client(orgID, appli)
+	w.opts.CheckClientCert = func(_ context.Context, chain []*x509.Certificate) error {
+		if chain[0].SerialNumber.Cmp(revoked.Cert.SerialNumber) == 0 {
+			return errors.New("revoked")
+		}
+		return nil
+	}
+	w.restart()
+	auth := lps.Auth{Method: lps.AuthCertPlain, Address: appli, Certificate: &revoked.TLS}
+	if _, err := lps.DialSMTP(ctx, ep(t, w.op.SMTPAddr()), auth, w.lpsOpts()); !errors.Is(err, lps.ErrAuth) {
+		t.Errorf("SMTP with a revoked certificate: err = %v, want ErrAuth", err)
+	}
+	w.smtp(w.certPlain()) // the valid one still works
 }
