@@ -104,6 +104,12 @@ func ClassifyHandshakeError(err error, serverName string) error {
 	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
 		re := classifyX509(cve.UnverifiedCertificates[0], cve.Err)
 		re.Server = serverName
+		if re.Rule == RuleUntrusted && len(cve.UnverifiedCertificates) == 1 {
+			// A server that omits its intermediate chains only when the intermediate is an
+			// anchor: the IGC Santé ORGANISATIONS ones are; with --trust-root it must be given.
+			re.Err = fmt.Errorf("%w; the server sent no intermediate certificate (issuer %q)", re.Err,
+				cve.UnverifiedCertificates[0].Issuer.CommonName)
+		}
 		return re
 	}
 	msg := err.Error()

@@ -304,3 +304,22 @@ func TestHandshake_crlCache(t *testing.T) {
 		}
 	})
 }
+
+// TestClassifyHandshakeError_missingIntermediate: a server that sends its certificate without the
+// ORGANISATIONS intermediate, under --trust-root with the root only, is refused by ECO.1.1.10 and
+// the message says the intermediate was not sent (found by acceptance QA).
+func TestClassifyHandshakeError_missingIntermediate(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{})
+	leaf := pki.Server("mail.operateur.test").Cert
+	err := ClassifyHandshakeError(&tls.CertificateVerificationError{UnverifiedCertificates: []*x509.Certificate{leaf},
+		Err: x509.UnknownAuthorityError{Cert: leaf}}, "mail.operateur.test")
+	wantRefusal(t, err, RuleUntrusted, nil)
+	if !strings.Contains(err.Error(), "sent no intermediate") {
+		t.Errorf("error %q does not say the intermediate is missing", err)
+	}
+	withChain := ClassifyHandshakeError(&tls.CertificateVerificationError{UnverifiedCertificates: []*x509.Certificate{leaf, pki.Org.Cert},
+		Err: x509.UnknownAuthorityError{Cert: leaf}}, "mail.operateur.test")
+	if strings.Contains(withChain.Error(), "sent no intermediate") {
+		t.Errorf("complete chain reported as missing its intermediate: %v", withChain)
+	}
+}
