@@ -70,6 +70,14 @@ func readChildren(d *xml.Decoder, parent *Node, depth int) error {
 				}
 				continue
 			}
+			if kind == NodeContent && deleted(t.Attr) {
+				// <content revised="delete">: text the author deleted; it is not part of the
+				// narrative a reader sees (as the HL7 CDA stylesheet hides it).
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
 			child := &Node{Kind: kind}
 			setAttrs(child, t.Attr)
 			parent.Children = append(parent.Children, child)
@@ -78,6 +86,16 @@ func readChildren(d *xml.Decoder, parent *Node, depth int) error {
 			}
 		}
 	}
+}
+
+// deleted reports whether an element carries revised="delete".
+func deleted(attrs []xml.Attr) bool {
+	for _, a := range attrs {
+		if a.Name.Local == "revised" && strings.TrimSpace(a.Value) == "delete" {
+			return true
+		}
+	}
+	return false
 }
 
 // appendText adds character data as a text node. Adjacent text nodes (text split by comments or

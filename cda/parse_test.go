@@ -638,3 +638,23 @@ func TestParse_utf16(t *testing.T) {
 		t.Errorf("UTF-8 bytes declared UTF-16: %v, want ErrMalformed", err)
 	}
 }
+
+// ECO.2.1.5: text marked <content revised="delete"> was deleted by its author: it is not part of
+// the narrative (the HL7 CDA stylesheet hides it); revised="insert" text stays.
+func TestParse_deletedContentLeftOut(t *testing.T) {
+	d, err := Parse(variant(t, "n3-sans-ins.xml", "Examen cardio-pulmonaire normal.",
+		`Examen <content revised="delete">anormal <content>imbriqué</content></content><content revised="insert">normal</content>.`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, s := range d.Sections {
+		if s.Text != nil {
+			all.WriteString(s.Text.PlainText())
+		}
+	}
+	got := all.String()
+	if strings.Contains(got, "anormal") || strings.Contains(got, "imbriqué") || !strings.Contains(got, "Examen normal.") {
+		t.Errorf("narrative = %q, want the deleted text left out and \"Examen normal.\"", got)
+	}
+}

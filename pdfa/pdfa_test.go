@@ -571,3 +571,24 @@ func TestRender_lineSeparators(t *testing.T) {
 		t.Errorf("text = %q", got)
 	}
 }
+
+// ECO.2.1.5: a table foot written before the body (as HTML allows) is shown after the body rows.
+func TestRender_tableFootLast(t *testing.T) {
+	t.Parallel()
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Tableau", Text: el(cda.NodeBlock, el(cda.NodeTable,
+		el(cda.NodeTHead, row(cda.NodeHeaderCell, "Analyse", "Valeur")),
+		el(cda.NodeTFoot, row(cda.NodeCell, "Pied du tableau", "fin")),
+		el(cda.NodeTBody, row(cda.NodeCell, "Glycémie", "5,1"), row(cda.NodeCell, "Créatinine", "80")),
+	))}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := pdfcheck.WriteTemp(t, "tfoot.pdf", res.PDF)
+	text := pdfcheck.Normalize(pdfcheck.Text(t, path))
+	head, body, foot := strings.Index(text, "Analyse"), strings.Index(text, "Créatinine"), strings.Index(text, "Pied du tableau")
+	if head < 0 || body < 0 || foot < 0 || !(head < body && body < foot) {
+		t.Errorf("order head %d, body %d, foot %d in %q", head, body, foot, text)
+	}
+}

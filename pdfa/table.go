@@ -36,20 +36,26 @@ type tableRow struct {
 // cells in columns, honouring colspan and rowspan. It returns the rows and the column count.
 func (l *layout) tableRows(t *cda.Node, st style) ([]tableRow, int) {
 	var rows []tableRow
+	var feet []*cda.Node
 	var collect func(n *cda.Node, header bool)
 	collect = func(n *cda.Node, header bool) {
 		for _, c := range n.Children {
 			switch c.Kind {
 			case cda.NodeTHead:
 				collect(c, true)
-			case cda.NodeTBody, cda.NodeTFoot:
+			case cda.NodeTBody:
 				collect(c, false)
+			case cda.NodeTFoot:
+				feet = append(feet, c) // shown after the body, wherever it is written (HTML)
 			case cda.NodeRow:
 				rows = append(rows, l.tableRow(c, header, st))
 			}
 		}
 	}
 	collect(t, false)
+	for _, f := range feet {
+		collect(f, false)
+	}
 	// A table without thead whose first row holds only th has that row as header.
 	if len(rows) > 0 && !rows[0].header {
 		all := len(rows[0].cells) > 0
