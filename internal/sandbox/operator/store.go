@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"bufio"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
 )
 
 // The store keeps each mailbox in its own directory:
@@ -381,6 +383,18 @@ func (mb *mailbox) appendMessage(data []byte, flags []imap.Flag, date time.Time)
 	}
 	mb.tracker.QueueNumMessages(uint32(len(mb.msgs)))
 	return &imap.AppendData{UID: uid, UIDValidity: mb.uidValidity}, nil
+}
+
+// readHeader reads the header of a stored message, not its body.
+func (mb *mailbox) readHeader(uid imap.UID) (textproto.Header, error) {
+	f, err := os.Open(filepath.Join(mb.dir, emlName(uid)))
+	if err != nil {
+		return textproto.Header{}, err
+	}
+	defer f.Close()
+	// A malformed or truncated header gives the fields that could be read, like Dovecot.
+	h, _ := textproto.ReadHeader(bufio.NewReader(f))
+	return h, nil
 }
 
 // read returns the stored message.

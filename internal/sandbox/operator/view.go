@@ -142,8 +142,15 @@ func (s *imapSession) fetchOne(w *imapserver.FetchWriter, it fetchItem, options 
 	if options.RFC822Size {
 		rw.WriteRFC822Size(it.meta.Size)
 	}
-	needBody := options.Envelope || options.BodyStructure != nil || len(options.BodySection) > 0 ||
+	needBody := options.BodyStructure != nil || len(options.BodySection) > 0 ||
 		len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	if options.Envelope && !needBody {
+		h, err := s.sel.mb.readHeader(it.meta.UID)
+		if err != nil {
+			return err
+		}
+		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
+	}
 	if needBody {
 		data, err := s.sel.mb.read(it.meta.UID)
 		if err != nil {
@@ -156,6 +163,8 @@ func (s *imapSession) fetchOne(w *imapserver.FetchWriter, it fetchItem, options 
 	return rw.Close()
 }
 
+// writeContent writes the items that need the message content (the envelope too when the
+// content is read anyway).
 func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap.FetchOptions) error {
 	if options.Envelope {
 		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
@@ -254,34 +263,45 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 	return d, nil
 }
 
-// lazyContent reads a message once, when a criterion first needs it.
+// lazyContent reads a message's header, then its whole content, once each and only when a
+// criterion needs them (most searches look at headers: a 25 MB message is not read for them).
 type lazyContent struct {
-	load    func() ([]byte, error)
+	mb      *mailbox
+	uid     imap.UID
+	hdr     *textproto.Header
 	data    []byte
-	header  textproto.Header
-	err     error
-	done    bool
 	decoded *string
 }
 
-// text returns the decoded text parts, computed once.
+func (l *lazyContent) header() (textproto.Header, error) {
+	if l.hdr == nil {
+		h, err := l.mb.readHeader(l.uid)
+		if err != nil {
+			return textproto.Header{}, err
+		}
+		l.hdr = &h
+	}
+	return *l.hdr, nil
+}
+
+func (l *lazyContent) content() ([]byte, error) {
+	if l.data == nil {
+		data, err := l.mb.read(l.uid)
+		if err != nil {
+			return nil, err
+		}
+		l.data = data
+	}
+	return l.data, nil
+}
+
+// text returns the decoded text parts in lower case, computed once.
 func (l *lazyContent) text() string {
 	if l.decoded == nil {
 		s := strings.ToLower(decodedBody(l.data))
 		l.decoded = &s
 	}
 	return *l.decoded
-}
-
-func (l *lazyContent) get() ([]byte, textproto.Header, error) {
-	if !l.done {
-		l.done = true
-		l.data, l.err = l.load()
-		if l.err == nil {
-			l.header, _ = textproto.ReadHeader(bufio.NewReader(bytes.NewReader(l.data)))
-		}
-	}
-	return l.data, l.header, l.err
 }
 
 // searchBounds are the values of "*" in a SEARCH: the last sequence number and the highest UID.
@@ -291,7 +311,7 @@ type searchBounds struct {
 }
 
 func (s *imapSession) match(seq uint32, m *msgMeta, c *imap.SearchCriteria, last searchBounds) (bool, error) {
-	lc := &lazyContent{load: func() ([]byte, error) { return s.sel.mb.read(m.UID) }}
+	lc := &lazyContent{mb: s.sel.mb, uid: m.UID}
 	return matchCriteria(seq, m, c, last, lc)
 }
 
@@ -369,7 +389,7 @@ func matchContent(c *imap.SearchCriteria, lc *lazyContent) (bool, error) {
 	if len(c.Header) == 0 && len(c.Body) == 0 && len(c.Text) == 0 && c.SentSince.IsZero() && c.SentBefore.IsZero() {
 		return true, nil
 	}
-	data, h, err := lc.get()
+	h, err := lc.header()
 	if err != nil {
 		return false, err
 	}
@@ -384,6 +404,13 @@ func matchContent(c *imap.SearchCriteria, lc *lazyContent) (bool, error) {
 			(!c.SentBefore.IsZero() && !truncDay(t).Before(truncDay(c.SentBefore))) {
 			return false, nil
 		}
+	}
+	if len(c.Body) == 0 && len(c.Text) == 0 {
+		return true, nil
+	}
+	data, err := lc.content()
+	if err != nil {
+		return false, err
 	}
 	body := data
 	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
