@@ -100,6 +100,9 @@ func Import(ctx context.Context, src, dataDir string, opts *ImportOptions) (*Imp
 		if err := saveState(dst, state); err != nil {
 			logger(opts).Warn("annuaire: cannot save the download state", "err", err)
 		}
+	} else if err := os.Remove(stateFile(dst)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// The index no longer comes from the URL: a 304 must not keep it.
+		logger(opts).Warn("annuaire: cannot remove the download state", "err", err)
 	}
 	res.IndexBytes = fileSize(dst)
 	res.Seconds = time.Since(start).Seconds()

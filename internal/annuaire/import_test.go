@@ -127,6 +127,14 @@ func TestImport_urlRetriesAndSkipsUnchanged(t *testing.T) {
 	if tmp, _ := filepath.Glob(filepath.Join(dir, ".annuaire-*")); len(tmp) != 0 {
 		t.Errorf("temporary files left: %q", tmp)
 	}
+	// A file import in between: the next URL import downloads again (no 304 on a foreign index).
+	opts.Force = false
+	if _, err := Import(context.Background(), filepath.Join("testdata", "extraction_small.txt"), dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = Import(context.Background(), src, dir, opts); err != nil || res.NotModified || full.Load() != 3 {
+		t.Errorf("URL import after a file import: %v, not_modified %v, full downloads %d", err, res != nil && res.NotModified, full.Load())
+	}
 }
 
 // ECO.3.1.4: a server that keeps answering 429 fails the import after MaxAttempts; the old
