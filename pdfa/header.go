@@ -184,13 +184,27 @@ func renderHeader(l *layout, doc *cda.Document) {
 		}
 		l.paragraph([]run{{label + " : ", styleBold}, {value, styleRegular}}, marginLeft, contentWidth, sizeBody)
 	}
-	field("Type de document", codeText(doc.Code))
-	field("Date et heure de création", formatTS(doc.EffectiveTime))
-	field("Patient", patientText(doc.Patient))
-	for _, a := range doc.Authors {
-		field("Auteur", authorText(a))
+	// The data ECO.2.1.5 requires are always shown: a document that lacks one says so.
+	required := func(label, value, missing string) {
+		if strings.TrimSpace(value) == "" {
+			value = missing
+		}
+		field(label, value)
 	}
-	field("Organisation conservant le document", orgText(doc.Custodian))
+	required("Type de document", codeText(doc.Code), "non renseigné dans le document")
+	required("Date et heure de création", formatTS(doc.EffectiveTime), "non renseignée dans le document")
+	field("Patient", patientText(doc.Patient))
+	authors := 0
+	for _, a := range doc.Authors {
+		if v := authorText(a); strings.TrimSpace(v) != "" {
+			field("Auteur", v)
+			authors++
+		}
+	}
+	if authors == 0 {
+		field("Auteur", "non renseigné dans le document")
+	}
+	required("Organisation conservant le document", orgText(doc.Custodian), "non renseignée dans le document")
 	for _, e := range doc.ServiceEvents {
 		v := codeText(e.Code)
 		if !e.Low.IsZero() {

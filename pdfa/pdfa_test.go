@@ -592,3 +592,25 @@ func TestRender_tableFootLast(t *testing.T) {
 		t.Errorf("order head %d, body %d, foot %d in %q", head, body, foot, text)
 	}
 }
+
+// ECO.2.1.5: the header data the referential lists (type, creation date and time, author,
+// custodian organisation) are always on the PDF; a document lacking one says so.
+func TestRender_missingHeaderDataSaid(t *testing.T) {
+	t.Parallel()
+	doc := syntheticDocument(0)
+	doc.Custodian = nil
+	doc.Authors = nil
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := pdfcheck.WriteTemp(t, "no-custodian.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	text := pdfcheck.Normalize(pdfcheck.Text(t, path))
+	for _, want := range []string{"Type de document : CR d'examens biologiques", "Date et heure de création : 27/11/2026",
+		"Auteur : non renseigné dans le document", "Organisation conservant le document : non renseignée dans le document"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}
