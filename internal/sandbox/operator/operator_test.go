@@ -570,3 +570,37 @@ func TestCertPlain_untrustedCertificates(t *testing.T) {
 	}
 	w.smtp(w.certPlain()) // the valid one still works
 }
+
+// ECO.1.0.1: the submission service offers DSN, SIZE and PIPELINING after STARTTLS, and answers
+// a pipelined transaction (RFC 2920) reply by reply; DSN parameters are accepted.
+func TestSMTP_pipeliningAndExtensions(t *testing.T) {
+	w := newWorld(t)
+	tc, r, ehlo := smtpTLS(t, w)
+	for _, ext := range []string{"PIPELINING", "DSN", "SIZE 200000", "ENHANCEDSTATUSCODES", "AUTH XOAUTH2 PLAIN"} {
+		if !strings.Contains(ehlo, ext) {
+			t.Errorf("EHLO lacks %s:\n%s", ext, ehlo)
+		}
+	}
+	ir := base64.StdEncoding.EncodeToString([]byte("user=" + alice + "\x01auth=Bearer " + w.tokens.issue(aliceID, time.Hour) + "\x01\x01"))
+	io.WriteString(tc, "AUTH XOAUTH2 "+ir+"\r\n")
+	if line := readSMTP(t, r); !strings.HasPrefix(line, "235") {
+		t.Fatalf("AUTH: %q", line)
+	}
+	msg := string(testMessage(alice, bob, "pipelined"))
+	io.WriteString(tc, "MAIL FROM:<"+alice+"> RET=HDRS ENVID=pipe-1\r\nRCPT TO:<"+bob+"> NOTIFY=SUCCESS ORCPT=rfc822;"+bob+
+		"\r\nRCPT TO:<nobody@sandbox.mssante.test>\r\nDATA\r\n")
+	for i, want := range []string{"250", "250", "550 5.1.1", "354"} {
+		if line := readSMTP(t, r); !strings.HasPrefix(line, want) {
+			t.Fatalf("pipelined reply %d = %q, want %s", i, line, want)
+		}
+	}
+	io.WriteString(tc, msg+".\r\n")
+	if line := readSMTP(t, r); !strings.HasPrefix(line, "250 2.0.0 Ok: queued as ") {
+		t.Fatalf("end of DATA: %q", line)
+	}
+	got, _ := w.op.Messages(alice, "INBOX")
+	if len(got) != 1 || !bytes.Contains(got[0].Data, []byte("Original-Envelope-Id: pipe-1")) ||
+		!bytes.Contains(got[0].Data, []byte("Original-Recipient: rfc822; "+bob)) {
+		t.Errorf("success report after the pipelined transaction: %d messages", len(got))
+	}
+}

@@ -57,9 +57,9 @@ func dialRaw(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-// smtpPlainNoCert runs STARTTLS without a client certificate, then AUTH PLAIN user; it returns
-// the answer to AUTH.
-func smtpPlainNoCert(t *testing.T, w *world, user string) string {
+// smtpTLS opens an SMTP session, runs STARTTLS (no client certificate) and EHLO; it returns the
+// TLS connection, its reader and the EHLO reply.
+func smtpTLS(t *testing.T, w *world) (*tls.Conn, *bufio.Reader, string) {
 	c, r := dialRaw(t, w.op.SMTPAddr())
 	readSMTP(t, r)
 	io.WriteString(c, "EHLO test\r\n")
@@ -74,7 +74,14 @@ func smtpPlainNoCert(t *testing.T, w *world, user string) string {
 	}
 	tr := bufio.NewReader(tc)
 	io.WriteString(tc, "EHLO test\r\n")
-	if ehlo := readSMTP(t, tr); !strings.Contains(ehlo, "AUTH XOAUTH2 PLAIN") {
+	return tc, tr, readSMTP(t, tr)
+}
+
+// smtpPlainNoCert runs STARTTLS without a client certificate, then AUTH PLAIN user; it returns
+// the answer to AUTH.
+func smtpPlainNoCert(t *testing.T, w *world, user string) string {
+	tc, tr, ehlo := smtpTLS(t, w)
+	if !strings.Contains(ehlo, "AUTH XOAUTH2 PLAIN") {
 		t.Errorf("EHLO under TLS = %q", ehlo)
 	}
 	io.WriteString(tc, "AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"))+"\r\n")
