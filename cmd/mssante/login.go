@@ -104,6 +104,20 @@ type agent struct {
 	base   string
 	http   *http.Client
 	handle string // the bearer session handle: memory only, never printed
+	// nationalID is the professional's, once logged in (for the audit trail).
+	nationalID string
+	// onPending, when set, prints the "pending" line of a login instead of the agent's format
+	// (mssante watch).
+	onPending func(loginLine)
+}
+
+// pending prints the line that tells the professional how to approve the login.
+func (a *agent) pending(env *cmdEnv, l loginLine) {
+	if a.onPending != nil {
+		a.onPending(l)
+		return
+	}
+	_ = writeJSONLine(env.stdout, l)
 }
 
 func runLogin(ctx context.Context, env *cmdEnv, c *loginFlags) error {
@@ -159,7 +173,7 @@ func runLogin(ctx context.Context, env *cmdEnv, c *loginFlags) error {
 		FamilyName: me.FamilyName, TokenFiles: links.paths(), ExpiresAt: &exp})
 	fmt.Fprintf(env.stderr, "Connecté : %s %s. Jetons publiés dans %s (Ctrl-C pour se déconnecter).\n",
 		me.GivenName, me.FamilyName, *c.runtimeDir)
-	reason, err := a.follow(ctx, env, links)
+	reason, err := a.follow(ctx, a.republish(ctx, env, links))
 	if ctx.Err() != nil {
 		links.close()
 		a.logout()
@@ -208,7 +222,7 @@ func (a *agent) loginCIBA(ctx context.Context, env *cmdEnv, nationalID, channel 
 	a.handle = start.Handle
 	where := map[string]string{"CARD": "avec votre carte CPS", "MOBILE": "sur votre application e-CPS"}[channel]
 	fmt.Fprintf(env.stderr, "Code de vérification : %s — validez la demande %s.\n", start.BindingMessage, where)
-	_ = writeJSONLine(env.stdout, loginLine{Status: "pending", BindingMessage: start.BindingMessage, ExpiresIn: start.ExpiresIn})
+	a.pending(env, loginLine{Status: "pending", BindingMessage: start.BindingMessage, ExpiresIn: start.ExpiresIn})
 	deadline := time.Now().Add(time.Duration(start.ExpiresIn) * time.Second)
 	return a.poll(ctx, "/auth/ciba/poll", time.Duration(max(start.Interval, 1))*time.Second, deadline)
 }
@@ -270,7 +284,7 @@ func (a *agent) loginBrowser(ctx context.Context, env *cmdEnv) error {
 	a.handle = start.Handle
 	fmt.Fprintf(env.stderr, "Ouvrez %s dans votre navigateur et saisissez le code %s, puis connectez-vous avec Pro Santé Connect.\n",
 		start.VerificationURL, start.UserCode)
-	_ = writeJSONLine(env.stdout, loginLine{Status: "pending", UserCode: start.UserCode,
+	a.pending(env, loginLine{Status: "pending", UserCode: start.UserCode,
 		VerificationURL: start.VerificationURL, ExpiresIn: start.ExpiresIn})
 	deadline := time.Now().Add(time.Duration(start.ExpiresIn) * time.Second)
 	return a.poll(ctx, "/auth/device/poll", time.Duration(max(start.Interval, 1))*time.Second, deadline)
@@ -326,12 +340,13 @@ func (a *agent) token(ctx context.Context, mailbox string) ([]byte, time.Time, e
 // errSessionGone: the server no longer knows the session (401).
 var errSessionGone = errors.New("session unknown to the server")
 
-// follow reads the event stream, republishing the tokens at each renewal, until the session ends
-// (it returns the reason) or ctx is done. A broken stream is reopened.
-func (a *agent) follow(ctx context.Context, env *cmdEnv, links *tokenLinks) (string, error) {
+// follow reads the event stream until the session ends (it returns the reason) or ctx is done,
+// calling onEvent with "ready" (the stream is open) and "token-renewed". A broken stream is
+// reopened.
+func (a *agent) follow(ctx context.Context, onEvent func(kind string)) (string, error) {
 	backoff := time.Second
 	for {
-		reason, err := a.stream(ctx, env, links)
+		reason, err := a.stream(ctx, onEvent)
 		switch {
 		case reason != "":
 			return reason, nil
@@ -351,8 +366,25 @@ func (a *agent) follow(ctx context.Context, env *cmdEnv, links *tokenLinks) (str
 	}
 }
 
+// republish is the login agent's event handler: it publishes the current tokens at "ready" and
+// "token-renewed", and prints a line at each renewal.
+func (a *agent) republish(ctx context.Context, env *cmdEnv, links *tokenLinks) func(kind string) {
+	return func(kind string) {
+		exp, err := a.publish(ctx, links)
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(env.stderr, "mssante login: publishing the token: %v\n", err)
+			}
+			return
+		}
+		if kind == "token-renewed" {
+			_ = writeJSONLine(env.stdout, loginLine{Status: "token-renewed", ExpiresAt: &exp})
+		}
+	}
+}
+
 // stream reads one event stream connection.
-func (a *agent) stream(ctx context.Context, env *cmdEnv, links *tokenLinks) (string, error) {
+func (a *agent) stream(ctx context.Context, onEvent func(kind string)) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/api/v1/events", nil)
 	if err != nil {
 		return "", err
@@ -377,9 +409,8 @@ func (a *agent) stream(ctx context.Context, env *cmdEnv, links *tokenLinks) (str
 			continue
 		}
 		var ev struct {
-			Kind      string    `json:"kind"`
-			ExpiresAt time.Time `json:"expires_at"`
-			Reason    string    `json:"reason"`
+			Kind   string `json:"kind"`
+			Reason string `json:"reason"`
 		}
 		if json.Unmarshal([]byte(data), &ev) != nil {
 			continue
@@ -388,16 +419,7 @@ func (a *agent) stream(ctx context.Context, env *cmdEnv, links *tokenLinks) (str
 		case "session-ended":
 			return ev.Reason, nil
 		case "ready", "token-renewed":
-			exp, err := a.publish(ctx, links)
-			if err != nil {
-				if ctx.Err() == nil {
-					fmt.Fprintf(env.stderr, "mssante login: publishing the token: %v\n", err)
-				}
-				continue
-			}
-			if ev.Kind == "token-renewed" {
-				_ = writeJSONLine(env.stdout, loginLine{Status: "token-renewed", ExpiresAt: &exp})
-			}
+			onEvent(ev.Kind)
 		}
 	}
 	return "", sc.Err()
