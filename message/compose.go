@@ -245,6 +245,11 @@ func parseDocuments(cdas [][]byte) ([]*cda.Document, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w %d: %w", ErrCDA, i+1, err)
 		}
+		if strings.TrimSpace(doc.Code.Code) == "" {
+			// X-MSS-CODECDA must carry every document's code (ECO.2.4.1): an empty value is no code.
+			return nil, fmt.Errorf("%w %d: %w (ClinicalDocument/code/@code, needed for X-MSS-CODECDA, ECO.2.4.1)",
+				ErrCDA, i+1, ErrNoTypeCode)
+		}
 		docs = append(docs, doc)
 	}
 	if len(docs) > 1 {

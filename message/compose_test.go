@@ -354,3 +354,16 @@ func TestEncodeText(t *testing.T) {
 		}
 	}
 }
+
+// ECO.2.4.1: a CDA without type code would give an empty X-MSS-CODECDA: Compose refuses it.
+func TestCompose_refusesDocumentWithoutCode_ECO_2_4_1(t *testing.T) {
+	b := bytes.Replace(sample(t, "n3-cr-biologie.xml"), []byte(`code="11502-2" displayName="CR d'examens biologiques"`),
+		[]byte(`nullFlavor="UNK"`), 1)
+	if bytes.Equal(b, sample(t, "n3-cr-biologie.xml")) {
+		t.Fatal("sample code not found")
+	}
+	_, err := Compose(&Draft{From: drMartin, To: []Address{drDupont}, CDAs: [][]byte{b}}, fixedOptions())
+	if !errors.Is(err, ErrNoTypeCode) || !errors.Is(err, ErrCDA) {
+		t.Errorf("error = %v, want ErrNoTypeCode", err)
+	}
+}

@@ -41,6 +41,9 @@ var (
 	ErrXDM = errors.New("message: IHE XDM archive")
 	// ErrPDF: a PDF/A rendering failed.
 	ErrPDF = errors.New("message: PDF/A rendering")
+	// ErrNoTypeCode: a CDA document has no type code (ClinicalDocument/code/@code), so the
+	// X-MSS-CODECDA header cannot be set (ECO.2.4.1). The producer of the document must fix it.
+	ErrNoTypeCode = errors.New("message: CDA document without type code")
 	// ErrCDA: a CDA document could not be read.
 	ErrCDA = errors.New("message: CDA document")
 )
