@@ -344,7 +344,7 @@ func init() {
 			c := declareConn(fs, "imap")
 			mailbox := fs.String("mailbox", "INBOX", "`mailbox` holding the message")
 			uid := fs.Uint("uid", 0, "`UID` of the message (required)")
-			out := fs.String("o", "", "output `file` (required)")
+			out := fs.String("o", "", "output `file` (required; - writes the message on stdout, without the JSON summary)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
@@ -565,20 +565,41 @@ func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, ui
 	if _, err := ic.Select(ctx, mailbox); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".fetch-*.eml")
-	if err != nil {
+	if out == "-" {
+		// The message itself on stdout (no JSON summary, which would mix with it).
+		_, err := ic.FetchBody(ctx, uid, env.stdout)
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	n, err := ic.FetchBody(ctx, uid, tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return err
+	var n int64
+	if fi, serr := os.Stat(out); serr == nil && !fi.Mode().IsRegular() {
+		// A device or a pipe (/dev/stdout, a FIFO): written in place, never replaced by a rename.
+		f, err := os.OpenFile(out, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		n, err = ic.FetchBody(ctx, uid, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		tmp, err := os.CreateTemp(filepath.Dir(out), ".fetch-*.eml")
+		if err != nil {
+			return fmt.Errorf("-o %s: %w", out, err)
+		}
+		defer os.Remove(tmp.Name())
+		n, err = ic.FetchBody(ctx, uid, tmp)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return err
+		}
 	}
 	return writeJSON(env.stdout, map[string]any{"uid": uid, "mailbox": mailbox, "bytes": n, "file": out})
 }

@@ -92,6 +92,11 @@ func TestTransport_sendListFetch(t *testing.T) {
 	if err != nil || !strings.Contains(string(body), "Subject: CLI send") || strings.Contains(string(body), "Bcc:") {
 		t.Errorf("fetched message (%v):\n%s", err, body)
 	}
+	// -o - streams the message on stdout, nothing else (no file named "-", no JSON mixed in).
+	out, errOut, code = runMain(t, append([]string{"fetch", "--uid", strconv.Itoa(int(lines[0].UID)), "-o", "-"}, bobArgs...)...)
+	if code != 0 || out != string(body) {
+		t.Errorf("fetch -o -: code %d, stderr %s, stdout %q", code, errOut, out)
+	}
 
 	// Autoconfig (ECO.1.1.9): servers of each family from the document, connection test step by
 	// step, and send through the discovered server.
