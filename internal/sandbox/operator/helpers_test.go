@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -84,12 +85,45 @@ type world struct {
 	appCert *tls.Certificate
 }
 
+// shared is one test PKI for the package: RSA key generation dominates the tests' time on a
+// loaded machine. Tests only issue certificates from it (none revokes).
+var shared struct {
+	once             sync.Once
+	pki              *testpki.PKI
+	srvCert, appCert tls.Certificate
+	err              error
+}
+
+func sharedPKI(t *testing.T) *testpki.PKI {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.pki, shared.err = testpki.Generate(testpki.Options{RSA: true})
+		if shared.err != nil {
+			return
+		}
+		shared.pki.ServeRevocation()
+		shared.srvCert = shared.pki.Server("localhost", "127.0.0.1").TLS
+		shared.appCert = shared.pki.Client(orgID, appli).TLS
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.pki
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.pki != nil {
+		shared.pki.Close()
+	}
+	os.Exit(code)
+}
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	pki := testpki.New(t, testpki.Options{RSA: true})
-	pki.ServeRevocation()
+	pki := sharedPKI(t)
 	w := &world{t: t, pki: pki, dir: t.TempDir(), tokens: &tokenStub{issued: map[string]operator.Claims{}}}
-	w.srvCert = pki.Server("localhost", "127.0.0.1").TLS
+	w.srvCert = shared.srvCert
 	pool := x509.NewCertPool()
 	pool.AddCert(pki.Root.Cert)
 	w.opts = operator.Options{DataDir: w.dir, Certificate: w.srvCert, ClientCAs: pool,
@@ -101,8 +135,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := pki.Client(orgID, appli)
-	w.appCert = &leaf.TLS
+	w.appCert = &shared.appCert
 	w.start()
 	return w
 }
@@ -215,6 +248,6 @@ func fetch(t *testing.T, cl *lps.IMAPClient, uid uint32) []byte {
 }
 
 func benchCert(b *testing.B) tls.Certificate {
-	pki := testpki.New(b, testpki.Options{RSA: true})
+	pki := testpki.New(b, testpki.Options{})
 	return pki.Server("localhost").TLS
 }
