@@ -200,8 +200,13 @@ func charsetReader(label string, input io.Reader) (io.Reader, error) {
 		return charmap.ISO8859_1.NewDecoder().Reader(input), nil
 	case "iso-8859-15", "iso8859-15", "latin-9":
 		return charmap.ISO8859_15.NewDecoder().Reader(input), nil
-	case "windows-1252", "cp1252":
+	case "windows-1252", "cp1252",
+		// ASCII is read as Windows-1252: the same for ASCII bytes, and files that declare
+		// ASCII while holding accented letters in 8 bits are still read.
+		"us-ascii", "ascii", "iso646-us":
 		return charmap.Windows1252.NewDecoder().Reader(input), nil
+	case "utf8":
+		return input, nil
 	}
 	return nil, fmt.Errorf("unsupported charset %q", label)
 }

@@ -658,3 +658,17 @@ func TestParse_deletedContentLeftOut(t *testing.T) {
 		t.Errorf("narrative = %q, want the deleted text left out and \"Examen normal.\"", got)
 	}
 }
+
+// Other declarations met in the wild: US-ASCII (read as Windows-1252, so 8-bit accents declared
+// as ASCII still read) and "utf8" without a dash.
+func TestParse_asciiAndUTF8Labels(t *testing.T) {
+	data := string(readSample(t, "n3-sans-ins.xml"))
+	ascii := strings.ReplaceAll(strings.Replace(data, `encoding="UTF-8"`, `encoding="US-ASCII"`, 1), "Clémence", "Cl\xe9mence")
+	if d, err := Parse([]byte(ascii)); err != nil || d.Patient.Identity.FirstName != "Clémence" {
+		t.Errorf("US-ASCII: %v", err)
+	}
+	utf8 := strings.Replace(data, `encoding="UTF-8"`, `encoding="utf8"`, 1)
+	if d, err := Parse([]byte(utf8)); err != nil || d.Patient.Identity.FirstName != "Clémence" {
+		t.Errorf("utf8: %v", err)
+	}
+}
