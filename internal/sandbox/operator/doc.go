@@ -18,6 +18,11 @@
 //     refused with 552 5.3.4 at MAIL (SIZE) or DATA;
 //   - a delivered message gets Return-Path, Delivered-To and Received; IDLE sessions see it.
 //
+// Mail is kept under DataDir/mail, one directory per folder with one file per message and an
+// index (UIDVALIDITY, UIDNEXT, flags), all written atomically (store.go). Accounts come from
+// Options.Accounts and Operator.AddAccount; Operator.Deliver, Append and Messages let the world
+// seed and inspect mailboxes without a protocol session.
+//
 // Usual sequence (the sandbox world wires the PKI and the PSC emulator):
 //
 //	op, err := operator.New(operator.Options{DataDir: dir, Certificate: srv.TLS,

@@ -148,10 +148,13 @@ func TestCertPlain_applicative(t *testing.T) {
 	w := newWorld(t)
 	ctx := ctxT(t)
 	sc := w.smtp(w.certPlain())
-	if _, err := sc.Submit(ctx, appli, []string{appli, bob}, bytes.NewReader(testMessage(appli, bob, "applicative")), nil); err != nil {
+	if _, err := sc.Submit(ctx, appli, []string{appli, bob, strings.ToUpper(appli)}, bytes.NewReader(testMessage(appli, bob, "applicative")), nil); err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
 	waitFor(t, w.imap(w.certPlain()), "applicative")
+	if got, _ := w.op.Messages(appli, "INBOX"); len(got) != 1 {
+		t.Errorf("a recipient given twice got %d copies, want 1", len(got))
+	}
 
 	other := w.pki.Client(otherOrgID, appli)
 	wrongOrg := lps.Auth{Method: lps.AuthCertPlain, Address: appli, Certificate: &other.TLS}

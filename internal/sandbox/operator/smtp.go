@@ -133,6 +133,11 @@ func (s *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.op.isPatient(a.Address) && s.mailOpts.Size > s.op.opts.PatientMaxSize {
 		return sizeError(s.op.opts.PatientMaxSize)
 	}
+	for _, prev := range s.rcpts {
+		if prev.addr == a.Address {
+			return nil // one copy per mailbox, as Postfix delivers duplicates once
+		}
+	}
 	r := smtpRcpt{addr: a.Address, acct: a}
 	if opts != nil {
 		r.notify, r.orcpt = opts.Notify, opts.OriginalRecipient
