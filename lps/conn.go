@@ -62,6 +62,10 @@ type Options struct {
 	MaxBody int64
 	// Now gives the time of events. Default time.Now.
 	Now func() time.Time
+	// GreetingTimeout bounds the wait for the server's greeting (default 30 s). A server that says
+	// nothing is usually an implicit-TLS port (993, 465) waiting for a TLS handshake: the error
+	// then says so, instead of waiting for the caller's deadline.
+	GreetingTimeout time.Duration
 	// ClassifyTLSError, when set, turns a failed handshake into an error naming the policy rule
 	// that refused the server (trust.ClassifyHandshakeError). The result is wrapped in
 	// ErrTLSPolicy.
@@ -91,6 +95,28 @@ func (o *Options) reconnect() (int, time.Duration) {
 		d = 200 * time.Millisecond
 	}
 	return n, d
+}
+
+func (o *Options) greetingTimeout() time.Duration {
+	if o.GreetingTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return o.GreetingTimeout
+}
+
+// greeting runs read (the greeting's) under the greeting timeout, and names the likely cause when
+// the server stays silent.
+func (s *session) greeting(read func() error) error {
+	d := s.opts.greetingTimeout()
+	_ = s.raw.SetReadDeadline(time.Now().Add(d))
+	err := read()
+	_ = s.raw.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !s.raw.isCancelled() {
+		return fmt.Errorf("no greeting within %s: is %s an implicit-TLS port (993, 465)? The API LPS uses STARTTLS on 143 and 587 (ECO.1.0.1/ECO.1.0.2): %w",
+			d, s.ep, err)
+	}
+	return err
 }
 
 func (o *Options) maxBody() int64 {
@@ -174,6 +200,13 @@ func (c *ctxConn) SetWriteDeadline(t time.Time) error {
 	c.wantW = t
 	c.applyLocked()
 	return nil
+}
+
+// isCancelled reports whether the bound context was cancelled (its deadline, not the greeting's).
+func (c *ctxConn) isCancelled() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cancelled || (!c.ctxDeadline.IsZero() && !time.Now().Before(c.ctxDeadline))
 }
 
 // bind applies ctx to the connection until the returned function is called.

@@ -111,7 +111,8 @@ func (cl *IMAPClient) connect(ctx context.Context) error {
 // starttls runs the cleartext part: greeting, CAPABILITY, STARTTLS, handshake.
 func (cl *IMAPClient) starttls(ctx context.Context, s *session, p *plainSession) (net.Conn, error) {
 	fail := func(err error) error { return &IMAPError{Command: "STARTTLS", Err: err} }
-	greeting, err := p.readLine()
+	var greeting string
+	err := s.greeting(func() (err error) { greeting, err = p.readLine(); return err })
 	if err != nil {
 		return nil, &IMAPError{Command: "CONNECT", Err: fmt.Errorf("%w: greeting: %w", ErrConnBroken, err)}
 	}

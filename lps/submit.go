@@ -313,7 +313,9 @@ func (cl *SMTPClient) connect(ctx context.Context) error {
 }
 
 func (cl *SMTPClient) starttls(ctx context.Context, s *session, p *plainSession) (*smtp.Client, error) {
-	code, line, _, err := readSMTPReply(p)
+	var code int
+	var line string
+	err := s.greeting(func() (err error) { code, line, _, err = readSMTPReply(p); return err })
 	if err != nil {
 		return nil, &SendError{Command: "CONNECT", Err: fmt.Errorf("%w: greeting: %w", ErrConnBroken, err)}
 	}

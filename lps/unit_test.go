@@ -536,3 +536,25 @@ func TestAuth_login(t *testing.T) {
 		t.Error("login with CRLF accepted")
 	}
 }
+
+// TestDial_silentServerGreetingTimeout: a server that says nothing (an implicit-TLS port such as
+// 993 or 465 waiting for a ClientHello) ends the dial after GreetingTimeout, with an error that
+// names the likely cause, for IMAP and SMTP (ECO.1.0.1, ECO.1.0.2, ECO.1.2.3).
+func TestDial_silentServerGreetingTimeout(t *testing.T) {
+	ep, cli := fakeServer(t, func(w *wire) { time.Sleep(2 * time.Second) })
+	auth := Auth{Method: AuthCertPlain, Address: "a@test.mssante.fr", Certificate: &tls.Certificate{}}
+	opts := &Options{TLS: cli, GreetingTimeout: 100 * time.Millisecond}
+	for name, dial := range map[string]func() error{
+		"imap": func() error { _, err := DialIMAP(context.Background(), ep, auth, opts); return err },
+		"smtp": func() error { _, err := DialSMTP(context.Background(), ep, auth, opts); return err },
+	} {
+		start := time.Now()
+		err := dial()
+		if err == nil || !strings.Contains(err.Error(), "implicit-TLS") || !errors.Is(err, ErrConnBroken) {
+			t.Errorf("%s: err = %v, want a greeting timeout naming implicit TLS", name, err)
+		}
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Errorf("%s: returned after %v, want about GreetingTimeout", name, d)
+		}
+	}
+}
