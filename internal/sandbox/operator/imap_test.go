@@ -2,6 +2,8 @@ package operator_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -226,5 +228,28 @@ func TestIMAP_searchDecoded(t *testing.T) {
 		if err != nil || fmt.Sprint(d.AllUIDs()) != "[1]" {
 			t.Errorf("SEARCH %s = %v, %v, want [1]", name, d, err)
 		}
+	}
+}
+
+// ECO.1.3.1: LOGIN (for clients such as mbsync) follows the applicative rule: the certificate,
+// with any password; without it, NO [AUTHENTICATIONFAILED].
+func TestIMAP_loginApplicative(t *testing.T) {
+	w := newWorld(t)
+	for name, certs := range map[string][]tls.Certificate{"with": {*w.appCert}, "without": nil} {
+		cfg := w.clientTLS()
+		cfg.Certificates = certs
+		c, err := imapclient.DialStartTLS(w.op.IMAPAddr(), &imapclient.Options{TLSConfig: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Login(appli, "ignored").Wait()
+		var ie *imap.Error
+		switch {
+		case name == "with" && err != nil:
+			t.Errorf("LOGIN with the certificate: %v", err)
+		case name == "without" && (!errors.As(err, &ie) || ie.Code != imap.ResponseCodeAuthenticationFailed):
+			t.Errorf("LOGIN without a certificate: %v, want NO [AUTHENTICATIONFAILED]", err)
+		}
+		_ = c.Close()
 	}
 }
