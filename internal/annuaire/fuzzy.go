@@ -51,7 +51,9 @@ func closestTerm(ctx context.Context, db *sql.DB, w string) (string, error) {
 	if utf8.RuneCountInString(w) >= 6 {
 		maxDist = 2
 	}
-	rows, err := db.QueryContext(ctx, `SELECT term, docs FROM terms WHERE term >= ? AND term < ?`, lo, hi)
+	n := utf8.RuneCountInString(w)
+	rows, err := db.QueryContext(ctx, `SELECT term, docs FROM terms WHERE term >= ? AND term < ?
+		AND length(term) BETWEEN ? AND ?`, lo, hi, n-maxDist, n+maxDist)
 	if err != nil {
 		return "", err
 	}
