@@ -148,14 +148,56 @@ func singlePatient(docs []DocumentInfo) (PatientNames, error) {
 }
 
 // DisplaySubject returns the subject a professional sees: without the "XDM/1.0/DDM+" prefix
-// (ECO.3.1.3). Surrounding spaces are trimmed; the prefix is matched without regard to case.
+// (ECO.3.1.3), also when reply or forward markers precede it ("RE: XDM/1.0/DDM+CR …" shows as
+// "RE: CR …"). Surrounding spaces are trimmed; the prefix is matched without regard to case.
 func DisplaySubject(subject string) string {
 	s := strings.TrimSpace(subject)
-	if len(s) >= len(XDMSubjectPrefix) && strings.EqualFold(s[:len(XDMSubjectPrefix)], XDMSubjectPrefix) {
-		return strings.TrimSpace(s[len(XDMSubjectPrefix):])
+	markers := replyMarkers(s)
+	rest := s[len(markers):]
+	if len(rest) >= len(XDMSubjectPrefix) && strings.EqualFold(rest[:len(XDMSubjectPrefix)], XDMSubjectPrefix) {
+		return strings.TrimSpace(markers + strings.TrimSpace(rest[len(XDMSubjectPrefix):]))
 	}
 	return s
 }
+
+// replyMarkers returns the reply and forward markers that start s ("Re: ", "TR : ", "Fwd: ",
+// "RE[2]: "…), with the spaces that follow them.
+func replyMarkers(s string) string {
+	end := 0
+	for {
+		rest := s[end:]
+		word := 0
+		for word < len(rest) && word < 4 && isASCIILetter(rest[word]) {
+			word++
+		}
+		switch strings.ToLower(rest[:word]) {
+		case "re", "fw", "fwd", "tr", "aw", "wg", "sv", "rif", "ref":
+		default:
+			return s[:end]
+		}
+		i := word
+		if i < len(rest) && rest[i] == '[' { // "RE[2]:"
+			j := strings.IndexByte(rest[i:], ']')
+			if j < 0 {
+				return s[:end]
+			}
+			i += j + 1
+		}
+		for i < len(rest) && rest[i] == ' ' {
+			i++
+		}
+		if i >= len(rest) || rest[i] != ':' {
+			return s[:end]
+		}
+		i++
+		for i < len(rest) && rest[i] == ' ' {
+			i++
+		}
+		end += i
+	}
+}
+
+func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // HasXDMPrefix reports whether subject starts with the XDM prefix.
 func HasXDMPrefix(subject string) bool {

@@ -116,3 +116,26 @@ func TestSubject_cutAtSpaceAndMissingName(t *testing.T) {
 		t.Errorf("Subject without first name = %q", got)
 	}
 }
+
+// ECO.3.1.3: the XDM prefix is hidden also behind reply and forward markers; other subjects are
+// unchanged.
+func TestDisplaySubject_replyMarkers_ECO_3_1_3(t *testing.T) {
+	for in, want := range map[string]string{
+		"XDM/1.0/DDM+CR d'imagerie VIAL PAUL":            "CR d'imagerie VIAL PAUL",
+		"RE: XDM/1.0/DDM+CR d'imagerie VIAL PAUL":        "RE: CR d'imagerie VIAL PAUL",
+		"Re : TR: xdm/1.0/ddm+2 documents VIAL PAUL":     "Re : TR: 2 documents VIAL PAUL",
+		"RE[2]: Fwd:XDM/1.0/DDM+CR VIAL PAUL":            "RE[2]: Fwd:CR VIAL PAUL",
+		"Re: résultats":                                  "Re: résultats",
+		"Rendez-vous: XDM/1.0/DDM+ n'est pas un préfixe": "Rendez-vous: XDM/1.0/DDM+ n'est pas un préfixe",
+		"RE":  "RE",
+		"Re:": "Re:",
+		"  ":  "",
+	} {
+		if got := DisplaySubject(in); got != want {
+			t.Errorf("DisplaySubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if !HasXDMPrefix("RE: XDM/1.0/DDM+CR VIAL PAUL") || HasXDMPrefix("Re: résultats") {
+		t.Error("HasXDMPrefix does not see the prefix behind a reply marker")
+	}
+}
