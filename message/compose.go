@@ -8,6 +8,9 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/mssante/mssante/cda"
 	"github.com/mssante/mssante/ins"
@@ -172,6 +175,7 @@ func Compose(d *Draft, opts *Options) (*Composed, error) {
 		return nil, err
 	}
 	c := &Composed{Headers: map[string]string{HeaderNIL: opts.nil()}}
+	d = c.utf8Draft(d)
 	docs, err := parseDocuments(d.CDAs)
 	if err != nil {
 		return nil, err
@@ -313,6 +317,33 @@ func newMessageID(r io.Reader, from Address) (string, error) {
 		domain = "mssante.invalid"
 	}
 	return h + "@" + domain, nil
+}
+
+// utf8Draft returns d, or a copy of it whose subject and bodies that are not valid UTF-8 are
+// decoded as Windows-1252 (a superset of ISO-8859-1, what French software writes in 8 bits), so
+// that the text parts are UTF-8 as ECO.2.2.3 requires; each conversion is a warning.
+func (c *Composed) utf8Draft(d *Draft) *Draft {
+	cp := *d
+	changed := false
+	for _, f := range []struct {
+		s    *string
+		what string
+	}{{&cp.Subject, "l'objet"}, {&cp.Text, "le texte"}, {&cp.HTML, "le HTML"}} {
+		if utf8.ValidString(*f.s) {
+			continue
+		}
+		if dec, err := charmap.Windows1252.NewDecoder().String(*f.s); err == nil {
+			*f.s = dec
+		} else {
+			*f.s = strings.ToValidUTF8(*f.s, "\uFFFD")
+		}
+		changed = true
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s n'était pas en UTF-8 : lu comme Windows-1252 (ISO-8859-1) et envoyé en UTF-8 (ECO.2.2.3)", f.what))
+	}
+	if !changed {
+		return d
+	}
+	return &cp
 }
 
 // normalizeText turns every line ending into "\n" (the writer then emits CRLF).

@@ -367,3 +367,21 @@ func TestCompose_refusesDocumentWithoutCode_ECO_2_4_1(t *testing.T) {
 		t.Errorf("error = %v, want ErrNoTypeCode", err)
 	}
 }
+
+// ECO.2.2.3: a body or subject given in ISO-8859-1 / Windows-1252 (not valid UTF-8) is converted:
+// the text parts of the mail are always valid UTF-8, and the caller is told.
+func TestCompose_latin1BodyBecomesUTF8_ECO_2_2_3(t *testing.T) {
+	d := &Draft{From: drMartin, To: []Address{drDupont}, Subject: "R\xe9sultats", Text: "C\x9cur : \xe7a va, \xe9l\xe8ve.\n",
+		HTML: "<p>C\x9cur : \xe7a va, \xe9l\xe8ve.</p>"}
+	c := mustCompose(t, d, fixedOptions())
+	if d.Text != "C\x9cur : \xe7a va, \xe9l\xe8ve.\n" {
+		t.Error("Compose changed the caller's draft")
+	}
+	m := mustParse(t, c.Data)
+	if m.Text != "Cœur : ça va, élève.\n" || m.HTML != "<p>Cœur : ça va, élève.</p>" || m.Subject != "Résultats" {
+		t.Errorf("read back subject %q text %q html %q", m.Subject, m.Text, m.HTML)
+	}
+	if len(c.Warnings) != 3 {
+		t.Errorf("warnings = %q, want one per converted field (3)", c.Warnings)
+	}
+}
