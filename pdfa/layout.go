@@ -3,6 +3,9 @@ package pdfa
 import (
 	"fmt"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Page geometry in points: A4 portrait.
@@ -76,6 +79,9 @@ func (l *layout) need(h float64) bool {
 // without a glyph replaced by "?" with one warning per character.
 func (l *layout) clean(s string, st style) string {
 	f := l.fonts.face(st)
+	// Decomposed text (NFD, as macOS writes it: "e" + U+0301) becomes the precomposed letters
+	// the fonts have.
+	s = norm.NFC.String(s)
 	ok := true
 	for _, r := range s {
 		if _, has := f.lookup(r); !has || r == '\u00AD' {
@@ -100,6 +106,25 @@ func (l *layout) clean(s string, st style) string {
 		}
 		if _, has := f.lookup(r); has || r == ' ' {
 			b.WriteRune(r)
+			continue
+		}
+		// A letter with diacritics the font lacks ("ậ", "ǹ") keeps its base letter; a lone
+		// combining mark is left out.
+		base := []rune(norm.NFD.String(string(r)))[0]
+		_, hasBase := f.lookup(base)
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			if !l.missing[r] {
+				l.missing[r] = true
+				l.warn(fmt.Errorf("character %U has no glyph in the embedded font: left out", r))
+			}
+			continue
+		case base != r && hasBase:
+			if !l.missing[r] {
+				l.missing[r] = true
+				l.warn(fmt.Errorf("character %U has no glyph in the embedded font: shown as %q", r, base))
+			}
+			b.WriteRune(base)
 			continue
 		}
 		if !l.missing[r] {

@@ -614,3 +614,30 @@ func TestRender_missingHeaderDataSaid(t *testing.T) {
 		}
 	}
 }
+
+// ECO.2.1.5: decomposed (NFD) French text, as macOS software writes it, is shown and extracted
+// as the precomposed letters, titles included; a combining mark the font lacks is left out
+// rather than shown as "?".
+func TestRender_decomposedText(t *testing.T) {
+	t.Parallel()
+	doc := syntheticDocument(0)
+	doc.Sections = []cda.Section{{Title: "Donne\u0301es biome\u0301triques", Text: el(cda.NodeBlock,
+		txt("Ele\u0301onore He\u0301le\u0300ne Franc\u0327ois Noe\u0308l ; tra\u0335it"))}}
+	res, err := Render(doc, &Options{Now: testClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		if strings.Contains(w.Error(), `"?"`) {
+			t.Errorf("warning %v: a decomposed letter became \"?\"", w)
+		}
+	}
+	path := pdfcheck.WriteTemp(t, "nfd.pdf", res.PDF)
+	pdfcheck.Preflight(t, path)
+	text := pdfcheck.Text(t, path)
+	for _, want := range []string{"Données biométriques", "Eléonore Hélène François Noël ; trait"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}
