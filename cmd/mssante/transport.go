@@ -174,9 +174,13 @@ func (c *connFlags) policy(stderr io.Writer) (*trust.Policy, error) {
 	if err != nil {
 		return nil, usagef("--profile: %v", err)
 	}
+	refresh, err := crlRefresh()
+	if err != nil {
+		return nil, err
+	}
 	o := trust.Options{Profile: profile, AnchorsDir: filepath.Join(*c.dataDir, "trust"),
-		CRLCacheDir: filepath.Join(*c.dataDir, "crl"),
-		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		CRLCacheDir: filepath.Join(*c.dataDir, "crl"), CRLRefresh: refresh,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	for _, f := range c.trustRoots {
 		certs, err := trust.ReadCertificates(f)
 		if err != nil {
@@ -190,6 +194,22 @@ func (c *connFlags) policy(stderr io.Writer) (*trust.Policy, error) {
 		}
 	}
 	return trust.New(o)
+}
+
+// crlRefresh is how long a cached CRL is used without a download (MSSANTE_CRL_REFRESH, a Go
+// duration). A command is short-lived: by default it downloads the CRLs at each run and uses the
+// cached ones only when the download fails, until their nextUpdate (ECO.1.1.7), so that a
+// certificate revoked since the last run is refused at once.
+func crlRefresh() (time.Duration, error) {
+	v := envOr("MSSANTE_CRL_REFRESH", "")
+	if v == "" || v == "0" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("MSSANTE_CRL_REFRESH: %q is not a duration ≥ 0", v)
+	}
+	return d, nil
 }
 
 // deadline bounds the whole command by --timeout (a silent server must not hang the CLI).

@@ -185,6 +185,33 @@ func TestTransport_sendListFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// ECO.1.1.7: revocation endpoints down, the CRL cached by the previous runs serves; back up,
+	// a server certificate revoked since the last run is refused at once (each run downloads).
+	pki.SetRevocationDown(true)
+	_, errOut, code = runMain(t, append([]string{"list", "--limit", "1"}, bobArgs...)...)
+	if code != 0 {
+		t.Errorf("list with the revocation endpoints down and a cached CRL: code %d, stderr %q", code, errOut)
+	}
+	pki.SetRevocationDown(false)
+	pki.Revoke(st.ServerCert)
+	_, errOut, code = runMain(t, append([]string{"list", "--limit", "1"}, bobArgs...)...)
+	if code != 1 || !strings.Contains(errOut, "ECO.1.1.6 revoked") {
+		t.Errorf("list after the server certificate was revoked: code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestCRLRefresh_env(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": -1, "0": -1, "10m": 10 * time.Minute} {
+		t.Setenv("MSSANTE_CRL_REFRESH", v)
+		if got, err := crlRefresh(); err != nil || got != want {
+			t.Errorf("MSSANTE_CRL_REFRESH=%q: %v, %v; want %v", v, got, err, want)
+		}
+	}
+	t.Setenv("MSSANTE_CRL_REFRESH", "-1h")
+	if _, err := crlRefresh(); err == nil {
+		t.Error("negative MSSANTE_CRL_REFRESH accepted")
+	}
 }
 
 // serveAutoconfig serves a Thunderbird autoconfig document for the stack on a loopback HTTP server
