@@ -12,6 +12,7 @@ import (
 var ligatures = strings.NewReplacer(
 	"Œ", "OE", "œ", "oe", "Æ", "AE", "æ", "ae", "ß", "ss", "Ø", "O", "ø", "o",
 	"Đ", "D", "đ", "d", "Ł", "L", "ł", "l", "’", "'", "‘", "'", "ʼ", "'",
+	"\u2010", "-", "\u2011", "-", // Unicode hyphen and non-breaking hyphen: the ASCII hyphen of INS-RNIV
 )
 
 // StripDiacritics removes accents and other combining marks and spells the ligatures out

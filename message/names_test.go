@@ -13,6 +13,7 @@ func TestRNIVName(t *testing.T) {
 		{"Strauß", "STRAUSS"},
 		{"Çağla", "CAGLA"},
 		{"PAT-TROIS", "PAT-TROIS"},
+		{"Marie\u2011Noëlle O\u2019Neil\u2010Dupré", "MARIE-NOELLE O'NEIL-DUPRE"},
 		{"", ""},
 	} {
 		if got := RNIVName(tc.in); got != tc.want {
