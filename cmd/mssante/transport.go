@@ -322,7 +322,7 @@ func init() {
 	register(&command{
 		name:    "send",
 		summary: "submit an .eml message to the operator (SMTP 587, STARTTLS, XOAUTH2 or certificate)",
-		usage:   "send FILE.eml --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --smtp HOST:PORT] [--trust-root PEM]… [--profile production|test] [--dsn] [--data-dir DIR]",
+		usage:   "send FILE.eml --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --smtp HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--dsn] [--data-dir DIR]",
 		example: "mssante send cr.eml --account dr.martin@test.mssante.fr --token-file ~/.psc-token --smtp smtp.test.mssante.fr:587 --dsn",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "smtp")
@@ -338,7 +338,7 @@ func init() {
 	register(&command{
 		name:    "list",
 		summary: "list the messages of a mailbox (IMAP 143, STARTTLS) as JSON lines, newest first",
-		usage:   "list --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--profile production|test] [--mailbox INBOX] [--limit N] [--data-dir DIR]",
+		usage:   "list --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--mailbox INBOX] [--limit N] [--data-dir DIR]",
 		example: "mssante list --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --limit 20",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
@@ -358,7 +358,7 @@ func init() {
 	register(&command{
 		name:    "fetch",
 		summary: "download one message by UID into an .eml file (not marked as read)",
-		usage:   "fetch --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--mailbox INBOX] --uid N -o OUT.eml [--data-dir DIR]",
+		usage:   "fetch --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--mailbox INBOX] --uid N -o OUT.eml [--data-dir DIR]",
 		example: "mssante fetch --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --uid 42 -o msg.eml",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
@@ -379,7 +379,7 @@ func init() {
 	register(&command{
 		name:    "autoconfig",
 		summary: "discover the operator's servers for an address, and optionally test the connection",
-		usage:   "autoconfig ADDR [--family personal|applicative] [--autoconfig-url URL] [--test-connection (--token-file F | --cert F --key F)] [--trust-root PEM]… [--profile production|test] [--data-dir DIR]",
+		usage:   "autoconfig ADDR [--family personal|applicative] [--autoconfig-url URL] [--test-connection (--token-file F | --cert F --key F)] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--data-dir DIR]",
 		example: "mssante autoconfig dr.martin@test.mssante.fr --test-connection --token-file ~/.psc-token --profile test",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "")
