@@ -442,6 +442,9 @@ func runSend(ctx context.Context, env *cmdEnv, c *connFlags, file string, dsn bo
 	if err != nil {
 		return err
 	}
+	if dsn && !res.DSNRequested {
+		fmt.Fprintf(env.stderr, "mssante send: %s does not offer DSN (RFC 3461): message sent without a delivery status request\n", ep)
+	}
 	version, suite := sc.TLS()
 	return writeJSON(env.stdout, sendResult{Account: *c.account, Server: ep.String(), TLSVersion: version,
 		TLSSuite: suite, From: *c.account, Recipients: rcpts, Size: res.Size, DSNRequested: res.DSNRequested,
