@@ -102,7 +102,7 @@ func (c *Client) verifyIDToken(ctx context.Context, raw []byte, nonce string, ch
 		return nil, fmt.Errorf("%w: %v", ErrInvalidIDToken, err)
 	}
 	_ = idt.Claims(&extra)
-	if checkACR && cl.ACR != c.cfg.acr() {
+	if checkACR && !c.cfg.AnyACR && cl.ACR != c.cfg.acr() {
 		return nil, fmt.Errorf("%w: acr %q, want %q", ErrInvalidIDToken, cl.ACR, c.cfg.acr())
 	}
 	if extra.AuthTime > 0 {

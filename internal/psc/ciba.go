@@ -57,7 +57,7 @@ func (a CIBAAuth) String() string {
 // acr_values, scope), authenticated with client_secret_basic or mutual TLS.
 func (c *Client) StartCIBA(ctx context.Context, r CIBARequest) (*CIBAAuth, error) {
 	if c.meta.BackchannelEndpoint == "" {
-		return nil, errors.New("psc: ciba: no backchannel_authentication_endpoint in the discovery document")
+		return nil, ErrCIBAUnsupported
 	}
 	if r.LoginHint == "" {
 		return nil, errors.New("psc: ciba: login hint (national id) is required")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ type Metadata struct {
 	BackchannelEndpoint   string   `json:"backchannel_authentication_endpoint"`
 	BackchannelModes      []string `json:"backchannel_token_delivery_modes_supported"`
 	ACRValuesSupported    []string `json:"acr_values_supported"`
+	ScopesSupported       []string `json:"scopes_supported"`
 	SigningAlgs           []string `json:"id_token_signing_alg_values_supported"`
 	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
 }
@@ -44,7 +46,9 @@ type Client struct {
 	cfg      Config
 	meta     Metadata
 	verifier *oidc.IDTokenVerifier
-	sleep    func(ctx context.Context, d time.Duration) error // CIBA polling; tests replace it
+	// discoveredAt is the URL the discovery document was read from.
+	discoveredAt string
+	sleep        func(ctx context.Context, d time.Duration) error // CIBA polling; tests replace it
 }
 
 // New fetches the discovery document (I/O) and returns a client. The document's issuer must equal
@@ -67,27 +71,37 @@ func (c *Client) Metadata() Metadata { return c.meta }
 func (c *Client) Config() Config { return c.cfg }
 
 func (c *Client) discover(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.discoveryURL(), nil)
-	if err != nil {
-		return fmt.Errorf("psc: discovery: %w", err)
+	where := c.cfg.discoveryURL()
+	body, status, err := c.fetchDiscovery(ctx, where)
+	if err == nil && status == http.StatusNotFound && c.cfg.DiscoveryURL == "" {
+		// Not PSC's name: a generic provider serves the standard one.
+		zero(body)
+		where = strings.TrimSuffix(c.cfg.Issuer, "/") + StandardDiscoveryPath
+		body, status, err = c.fetchDiscovery(ctx, where)
+		if err == nil && status == http.StatusNotFound {
+			return fmt.Errorf("psc: discovery: HTTP 404 at %s and at %s (set the discovery URL)",
+				c.cfg.discoveryURL(), where)
+		}
 	}
-	req.Header.Set("Accept", "application/json")
-	body, status, err := c.do(req)
 	if err != nil {
-		return fmt.Errorf("psc: discovery %s: %w", c.cfg.discoveryURL(), err)
+		return fmt.Errorf("psc: discovery %s: %w", where, err)
 	}
 	if status != http.StatusOK {
-		return &OAuthError{Endpoint: "discovery", Status: status}
+		return fmt.Errorf("psc: discovery %s: %w", where, &OAuthError{Endpoint: "discovery", Status: status})
 	}
 	if err := json.Unmarshal(body, &c.meta); err != nil {
-		return fmt.Errorf("psc: discovery: %w", err)
+		return fmt.Errorf("psc: discovery %s: %w", where, err)
 	}
+	c.discoveredAt = where
 	m := &c.meta
 	if m.Issuer != c.cfg.Issuer {
 		return fmt.Errorf("psc: discovery: issuer %q, want %q", m.Issuer, c.cfg.Issuer)
 	}
 	if m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" || m.JWKSURI == "" {
 		return errors.New("psc: discovery: authorization, token or jwks endpoint missing")
+	}
+	if len(c.cfg.Scopes) == 0 && c.cfg.ScopesFromDiscovery {
+		c.cfg.Scopes = scopesFor(m.ScopesSupported)
 	}
 	algs := m.SigningAlgs
 	if len(algs) == 0 {
@@ -99,6 +113,33 @@ func (c *Client) discover(ctx context.Context) error {
 		ClientID: c.cfg.ClientID, SupportedSigningAlgs: algs, Now: c.cfg.now,
 	})
 	return nil
+}
+
+func (c *Client) fetchDiscovery(ctx context.Context, where string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	return c.do(req)
+}
+
+// DiscoveryURL is where the discovery document was read.
+func (c *Client) DiscoveryURL() string { return c.discoveredAt }
+
+// Scopes are the scopes asked at login.
+func (c *Client) Scopes() []string { return slices.Clone(c.cfg.scopes()) }
+
+// scopesFor chooses the scopes of a generic provider from its scopes_supported (Config.ScopesFromDiscovery).
+func scopesFor(supported []string) []string {
+	out := []string{"openid"}
+	if len(supported) == 0 || slices.Contains(supported, "scope_all") {
+		out = append(out, "scope_all")
+	}
+	if slices.Contains(supported, "offline_access") {
+		out = append(out, "offline_access")
+	}
+	return out
 }
 
 // do sends req and reads a bounded body.

@@ -23,6 +23,10 @@ const (
 	IssuerBAS        = "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet"
 )
 
+// StandardDiscoveryPath is the standard OpenID Connect discovery name, tried when the PSC name
+// answers 404 and no DiscoveryURL was given (generic providers: Hydra, a Keycloak realm's default).
+const StandardDiscoveryPath = "/.well-known/openid-configuration"
+
 // DefaultScopes are asked when Config.Scopes is empty.
 var DefaultScopes = []string{"openid", "scope_all"}
 
@@ -44,6 +48,15 @@ type Config struct {
 	Scopes []string
 	// ACR is the acr_values asked and the acr required in ID tokens; default ACREidas1.
 	ACR string
+	// AnyACR accepts the ID token of a login whatever acr it reports (acr_values is still asked):
+	// for test and generic OpenID Connect providers that do not report it (Hydra says "0"). Never
+	// for PSC itself, where an MSSanté login must be eidas1.
+	AnyACR bool
+	// ScopesFromDiscovery, when Scopes is empty, asks "openid", "scope_all" when the provider
+	// lists it (or lists no scope), and "offline_access" when the provider lists it: generic
+	// providers give a refresh token only with offline_access. For PSC, leave it false
+	// (DefaultScopes).
+	ScopesFromDiscovery bool
 	// HTTPClient is used for every request (its Transport holds the TLS policy and, for mutual
 	// TLS, the client certificate). Default: a client with a 30 s timeout.
 	HTTPClient *http.Client

@@ -27,6 +27,9 @@ var (
 	// ErrState: the state of an authorization callback does not match the request (CSRF or a
 	// replayed callback); the login is refused.
 	ErrState = errors.New("psc: state mismatch")
+	// ErrCIBAUnsupported: the provider's discovery document has no backchannel authentication
+	// endpoint; log in by redirect.
+	ErrCIBAUnsupported = errors.New("psc: ciba: no backchannel_authentication_endpoint in the discovery document")
 )
 
 // OAuthError is an error answer of a PSC endpoint (RFC 6749 section 5.2). It never holds a token:

@@ -137,13 +137,18 @@ func (srv *Server) completeLogin(ctx context.Context, s *session, tok *psc.Token
 		srv.log.Warn("mailboxes of professional", "sid", logID(s), "err", err)
 		return err
 	}
-	pro := &Professional{NationalID: u.SubjectNameID, GivenName: u.GivenName, FamilyName: u.FamilyName,
+	pro := &Professional{NationalID: srv.nationalID(s, u, tok), GivenName: u.GivenName, FamilyName: u.FamilyName,
 		Mailboxes: boxes, AuthMethod: method, LoginTime: srv.now()}
 	if pro.Mailboxes == nil {
 		pro.Mailboxes = []string{}
 	}
-	if pro.NationalID == "" && tok.Claims != nil {
-		pro.NationalID = tok.Claims.SubjectNameID
+	if len(pro.Mailboxes) == 0 {
+		srv.log.Warn("no mailbox for this professional", "sid", logID(s), "national_id", pro.NationalID,
+			"claims", strings.Join(srv.o.MailboxClaims, ","))
+	}
+	if len(tok.Refresh) == 0 {
+		srv.log.Warn("PSC gave no refresh token: the session ends when the access token expires "+
+			"(a generic OpenID Connect provider needs the offline_access scope)", "sid", logID(s))
 	}
 	h := srv.o.NewHolder(tok)
 	s.pending, s.pro, s.holder = nil, pro, h
@@ -162,6 +167,30 @@ func (srv *Server) completeLogin(ctx context.Context, s *session, tok *psc.Token
 		"method", method, "mailboxes", len(pro.Mailboxes), "kind", kindName(s.kind))
 	srv.audit(ctx, pro, audit.ActionAuth, "PSC login ("+method+")", "ok", true)
 	return nil
+}
+
+// nationalID is the professional's national id: the configured userinfo claim, else PSC's
+// SubjectNameID (userinfo, then ID token), else preferred_username or sub (a generic provider),
+// logged as such.
+func (srv *Server) nationalID(s *session, u *psc.UserInfo, tok *psc.Tokens) string {
+	if v := claimStrings(u.Raw[srv.o.NationalIDClaim]); len(v) == 1 && v[0] != "" {
+		return v[0]
+	}
+	if u.SubjectNameID != "" {
+		return u.SubjectNameID
+	}
+	if tok.Claims != nil && tok.Claims.SubjectNameID != "" {
+		return tok.Claims.SubjectNameID
+	}
+	for _, c := range []struct{ name, value string }{{"preferred_username", u.PreferredUsername}, {"sub", u.Subject}} {
+		if c.value != "" {
+			srv.log.Warn("national id claim absent: using another claim", "sid", logID(s),
+				"claim", srv.o.NationalIDClaim, "using", c.name)
+			return c.value
+		}
+	}
+	srv.log.Warn("national id claim absent", "sid", logID(s), "claim", srv.o.NationalIDClaim)
+	return ""
 }
 
 // sessionEnded is called once per ended session: the holder ends (at PSC too when logout), the
@@ -244,6 +273,12 @@ func (srv *Server) handleCIBAStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := srv.o.PSC.StartCIBA(r.Context(), psc.CIBARequest{LoginHint: in.NationalID, Channel: ch})
+	if errors.Is(err, psc.ErrCIBAUnsupported) {
+		srv.log.Warn("psc ciba start", "err", err)
+		srv.fail(w, r, http.StatusNotImplemented, "ciba_unsupported",
+			"Ce fournisseur d'identité ne propose pas la validation sur l'application e-CPS ou la carte CPS : connectez-vous par le navigateur.")
+		return
+	}
 	if err != nil {
 		srv.log.Warn("psc ciba start", "err", err)
 		srv.fail(w, r, http.StatusBadGateway, "psc", "Pro Santé Connect a refusé la demande d'authentification.")

@@ -64,9 +64,16 @@ type Options struct {
 	// NewHolder makes the token holder of a new login. Default: psc.NewHolder with PSC as the
 	// refresher (PSC must then implement psc.Refresher), MaxSession = MaxLifetime, Now, Logger.
 	NewHolder func(t *psc.Tokens) Holder
-	// Mailboxes returns the mailboxes of a professional. Default: the "email" userinfo claim and
-	// the "mailboxes" claim (a list) when present.
+	// Mailboxes returns the mailboxes of a professional. Default: the userinfo claims named by
+	// MailboxClaims.
 	Mailboxes func(ctx context.Context, u *psc.UserInfo) ([]string, error)
+	// MailboxClaims name the userinfo claims (a string or a list of strings) that give the
+	// mailboxes when Mailboxes is nil. Default "email" then "mailboxes".
+	MailboxClaims []string
+	// NationalIDClaim names the userinfo claim of the national id. Default "SubjectNameID" (PSC).
+	// When the provider gives neither it nor SubjectNameID (in userinfo or the ID token), the
+	// national id falls back to preferred_username, then sub, with a warning in the log.
+	NationalIDClaim string
 	// Secure is true when clients reach the server over TLS: cookies get Secure and the __Host-
 	// prefix. Default false (development on 127.0.0.1).
 	Secure bool
@@ -120,8 +127,14 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(o.MailboxClaims) == 0 {
+		o.MailboxClaims = []string{"email", "mailboxes"}
+	}
 	if o.Mailboxes == nil {
-		o.Mailboxes = defaultMailboxes
+		o.Mailboxes = claimMailboxes(o.MailboxClaims)
+	}
+	if o.NationalIDClaim == "" {
+		o.NationalIDClaim = "SubjectNameID"
 	}
 	if o.NewHolder == nil {
 		r, ok := o.PSC.(psc.Refresher)
@@ -225,16 +238,39 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// defaultMailboxes reads the mailboxes from the userinfo claims "email" and "mailboxes".
-func defaultMailboxes(_ context.Context, u *psc.UserInfo) ([]string, error) {
-	var list []string
-	if raw, ok := u.Raw["mailboxes"]; ok {
-		_ = json.Unmarshal(raw, &list)
+// claimMailboxes reads the mailboxes from the userinfo claims names, each a string or a list of
+// strings, in order, without duplicates.
+func claimMailboxes(names []string) func(context.Context, *psc.UserInfo) ([]string, error) {
+	return func(_ context.Context, u *psc.UserInfo) ([]string, error) {
+		var list []string
+		add := func(m string) {
+			if m = strings.TrimSpace(m); m != "" && !slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, m) }) {
+				list = append(list, m)
+			}
+		}
+		for _, name := range names {
+			for _, m := range claimStrings(u.Raw[name]) {
+				add(m)
+			}
+		}
+		return list, nil
 	}
-	if u.Email != "" && !slices.ContainsFunc(list, func(m string) bool { return strings.EqualFold(m, u.Email) }) {
-		list = append([]string{u.Email}, list...)
+}
+
+// claimStrings reads a claim that is a string or a list of strings.
+func claimStrings(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
 	}
-	return list, nil
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) == nil {
+		return many
+	}
+	return nil
 }
 
 // writeJSON writes v with status.

@@ -68,8 +68,8 @@ type hydra struct {
 }
 
 // startHydra runs Hydra with an in-memory database; loginApp answers its login and consent
-// redirects.
-func startHydra(t *testing.T, loginApp string) *hydra {
+// redirects. env entries (KEY=value) override the defaults.
+func startHydra(t *testing.T, loginApp string, env ...string) *hydra {
 	bin := buildHydra(t)
 	pub, adm := freePort(t), freePort(t)
 	h := &hydra{public: fmt.Sprintf("http://127.0.0.1:%d", pub), admin: fmt.Sprintf("http://127.0.0.1:%d", adm),
@@ -86,6 +86,7 @@ func startHydra(t *testing.T, loginApp string) *hydra {
 		"SECRETS_SYSTEM="+fmt.Sprintf("%x", time.Now().UnixNano())+"-interop-system-secret",
 		"OAUTH2_PKCE_ENFORCED=true", "TTL_ACCESS_TOKEN=2m",
 		"SQA_OPT_OUT=true")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
