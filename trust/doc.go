@@ -57,12 +57,15 @@
 // checked. CRLs first: each HTTP distribution point is downloaded (bounded size), its issuer,
 // signature, thisUpdate and nextUpdate checked, and the last valid CRL kept in memory and in
 // Options.CRLCacheDir. A cached CRL is reused without download for Options.CRLRefresh (1 h), and
-// used when a download fails until its nextUpdate. OCSP (AIA responder) is asked when no CRL can
-// be had: the answer must be signed by the issuer or a delegated OCSP signer, be for this
-// certificate, and be fresh (thisUpdate not in the future, before nextUpdate). CRLs first because
-// their cache keeps connections up through an outage of the publication point, as ECO.1.1.7
-// wants, and the IGC Santé CA certificates carry CRL distribution points only. When neither gives
-// a status the connection is refused (fail closed). Options.SkipRevocation is a logged relaxation.
+// used when a download fails until its nextUpdate (the CLI sets it to download at each run). The
+// OCSP responder (AIA), when the certificate names one, is asked too, even after the CRL said "not
+// revoked" (it is fresher: a certificate it says revoked is refused); the answer must be signed by
+// the issuer or a delegated OCSP signer, be for this certificate, and be fresh (thisUpdate not in
+// the future, before nextUpdate). A responder that cannot be reached leaves the CRL's status. CRLs
+// first because their cache keeps connections up through an outage of the publication point, as
+// ECO.1.1.7 wants, and the IGC Santé CA certificates carry CRL distribution points only. When
+// neither gives a status the connection is refused (fail closed). Options.SkipRevocation is a
+// logged relaxation.
 //
 // Refusals: every refusal is a *RefusalError whose Rule starts with the ECO id (RuleRevokedCRL is
 // "ECO.1.1.6 revoked (CRL)"), so that the message shown says which rule refused the server.

@@ -3,7 +3,8 @@
 // the request sent to the mail server and the server's answer, failures included.
 //
 // The trail is append-only and tamper-evident: each event carries the SHA-256 of its content and of
-// the previous event's hash, so Verify finds a changed, inserted or removed record. Pruning at the
+// the previous event's hash, so Verify finds a changed, inserted or removed record; a head record,
+// written with each event, shows last events removed. Pruning at the
 // end of the retention period (6 months by default, the referential's recommendation) keeps the
 // hash of the last pruned event as the anchor the chain starts from. What no local chain can show is
 // a rewrite of the whole trail by someone holding the database: Verify returns the head hash so an
