@@ -27,7 +27,8 @@ func init() {
 		name:    "serve",
 		summary: "run the intermediate LPS server (PSC login, tokens for thick clients, events)",
 		usage: "serve [--sandbox] [--listen ADDR] [--tls-cert PEM --tls-key PEM] [--public-url URL] " +
-			"[--psc production|bas] [--psc-client-id ID (--psc-client-secret-file F | --psc-client-cert PEM --psc-client-key PEM)] " +
+			"[--psc production|bas | --psc-issuer URL [--psc-discovery-url URL]] [--psc-client-id ID (--psc-client-secret-file F | --psc-client-cert PEM --psc-client-key PEM)] " +
+			"[--psc-scopes S] [--psc-any-acr] [--psc-national-id-claim C] [--psc-mailbox-claim C]… " +
 			"[--idle-timeout D] [--max-session D] [--data-dir DIR]",
 		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
 		flags: func(fs *flag.FlagSet) runFunc {
@@ -45,11 +46,15 @@ func init() {
 				secretFile:   fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
 				clientCert:   fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
 				clientKey:    fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
+				scopes:       fs.String("psc-scopes", envOr("MSSANTE_PSC_SCOPES", ""), "`scopes` asked at login, space-separated (default \"openid scope_all\"; with --psc-issuer: openid, plus scope_all and offline_access when the provider lists them)"),
+				anyACR:       fs.Bool("psc-any-acr", false, "accept a login whatever acr the provider reports (test providers that ignore acr_values=eidas1; refused with --psc production)"),
+				nidClaim:     fs.String("psc-national-id-claim", envOr("MSSANTE_PSC_NATIONAL_ID_CLAIM", "SubjectNameID"), "userinfo `claim` of the national id (absent: preferred_username, then sub)"),
 				idle:         fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
 				maxLife:      fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
 				logLevel:     fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
 				dataDir:      dataDirFlag(fs),
 			}
+			fs.Var(&c.mailboxClaims, "psc-mailbox-claim", "userinfo `claim` (a string or a list) giving the professional's mailboxes (repeatable; default email and mailboxes)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("serve takes no arguments")
@@ -66,6 +71,9 @@ type serveFlags struct {
 	sandboxPorts                                    *string
 	preset, issuer, discovery, clientID, secretFile *string
 	clientCert, clientKey                           *string
+	scopes, nidClaim                                *string
+	anyACR                                          *bool
+	mailboxClaims                                   stringList
 	idle, maxLife                                   *time.Duration
 	logLevel, dataDir                               *string
 }
@@ -134,7 +142,8 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 	}
 	defer closeDB()
 	srv, err := server.New(server.Options{PSC: client, Secure: secure, IdleTimeout: *c.idle,
-		MaxLifetime: *c.maxLife, Mailboxes: mailboxes, Audit: trail, Logger: log})
+		MaxLifetime: *c.maxLife, Mailboxes: mailboxes, MailboxClaims: c.mailboxClaims, NationalIDClaim: *c.nidClaim,
+		Audit: trail, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -153,7 +162,11 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("intermediate LPS server listening", "url", base, "tls", secure, "sandbox", *c.sandbox,
-		"psc_issuer", cfg.Issuer, "idle_timeout", c.idle.String(), "max_session", c.maxLife.String())
+		"psc_issuer", cfg.Issuer, "psc_discovery", client.DiscoveryURL(), "psc_scopes", strings.Join(client.Scopes(), " "),
+		"psc_ciba", client.Metadata().BackchannelEndpoint != "", "idle_timeout", c.idle.String(), "max_session", c.maxLife.String())
+	if cfg.AnyACR {
+		log.Warn("acr check off: logins are accepted whatever acr the provider reports (test provider only)")
+	}
 	if err := writeJSONLine(env.stdout, serveReady{Status: "listening", URL: base, TLS: secure, Sandbox: ready}); err != nil {
 		return err
 	}
@@ -210,6 +223,18 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 	}
 	if *c.issuer != "" {
 		cfg.Issuer = *c.issuer
+		// Another provider than PSC's two environments: choose the scopes from its discovery
+		// document (generic providers give a refresh token only with offline_access).
+		cfg.ScopesFromDiscovery = cfg.Issuer != psc.IssuerProduction && cfg.Issuer != psc.IssuerBAS
+	}
+	if *c.scopes != "" {
+		cfg.Scopes = strings.FieldsFunc(*c.scopes, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	if *c.anyACR {
+		if cfg.Issuer == psc.IssuerProduction {
+			return cfg, nil, nil, usagef("--psc-any-acr is refused with the production PSC: an MSSanté login must be eidas1")
+		}
+		cfg.AnyACR = true
 	}
 	cfg.DiscoveryURL, cfg.ClientID, cfg.RedirectURL = *c.discovery, *c.clientID, redirect
 	if cfg.ClientID == "" {
