@@ -31,10 +31,12 @@ var (
 	// ErrNoCommonSuite means the server offers none of the TLS 1.2 suites the client implements
 	// (C030, C02F, C027). A server offering only the DHE suites (009E, 009F) or C028 ends here: Go's
 	// crypto/tls implements neither. The operator must enable an ECDHE-RSA-AES-GCM suite or TLS 1.3.
+	// The same handshake_failure alert comes from a server whose only ECDHE groups are outside
+	// X25519, P-256 and P-384 (P-521, finite-field groups): the text names the groups too.
 	ErrNoCommonSuite = errors.New("no common cipher suite: the client offers only TLS 1.2 suites " +
 		"C030 ECDHE-RSA-AES256-GCM-SHA384, C02F ECDHE-RSA-AES128-GCM-SHA256, C027 ECDHE-RSA-AES128-SHA256 " +
-		"(and TLS 1.3); the referential's DHE suites 009E/009F and C028 are not implemented by Go crypto/tls " +
-		"(ECO.1.1.3)")
+		"(and TLS 1.3), with the ECDHE groups X25519, P-256, P-384; the referential's DHE suites 009E/009F " +
+		"and C028 are not implemented by Go crypto/tls (ECO.1.1.3)")
 	// ErrProtocolVersion means the server does not speak TLS 1.2 or later (ECO.1.1.1).
 	ErrProtocolVersion = errors.New("the server does not offer TLS 1.2 or later (ECO.1.1.1)")
 	// ErrRevoked means a certificate of the server's chain is revoked (ECO.1.1.6).

@@ -201,6 +201,13 @@ func TestHandshake_negativeMatrix(t *testing.T) {
 			"-dhparam", dh), "localhost", nil)
 		wantRefusal(t, err, RuleCipherSuite, ErrNoCommonSuite)
 	})
+	t.Run("only an ECDHE group outside X25519/P-256/P-384 refused ECO.1.1.3", func(t *testing.T) {
+		_, err := connect(t, policy, sServer(t, good, "-groups", "P-521"), "localhost", nil)
+		wantRefusal(t, err, RuleCipherSuite, ErrNoCommonSuite)
+		if !strings.Contains(err.Error(), "X25519, P-256, P-384") {
+			t.Errorf("refusal %q does not name the groups offered", err)
+		}
+	})
 	t.Run("expired certificate refused ECO.1.1.5", func(t *testing.T) {
 		leaf := pki.Issue(testpki.LeafOptions{Names: []string{"localhost"}, Expired: true})
 		_, err := connect(t, policy, sServer(t, leaf), "localhost", nil)
