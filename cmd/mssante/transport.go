@@ -117,6 +117,12 @@ func loadClientCertificate(certFile, keyFile string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("client certificate key: %w", err)
 	}
+	for name, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
+		if !bytes.Contains(data, []byte("-----BEGIN ")) {
+			return tls.Certificate{}, fmt.Errorf("client certificate: %s is not PEM (DER or PKCS#12?): convert it, e.g. "+
+				"openssl pkcs12 -in FILE.p12 -clcerts -nokeys -out cert.pem and openssl pkcs12 -in FILE.p12 -nocerts -noenc -out key.pem", name)
+		}
+	}
 	for rest := keyPEM; ; {
 		var b *pem.Block
 		if b, rest = pem.Decode(rest); b == nil {

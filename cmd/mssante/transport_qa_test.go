@@ -31,6 +31,8 @@ func TestTransport_clientKeyErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	der := filepath.Join(dir, "appli.p12")
+	writeTestFile(t, der, []byte{0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x03})
 	combined := filepath.Join(dir, "combined.pem")
 	writeTestFile(t, combined, append(chain, key...))
 
@@ -43,6 +45,7 @@ func TestTransport_clientKeyErrors(t *testing.T) {
 		{"legacy encrypted", certFile, legacy, "is encrypted"},
 		{"key of another certificate", certFile, otherKey, "does not match"},
 		{"missing key file", certFile, filepath.Join(dir, "none.key"), "no such file"},
+		{"PKCS#12 or DER certificate", der, keyFile, "is not PEM"},
 		// Loaded fine: the command goes on and fails at the connection (nothing listens on port 1).
 		{"certificate, chain and key in one file", combined, combined, "connection to 127.0.0.1:1 refused"},
 	} {
