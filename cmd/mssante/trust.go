@@ -81,7 +81,7 @@ func init() {
 		example: "mssante trust verify smtp.test.mssante.fr:587 --starttls smtp --profile test",
 		flags: func(fs *flag.FlagSet) runFunc {
 			profile := fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test (env MSSANTE_PROFILE)")
-			starttls := fs.String("starttls", "", "`protocol` to switch to TLS first: smtp or imap (default: TLS at once)")
+			starttls := fs.String("starttls", "", "`protocol` to switch to TLS first: smtp or imap (default: imap on port 143, smtp on 587 and 25, else TLS at once)")
 			serverName := fs.String("server-name", "", "`name` to check in the certificate (default: the host)")
 			timeout := fs.Duration("timeout", 30*time.Second, "`duration` of the whole check")
 			var roots stringList
@@ -91,9 +91,12 @@ func init() {
 				if len(args) != 1 {
 					return usagef("one HOST:PORT expected")
 				}
-				host, _, err := net.SplitHostPort(args[0])
+				host, port, err := net.SplitHostPort(args[0])
 				if err != nil {
 					return usagef("%q: %v", args[0], err)
+				}
+				if *starttls == "" {
+					*starttls = defaultStartTLS(port)
 				}
 				if *starttls != "" && *starttls != "smtp" && *starttls != "imap" {
 					return usagef("--starttls must be smtp or imap")
@@ -108,6 +111,18 @@ func init() {
 			}
 		},
 	})
+}
+
+// defaultStartTLS is the STARTTLS protocol of a well-known port: the API LPS ports 143 and 587
+// are STARTTLS ones (ECO.1.0.1, ECO.1.0.2), and so is 25; other ports get TLS at once.
+func defaultStartTLS(port string) string {
+	switch port {
+	case "143":
+		return "imap"
+	case "587", "25":
+		return "smtp"
+	}
+	return ""
 }
 
 type anchorJSON struct {
@@ -157,7 +172,7 @@ func runTrustShow(env *cmdEnv, prof trust.Profile, dir string) error {
 	}
 	out := trustShowOutput{Profile: string(prof), Dir: dir, Anchors: anchorsJSON(anchors, dir), Missing: []anchorJSON{},
 		MinVersion: "TLS 1.2", MaxVersion: "TLS 1.3",
-		Revocation: "CRL (cached until nextUpdate), then OCSP; refused when unknown"}
+		Revocation: "CRL (cached copy until its nextUpdate when the download fails) and OCSP (a revoked answer refuses); refused when unknown"}
 	have := map[string]bool{}
 	for _, a := range anchors {
 		have[a.Pin.SHA256] = true
@@ -185,8 +200,12 @@ func trustPolicyFromFlags(profile string, roots []string, dataDir string, stderr
 	if err != nil {
 		return nil, usagef("--profile: %v", err)
 	}
+	refresh, err := crlRefresh()
+	if err != nil {
+		return nil, err
+	}
 	o := trust.Options{Profile: prof, AnchorsDir: filepath.Join(dataDir, "trust"), CRLCacheDir: filepath.Join(dataDir, "crl"),
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		CRLRefresh: refresh, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	for _, f := range roots {
 		certs, err := trust.ReadCertificates(f)
 		if err != nil {

@@ -78,6 +78,16 @@ func TestTrust_verify(t *testing.T) {
 	}
 }
 
+// trust verify on an API LPS port switches with STARTTLS without being told (found by acceptance
+// QA: "first record does not look like a TLS handshake" on 143 and 587).
+func TestDefaultStartTLS(t *testing.T) {
+	for port, want := range map[string]string{"143": "imap", "587": "smtp", "25": "smtp", "993": "", "465": "", "8443": ""} {
+		if got := defaultStartTLS(port); got != want {
+			t.Errorf("defaultStartTLS(%s) = %q, want %q", port, got, want)
+		}
+	}
+}
+
 // startTLSSMTPServer accepts SMTP connections on 127.0.0.1, answers EHLO and STARTTLS, then runs
 // the TLS server handshake with cert.
 func startTLSSMTPServer(t *testing.T, cert tls.Certificate) string {
