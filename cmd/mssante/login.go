@@ -42,6 +42,8 @@ import (
 //	    --token-file "$XDG_RUNTIME_DIR/mssante/camille.testard@test.mssante.fr.token" …
 //
 // always authenticates with the current token, and fails cleanly once the session has ended.
+// `mssante watch` (watch.go) is the long-running mail command: it keeps IMAP IDLE open with the
+// token link, or logs in at the server itself (--server) and follows the event stream.
 
 func init() {
 	register(&command{

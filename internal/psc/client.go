@@ -136,8 +136,11 @@ func scopesFor(supported []string) []string {
 	if len(supported) == 0 || slices.Contains(supported, "scope_all") {
 		out = append(out, "scope_all")
 	}
-	if slices.Contains(supported, "offline_access") {
-		out = append(out, "offline_access")
+	// profile and email carry the names and the mailbox at a generic provider.
+	for _, sc := range []string{"profile", "email", "offline_access"} {
+		if slices.Contains(supported, sc) {
+			out = append(out, sc)
+		}
 	}
 	return out
 }

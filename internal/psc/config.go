@@ -53,9 +53,9 @@ type Config struct {
 	// for PSC itself, where an MSSanté login must be eidas1.
 	AnyACR bool
 	// ScopesFromDiscovery, when Scopes is empty, asks "openid", "scope_all" when the provider
-	// lists it (or lists no scope), and "offline_access" when the provider lists it: generic
-	// providers give a refresh token only with offline_access. For PSC, leave it false
-	// (DefaultScopes).
+	// lists it (or lists no scope), and "profile", "email" and "offline_access" when the provider
+	// lists them: generic providers give a refresh token only with offline_access. For PSC, leave
+	// it false (DefaultScopes).
 	ScopesFromDiscovery bool
 	// HTTPClient is used for every request (its Transport holds the TLS policy and, for mutual
 	// TLS, the client certificate). Default: a client with a 30 s timeout.

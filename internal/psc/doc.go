@@ -28,6 +28,13 @@
 // "refresh-refused"|"expired"|"logout"|"closed"}. Holder.Register takes the lps sessions to close
 // at the end; Holder.Context gives a context that ends with the session, for long calls.
 //
+// Other providers than PSC (QA of issue 4 with Ory Hydra): with no DiscoveryURL, a 404 at PSC's
+// name falls back to the standard /.well-known/openid-configuration; ScopesFromDiscovery chooses
+// the scopes from the provider's scopes_supported (offline_access for a refresh token, scope_all
+// only when listed); AnyACR accepts an ID token whatever acr it reports (Hydra says "0" unless the
+// login application sets it); StartCIBA returns ErrCIBAUnsupported when the discovery document has
+// no backchannel endpoint. PSC itself keeps the strict defaults.
+//
 // Secrets: the client secret is given by the caller (read from a file or the environment by
 // cmd/mssante) and only ever sent in the Authorization header. Tokens are kept as []byte, zeroed by
 // Tokens.Zero and by the Holder when it releases them; Go strings cannot be zeroed, so the copies

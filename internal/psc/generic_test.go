@@ -40,6 +40,7 @@ func TestNew_genericProviderDiscoveryAndScopes(t *testing.T) {
 	}{
 		{[]string{"openid", "offline", "offline_access"}, []string{"openid", "offline_access"}},
 		{[]string{"openid", "scope_all", "offline_access"}, []string{"openid", "scope_all", "offline_access"}},
+		{[]string{"openid", "offline_access", "email", "roles", "profile"}, []string{"openid", "profile", "email", "offline_access"}},
 		{nil, []string{"openid", "scope_all"}},
 	} {
 		ts := genericProvider(t, c.supported)

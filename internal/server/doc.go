@@ -48,6 +48,12 @@
 //     as activity. Ending a session for expiry or logout logs out at PSC too (best effort).
 //   - When the Holder ends (refresh refused, PSC logout, maximum lifetime) the session ends and
 //     every event stream gets "session-ended" with the reason (ECO.1.2.6).
+//   - Identity: the national id is the claim Options.NationalIDClaim (default SubjectNameID, from
+//     userinfo or the ID token); a provider that gives none (a generic OIDC provider) falls back to
+//     preferred_username, then sub, with a warning in the log. Mailboxes come from the userinfo
+//     claims Options.MailboxClaims (default email, then mailboxes) until the Annuaire lookup is
+//     wired. A login without a refresh token is logged: its session ends with the access token.
+//     CIBA at a provider without a backchannel endpoint answers 501 ciba_unsupported.
 //   - Logs (slog, JSON under serve) hold events and identities (national id), never tokens,
 //     session ids, codes or auth_req_ids. The audit trail records logins and session ends.
 //
