@@ -95,7 +95,11 @@ func (c *Client) discover(ctx context.Context) error {
 	c.discoveredAt = where
 	m := &c.meta
 	if m.Issuer != c.cfg.Issuer {
-		return fmt.Errorf("psc: discovery: issuer %q, want %q", m.Issuer, c.cfg.Issuer)
+		if m.Issuer == "" || strings.TrimSuffix(m.Issuer, "/") != strings.TrimSuffix(c.cfg.Issuer, "/") {
+			return fmt.Errorf("psc: discovery %s: issuer %q, want %q", where, m.Issuer, c.cfg.Issuer)
+		}
+		// Only a trailing slash differs: the provider's spelling is the one its tokens carry.
+		c.cfg.Issuer = m.Issuer
 	}
 	if m.AuthorizationEndpoint == "" || m.TokenEndpoint == "" || m.JWKSURI == "" {
 		return errors.New("psc: discovery: authorization, token or jwks endpoint missing")

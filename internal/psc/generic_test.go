@@ -72,6 +72,16 @@ func TestNew_genericProviderDiscoveryAndScopes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), ts.URL+"/nope") || !strings.Contains(err.Error(), "404") {
 		t.Errorf("explicit discovery URL 404: %v", err)
 	}
+	// The issuer given with a trailing slash that the provider does not write is the same issuer.
+	cl, err = psc.New(ctx, psc.Config{Issuer: ts.URL + "/", ClientID: "c"})
+	if err != nil || cl.Config().Issuer != ts.URL {
+		t.Errorf("issuer with a trailing slash: %v", err)
+	}
+	// Another issuer is refused, and the message names both.
+	_, err = psc.New(ctx, psc.Config{Issuer: ts.URL + "/realms/x", ClientID: "c", DiscoveryURL: ts.URL + psc.StandardDiscoveryPath})
+	if err == nil || !strings.Contains(err.Error(), ts.URL+"/realms/x") {
+		t.Errorf("other issuer: %v", err)
+	}
 	// Neither name: both are named.
 	none := httptest.NewServer(http.NotFoundHandler())
 	defer none.Close()
