@@ -240,6 +240,9 @@ func runTrustVerify(ctx context.Context, env *cmdEnv, pol *trust.Policy, addr, s
 	}
 	tc, err := pol.Handshake(ctx, conn, serverName, nil)
 	if err != nil {
+		if starttls == "" && strings.Contains(err.Error(), "does not look like a TLS handshake") {
+			return fmt.Errorf("%w (the server speaks cleartext first: add --starttls imap or --starttls smtp)", err)
+		}
 		return err
 	}
 	cs := tc.ConnectionState()

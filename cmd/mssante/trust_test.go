@@ -72,6 +72,10 @@ func TestTrust_verify(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "ECO.1.1.6 revoked (CRL)") {
 		t.Errorf("revoked server: code %d, stderr %q", code, errOut)
 	}
+	// A STARTTLS port on a port number that does not tell: the error says to add --starttls.
+	if _, errOut, code = runMain(t, "trust", "verify", good, "--trust-root", root, "--data-dir", t.TempDir()); code != 1 || !strings.Contains(errOut, "--starttls") {
+		t.Errorf("cleartext server without --starttls: code %d, stderr %q", code, errOut)
+	}
 	// Without --trust-root the IGC Santé anchors are required: none installed, refused.
 	if _, errOut, code = runMain(t, "trust", "verify", good, "--starttls", "smtp", "--data-dir", t.TempDir()); code != 1 || !strings.Contains(errOut, "trust update") {
 		t.Errorf("no anchors: code %d, stderr %q", code, errOut)
