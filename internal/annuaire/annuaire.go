@@ -25,10 +25,13 @@ type Entry struct {
 	Profession     string `json:"profession,omitempty"`
 	Specialty      string `json:"specialty,omitempty"`
 	Organization   string `json:"organization,omitempty"`
-	Service        string `json:"service,omitempty"`
-	City           string `json:"city,omitempty"`
-	PostalCode     string `json:"postal_code,omitempty"`
-	Department     string `json:"department,omitempty"`
+	// TradeName is the organisation's trade name (extraction "Enseigne commerciale") when the
+	// file gives one: "CHU SAINT-ETIENNE" for the Centre hospitalier universitaire.
+	TradeName  string `json:"trade_name,omitempty"`
+	Service    string `json:"service,omitempty"`
+	City       string `json:"city,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+	Department string `json:"department,omitempty"`
 	// Source names where the entry came from: "local", "fhir", "ldap".
 	Source string `json:"source,omitempty"`
 }

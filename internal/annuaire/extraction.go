@@ -238,6 +238,7 @@ func parseLine(line []byte) (Entry, string) {
 		Profession:     f[colProfession],
 		Specialty:      f[colSpecialty],
 		Organization:   org,
+		TradeName:      tradeName(f[colTradeName], org),
 		Service:        f[colService],
 		City:           cityOf(f[colL6], f[colPostalCode]),
 		PostalCode:     f[colPostalCode],
@@ -247,11 +248,21 @@ func parseLine(line []byte) (Entry, string) {
 	return e, ""
 }
 
-// cityOf extracts the city from the L6 delivery line "75013 PARIS" (postcode then city).
+// tradeName returns the trade name when it adds to the organisation name, else "".
+func tradeName(trade, org string) string {
+	if strings.EqualFold(trade, org) {
+		return ""
+	}
+	return trade
+}
+
+// cityOf extracts the city from the L6 delivery line "75013 PARIS" (postcode then city). The
+// line's postcode may differ from the postcode column (a CEDEX code: "42055 SAINT-ETIENNE CEDEX
+// 2" beside 42000): any leading number is left out.
 func cityOf(l6, postcode string) string {
-	city := l6
-	if postcode != "" {
-		city = strings.TrimPrefix(city, postcode)
+	city := strings.TrimSpace(l6)
+	if postcode != "" && strings.HasPrefix(city, postcode) {
+		city = city[len(postcode):]
 	} else if i := strings.IndexByte(city, ' '); i > 0 && isDigits(city[:i]) {
 		city = city[i:]
 	}
@@ -267,6 +278,12 @@ func departmentOf(col, postcode string) string {
 	if len(postcode) == 5 && isDigits(postcode) {
 		if strings.HasPrefix(postcode, "97") || strings.HasPrefix(postcode, "98") {
 			return postcode[:3]
+		}
+		if postcode[:2] == "20" { // Corsica: 200xx-201xx Corse-du-Sud, 202xx-206xx Haute-Corse
+			if postcode[2] <= '1' {
+				return "2A"
+			}
+			return "2B"
 		}
 		return postcode[:2]
 	}

@@ -249,9 +249,22 @@ const textColumns = "{last_name first_name profession specialty organization ser
 func match(ctx context.Context, db *sql.DB, words []string, allPrefix bool, q Query, limit int) ([]Entry, error) {
 	var wordParts []string
 	for i, w := range words {
-		e, ok, err := wordExpr(ctx, db, w, allPrefix || i == len(words)-1)
+		prefix := allPrefix || i == len(words)-1
+		e, ok, err := wordExpr(ctx, db, w, prefix)
 		if err != nil {
 			return nil, err
+		}
+		if syn := synonym(w); syn != "" { // "st" matches "saint" and the reverse
+			se, sok, err := wordExpr(ctx, db, syn, prefix)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case sok && ok:
+				e = "(" + e + " OR " + se + ")"
+			case sok:
+				e, ok = se, true
+			}
 		}
 		if !ok {
 			return nil, nil

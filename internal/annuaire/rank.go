@@ -21,12 +21,12 @@ type field struct {
 }
 
 var rankFields = []field{
-	{10, func(e *Entry) string { return e.LastName }},
-	{6, func(e *Entry) string { return e.FirstName }},
-	{4, func(e *Entry) string { return e.Organization }},
+	{10, func(e *Entry) string { return withJoined(e.LastName) }},
+	{6, func(e *Entry) string { return withJoined(e.FirstName) }},
+	{4, orgTerms},
 	{3, func(e *Entry) string { return e.Profession }},
 	{3, func(e *Entry) string { return e.Specialty }},
-	{3, func(e *Entry) string { return e.City }},
+	{3, cityTerms},
 	{3, func(e *Entry) string { return e.PostalCode }},
 	{2, func(e *Entry) string { return e.Service }},
 }
@@ -68,7 +68,11 @@ func score(e *Entry, words []string) float64 {
 			if f.weight <= best {
 				continue
 			}
-			switch matchToken(folded[i], w) {
+			m := matchToken(folded[i], w)
+			if syn := synonym(w); syn != "" && m < 2 {
+				m = max(m, matchToken(folded[i], syn))
+			}
+			switch m {
 			case 2:
 				best = f.weight
 			case 1:

@@ -145,7 +145,7 @@ func lessByName(a, b *Entry) bool {
 func richness(e Entry) int {
 	n := 0
 	for _, s := range []string{e.NationalID, e.Civility, e.LastName, e.FirstName, e.ProfessionCode,
-		e.Profession, e.Specialty, e.Organization, e.Service, e.City, e.PostalCode, e.Department} {
+		e.Profession, e.Specialty, e.Organization, e.TradeName, e.Service, e.City, e.PostalCode, e.Department} {
 		if s != "" {
 			n++
 		}
@@ -209,8 +209,7 @@ func writeIndex(ctx context.Context, path string, entries []Entry, opts *BuildOp
 // openBuild opens a new database for a bulk load: no journal, no sync (a failed build is
 // deleted, never used), a large cache, one connection.
 func openBuild(path string) (*sql.DB, error) {
-	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-131072)"}
-	db, err := sql.Open("sqlite", u.String())
+	db, err := sql.Open("sqlite", fileURI(path, "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-131072)"))
 	if err != nil {
 		return nil, fmt.Errorf("create index: %w", err)
 	}
@@ -255,7 +254,7 @@ func buildMain(ctx context.Context, db *sql.DB, entries []Entry, opts *BuildOpti
 		return fmt.Errorf("insert entries: %w", err)
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO names_fts(rowid, name, tags) VALUES`, 3, entries, func(args []any, id int, e *Entry) []any {
-		return append(args, id, sortName(e), tags(e))
+		return append(args, id, withJoined(sortName(e)), tags(e))
 	}, nil); err != nil {
 		return fmt.Errorf("index names: %w", err)
 	}
@@ -298,8 +297,8 @@ func buildSide(ctx context.Context, side string, entries []Entry, progress func(
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO entries_fts(rowid, last_name, first_name, profession,
 		specialty, organization, service, city, postal_code, tags) VALUES`, 10, entries, func(args []any, id int, e *Entry) []any {
-		return append(args, id, e.LastName, e.FirstName, e.Profession, e.Specialty, e.Organization,
-			e.Service, e.City, e.PostalCode, tags(e))
+		return append(args, id, withJoined(e.LastName), withJoined(e.FirstName), e.Profession, e.Specialty,
+			orgTerms(e), e.Service, cityTerms(e), e.PostalCode, tags(e))
 	}, progress); err != nil {
 		return fmt.Errorf("index entries: %w", err)
 	}
@@ -384,7 +383,7 @@ const recSep = "\x1f"
 func recFields(e *Entry) []*string {
 	return []*string{&e.Address, &e.Type, &e.NationalID, &e.Civility, &e.LastName, &e.FirstName,
 		&e.ProfessionCode, &e.Profession, &e.Specialty, &e.Organization, &e.Service, &e.City,
-		&e.PostalCode, &e.Department}
+		&e.PostalCode, &e.Department, &e.TradeName}
 }
 
 func encodeEntry(e *Entry) string {
@@ -484,6 +483,15 @@ func ReplaceIndex(built, dst string) error {
 // readOnlyDSN opens path read-only and immutable: an index file is never written after its
 // rename into place (a new import replaces the file, it does not modify it).
 func readOnlyDSN(path string) string {
-	u := url.URL{Scheme: "file", Path: path, RawQuery: "mode=ro&immutable=1"}
+	return fileURI(path, "mode=ro&immutable=1")
+}
+
+// fileURI returns the SQLite URI of path with the query: the path is made absolute first, as a
+// relative one ("data/annuaire.db") would be read as the URI's authority and refused.
+func fileURI(path, query string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: query}
 	return u.String()
 }
