@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mssante/mssante/internal/audit"
@@ -22,6 +24,9 @@ func init() {
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
+				}
+				if err := auditExists(*dataDir); err != nil {
+					return err
 				}
 				trail, closeDB, err := openAudit(ctx, *dataDir)
 				if err != nil {
@@ -55,6 +60,9 @@ func init() {
 				if err != nil {
 					return usagef("--since: %v", err)
 				}
+				if err := auditExists(*dataDir); err != nil {
+					return err
+				}
 				trail, closeDB, err := openAudit(ctx, *dataDir)
 				if err != nil {
 					return err
@@ -65,6 +73,16 @@ func init() {
 			}
 		},
 	})
+}
+
+// auditExists refuses to verify or export a data directory without a database: a mistyped
+// --data-dir must not pass for an intact, empty trail.
+func auditExists(dataDir string) error {
+	path := filepath.Join(dataDir, store.FileName)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no audit trail in %s: %w", dataDir, err)
+	}
+	return nil
 }
 
 func parseSince(s string) (time.Time, error) {

@@ -46,4 +46,11 @@ func TestAuditVerifyExport(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "tampered") || !strings.Contains(out, `"seq": 2`) {
 		t.Errorf("verify after tampering: code %d, stdout %s, stderr %s", code, out, errOut)
 	}
+	// A data directory without a trail is an error, not an intact empty trail.
+	empty := filepath.Join(dir, "nothing-here")
+	for _, cmd := range []string{"verify", "export"} {
+		if _, errOut, code := runMain(t, "audit", cmd, "--data-dir", empty); code != 1 || !strings.Contains(errOut, "no audit trail") {
+			t.Errorf("audit %s of a directory without a trail: code %d, stderr %q", cmd, code, errOut)
+		}
+	}
 }
