@@ -74,6 +74,34 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 		}
 		return nil
 	},
+	// 3: the search key holds the joined forms of the names ("dalmeida" for D'ALMEIDA).
+	func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id, birth_name, used_name, first_name, given_names FROM patients")
+		if err != nil {
+			return err
+		}
+		keys := map[int64]string{}
+		for rows.Next() {
+			var id int64
+			var i ins.Identity
+			if err := rows.Scan(&id, &i.BirthName, &i.UsedName, &i.FirstName, &i.GivenNames); err != nil {
+				return errors.Join(err, rows.Close())
+			}
+			keys[id] = searchKey(i)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for id, key := range keys {
+			if _, err := tx.ExecContext(ctx, "UPDATE patients SET search_key = ? WHERE id = ?", key, id); err != nil {
+				return err
+			}
+			if err := indexWords(ctx, tx, id, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 func execMigration(q string) func(context.Context, *sql.Tx) error {
@@ -292,9 +320,36 @@ func isMatriculePrefix(s string) bool {
 }
 
 // searchKey is the folded text Search matches, starting with a space so that "% word%" finds a
-// word beginning.
+// word beginning. It ends with the joined forms of the names, so that a name typed without its
+// apostrophe, hyphen or particle is found: "dalmeida" for D'ALMEIDA, "legoff" for LE GOFF.
 func searchKey(id ins.Identity) string {
-	return " " + fold(strings.Join([]string{id.BirthName, id.UsedName, id.FirstName, id.GivenNames}, " ")) + " "
+	key := fold(strings.Join([]string{id.BirthName, id.UsedName, id.FirstName, id.GivenNames}, " "))
+	for _, n := range []string{id.BirthName, id.UsedName, id.FirstName} {
+		if j := joinedForms(fold(n)); j != "" {
+			key += " " + j
+		}
+	}
+	return " " + key + " "
+}
+
+// joinedForms returns the joined forms of a folded name of several words: a short first word
+// (elision or particle: d, l, n, o, le, mc) joined to the next one, and a name of two or three
+// words joined whole ("le goff erard" gives "legoff legofferard").
+func joinedForms(folded string) string {
+	words := strings.Fields(folded)
+	if len(words) < 2 {
+		return ""
+	}
+	var out []string
+	for i := 0; i+1 < len(words); i++ {
+		if len([]rune(words[i])) <= 3 {
+			out = append(out, words[i]+words[i+1])
+		}
+	}
+	if len(words) <= 3 {
+		out = append(out, strings.Join(words, ""))
+	}
+	return strings.Join(out, " ")
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) ([]Patient, error) {
