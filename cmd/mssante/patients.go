@@ -117,6 +117,13 @@ func patientsAdd(fs *flag.FlagSet) runFunc {
 		}
 		m, err := ins.Parse(*matricule)
 		if err != nil {
+			var ke *ins.KeyError
+			if errors.As(err, &ke) {
+				return fmt.Errorf("matricule INS refusé : la clé de %s est %02d, la clé calculée est %02d (erreur de saisie ?)", ke.Matricule, ke.Got, ke.Want)
+			}
+			if errors.Is(err, ins.ErrSyntax) {
+				return fmt.Errorf("matricule INS refusé : %q doit compter 15 caractères (13 chiffres, 2A/2B pour la Corse, et la clé à 2 chiffres)", *matricule)
+			}
 			return fmt.Errorf("matricule INS refusé : %w", err)
 		}
 		bd, err := patients.ParseBirthDate(*birthDate)
@@ -147,7 +154,7 @@ func patientsAdd(fs *flag.FlagSet) runFunc {
 		return withPatients(ctx, *dir, func(s *patients.Store) error {
 			p, err := s.Add(ctx, p)
 			if errors.Is(err, patients.ErrDuplicate) {
-				return fmt.Errorf("patient déjà enregistré : %w", err)
+				return fmt.Errorf("patient déjà enregistré : un patient connu a déjà le matricule %s (OID %s) ; « mssante patients search %s » le retrouve", m, *oid, m)
 			}
 			if errors.Is(err, patients.ErrInvalid) {
 				return fmt.Errorf("patient refusé : %w", err)
