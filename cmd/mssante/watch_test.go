@@ -286,3 +286,16 @@ func TestWatch_tokenExpiry(t *testing.T) {
 		}
 	}
 }
+
+// tokenExpiry reads a token file's content, outside input: it never panics.
+func FuzzTokenExpiry(f *testing.F) {
+	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjE3OTk5OTk5OTl9.c2ln")
+	f.Add("a.eyJleHAiOi0xfQ.b")
+	f.Add("..")
+	f.Add("opaque-token")
+	f.Fuzz(func(t *testing.T, tok string) {
+		if exp, ok := tokenExpiry(tok); ok && exp.Unix() <= 0 {
+			t.Fatalf("expiry %v accepted", exp)
+		}
+	})
+}

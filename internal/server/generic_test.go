@@ -110,3 +110,30 @@ func TestCIBAStart_unsupportedProvider(t *testing.T) {
 		t.Fatalf("answer %d %+v", resp.StatusCode, v)
 	}
 }
+
+// claimStrings reads provider claims, outside input: it never panics and keeps only strings.
+func FuzzClaimStrings(f *testing.F) {
+	for _, s := range []string{`"a@b.fr"`, `["a@b.fr","c@d.fr"]`, `42`, `null`, `[1,"x"]`, `{"a":1}`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out := claimStrings(raw)
+		if out == nil {
+			return
+		}
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(raw, &one) == nil:
+			if len(out) != 1 || out[0] != one {
+				t.Fatalf("string claim %q read as %q", raw, out)
+			}
+		case json.Unmarshal(raw, &many) == nil:
+			if !slices.Equal(out, many) {
+				t.Fatalf("list claim %q read as %q", raw, out)
+			}
+		default:
+			t.Fatalf("claim %q is neither a string nor a list, read as %q", raw, out)
+		}
+	})
+}
