@@ -19,17 +19,21 @@
 //     ErrWideTable warning), footnotes, links (with their address). Multimedia objects are not
 //     reproduced: a placeholder names them and a warning is returned. Every page has a footer
 //     with the patient, the title and "Page n / N".
-//   - N1 (nonXMLBody): the embedded PDF is returned byte for byte ("identique au PDF encapsulé").
-//     When it does not declare PDF/A-1 in its XMP metadata, Render still returns it unchanged and
-//     adds the ErrNotPDFA warning: converting it would break the identity the referential asks
-//     for, and only the producer of the CDA can fix its PDF. None of the three N1 samples of the
-//     ANS corpus embeds a PDF/A-1 file (Word exports: no XMP, transparency groups, fonts not
-//     embedded, cross-reference streams), so callers should expect that warning. Options.StrictN1
-//     turns it into an error for callers that would rather not send such a file. An N1 body in
-//     text/plain or an image (JPEG, PNG, TIFF) has no PDF to return: it is rendered as PDF/A-1b,
-//     header first, then the lines as written or the image scaled to the page (a JPEG in colour
-//     or grey is embedded as received; other images are decoded to RGB, transparency over
-//     white). Other N1 media types (RTF…) give ErrEmbeddedNotPDF.
+//   - N1 (nonXMLBody): the embedded PDF is returned byte for byte ("identique au PDF encapsulé")
+//     when it declares PDF/A-1 in its XMP metadata. ECO.2.1.5 presumes it does, as CI-SIS asks,
+//     but none of the three N1 samples of the ANS corpus embeds a PDF/A-1 file (Word exports: no
+//     XMP, transparency groups, CMYK, fonts not embedded), and ECO.2.1.1 wants the mail to carry
+//     PDF/A-1. So when it does not, and Options.ConvertN1 is set, Render returns its conversion to
+//     PDF/A-1b (same pages; fonts that were not embedded substituted) with the French
+//     ErrConvertedN1 warning: the file is no longer the embedded one byte for byte. Ghostscript
+//     (ghostscript.go) is the converter this package provides: it runs the gs program, an
+//     optional runtime dependency, and is the only code here that starts a program. Without a
+//     converter, or when it fails, Render returns the embedded PDF unchanged with the ErrNotPDFA
+//     warning; Options.StrictN1 turns that case into an error (and is not softened by a
+//     converter). An N1 body in text/plain or an image (JPEG, PNG, TIFF) has no PDF to return:
+//     it is rendered as PDF/A-1b, header first, then the lines as written or the image scaled to
+//     the page (a JPEG in colour or grey is embedded as received; other images are decoded to
+//     RGB, transparency over white). Other N1 media types (RTF…) give ErrEmbeddedNotPDF.
 //
 // # Why an own PDF writer
 //

@@ -25,6 +25,13 @@ var (
 	// PDF/A-1 conformance in its metadata: it is returned unchanged, as ECO.2.1.5 requires the
 	// embedded PDF itself. With Options.StrictN1 it is the error instead.
 	ErrNotPDFA = errors.New("pdfa: the embedded PDF does not declare PDF/A-1 conformance")
+	// ErrConvertedN1 is the warning given when an N1 document's embedded PDF did not declare
+	// PDF/A-1 and Options.ConvertN1 converted it to PDF/A-1b: same pages and text, but not the
+	// embedded file byte for byte (fonts the PDF did not embed are substituted). Its text is
+	// French: callers show it to the health professional as it is.
+	ErrConvertedN1 = errors.New("pdfa: le PDF encapsulé dans le CDA N1 n'était pas au format PDF/A-1 ; " +
+		"il a été converti en PDF/A-1b (mêmes pages, polices non incorporées remplacées) " +
+		"et n'est donc pas identique octet pour octet au PDF encapsulé")
 	// ErrWideTable is the warning given when a table has too many columns for the page even at
 	// the smallest font size: its longest words are cut between characters (nothing is lost).
 	ErrWideTable = errors.New("pdfa: table too wide for the page")
@@ -41,6 +48,13 @@ type Options struct {
 	// StrictN1 makes an N1 document whose embedded PDF does not declare PDF/A-1 an error
 	// (ErrNotPDFA) instead of a warning, for callers that would rather not send it.
 	StrictN1 bool
+	// ConvertN1, when set, converts an N1 document's embedded PDF that does not declare PDF/A-1
+	// into PDF/A-1b (Ghostscript.Func gives one); Render then returns the converted file with
+	// the ErrConvertedN1 warning. When it fails, Render returns the embedded PDF unchanged with
+	// the ErrNotPDFA warning and the conversion error as a second warning. nil keeps the
+	// embedded PDF as it is. An embedded PDF that declares PDF/A-1 is never converted, and
+	// StrictN1 takes precedence (no conversion, ErrNotPDFA).
+	ConvertN1 ConvertFunc
 }
 
 // Result is a rendered PDF.
@@ -50,7 +64,11 @@ type Result struct {
 	PDF []byte
 	// Embedded reports that PDF is the embedded document of an N1 CDA, returned unchanged.
 	Embedded bool
-	// Pages is the number of pages of a rendered N3 document; 0 when Embedded.
+	// Converted reports that PDF is the embedded document of an N1 CDA converted to PDF/A-1b by
+	// Options.ConvertN1 (Embedded is then false).
+	Converted bool
+	// Pages is the number of pages of a rendered N3 document; 0 for an N1 PDF (embedded or
+	// converted).
 	Pages int
 	// Warnings are the problems that did not stop the rendering (a character without glyph, an
 	// image not reproduced, an N1 PDF that is not PDF/A).
@@ -59,7 +77,8 @@ type Result struct {
 
 // Render returns the PDF/A-1b rendering of doc (ECO.2.1.5). For an N3 document it lays out the
 // header data and every section's narrative; for an N1 document it returns the embedded PDF byte
-// for byte. Render does no I/O and is safe for concurrent use.
+// for byte, or its conversion by Options.ConvertN1 when it is not PDF/A-1. Render does no I/O
+// itself (the converter may) and is safe for concurrent use.
 func Render(doc *cda.Document, opts *Options) (*Result, error) {
 	if doc == nil {
 		return nil, ErrNoContent
@@ -80,16 +99,13 @@ func Render(doc *cda.Document, opts *Options) (*Result, error) {
 			}
 			sections = []cda.Section{{Title: "Document (image)"}}
 		default:
-			return embedded(doc, opts.StrictN1)
+			return embedded(doc, opts)
 		}
 	}
 	if len(sections) == 0 {
 		return nil, ErrNoContent
 	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
+	now := opts.now
 	producer := opts.Producer
 	if producer == "" {
 		producer = DefaultProducer
@@ -143,8 +159,16 @@ func plainTextSections(data []byte) []cda.Section {
 	return []cda.Section{{Title: "Document (texte)", Text: block}}
 }
 
-// embedded returns the PDF of an N1 document unchanged.
-func embedded(doc *cda.Document, strict bool) (*Result, error) {
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// embedded returns the PDF of an N1 document unchanged, or converted to PDF/A-1b by
+// opts.ConvertN1 when it does not declare PDF/A-1.
+func embedded(doc *cda.Document, opts *Options) (*Result, error) {
 	b := doc.Body
 	if b == nil || len(b.Data) == 0 {
 		return nil, ErrNoContent
@@ -153,12 +177,24 @@ func embedded(doc *cda.Document, strict bool) (*Result, error) {
 		return nil, fmt.Errorf("%w (media type %q)", ErrEmbeddedNotPDF, b.MediaType)
 	}
 	res := &Result{PDF: b.Data, Embedded: true}
-	if !declaresPDFA1(b.Data) {
-		if strict {
-			return nil, ErrNotPDFA
-		}
-		res.Warnings = append(res.Warnings, ErrNotPDFA)
+	if declaresPDFA1(b.Data) {
+		return res, nil
 	}
+	if opts.StrictN1 {
+		return nil, ErrNotPDFA
+	}
+	if opts.ConvertN1 != nil {
+		pdf, err := opts.ConvertN1(b.Data, opts.now().Truncate(time.Second))
+		if err == nil && !declaresPDFA1(pdf) {
+			err = errors.New("pdfa: the converted PDF does not declare PDF/A-1")
+		}
+		if err == nil {
+			return &Result{PDF: pdf, Converted: true, Warnings: []error{ErrConvertedN1}}, nil
+		}
+		res.Warnings = append(res.Warnings, ErrNotPDFA, err)
+		return res, nil
+	}
+	res.Warnings = append(res.Warnings, ErrNotPDFA)
 	return res, nil
 }
 
