@@ -27,6 +27,7 @@ import (
 //	{"event":"mail","uid":…,"from":…,"subject":…,"date":…,"size":…,"flags":[…]}
 //	{"event":"token-renewed","expires_at":…}
 //	{"event":"reconnected","server":…}        the operator closed the session; it was reopened
+//	{"event":"disconnected","server":…,"reason":…}  the operator stays unreachable: retried with back-off
 //	{"event":"session-ended","reason":…}      exit 1, with a French message on stderr
 //	{"event":"stopped"}                        Ctrl-C: exit 0
 //
@@ -379,6 +380,7 @@ func (w *watcher) run(ctx context.Context, c *connFlags, t *transport) error {
 	n := st.Messages
 	w.emit(watchLine{Event: "watching", Account: w.account, Mailbox: w.mailbox, Server: w.server, Messages: &n})
 
+	backoff := time.Second
 	for ctx.Err() == nil {
 		idleCtx, stopIdle := context.WithTimeout(ctx, watchReidle)
 		// A new message count ends this IDLE; a timeout renews it. Both check the mailbox.
@@ -388,20 +390,46 @@ func (w *watcher) run(ctx context.Context, c *connFlags, t *transport) error {
 			}
 		})
 		stopIdle()
+		if err == nil && ctx.Err() == nil {
+			lastUID, err = w.announce(ctx, ic, lastUID)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		if err == nil {
+			backoff = time.Second
+			continue
+		}
+		if permanentIMAP(err) {
 			return fmt.Errorf("IMAP session to %s: %w", w.server, err)
 		}
-		if lastUID, err = w.announce(ctx, ic, lastUID); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("IMAP session to %s: %w", w.server, err)
+		// The operator is unreachable for longer than lps's own retries (a restart): wait and
+		// reopen while the professional's session lasts (ECO.1.2.7, ECO.1.2.3).
+		w.emit(watchLine{Event: "disconnected", Server: w.server, Reason: err.Error()})
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
 		}
+		backoff = min(2*backoff, watchMaxBackoff)
 	}
 	return nil
+}
+
+// watchMaxBackoff bounds the wait between two reopening attempts.
+var watchMaxBackoff = 30 * time.Second
+
+// permanentIMAP reports the errors that reopening cannot cure: authentication or TLS policy
+// refused, no STARTTLS, session closed here.
+func permanentIMAP(err error) bool {
+	for _, e := range []error{lps.ErrAuth, lps.ErrTLSPolicy, lps.ErrNoSTARTTLS, lps.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // announce prints the messages whose UID is above last and returns the highest UID seen.

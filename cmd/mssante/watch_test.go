@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,4 +300,97 @@ func FuzzTokenExpiry(f *testing.F) {
 			t.Fatalf("expiry %v accepted", exp)
 		}
 	})
+}
+
+// flakyProxy forwards TCP connections to a server; while down it cuts every connection and
+// refuses new ones (an operator restarting).
+type flakyProxy struct {
+	addr   string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+	target string
+}
+
+func startFlakyProxy(t *testing.T, target string) *flakyProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyProxy{addr: ln.Addr().String(), target: target}
+	t.Cleanup(func() { _ = ln.Close(); p.setDown(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.down {
+				p.mu.Unlock()
+				_ = c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				_ = c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
+			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *flakyProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// ECO.1.2.7, ECO.1.2.3: the operator stays unreachable longer than the quick reopening attempts
+// (a restart): watch says disconnected, keeps trying with back-off, reopens the session once the
+// operator is back (reconnected) and announces the mail that arrived meanwhile.
+func TestWatch_operatorOutageECO_1_2_7(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
+	box := "camille.testard@" + st.Domain
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.pem")
+	writeTestFile(t, root, pki.RootPEM())
+	tokFile := filepath.Join(dir, "token")
+	writeTestFile(t, tokFile, []byte(st.Token(box, time.Hour)))
+	proxy := startFlakyProxy(t, st.IMAP)
+
+	w := startWatch(t, "--token-file", tokFile, "--account", box, "--imap", proxy.addr, "--trust-root", root,
+		"--data-dir", filepath.Join(dir, "data"))
+	w.expect(t, "watching", 15*time.Second)
+	proxy.setDown(true)
+	if l := w.expect(t, "disconnected", 15*time.Second); l.Reason == "" {
+		t.Fatalf("disconnected = %+v", l)
+	}
+	st.Deliver(box, "INBOX", watchMail(box, "Pendant la coupure"))
+	time.Sleep(2 * time.Second)
+	proxy.setDown(false)
+	w.expect(t, "reconnected", 30*time.Second, "disconnected")
+	if m := w.expect(t, "mail", 15*time.Second); m.Subject != "Pendant la coupure" {
+		t.Fatalf("mail after the outage = %+v", m)
+	}
+	select {
+	case c := <-w.code:
+		t.Fatalf("watch exited (%d) during the outage; stderr: %s", c, w.stderr.String())
+	default:
+	}
 }
