@@ -14,6 +14,7 @@ import (
 
 	"github.com/mssante/mssante/cda"
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/pdfa"
 )
 
 // DefaultNIL is the X-MSS-NIL value used when Options.NIL is empty (ECO.2.4.3). The referential
@@ -105,6 +106,10 @@ type Options struct {
 	Rand io.Reader
 	// MaxPatientSize overrides MaxPatientMailSize (tests).
 	MaxPatientSize int
+	// ConvertN1 converts the embedded PDF of an N1 document that does not declare PDF/A-1 into
+	// the PDF/A-1b attached to the mail (pdfa.Options.ConvertN1, e.g. pdfa.Ghostscript.Func);
+	// nil attaches the embedded PDF as it is, with a warning.
+	ConvertN1 pdfa.ConvertFunc
 }
 
 func (o *Options) now() time.Time {

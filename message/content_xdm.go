@@ -53,11 +53,12 @@ func receivedDocument(pkg *xdm.Package, d *xdm.Document) ReceivedDocument {
 	return r
 }
 
-// renderPDF renders the PDF/A-1 of doc (ECO.2.1.5): for N1 the embedded PDF as is.
+// renderPDF renders the PDF/A-1 of doc (ECO.2.1.5): for N1 the embedded PDF as is, or its
+// conversion to PDF/A-1b by opts.ConvertN1 when it does not declare PDF/A-1.
 func renderPDF(doc *cda.Document, opts *Options) ([]byte, []string, error) {
 	po := &pdfa.Options{Producer: "mssante"}
 	if opts != nil {
-		po.Now = opts.Now
+		po.Now, po.ConvertN1 = opts.Now, opts.ConvertN1
 	}
 	res, err := pdfa.Render(doc, po)
 	if err != nil {

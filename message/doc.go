@@ -17,8 +17,8 @@
 //
 // With documents, Compose parses each CDA (cda.Parse), packages them as IHE_XDM.zip (xdm.Build),
 // reads the archive back (xdm.Read) to derive X-MSS-CODECDA and X-MSS-INS from what is actually
-// attached, renders one PDF/A-1 per document (pdfa.Render; an N1 document's embedded PDF as is),
-// and writes multipart/mixed: the body, IHE_XDM.zip, then the PDFs.
+// attached, renders one PDF/A-1 per document (pdfa.Render; an N1 document's embedded PDF as is,
+// or converted to PDF/A-1b by Options.ConvertN1 when it is not PDF/A-1), and writes multipart/mixed: the body, IHE_XDM.zip, then the PDFs.
 //
 // Decisions where the referential leaves a choice:
 //
