@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,6 +79,9 @@ func init() {
 				}
 				defer closeFn()
 				entries, err := src.Search(ctx, q)
+				if errors.Is(err, fhir.ErrUnauthorized) {
+					err = fmt.Errorf("%w (clé ESANTE-API-KEY refusée ou absente : --fhir-api-key-file FICHIER ou MSSANTE_FHIR_API_KEY)", err)
+				}
 				for _, e := range entries {
 					if werr := writeJSONLine(env.stdout, e); werr != nil {
 						return werr

@@ -42,7 +42,7 @@ func NamedSource(name string, s Source) Source {
 				entries[i].Source = name
 			}
 		}
-		if err != nil {
+		if err != nil && !strings.HasPrefix(err.Error(), name+": ") { // "fhir: fhir: …" says it twice
 			err = fmt.Errorf("%s: %w", name, err)
 		}
 		return entries, err

@@ -2,6 +2,7 @@ package annuaire
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 )
@@ -133,6 +134,16 @@ func TestCityOf_cedexPostcode(t *testing.T) {
 	} {
 		if got := cityOf(c[0], c[1]); got != c[2] {
 			t.Errorf("cityOf(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}
+
+// NamedSource does not repeat a name the error already starts with ("fhir: fhir: …").
+func TestNamedSource_noDoublePrefix(t *testing.T) {
+	for _, c := range [][2]string{{"fhir: HTTP 401", "fhir: HTTP 401"}, {"timeout", "fhir: timeout"}} {
+		s := NamedSource("fhir", SourceFunc(func(context.Context, Query) ([]Entry, error) { return nil, errors.New(c[0]) }))
+		if _, err := s.Search(context.Background(), Query{Text: "x"}); err == nil || err.Error() != c[1] {
+			t.Errorf("error %v, want %q", err, c[1])
 		}
 	}
 }

@@ -119,7 +119,66 @@ const (
 	oidRPPS = "urn:oid:1.2.250.1.71.4.2.1"
 )
 
-func urlIs(u, name string) bool { return u == name || strings.HasSuffix(u, "/"+name) }
+// urlIs reports whether the extension URL u names name: its last segment, case folded (the v1
+// API writes structuredefinition/practitionerRole-name), with or without the "as-ext-" prefix
+// of the v2 IG.
+func urlIs(u, name string) bool {
+	last := strings.ToLower(u[strings.LastIndexByte(u, '/')+1:])
+	name = strings.ToLower(name)
+	return last == name || strings.TrimPrefix(last, "as-ext-") == strings.TrimPrefix(name, "as-ext-")
+}
+
+// legacyMailboxNames are the last URL segments of the resource-level mailbox extension of the
+// first API versions and IG drafts (…/StructureDefinition/MailboxMSS,
+// …/structuredefinition/mailboxMSS, as-ext-mailbox-mss): the address is its "value"
+// sub-extension, beside the same type, description and service as the v2 metadata.
+var legacyMailboxNames = []string{"mailboxmss", "mailbox-mss", "as-ext-mailbox-mss"}
+
+// legacyMailboxes returns the mailboxes of resource-level MailboxMSS extensions.
+func legacyMailboxes(exts []extension) []mailbox {
+	var out []mailbox
+	for _, e := range exts {
+		last := strings.ToLower(e.URL[strings.LastIndexByte(e.URL, '/')+1:])
+		legacy := false
+		for _, n := range legacyMailboxNames {
+			legacy = legacy || last == n
+		}
+		if !legacy {
+			continue
+		}
+		var m mailbox
+		for _, s := range e.Extension {
+			if s.URL == "value" {
+				m.address = str(s.ValueString)
+			}
+		}
+		if !strings.Contains(m.address, "@") {
+			continue
+		}
+		m.readMetadata(e.Extension)
+		out = append(out, m)
+	}
+	return out
+}
+
+// refKey returns the "Type/id" key of a reference, which may be relative ("Organization/1"),
+// absolute ("https://…/fhir/v2/Organization/1") or versioned ("Organization/1/_history/2").
+func refKey(ref string) string {
+	ref = strings.TrimSpace(ref)
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.IndexAny(ref, "?#"); i >= 0 {
+		ref = ref[:i]
+	}
+	ref = strings.TrimRight(ref, "/")
+	j := strings.LastIndexByte(ref, '/')
+	if j <= 0 {
+		return ref
+	}
+	k := strings.LastIndexByte(ref[:j], '/')
+	return ref[k+1:]
+}
 
 // mailbox is an MSSanté telecom with its metadata.
 type mailbox struct {
@@ -212,7 +271,7 @@ func (b *bundle) entries() []annuaire.Entry {
 		default:
 			continue
 		}
-		for _, m := range mailboxes(r.Telecom) {
+		for _, m := range append(mailboxes(r.Telecom), legacyMailboxes(r.Extension)...) {
 			if m.redList {
 				continue // listeRouge: never shown
 			}
@@ -279,7 +338,7 @@ func professionLabel(cd coding) string {
 func roleEntry(r *resource, byRef map[string]*resource) annuaire.Entry {
 	var e annuaire.Entry
 	if r.Practitioner != nil {
-		if p := byRef[r.Practitioner.Reference]; p != nil {
+		if p := byRef[refKey(r.Practitioner.Reference)]; p != nil {
 			e = practitionerEntry(p)
 		}
 	}
@@ -303,7 +362,7 @@ func roleEntry(r *resource, byRef map[string]*resource) annuaire.Entry {
 		e.Specialty = r.Specialty[0].Coding[0].Display
 	}
 	if r.Organization != nil {
-		if o := byRef[r.Organization.Reference]; o != nil {
+		if o := byRef[refKey(r.Organization.Reference)]; o != nil {
 			oe := organizationEntry(o)
 			e.Organization, e.City, e.PostalCode, e.Department = oe.Organization, oe.City, oe.PostalCode, oe.Department
 		}

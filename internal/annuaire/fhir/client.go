@@ -205,7 +205,7 @@ func (c *Client) addOrganizations(ctx context.Context, b *bundle) error {
 		if r == nil || r.ResourceType != "PractitionerRole" || r.Organization == nil {
 			continue
 		}
-		ref := r.Organization.Reference
+		ref := refKey(r.Organization.Reference)
 		if id, ok := strings.CutPrefix(ref, "Organization/"); ok && id != "" && !have[ref] {
 			have[ref] = true
 			ids = append(ids, id)
@@ -311,6 +311,10 @@ func (c *Client) nextPage(b *bundle, cur *url.URL) (*url.URL, error) {
 		u, err := cur.Parse(l.URL)
 		if err != nil {
 			return nil, fmt.Errorf("fhir: %w: next link %q: %v", ErrMalformed, l.URL, err)
+		}
+		if u.Host == c.base.Host && u.Scheme == "http" && c.base.Scheme == "https" {
+			// A gateway ending TLS writes its links in http: same host, keep TLS.
+			u.Scheme = "https"
 		}
 		if u.Scheme != c.base.Scheme || u.Host != c.base.Host {
 			return nil, fmt.Errorf("fhir: %w: next link to %s, outside %s", ErrMalformed, u.Host, c.base.Host)
