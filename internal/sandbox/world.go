@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -58,6 +59,18 @@ type World struct {
 	httpsSrv  *http.Server // autoconfig
 	closeOnce sync.Once
 	closeErr  error
+	unlock    func() // releases the data directory
+}
+
+// ErrRunning means another sandbox runs on the data directory (Start refuses a second one).
+var ErrRunning = errors.New("a sandbox is already running")
+
+// listenError names the endpoint and, for a port in use, the flag that moves it.
+func listenError(what, addr, flag string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("sandbox: %s %s: port in use by another program (another sandbox?): free it or choose another address with --%s", what, addr, flag)
+	}
+	return fmt.Errorf("sandbox: %s %s: %w", what, addr, err)
 }
 
 // serverHosts are the names in the server certificate.
@@ -83,12 +96,17 @@ func Start(ctx context.Context, o Options) (*World, error) {
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
-	w := &World{DataDir: dir, log: o.Logger}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	w := &World{DataDir: dir, log: o.Logger, unlock: unlock}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
 	first, err := w.loadConfig(o)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	ok := false
@@ -159,7 +177,7 @@ func (w *World) startRevocation(o Options, first bool) error {
 	httpAddr := def(o.HTTPAddr, def(cfg.HTTP, DefaultHTTPAddr))
 	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {
-		return fmt.Errorf("sandbox: revocation endpoint %s: %w", httpAddr, err)
+		return listenError("revocation endpoint", httpAddr, "http", err)
 	}
 	cfg.HTTP = ln.Addr().String()
 	p, created, err := loadOrCreatePKI(filepath.Join(w.DataDir, "pki"), "http://"+cfg.HTTP, serverHosts(cfg))
@@ -205,7 +223,7 @@ func (w *World) startPSC(ctx context.Context, o Options) error {
 		Professionals: pros, AccessTTL: ttl, RefreshTTL: 2 * ttl, SessionMax: 12 * time.Hour,
 		Logger: w.log.With("component", "psc")})
 	if err != nil {
-		return fmt.Errorf("sandbox: PSC emulator %s: %w", addr, err)
+		return listenError("PSC emulator", addr, "psc", err)
 	}
 	w.PSC = psc
 	w.Config.PSC = strings.TrimPrefix(psc.URL, "http://")
@@ -227,10 +245,11 @@ func (w *World) startOperator(ctx context.Context, o Options) error {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(p.root.cert)
+	imapAddr, smtpAddr := def(o.IMAPAddr, def(cfg.IMAP, DefaultIMAPAddr)), def(o.SMTPAddr, def(cfg.SMTP, DefaultSMTPAddr))
 	op, err := operator.New(operator.Options{
 		DataDir:  filepath.Join(w.DataDir, "operator"),
-		IMAPAddr: def(o.IMAPAddr, def(cfg.IMAP, DefaultIMAPAddr)),
-		SMTPAddr: def(o.SMTPAddr, def(cfg.SMTP, DefaultSMTPAddr)),
+		IMAPAddr: imapAddr,
+		SMTPAddr: smtpAddr,
 		Hostname: "localhost", ProDomain: cfg.ProDomain, OrgDomain: cfg.OrgDomain, PatientDomain: cfg.PatientDomain,
 		Accounts: accounts, Certificate: p.server,
 		ClientCAs: roots, ClientIntermediates: []*x509.Certificate{p.org.cert},
@@ -250,7 +269,10 @@ func (w *World) startOperator(ctx context.Context, o Options) error {
 	}
 	w.Operator = op
 	if err := op.Start(ctx); err != nil {
-		return err
+		if strings.Contains(err.Error(), "smtp listen") {
+			return listenError("SMTP submission", smtpAddr, "smtp", err)
+		}
+		return listenError("IMAP", imapAddr, "imap", err)
 	}
 	cfg.IMAP, cfg.SMTP = op.IMAPAddr(), op.SMTPAddr()
 	return nil
@@ -261,7 +283,7 @@ func (w *World) startAutoconfig(o Options) error {
 	addr := def(o.HTTPSAddr, def(w.Config.HTTPS, DefaultHTTPSAddr))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("sandbox: autoconfig endpoint %s: %w", addr, err)
+		return listenError("autoconfig endpoint", addr, "https", err)
 	}
 	w.Config.HTTPS = ln.Addr().String()
 	w.httpsSrv = &http.Server{Handler: w.autoconfigHandler(), ReadHeaderTimeout: 10 * time.Second,
@@ -338,6 +360,9 @@ func (w *World) Close() error {
 			}
 		}
 		w.closeErr = errors.Join(errs...)
+		if w.unlock != nil {
+			w.unlock()
+		}
 	})
 	return w.closeErr
 }
