@@ -42,6 +42,7 @@ type outcome struct {
 func (op *Operator) deliver(env *envelope, data []byte) (string, error) {
 	id := strings.ToUpper(randomHex(5))
 	now := op.opts.Now()
+	data = op.addMissingHeaders(data, id, now)
 	var outs []outcome
 	for _, r := range env.rcpts {
 		if r.acct.Kind == KindPatient && op.isClosed(r.addr) {
@@ -203,6 +204,27 @@ func (op *Operator) reportText(env *envelope, outs []outcome, kind reportKind) (
 			"Raison : la boîte aux lettres Mon espace santé de ce patient est fermée.\n"+
 			"Le message n'a pas été transmis au patient. Ne renvoyez pas ce message à cette adresse ;\n"+
 			"contactez le patient par un autre moyen.\n", strings.Join(rcpts, "\n"))
+}
+
+// addMissingHeaders adds the Date and Message-ID fields a submitted message lacks, as Postfix's
+// cleanup does for local and authenticated clients (RFC 6409 §8.2-8.3): the recipients' copies and
+// the reports then carry them. A header that does not parse is left alone.
+func (op *Operator) addMissingHeaders(data []byte, id string, now time.Time) []byte {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(headerOf(data))))
+	if err != nil {
+		return data
+	}
+	var add bytes.Buffer
+	if !h.Has("Date") {
+		fmt.Fprintf(&add, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	}
+	if !h.Has("Message-Id") {
+		fmt.Fprintf(&add, "Message-ID: <%s.%s@%s>\r\n", now.UTC().Format("20060102150405"), id, op.opts.Hostname)
+	}
+	if add.Len() == 0 {
+		return data
+	}
+	return append(add.Bytes(), data...)
 }
 
 // headerOf returns the header block of a message, blank line included.
