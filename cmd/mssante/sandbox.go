@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/mssante/mssante/internal/sandbox"
 )
@@ -58,10 +61,12 @@ func init() {
 	register(&command{
 		name:    "sandbox env",
 		summary: "print where the sandbox is (autoconfig URL, trust root, servers, accounts) as JSON",
-		usage:   "sandbox env [--data-dir DIR]",
-		example: "mssante sandbox env | jq -r .trust_root",
+		usage:   "sandbox env [--data-dir DIR] [--account ADDR] [--get FIELD]",
+		example: "mssante sandbox env --get trust_root   # or: --account dpi@hopital.sandbox.mssante.test --get cert",
 		flags: func(fs *flag.FlagSet) runFunc {
 			dir := sandboxDirFlag(fs)
+			get := fs.String("get", "", "print only this `field` of the JSON, as plain text (e.g. autoconfig_url, trust_root; with --account: cert, key…)")
+			acct := fs.String("account", "", "print only the account of this `address`")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
@@ -70,7 +75,18 @@ func init() {
 				if err != nil {
 					return err
 				}
-				return writeJSON(env.stdout, e)
+				var v any = e
+				if *acct != "" {
+					i := slices.IndexFunc(e.Accounts, func(a sandbox.Account) bool { return strings.EqualFold(a.Address, *acct) })
+					if i < 0 {
+						return fmt.Errorf("no sandbox account %s (see `mssante sandbox env`)", *acct)
+					}
+					v = e.Accounts[i]
+				}
+				if *get == "" {
+					return writeJSON(env.stdout, v)
+				}
+				return writeEnvField(env, v, *get)
 			}
 		},
 	})
@@ -117,6 +133,34 @@ func init() {
 			}
 		},
 	})
+}
+
+// writeEnvField prints one field of the JSON form of v: a string or number as plain text (for
+// `$(mssante sandbox env --get trust_root)` without jq), anything else as JSON.
+func writeEnvField(env *cmdEnv, v any, name string) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	raw, ok := fields[name]
+	if !ok {
+		names := make([]string, 0, len(fields))
+		for k := range fields {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		return usagef("--get: no field %q (fields: %s)", name, strings.Join(names, ", "))
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		s = string(raw)
+	}
+	_, err = fmt.Fprintln(env.stdout, s)
+	return err
 }
 
 func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,3 +245,86 @@ func TestSandboxToken_notRunning(t *testing.T) {
 		t.Errorf("other domain on restart: code %d, %q", code, errOut)
 	}
 }
+
+// `sandbox env` keeps the JSON contract of issue 5 item 5 exactly (field names, account kinds,
+// cert/key files that exist for the applicative mailbox, closed as a boolean on every account),
+// and `--get`/`--account` print one value as plain text so the README needs no jq (QA issue 5).
+func TestSandboxEnv_contractAndGet(t *testing.T) {
+	dir := t.TempDir()
+	stop, _ := startSandboxCmd(t, "--data-dir", dir, "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
+		"--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--psc", "127.0.0.1:0")
+	if code := stop(); code != 0 {
+		t.Fatalf("sandbox stopped with %d", code)
+	}
+	out, errOut, code := runMain(t, "sandbox", "env", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("sandbox env: %d %s", code, errOut)
+	}
+	var raw struct {
+		AutoconfigURL *string          `json:"autoconfig_url"`
+		TrustRoot     *string          `json:"trust_root"`
+		IMAP          *string          `json:"imap"`
+		SMTP          *string          `json:"smtp"`
+		Accounts      []map[string]any `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw.AutoconfigURL == nil || !strings.HasPrefix(*raw.AutoconfigURL, "https://") || raw.TrustRoot == nil ||
+		raw.IMAP == nil || raw.SMTP == nil || len(raw.Accounts) == 0 {
+		t.Fatalf("sandbox env lacks a contract field: %s", out)
+	}
+	kinds := map[string]int{}
+	for _, a := range raw.Accounts {
+		for _, f := range []string{"address", "kind", "national_id", "cert", "key"} {
+			if _, ok := a[f].(string); !ok {
+				t.Errorf("account %v: %q missing or not a string", a["address"], f)
+			}
+		}
+		if _, ok := a["closed"].(bool); !ok {
+			t.Errorf("account %v: closed missing or not a boolean", a["address"])
+		}
+		kind, _ := a["kind"].(string)
+		kinds[kind]++
+		if kind == "applicative" {
+			for _, f := range []string{"cert", "key"} {
+				if p, _ := a[f].(string); p == "" || !fileExists(p) {
+					t.Errorf("applicative %s: %s %q does not exist", a["address"], f, p)
+				}
+			}
+		}
+	}
+	for k := range kinds {
+		if !slices.Contains([]string{"personal", "organisational", "applicative", "patient"}, k) {
+			t.Errorf("kind %q outside the contract", k)
+		}
+	}
+	if len(kinds) != 4 {
+		t.Errorf("kinds = %v, want all four", kinds)
+	}
+
+	for field, want := range map[string]string{"trust_root": *raw.TrustRoot, "autoconfig_url": *raw.AutoconfigURL, "imap": *raw.IMAP} {
+		got, errOut, code := runMain(t, "sandbox", "env", "--data-dir", dir, "--get", field)
+		if code != 0 || got != want+"\n" {
+			t.Errorf("env --get %s = %q (%d %s), want %q", field, got, code, errOut, want)
+		}
+	}
+	var app map[string]any
+	for _, a := range raw.Accounts {
+		if a["kind"] == "applicative" {
+			app = a
+		}
+	}
+	addr, _ := app["address"].(string)
+	if got, _, code := runMain(t, "sandbox", "env", "--data-dir", dir, "--account", strings.ToUpper(addr), "--get", "key"); code != 0 || got != app["key"].(string)+"\n" {
+		t.Errorf("env --account %s --get key = %q (%d)", addr, got, code)
+	}
+	if _, errOut, code := runMain(t, "sandbox", "env", "--data-dir", dir, "--get", "nope"); code != 2 || !strings.Contains(errOut, "trust_root") {
+		t.Errorf("unknown field: %d %q, want 2 and the field list", code, errOut)
+	}
+	if _, errOut, code := runMain(t, "sandbox", "env", "--data-dir", dir, "--account", "x@y.test"); code != 1 || !strings.Contains(errOut, "x@y.test") {
+		t.Errorf("unknown account: %d %q", code, errOut)
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
