@@ -17,7 +17,7 @@ func init() {
 		summary: "compose a MSSanté mail (subject, headers, IHE_XDM.zip and PDF/A from CDA documents)",
 		usage: "compose --from ADDR --from-label LABEL --to ADDR [--to ADDR]… [--cc ADDR]… [--subject S] " +
 			"[--text FILE] [--html FILE] [--cda FILE]… [--record-number N] [--dsn] [--mdn] [--mes-fin] [--nil REF] " +
-			"[--reply-to-eml FILE] [--app-contact ADDR] [--derogation] [--patient-domain D] -o OUT.eml",
+			"[--reply-to-eml FILE] [--app-contact ADDR] [--derogation] [--patient-domain D] [--n1-as-is] -o OUT.eml",
 		example: `mssante compose --from marie.martin@medecin.mssante.fr --from-label "Dr Marie MARTIN" ` +
 			`--to 279035121518989@patient.mssante.fr --cda cr.xml --text mot.txt --mdn -o out.eml`,
 		flags: func(fs *flag.FlagSet) runFunc {
@@ -39,6 +39,7 @@ func init() {
 			appContact := fs.String("app-contact", "", "applicative mailbox: the personal or organisational `address` to contact (Reply-To and closing notice)")
 			derogation := fs.Bool("derogation", false, "allow a patient recipient without qualified INS (ECO.2.2.6 derogation; the key is checked)")
 			domain := fs.String("patient-domain", "", "patients' mail `domain` (env MSSANTE_PATIENT_DOMAIN, default "+ins.DefaultPatientDomain+")")
+			asIs := n1AsIsFlag(fs)
 			out := fs.String("o", "", "output `file` (required)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				sender, err := message.ParseAddress(*from)
@@ -88,7 +89,8 @@ func init() {
 					}
 				}
 				opts := &message.Options{NIL: msgFirstSet(*nilRef, os.Getenv("MSSANTE_NIL")),
-					PatientDomain: msgFirstSet(*domain, os.Getenv("MSSANTE_PATIENT_DOMAIN"))}
+					PatientDomain: msgFirstSet(*domain, os.Getenv("MSSANTE_PATIENT_DOMAIN")),
+					ConvertN1:     n1Converter(ctx, *asIs)}
 				c, err := message.Compose(d, opts)
 				if err != nil {
 					return err
