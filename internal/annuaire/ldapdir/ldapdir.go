@@ -138,7 +138,7 @@ func New(o Options) *Client {
 		}
 	}
 	if c.o.FilterTemplate == "" {
-		c.o.FilterTemplate = DefaultFilterTemplate
+		c.o.FilterTemplate = filterFor(c.attrs)
 	}
 	if c.o.Timeout <= 0 {
 		c.o.Timeout = DefaultTimeout
@@ -157,6 +157,41 @@ func New(o Options) *Client {
 		}
 	}
 	return c
+}
+
+// filterFor returns the filter template for an attribute map: DefaultFilterTemplate for the
+// default map, else the same matches on the mapped attributes. A directory with its own schema
+// then needs only --ldap-attr: the default template names inetOrgPerson attributes (cn, sn…)
+// that such a directory does not have, and would silently find nothing.
+func filterFor(attrs map[string]string) string {
+	searched := []struct{ field, forms string }{
+		{"last_name", "~= =*Q* =Q*"}, {"first_name", "=Q*"}, {"address", "=Q*"},
+		{"organization", "~= =*Q*"}, {"service", "=*Q*"}, {"city", "~= =Q*"},
+		{"postal_code", "=Q*"}, {"profession", "~= =Q*"},
+	}
+	same := true
+	for _, m := range searched {
+		same = same && attrs[m.field] == DefaultAttributes[m.field]
+	}
+	if same {
+		return DefaultFilterTemplate
+	}
+	var b strings.Builder
+	b.WriteString("(|")
+	for _, m := range searched {
+		a := attrs[m.field]
+		if a == "" {
+			continue
+		}
+		for _, f := range strings.Fields(m.forms) {
+			if f == "~=" {
+				f = "~=Q"
+			}
+			b.WriteString("(" + a + strings.ReplaceAll(f, "Q", Placeholder) + ")")
+		}
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // Search returns the mailboxes matching q, one entry per address value, deduplicated by address,

@@ -42,7 +42,25 @@ func startSlapd(t *testing.T) testDirectory {
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	url := launchSlapd(t, slapd, dir, conf)
+	ldif, err := os.ReadFile(filepath.Join("testdata", "directory.ldif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ldifPath, pwPath := filepath.Join(dir, "directory.ldif"), filepath.Join(dir, "rootpw")
+	writeFile(t, ldifPath, strings.ReplaceAll(string(ldif), "{{READER_PASSWORD}}", readerPW))
+	writeFile(t, pwPath, rootPW)
+	out, err := exec.Command(ldapadd, "-x", "-H", url, "-D", "cn=admin,"+suffix, "-y", pwPath, "-f", ldifPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ldapadd: %v\n%s", err, out)
+	}
+	return testDirectory{URL: url, BaseDN: suffix, ReaderDN: "cn=lecteur," + suffix, ReaderPassword: readerPW}
+}
 
+// launchSlapd starts slapd with the configuration conf on a free port of 127.0.0.1, stops it in
+// t.Cleanup, and returns its URL.
+func launchSlapd(t *testing.T, slapd, dir, conf string) string {
+	t.Helper()
 	var port int
 	var cmd *exec.Cmd
 	var lastErr error
@@ -70,20 +88,7 @@ func startSlapd(t *testing.T) testDirectory {
 	if cmd == nil {
 		t.Fatalf("slapd did not start: %v", lastErr)
 	}
-
-	url := fmt.Sprintf("ldap://127.0.0.1:%d/", port)
-	ldif, err := os.ReadFile(filepath.Join("testdata", "directory.ldif"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ldifPath, pwPath := filepath.Join(dir, "directory.ldif"), filepath.Join(dir, "rootpw")
-	writeFile(t, ldifPath, strings.ReplaceAll(string(ldif), "{{READER_PASSWORD}}", readerPW))
-	writeFile(t, pwPath, rootPW)
-	out, err := exec.Command(ldapadd, "-x", "-H", url, "-D", "cn=admin,"+suffix, "-y", pwPath, "-f", ldifPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ldapadd: %v\n%s", err, out)
-	}
-	return testDirectory{URL: url, BaseDN: suffix, ReaderDN: "cn=lecteur," + suffix, ReaderPassword: readerPW}
+	return fmt.Sprintf("ldap://127.0.0.1:%d/", port)
 }
 
 func slapdConf(dir, rootPW string) string {
