@@ -185,6 +185,11 @@ func (h *Holder) nextRefreshLocked() time.Time {
 	if t == nil || t.Expiry.IsZero() {
 		return time.Time{}
 	}
+	if len(t.Refresh) == 0 {
+		// Nothing to renew with (a provider that gave no refresh token): the session lasts as
+		// long as the access token.
+		return t.Expiry
+	}
 	life := t.Expiry.Sub(t.IssuedAt)
 	at := t.IssuedAt.Add(time.Duration(float64(life) * h.o.RefreshFraction))
 	if before := t.Expiry.Add(-h.o.RefreshBefore); before.Before(at) && before.After(t.IssuedAt.Add(life/2)) {
@@ -238,6 +243,12 @@ func (h *Holder) Refresh(ctx context.Context) error {
 			return ErrSessionEnded
 		}
 		return h.lastErr
+	}
+	if len(h.tok.Refresh) == 0 {
+		h.mu.Unlock()
+		h.o.Logger.Info("psc session without refresh token: the access token expires")
+		h.end(ReasonExpired)
+		return ErrSessionEnded
 	}
 	f := make(chan struct{})
 	h.flight = f

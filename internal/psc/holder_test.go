@@ -341,3 +341,28 @@ func BenchmarkHolderToken(b *testing.B) {
 		}
 	}
 }
+
+// QA issue 4: a provider that gives no refresh token (a generic provider asked without
+// offline_access): the session lasts as long as the access token and ends "expired" then, not
+// "refresh-refused" at 70 % of its life; the refresher is never called with an empty token.
+func TestHolder_noRefreshTokenEndsAtExpiry(t *testing.T) {
+	h, r, clk, tok := newFakeHolder(120*time.Second, nil)
+	tok.Refresh = nil
+	if got := h.NextRefresh(); !got.Equal(tok.Expiry) {
+		t.Fatalf("NextRefresh %v, want the expiry %v", got, tok.Expiry)
+	}
+	clk.Advance(90 * time.Second)
+	if err := h.RefreshIfDue(context.Background()); err != nil {
+		t.Fatalf("RefreshIfDue at 75 %%: %v", err)
+	}
+	if _, err := h.Token(context.Background()); err != nil {
+		t.Fatalf("Token at 75 %%: %v", err)
+	}
+	clk.Advance(30 * time.Second)
+	if err := h.RefreshIfDue(context.Background()); !errors.Is(err, psc.ErrSessionEnded) {
+		t.Fatalf("RefreshIfDue at expiry: %v", err)
+	}
+	if h.Reason() != psc.ReasonExpired || r.count() != 0 {
+		t.Fatalf("reason %q, refresher called %d times", h.Reason(), r.count())
+	}
+}
