@@ -68,7 +68,7 @@ var ErrRunning = errors.New("a sandbox is already running")
 // listenError names the endpoint and, for a port in use, the flag that moves it.
 func listenError(what, addr, flag string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("sandbox: %s %s: port in use by another program (another sandbox?): free it or choose another address with --%s", what, addr, flag)
+		return fmt.Errorf("sandbox: %s %s: port in use by another program: free it or choose another address with --%s (a second sandbox needs its own --imap, --smtp, --https, --http and --psc)", what, addr, flag)
 	}
 	return fmt.Errorf("sandbox: %s %s: %w", what, addr, err)
 }
@@ -250,7 +250,7 @@ func (w *World) startOperator(ctx context.Context, o Options) error {
 		DataDir:  filepath.Join(w.DataDir, "operator"),
 		IMAPAddr: imapAddr,
 		SMTPAddr: smtpAddr,
-		Hostname: "localhost", ProDomain: cfg.ProDomain, OrgDomain: cfg.OrgDomain, PatientDomain: cfg.PatientDomain,
+		Hostname: "smtp." + cfg.ProDomain, ProDomain: cfg.ProDomain, OrgDomain: cfg.OrgDomain, PatientDomain: cfg.PatientDomain,
 		Accounts: accounts, Certificate: p.server,
 		ClientCAs: roots, ClientIntermediates: []*x509.Certificate{p.org.cert},
 		CheckClientCert: func(_ context.Context, chain []*x509.Certificate) error {
