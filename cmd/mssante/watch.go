@@ -166,7 +166,9 @@ func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 			return err
 		}
 		defer func() {
-			if ctx.Err() != nil { // Ctrl-C: log out here and at PSC
+			// Ctrl-C or a failure: log out here and at PSC, unless the session already ended.
+			var se *sessionEndedError
+			if !errors.As(context.Cause(sessCtx), &se) {
 				a.logout()
 			}
 		}()

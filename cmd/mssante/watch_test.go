@@ -394,3 +394,26 @@ func TestWatch_operatorOutageECO_1_2_7(t *testing.T) {
 	default:
 	}
 }
+
+// A watch --server that cannot open the mailbox (no operator there) exits 1 and logs out: the
+// professional's session does not linger at the server or at PSC.
+func TestWatch_serverFailureLogsOut(t *testing.T) {
+	emu, base := lpsServer(t, pscemu.Options{})
+	pro := pscemu.DefaultProfessionals[0]
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	dir := t.TempDir()
+	w := startWatch(t, "--server", base, "--national-id", pro.NationalID, "--account", pro.Mailboxes[0],
+		"--imap", closed, "--data-dir", filepath.Join(dir, "data"), "--trust-root", filepath.Join(dir, "absent.pem"))
+	approveCIBA(t, emu, pro.NationalID, w.expect(t, "pending", 10*time.Second).BindingMessage)
+	if code := w.exitCode(t, 15*time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if n := emu.EndSessions(pro.NationalID); n != 0 {
+		t.Fatalf("%d PSC sessions still open after watch failed", n)
+	}
+}
