@@ -258,3 +258,33 @@ func TestPDFAPrologue(t *testing.T) {
 		t.Error("prologue does not hold the sRGB profile")
 	}
 }
+
+// FuzzFixGhostscriptDates: the rewrite of Ghostscript's output never changes its length nor any
+// byte but a 'Z' turned into '+', so the cross-reference offsets stay right.
+func FuzzFixGhostscriptDates(f *testing.F) {
+	f.Add([]byte("/CreationDate(D:20261128163000Z00'00')/ModDate(D:20261128163000Z00'00')"))
+	f.Add([]byte("/ModDate (D:20261128163000+01'00') /CreationDate(D:2026Z00'00')"))
+	f.Add(plainPDF("Compte rendu"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out := fixGhostscriptDates(in)
+		if len(out) != len(in) {
+			t.Fatalf("length %d, want %d", len(out), len(in))
+		}
+		for i := range in {
+			if in[i] != out[i] && (in[i] != 'Z' || out[i] != '+') {
+				t.Fatalf("byte %d changed from %q to %q", i, in[i], out[i])
+			}
+		}
+	})
+}
+
+// BenchmarkGhostscript_Convert measures one conversion of a one-page PDF (gs start included).
+func BenchmarkGhostscript_Convert(b *testing.B) {
+	gs := &Ghostscript{Path: testkit.LookPath(b, "gs")}
+	in := plainPDF("Compte rendu de consultation", "Conclusion : examen normal.")
+	for b.Loop() {
+		if _, err := gs.Convert(context.Background(), in, testClock()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

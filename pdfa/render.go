@@ -22,8 +22,9 @@ var (
 	// cannot lay out (RTF, an unreadable image…). The caller can still attach the CDA alone.
 	ErrEmbeddedNotPDF = errors.New("pdfa: the N1 document does not embed a PDF")
 	// ErrNotPDFA is the warning given when an N1 document embeds a PDF that does not declare
-	// PDF/A-1 conformance in its metadata: it is returned unchanged, as ECO.2.1.5 requires the
-	// embedded PDF itself. With Options.StrictN1 it is the error instead.
+	// PDF/A-1 conformance in its metadata and it is returned unchanged (no Options.ConvertN1, or
+	// the conversion failed): ECO.2.1.5 asks for the embedded PDF itself. With Options.StrictN1
+	// it is the error instead.
 	ErrNotPDFA = errors.New("pdfa: the embedded PDF does not declare PDF/A-1 conformance")
 	// ErrConvertedN1 is the warning given when an N1 document's embedded PDF did not declare
 	// PDF/A-1 and Options.ConvertN1 converted it to PDF/A-1b: same pages and text, but not the
