@@ -1,6 +1,7 @@
 package pdfa_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"time"
@@ -32,4 +33,27 @@ func ExampleRender() {
 	}
 	fmt.Println(string(res.PDF[:8]), res.Pages, res.Embedded)
 	// Output: %PDF-1.4 1 false
+}
+
+// Attach a PDF/A-1 for an N1 document: its embedded PDF when it is PDF/A-1, else its conversion
+// by Ghostscript when gs is installed (with the ErrConvertedN1 warning), else the embedded PDF
+// as it is (with the ErrNotPDFA warning).
+func ExampleGhostscript() {
+	data := []byte("…") // a CDA R2 N1 document
+	doc, err := cda.Parse(data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	opts := &pdfa.Options{}
+	if gs := pdfa.LookGhostscript(); gs != nil {
+		opts.ConvertN1 = gs.Func(context.Background())
+	}
+	res, err := pdfa.Render(doc, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		log.Print(w)
+	}
+	fmt.Println(res.Embedded, res.Converted)
 }
