@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -145,5 +147,32 @@ func TestNamedSource_noDoublePrefix(t *testing.T) {
 		if _, err := s.Search(context.Background(), Query{Text: "x"}); err == nil || err.Error() != c[1] {
 			t.Errorf("error %v, want %q", err, c[1])
 		}
+	}
+}
+
+// collect keeps packed records: name order (name, first name, address; an ORG by its
+// organisation), the richest line of a duplicated address (case-insensitive), every field back.
+func TestCollect_packedOrderAndDuplicates(t *testing.T) {
+	lines := []string{strings.Join(ExtractionHeader[:], "|"),
+		row(map[int]string{colType: "PER", colAddress: "z@x.mssante.fr", colLastName: "MARTIN", colFirstName: "Zoé"}),
+		row(map[int]string{colType: "ORG", colAddress: "accueil@x.mssante.fr", colOrganization: "CLINIQUE"}),
+		row(map[int]string{colType: "PER", colAddress: "A@x.mssante.fr", colLastName: "MARTIN", colFirstName: "Zoé"}),
+		row(map[int]string{colType: "PER", colAddress: "a@x.mssante.fr", colLastName: "MARTIN", colFirstName: "Zoé",
+			colProfession: "Médecin", colL6: "75015 PARIS", colPostalCode: "75015"}),
+	}
+	var st BuildStats
+	got, err := collect(context.Background(), strings.NewReader(strings.Join(lines, "\n")), &BuildOptions{}, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, p := range got {
+		order = append(order, decodeEntry(p.rec).Address)
+	}
+	if want := []string{"accueil@x.mssante.fr", "a@x.mssante.fr", "z@x.mssante.fr"}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	if e := decodeEntry(got[1].rec); st.Duplicates != 1 || e.Profession != "Médecin" || e.City != "PARIS" || e.Department != "75" {
+		t.Errorf("duplicates %d, kept %+v", st.Duplicates, e)
 	}
 }
