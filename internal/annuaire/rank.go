@@ -21,12 +21,22 @@ type field struct {
 }
 
 var rankFields = []field{
-	{10, func(e *Entry) string { return withJoined(e.LastName) }},
-	{6, func(e *Entry) string { return withJoined(e.FirstName) }},
-	{4, orgTerms},
+	{10, func(e *Entry) string { return e.LastName }},
+	{6, func(e *Entry) string { return e.FirstName }},
+	{4, func(e *Entry) string {
+		if e.TradeName != "" {
+			return e.Organization + " " + e.TradeName
+		}
+		return e.Organization
+	}},
 	{3, func(e *Entry) string { return e.Profession }},
 	{3, func(e *Entry) string { return e.Specialty }},
-	{3, cityTerms},
+	{3, func(e *Entry) string {
+		if a := arrondissement(e.PostalCode); a != "" {
+			return e.City + " " + a
+		}
+		return e.City
+	}},
 	{3, func(e *Entry) string { return e.PostalCode }},
 	{2, func(e *Entry) string { return e.Service }},
 }
@@ -79,9 +89,36 @@ func score(e *Entry, words []string) float64 {
 				best = max(best, f.weight*prefixFactor)
 			}
 		}
+		if best == 0 { // "dalmeida", "legoff": the joined forms, computed only when needed
+			best = joinedScore(e, w)
+		}
 		total += best
 	}
 	return total
+}
+
+// joinedFields are the fields whose joined forms (joinedForms) a word may match, with the weight
+// of the field.
+var joinedFields = []field{rankFields[0], rankFields[1], rankFields[2], rankFields[5]}
+
+func joinedScore(e *Entry, w string) float64 {
+	best := 0.0
+	for _, f := range joinedFields {
+		if f.weight <= best {
+			continue
+		}
+		j := joinedForms(f.get(e))
+		if j == "" {
+			continue
+		}
+		switch matchToken(foldFast(j), w) {
+		case 2:
+			best = f.weight
+		case 1:
+			best = max(best, f.weight*prefixFactor)
+		}
+	}
+	return best
 }
 
 // matchToken returns 2 when a token of the folded text s equals w, 1 when one starts with w.

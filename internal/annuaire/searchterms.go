@@ -1,7 +1,6 @@
 package annuaire
 
 import (
-	"slices"
 	"strings"
 	"unicode"
 )
@@ -10,10 +9,11 @@ import (
 // way names are written in the extraction file.
 
 // joinedForms returns the words a user may type for a name written with an apostrophe, a hyphen
-// or a particle as one word: "D'ALMEIDA" → "DALMEIDA", "LE GOFF-ÉRARD" → "LEGOFF LEGOFFERARD",
-// "L'HAY-LES-ROSES" → "LHAY". A short first word (elision, particle: d', l', n', o', le, mc) is
-// joined to the next one; a name of two or three words is also joined whole. "" when s has one
-// word.
+// or a particle as one word: "D'ALMEIDA" → "DALMEIDA", "LE GOFF-ÉRARD" → "LEGOFF",
+// "L'HAY-LES-ROSES" → "LHAY HAYLES LESROSES". A short word (elision, particle: d', l', n', o',
+// le, mc) is joined to the next one. Longer words are not joined ("JEAN-MARC" gives nothing):
+// their joined forms would multiply the terms a typed prefix expands to ("marie" to every
+// "marie…" compound first name), which slowed two-word searches tenfold. "" when there is none.
 func joinedForms(s string) string {
 	words := strings.FieldsFunc(s, func(r rune) bool { return !isTokenRune(r) })
 	if len(words) < 2 {
@@ -24,9 +24,6 @@ func joinedForms(s string) string {
 		if len([]rune(words[i])) <= 3 && !isDigits(words[i]) && !isDigits(words[i+1]) {
 			out = append(out, words[i]+words[i+1])
 		}
-	}
-	if len(words) <= 3 && !slices.ContainsFunc(words, isDigits) {
-		out = append(out, strings.Join(words, ""))
 	}
 	return strings.Join(dedupe(out), " ")
 }
