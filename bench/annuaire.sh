@@ -9,6 +9,9 @@ rows=${1:-600000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 TIMEFORMAT="wall %Rs user %Us sys %Ss"
+# Peak memory of the import when GNU time is installed (Debian package "time").
+rss=""
+[ -x /usr/bin/time ] && rss="/usr/bin/time -f peak_rss_kb=%M"
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 go build -o "$work/mssante" ./cmd/mssante
@@ -19,7 +22,7 @@ echo "== generate $rows rows"
 ls -l "$work/Extraction_Correspondance_MSSante.txt" | awk '{printf "extraction file: %.1f MB\n", $5/1e6}'
 
 echo "== Go: mssante annuaire import"
-time "$work/mssante" annuaire import -q "$work/Extraction_Correspondance_MSSante.txt" --data-dir "$work/go" >"$work/go.json"
+time $rss "$work/mssante" annuaire import -q "$work/Extraction_Correspondance_MSSante.txt" --data-dir "$work/go" >"$work/go.json"
 cat "$work/go.json"
 ls -l "$work/go/annuaire.db" | awk '{printf "index size: %.1f MB\n", $5/1e6}'
 
@@ -27,7 +30,7 @@ echo "== Go: search latency (best-effort: wall clock includes waiting for a core
 "$work/annuairebench" latency -index "$work/go/annuaire.db" -n 400
 
 echo "== Python: bench/annuaire_import.py (same schema and bulk-load settings, then naive bm25 searches)"
-time python3 bench/annuaire_import.py "$work/Extraction_Correspondance_MSSante.txt" "$work/py.db"
+time $rss python3 bench/annuaire_import.py "$work/Extraction_Correspondance_MSSante.txt" "$work/py.db"
 echo "== Python with FTS5 default merge settings"
 time PY_FTS_TUNED=0 PY_SKIP_SEARCH=1 python3 bench/annuaire_import.py "$work/Extraction_Correspondance_MSSante.txt" "$work/py0.db"
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
