@@ -52,6 +52,9 @@ func TestSearch_ECO_3_1_4_userSpellings(t *testing.T) {
 		{"biolab", "bal@labo-convention.mssante.fr"},
 		{"laboratoire danalyses", "bal@labo-convention.mssante.fr"},
 		{"clinique lhay", "accueil@clinique-lhay.mssante.fr"},
+		{"généraliste dalmeida", "m.dalmeida@medecin.mssante.fr"},
+		{"infirmière n'diaye", "aminata.ndiaye@infirmier.mssante.fr"},
+		{"pédiatre marseille", "jm.saint-andre@medecin.mssante.fr"},
 	}
 	for _, c := range cases {
 		got := find(t, x, Query{Text: c.q})

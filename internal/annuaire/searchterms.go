@@ -97,10 +97,12 @@ func orgTerms(e *Entry) string {
 }
 
 // synonyms are the abbreviations of the extraction file's addresses (La Poste norm: "ST DENIS"
-// for Saint-Denis) and their long forms; a query word of either form matches both.
-var synonyms = map[string]string{"st": "saint", "saint": "st", "ste": "sainte", "sainte": "ste"}
+// for Saint-Denis) and their long forms, a query word of either form matching both; and the word
+// users say for a label of the file ("généraliste" for "Qualifié en Médecine Générale").
+var synonyms = map[string]string{"st": "saint", "saint": "st", "ste": "sainte", "sainte": "ste",
+	"generaliste": "generale", "generalistes": "generale"}
 
 // synonym returns the other form of w ("st" ↔ "saint"), "" when there is none.
 func synonym(w string) string {
-	return synonyms[strings.ToLower(strings.TrimFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }))]
+	return synonyms[Fold(strings.TrimFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }))]
 }
