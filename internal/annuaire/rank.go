@@ -47,12 +47,14 @@ const prefixFactor = 0.5
 // rankEntries sorts entries best first for the query words (stable: ties keep their order).
 func rankEntries(entries []Entry, words []string) {
 	folded := make([]string, len(words))
+	syns := make([]string, len(words)) // once per query: synonym folds its word
 	for i, w := range words {
 		folded[i] = foldFast(w)
+		syns[i] = synonym(w)
 	}
 	scores := make([]float64, len(entries))
 	for i := range entries {
-		scores[i] = score(&entries[i], folded)
+		scores[i] = score(&entries[i], folded, syns)
 	}
 	idx := make([]int, len(entries))
 	for i := range idx {
@@ -66,20 +68,21 @@ func rankEntries(entries []Entry, words []string) {
 	copy(entries, sorted)
 }
 
-func score(e *Entry, words []string) float64 {
+// score is the score of e for the folded query words; syns[i] is the synonym of words[i] or "".
+func score(e *Entry, words, syns []string) float64 {
 	var folded [8]string
 	for i, f := range rankFields {
 		folded[i] = foldFast(f.get(e))
 	}
 	total := 0.0
-	for _, w := range words {
+	for wi, w := range words {
 		best := 0.0
 		for i, f := range rankFields {
 			if f.weight <= best {
 				continue
 			}
 			m := matchToken(folded[i], w)
-			if syn := synonym(w); syn != "" && m < 2 {
+			if syn := syns[wi]; syn != "" && m < 2 {
 				m = max(m, matchToken(folded[i], syn))
 			}
 			switch m {
