@@ -40,8 +40,11 @@ func init() {
 					defer p.done()
 				}
 				res, err := annuaire.Import(ctx, args[0], *dataDir, opts)
+				if errors.Is(err, annuaire.ErrNotExtraction) {
+					return fmt.Errorf("ce fichier n'est pas l'extraction des BAL MSSanté de l'Annuaire Santé (Extraction_Correspondance_MSSante, 31 colonnes séparées par |) ; l'index actuel est conservé : %w", err)
+				}
 				if err != nil {
-					return err
+					return fmt.Errorf("import échoué, l'index actuel est conservé : %w", err)
 				}
 				return writeJSON(env.stdout, res)
 			}
@@ -79,6 +82,9 @@ func init() {
 				}
 				defer closeFn()
 				entries, err := src.Search(ctx, q)
+				if errors.Is(err, annuaire.ErrNoIndex) {
+					err = fmt.Errorf("aucun index local de l'Annuaire Santé : l'importer avec « mssante annuaire import FICHIER|ZIP|URL » (%w)", err)
+				}
 				if errors.Is(err, fhir.ErrUnauthorized) {
 					err = fmt.Errorf("%w (clé ESANTE-API-KEY refusée ou absente : --fhir-api-key-file FICHIER ou MSSANTE_FHIR_API_KEY)", err)
 				}
