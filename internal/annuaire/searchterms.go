@@ -102,7 +102,14 @@ func orgTerms(e *Entry) string {
 var synonyms = map[string]string{"st": "saint", "saint": "st", "ste": "sainte", "sainte": "ste",
 	"generaliste": "generale", "generalistes": "generale"}
 
-// synonym returns the other form of w ("st" ↔ "saint"), "" when there is none.
+// synonym returns the other form of w ("st" ↔ "saint"), "" when there is none. An ordinal
+// ("15e", "15ème", "1er") gives its number, for "Paris 15e".
 func synonym(w string) string {
-	return synonyms[Fold(strings.TrimFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }))]
+	f := Fold(w)
+	for _, suffix := range []string{"eme", "ieme", "er", "e"} {
+		if n := strings.TrimSuffix(f, suffix); n != f && len(n) <= 2 && isDigits(n) {
+			return n
+		}
+	}
+	return synonyms[strings.TrimFunc(f, func(r rune) bool { return !unicode.IsLetter(r) })]
 }
