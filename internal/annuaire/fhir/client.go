@@ -33,6 +33,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -106,12 +107,39 @@ func (c *Client) Search(ctx context.Context, q annuaire.Query) ([]annuaire.Entry
 	if limit <= 0 {
 		limit = 20
 	}
-	reqs := plan(q)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// The longest word goes to the server; when the entries it brings back do not match the other
+	// words ("dupond ajaccio": ajaccio is a city, not a name), the next longest word is tried.
+	words := serverWords(q.Text)
+	if len(words) == 0 || strings.Contains(q.Text, "@") {
+		words = []string{""}
+	}
+	for i, w := range words {
+		out, err := c.searchWord(ctx, q, w, limit)
+		if err != nil || len(out) > 0 || i == maxServerWords-1 {
+			return out, err
+		}
+	}
+	return nil, nil
+}
+
+// maxServerWords bounds the words of a query tried in turn on the server.
+const maxServerWords = 2
+
+// serverWords returns the words of text, longest first, for the server's name search.
+func serverWords(text string) []string {
+	words := strings.Fields(text)
+	sort.SliceStable(words, func(i, j int) bool { return len([]rune(words[i])) > len([]rune(words[j])) })
+	return words
+}
+
+// searchWord runs the plan of q with word as the server-side name.
+func (c *Client) searchWord(ctx context.Context, q annuaire.Query, word string, limit int) ([]annuaire.Entry, error) {
+	reqs := plan(q, word)
 	if len(reqs) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	filter := newFilter(q)
 	var out []annuaire.Entry
 	seen := map[string]bool{}
@@ -155,7 +183,7 @@ type request struct {
 }
 
 // plan turns q into the FHIR searches to run, in order.
-func plan(q annuaire.Query) []request {
+func plan(q annuaire.Query, word string) []request {
 	text := strings.TrimSpace(q.Text)
 	per := q.Type == "" || q.Type == annuaire.TypePER || q.Type == annuaire.TypeCAB
 	org := q.Type == "" || q.Type == annuaire.TypeORG || q.Type == annuaire.TypeAPP
@@ -175,7 +203,6 @@ func plan(q annuaire.Query) []request {
 		}
 		return reqs
 	}
-	word := longestWord(text)
 	if word == "" {
 		return nil
 	}
@@ -228,17 +255,6 @@ func (c *Client) addOrganizations(ctx context.Context, b *bundle) error {
 		}
 	}
 	return nil
-}
-
-// longestWord returns the longest word of text (the most selective one for the server).
-func longestWord(text string) string {
-	var best string
-	for _, w := range strings.Fields(text) {
-		if len([]rune(w)) > len([]rune(best)) {
-			best = w
-		}
-	}
-	return best
 }
 
 func (c *Client) get(ctx context.Context, u *url.URL) (*bundle, error) {

@@ -117,3 +117,40 @@ func TestNextPage_httpLinkOnSameHostKeepsTLS(t *testing.T) {
 		}
 	}
 }
+
+// "dupond ajaccio": the longest word (a city) finds no name on the server, the next one does.
+func TestSearch_nextWordWhenLongestFindsNothing(t *testing.T) {
+	var names []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		if strings.HasSuffix(r.URL.Path, "/Practitioner") {
+			mu.Lock()
+			names = append(names, r.URL.Query().Get("name"))
+			mu.Unlock()
+			if r.URL.Query().Get("name") == "dupond" {
+				_, _ = w.Write([]byte(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Practitioner","id":"1",
+					"name":[{"family":"DUPOND"}],"telecom":[{"system":"email","value":"dupond@medecin.mssante.fr",
+					"extension":[{"url":"https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-contact-point-email-type",
+					"valueCoding":{"code":"MSSANTE"}}]}]}}]}`))
+				return
+			}
+		}
+		_, _ = w.Write([]byte(`{"resourceType":"Bundle","entry":[]}`))
+	}))
+	defer srv.Close()
+	c := New(Options{BaseURL: srv.URL, APIKey: "k"})
+	got, err := c.Search(context.Background(), annuaire.Query{Text: "dupond ajaccio", Type: annuaire.TypePER})
+	// The entry has no city: the local filter wants every word, so nothing matches "ajaccio".
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Search = %+v, %v", got, err)
+	}
+	if want := []string{"ajaccio", "dupond"}; strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("names searched %q, want %q", names, want)
+	}
+	names = nil
+	got, err = c.Search(context.Background(), annuaire.Query{Text: "dupond", Type: annuaire.TypePER})
+	if err != nil || len(got) != 1 || got[0].Address != "dupond@medecin.mssante.fr" {
+		t.Errorf("Search(dupond) = %+v, %v", got, err)
+	}
+}
