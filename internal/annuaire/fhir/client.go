@@ -9,7 +9,8 @@
 // Practitioner?name= (exercise name, prefix of any part) with _revinclude=PractitionerRole:practitioner,
 // then the organisations the roles reference through Organization?_id=… (the API documents
 // _include and _revinclude, not _include:iterate), and Organization?name:contains=…&mailbox-mss:contains=@.
-// The longest word goes to the server; every word is then checked here as a word prefix of the
+// The longest word goes to the server (the next longest when it finds nothing, e.g. a city); every
+// word is then checked here as a word prefix of the
 // entry, accents and case folded.
 //
 // Choices: mailboxes flagged listeRouge are never returned (the ANS does not publish them; a
