@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mssante/mssante/internal/sandbox"
 )
@@ -163,7 +165,52 @@ func writeEnvField(env *cmdEnv, v any, name string) error {
 	return err
 }
 
+// underGoRun tells whether exe is a binary `go run` built: <tmp>/go-build…/b001/exe/NAME, or,
+// since Go 1.24 caches them, <GOCACHE>/xx/<sha256 hex>-d/NAME.
+func underGoRun(exe string) bool {
+	dir := filepath.Dir(exe)
+	if filepath.Base(dir) == "exe" && strings.Contains(filepath.ToSlash(dir), "/go-build") {
+		return true
+	}
+	h, ok := strings.CutSuffix(filepath.Base(dir), "-d")
+	return ok && len(h) == 64 && strings.Trim(h, "0123456789abcdef") == "" &&
+		len(filepath.Base(filepath.Dir(dir))) == 2 && strings.HasPrefix(h, filepath.Base(filepath.Dir(dir)))
+}
+
+// watchParent cancels the returned context once the parent process changes (it ended), checked
+// every period. `go run` does not relay SIGTERM to the program it runs: without this, `kill` of
+// `go run ./cmd/mssante sandbox` would leave an orphan sandbox holding the ports and the data
+// directory.
+func watchParent(ctx context.Context, getppid func() int, period time.Duration, onGone func()) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	parent := getppid()
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if getppid() != parent {
+					onGone()
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
 func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {
+	if exe, err := os.Executable(); err == nil && underGoRun(exe) {
+		var cancel context.CancelFunc
+		ctx, cancel = watchParent(ctx, os.Getppid, 500*time.Millisecond, func() {
+			fmt.Fprintf(env.stderr, "mssante sandbox: `go run` ended\n")
+		})
+		defer cancel()
+	}
 	w, err := sandbox.Start(ctx, o)
 	if err != nil {
 		return err
