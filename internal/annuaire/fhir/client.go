@@ -10,8 +10,7 @@
 // then the organisations the roles reference through Organization?_id=… (the API documents
 // _include and _revinclude, not _include:iterate), and Organization?name:contains=…&mailbox-mss:contains=@.
 // The longest word goes to the server (the next longest when it finds nothing, e.g. a city); every
-// word is then checked here as a word prefix of the
-// entry, accents and case folded.
+// word is then checked here as a word prefix of the entry, accents and case folded.
 //
 // Choices: mailboxes flagged listeRouge are never returned (the ANS does not publish them; a
 // client that received one does not show it). The digitization flag is read but not exposed
