@@ -50,6 +50,11 @@ func (op *Operator) deliver(env *envelope, data []byte) (string, error) {
 				diag: "smtp; 550 5.2.1 <" + r.addr + ">: mailbox closed (boîte aux lettres fermée)"})
 			continue
 		}
+		if _, known := op.account(r.addr); !known && r.acct.Kind == KindPatient {
+			outs = append(outs, outcome{rcpt: r, action: "failed", status: "5.1.1",
+				diag: "smtp; 550 5.1.1 <" + r.addr + ">: unknown patient or invalid address (patient inconnu ou adresse invalide)"})
+			continue
+		}
 		if err := op.deliverLocal(env, r.addr, id, data, now); err != nil {
 			return "", err
 		}
@@ -201,9 +206,9 @@ func (op *Operator) reportText(env *envelope, outs []outcome, kind reportKind) (
 		"Message non distribué",
 		fmt.Sprintf("Message non distribué\n\n"+
 			"Votre message n'a pas pu être distribué au destinataire suivant :\n\n%s\n\n"+
-			"Raison : la boîte aux lettres Mon espace santé de ce patient est fermée.\n"+
+			"Raison : %s\n"+
 			"Le message n'a pas été transmis au patient. Ne renvoyez pas ce message à cette adresse ;\n"+
-			"contactez le patient par un autre moyen.\n", strings.Join(rcpts, "\n"))
+			"contactez le patient par un autre moyen.\n", strings.Join(rcpts, "\n"), mesReason(outs))
 }
 
 // addMissingHeaders adds the Date and Message-ID fields a submitted message lacks, as Postfix's
@@ -225,6 +230,14 @@ func (op *Operator) addMissingHeaders(data []byte, id string, now time.Time) []b
 		return data
 	}
 	return append(add.Bytes(), data...)
+}
+
+// mesReason is the reason line of Mon espace santé's form for the (single) failed recipient.
+func mesReason(outs []outcome) string {
+	if len(outs) > 0 && outs[0].status == "5.1.1" {
+		return "aucune boîte aux lettres Mon espace santé ne correspond à cette adresse (patient inconnu ou adresse invalide)."
+	}
+	return "la boîte aux lettres Mon espace santé de ce patient est fermée."
 }
 
 // headerOf returns the header block of a message, blank line included.

@@ -126,6 +126,11 @@ func (s *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 			Message: fmt.Sprintf("<%s>: Recipient address rejected: domain outside the sandbox", to)}
 	}
 	a, ok := s.op.account(to)
+	if !ok && s.op.isPatient(to) {
+		// Mail to patient.mssante.fr leaves the operator: Mon espace santé answers an unknown
+		// patient or an invalid address with its "Message non distribué" form, after acceptance.
+		a, ok = Account{Address: strings.ToLower(to), Kind: KindPatient}, true
+	}
 	if !ok {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: Recipient address rejected: User unknown in virtual mailbox table", to)}
