@@ -13,10 +13,13 @@
 //     NO [PRIVACYREQUIRED], SMTP 523 5.7.10 / no AUTH offered);
 //   - a refused login is IMAP NO [AUTHENTICATIONFAILED] or SMTP 535 5.7.8; a refused XOAUTH2
 //     token first gets the JSON challenge {"status":"401","schemes":"bearer","scope":"mail"};
-//   - MAIL FROM must be the authenticated mailbox (or <>); an unknown local recipient is refused
-//     at RCPT with 550 5.1.1; a message over the patient limit (25 MB) to a patient mailbox is
-//     refused with 552 5.3.4 at MAIL (SIZE) or DATA;
-//   - a delivered message gets Return-Path, Delivered-To and Received; IDLE sessions see it.
+//   - MAIL FROM must be the authenticated mailbox (or <>); an unknown recipient of the
+//     professional or organisation domain is refused at RCPT with 550 5.1.1, an unknown or closed
+//     patient address is accepted then bounced with Mon espace santé's "Message non distribué"
+//     (5.1.1 or 5.2.1); a message over the patient limit (25 MB) to a patient mailbox is refused
+//     with 552 5.3.4 at MAIL (SIZE) or DATA;
+//   - a submitted message lacking Date or Message-ID gets them (as Postfix's cleanup); a
+//     delivered message gets Return-Path, Delivered-To and Received; IDLE sessions see it.
 //
 // Mail is kept under DataDir/mail, one directory per folder with one file per message and an
 // index (UIDVALIDITY, UIDNEXT, flags), all written atomically (store.go). Accounts come from
