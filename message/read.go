@@ -208,7 +208,7 @@ func (m *Message) readHeader(patientDomain string) {
 			m.Headers[k] = strings.TrimSpace(fields.Value())
 		}
 	}
-	if m.From.IsPatient(patientDomain) {
+	if m.From.IsPatient(patientDomain) && hasMatriculeShape(m.From) {
 		m.SenderKind = Patient
 		m.Patient = m.patientSender()
 	}
@@ -224,6 +224,15 @@ func (m *Message) addresses(key string) []Address {
 		out = append(out, Address{Name: a.Name, Addr: a.Address})
 	}
 	return out
+}
+
+// hasMatriculeShape reports whether the local part of a patient-domain address has the shape of an
+// INS matricule (15 characters, key right or wrong). Mon espace santé's own notices come from the
+// patient domain too ("ne-pas-repondre@…": "Message non distribué"), and are not a patient writing.
+func hasMatriculeShape(a Address) bool {
+	local, _, _ := strings.Cut(a.Addr, "@")
+	m, _ := ins.Parse(local)
+	return !m.IsZero()
 }
 
 // patientSender reads the identity of a Mon espace santé sender (ECO.3.1.2).

@@ -97,6 +97,24 @@ func TestParse_mesBounce(t *testing.T) {
 	}
 }
 
+// ECO.3.1.1: a notice of Mon espace santé itself ("ne-pas-repondre@patient…") comes from the
+// patient domain but is no patient writing: no patient identity, no INS warning.
+func TestParse_mesNoticeIsNotAPatient(t *testing.T) {
+	raw := "From: Mon espace sante <ne-pas-repondre@patient.mssante.fr>\r\nTo: <a@medecin.mssante.fr>\r\n" +
+		"Subject: Message non distribue\r\nAuto-Submitted: auto-replied\r\n\r\nBonjour.\r\n"
+	m, err := Parse([]byte(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SenderKind == Patient || m.Patient != nil {
+		t.Errorf("sender kind %v, patient %+v; want a notice, not a patient", m.SenderKind, m.Patient)
+	}
+	patient, err := Parse([]byte("From: DUPOND Leo <279035121518989@patient.mssante.fr>\r\nTo: <a@medecin.mssante.fr>\r\nSubject: x\r\n\r\nx\r\n"), nil)
+	if err != nil || patient.SenderKind != Patient {
+		t.Errorf("a matricule address is still a patient: %v, %v", patient.SenderKind, err)
+	}
+}
+
 // ECO.2.3.2: a received MDN is read (windows-1252 human part decoded).
 func TestParse_mdnReceived(t *testing.T) {
 	m := readFixture(t, "mdn-displayed.eml")
