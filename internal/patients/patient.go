@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/fold"
 )
 
 // Status is the state of an identity in the vocabulary of the RNIV (Référentiel national
@@ -31,7 +32,7 @@ var Statuses = []Status{StatusProvisional, StatusRetrieved, StatusValidated, Sta
 
 // ParseStatus reads a status, accepting the accented French spelling and any case.
 func ParseStatus(s string) (Status, error) {
-	f := fold(s)
+	f := fold.Words(s)
 	f = strings.TrimPrefix(f, "identite ")
 	for _, st := range Statuses {
 		if f == string(st) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/fold"
 )
 
 // matricule builds a synthetic test matricule with its computed key.
@@ -348,8 +349,8 @@ func TestFold(t *testing.T) {
 		"Ünal Çelik":          "unal celik",
 		"":                    "",
 	} {
-		if got := fold(in); got != want {
-			t.Errorf("fold(%q) = %q, want %q", in, got, want)
+		if got := fold.Words(in); got != want {
+			t.Errorf("fold.Words(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -359,12 +360,12 @@ func FuzzFold(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := fold(s)
-		if fold(got) != got {
-			t.Fatalf("fold not idempotent: %q -> %q -> %q", s, got, fold(got))
+		got := fold.Words(s)
+		if fold.Words(got) != got {
+			t.Fatalf("fold not idempotent: %q -> %q -> %q", s, got, fold.Words(got))
 		}
 		if strings.Contains(got, "  ") || strings.TrimSpace(got) != got {
-			t.Fatalf("fold(%q) = %q has stray spaces", s, got)
+			t.Fatalf("fold.Words(%q) = %q has stray spaces", s, got)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/fold"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -290,7 +291,7 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]Patient,
 		return s.query(ctx, "SELECT "+columns+` FROM patients WHERE matricule <> '' AND matricule >= ?
 			AND matricule < ? ORDER BY matricule, id LIMIT ?`, m, m+"Z", limit)
 	}
-	words := strings.Fields(fold(query))
+	words := strings.Fields(fold.Words(query))
 	if len(words) == 0 {
 		return nil, fmt.Errorf("%w: empty search", ErrInvalid)
 	}
@@ -323,9 +324,9 @@ func isMatriculePrefix(s string) bool {
 // word beginning. It ends with the joined forms of the names, so that a name typed without its
 // apostrophe, hyphen or particle is found: "dalmeida" for D'ALMEIDA, "legoff" for LE GOFF.
 func searchKey(id ins.Identity) string {
-	key := fold(strings.Join([]string{id.BirthName, id.UsedName, id.FirstName, id.GivenNames}, " "))
+	key := fold.Words(strings.Join([]string{id.BirthName, id.UsedName, id.FirstName, id.GivenNames}, " "))
 	for _, n := range []string{id.BirthName, id.UsedName, id.FirstName} {
-		if j := joinedForms(fold(n)); j != "" {
+		if j := joinedForms(fold.Words(n)); j != "" {
 			key += " " + j
 		}
 	}

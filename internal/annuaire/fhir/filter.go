@@ -3,10 +3,9 @@ package fhir
 import (
 	"encoding/json"
 	"strings"
-	"unicode"
 
 	"github.com/mssante/mssante/internal/annuaire"
-	"golang.org/x/text/unicode/norm"
+	"github.com/mssante/mssante/internal/fold"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -22,13 +21,13 @@ type filter struct {
 }
 
 func newFilter(q annuaire.Query) filter {
-	f := filter{typ: strings.ToUpper(q.Type), profession: fold(q.Profession), department: strings.ToUpper(strings.TrimSpace(q.Department))}
+	f := filter{typ: strings.ToUpper(q.Type), profession: fold.Words(q.Profession), department: strings.ToUpper(strings.TrimSpace(q.Department))}
 	text := strings.TrimSpace(q.Text)
 	if strings.Contains(text, "@") {
 		f.mailbox = strings.ToLower(strings.Fields(text)[0])
 		return f
 	}
-	f.words = strings.Fields(fold(text))
+	f.words = strings.Fields(fold.Words(text))
 	return f
 }
 
@@ -39,13 +38,13 @@ func (f filter) match(e annuaire.Entry) bool {
 	if f.department != "" && e.Department != f.department {
 		return false
 	}
-	if f.profession != "" && !strings.Contains(fold(e.Profession), f.profession) && e.ProfessionCode != f.profession {
+	if f.profession != "" && !strings.Contains(fold.Words(e.Profession), f.profession) && e.ProfessionCode != f.profession {
 		return false
 	}
 	if f.mailbox != "" {
 		return strings.Contains(strings.ToLower(e.Address), f.mailbox)
 	}
-	hay := " " + fold(strings.Join([]string{e.LastName, e.FirstName, e.Profession, e.Specialty, e.Organization,
+	hay := " " + fold.Words(strings.Join([]string{e.LastName, e.FirstName, e.Profession, e.Specialty, e.Organization,
 		e.Service, e.City, e.PostalCode, e.Address}, " ")) + " "
 	for _, w := range f.words {
 		if !strings.Contains(hay, " "+w) {
@@ -53,29 +52,4 @@ func (f filter) match(e annuaire.Entry) bool {
 		}
 	}
 	return true
-}
-
-// fold lower-cases s, removes diacritics and turns every run of other characters than letters and
-// digits into one space.
-func fold(s string) string {
-	var b strings.Builder
-	space := true
-	for _, r := range norm.NFD.String(s) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-			continue
-		case r == 'œ' || r == 'Œ':
-			b.WriteString("oe")
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			b.WriteRune(unicode.ToLower(r))
-		default:
-			if !space {
-				b.WriteByte(' ')
-			}
-			space = true
-			continue
-		}
-		space = false
-	}
-	return strings.TrimSpace(b.String())
 }

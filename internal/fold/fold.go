@@ -1,4 +1,6 @@
-package patients
+// Package fold turns French names and labels into search keys: the form in which the directory
+// and the known-patients base compare what a professional types with what they hold.
+package fold
 
 import (
 	"strings"
@@ -7,10 +9,10 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// fold returns s lower-cased, without diacritics, with ligatures expanded and every run of
-// characters other than letters and digits turned into one space: "Hélène-Œdipe  d'Arc" gives
-// "helene oedipe d arc". Names are searched in this form.
-func fold(s string) string {
+// Words returns s lower-cased, without diacritics, with the ligatures œ, æ and ß expanded, and every
+// run of characters other than letters and digits turned into one space: "Hélène-Œdipe  d'Arc"
+// gives "helene oedipe d arc".
+func Words(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := true
