@@ -250,6 +250,11 @@ func (c *connFlags) open(ctx context.Context, env *cmdEnv) (*transport, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.openWith(ctx, env, auth, author)
+}
+
+// openWith is open with an authentication built by the caller (watch logs in at a server).
+func (c *connFlags) openWith(ctx context.Context, env *cmdEnv, auth lps.Auth, author string) (*transport, error) {
 	pol, err := c.policy(env.stderr)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/lps"
-	"github.com/mssante/mssante/trust"
 )
 
 // mssante watch: a long-running mail session (issue 4 acceptance). It keeps an IMAP IDLE session
@@ -206,7 +204,7 @@ func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 		}
 	}
 
-	t, err := openTransportWith(ctx, env, c, auth, author)
+	t, err := c.openWith(ctx, env, auth, author)
 	if err != nil {
 		return err
 	}
@@ -265,23 +263,6 @@ func watchLogin(ctx context.Context, w *watcher, f *watchFlags) (*agent, error) 
 	}
 	a.nationalID = me.NationalID
 	return a, nil
-}
-
-// openTransportWith is connFlags.open with an authentication built by the caller.
-func openTransportWith(ctx context.Context, env *cmdEnv, c *connFlags, auth lps.Auth, author string) (*transport, error) {
-	pol, err := c.policy(env.stderr)
-	if err != nil {
-		return nil, err
-	}
-	trail, closeDB, err := openAudit(ctx, *c.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	rec := &auditRecorder{trail: trail, author: author, stderr: env.stderr}
-	opts := &lps.Options{TLS: pol.ClientConfig(*c.serverName, nil), Recorder: rec,
-		ClassifyTLSError: trust.ClassifyHandshakeError,
-		Logger:           slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	return &transport{auth: auth, author: author, opts: opts, policy: pol, close: closeDB}, nil
 }
 
 // watchTokenFile follows a token file: a new token is a renewal, a missing file (the login agent
