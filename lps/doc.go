@@ -36,7 +36,11 @@
 //
 // Submission sends MAIL and RCPT as one group when the server offers PIPELINING (RFC 2920), DATA
 // after their replies (all or nothing), DSN parameters when it offers DSN (RFC 3461), and checks
-// SIZE first. IMAP uses CONDSTORE when offered (MODSEQ in summaries, HIGHESTMODSEQ on select).
+// SIZE first. IMAP uses CONDSTORE when offered (MODSEQ in summaries, HIGHESTMODSEQ on select);
+// Resync brings a mailbox up to date after a reconnection from a SyncState (CHANGEDSINCE and a
+// UID SEARCH of the known UIDs, RFC 7162 section 6; a full flag listing without CONDSTORE).
 //
-// Not implemented: QRESYNC; implicit TLS (ports 465/993), which the referential does not use.
+// Not implemented: QRESYNC itself (SELECT (QRESYNC …), VANISHED), which go-imap v2 beta.8 cannot
+// express, even when the server offers it; implicit TLS (ports 465/993), which the referential
+// does not use.
 package lps
