@@ -34,7 +34,8 @@ type SyncResult struct {
 	// cache of the mailbox. Changed then lists every message and Vanished is empty.
 	Reset bool `json:"reset,omitempty"`
 	// Full: Changed lists every message, not only those changed since the state (Reset, a
-	// server without CONDSTORE, or a state without HighestModSeq).
+	// server without CONDSTORE or a mailbox without MODSEQ, a state without HighestModSeq, or
+	// a HIGHESTMODSEQ lower than the state's).
 	Full bool `json:"full,omitempty"`
 	// Changed are the messages whose flags changed since the state, new messages included,
 	// by ascending UID.
@@ -92,7 +93,10 @@ func (cl *IMAPClient) Resync(ctx context.Context, mailbox string, since SyncStat
 		r := &SyncResult{Mailbox: mailbox, UIDValidity: d.UIDValidity, HighestModSeq: d.HighestModSeq,
 			Changed: []FlagChange{}, Vanished: []uint32{}}
 		r.Reset = since.UIDValidity != d.UIDValidity
-		r.Full = r.Reset || !cl.condstore || since.HighestModSeq == 0
+		// No MODSEQ to compare (no CONDSTORE, NOMODSEQ mailbox, empty state) or a server that
+		// went back in time (restored mailbox): only a full listing is exact.
+		r.Full = r.Reset || !cl.condstore || since.HighestModSeq == 0 || d.HighestModSeq == 0 ||
+			d.HighestModSeq < since.HighestModSeq
 		if d.NumMessages > 0 && (r.Full || d.HighestModSeq != since.HighestModSeq) {
 			var all imap.UIDSet
 			all.AddRange(1, 0) // 1:*

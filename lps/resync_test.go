@@ -144,6 +144,17 @@ func testResync(t *testing.T, e *peerEnv) {
 		t.Errorf("Search after Resync = %v, %v", uids, err)
 	}
 
+	// A state ahead of the server (restored mailbox): only a full listing is exact.
+	ahead := next
+	ahead.HighestModSeq += 1000
+	full, err := back.Resync(ctx, "INBOX", ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !full.Full || full.Reset || len(full.Vanished) != 0 || !slices.Equal(changedUIDs(full), now.UIDs) {
+		t.Errorf("state ahead of the server: %+v, want a full listing of %v", full, now.UIDs)
+	}
+
 	// Another UIDVALIDITY: the cache is void, full listing.
 	stale := next
 	stale.UIDValidity++
