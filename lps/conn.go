@@ -298,6 +298,29 @@ type session struct {
 	conn net.Conn // the TLS connection as the protocol library sees it
 }
 
+// dialSecured is the common start of a session: dial ep, bind ctx to the connection, run the
+// protocol's STARTTLS, and record the connection in the audit trail, failures included. wrap types a
+// dial failure as the protocol's error. The caller defers release once its authentication is done.
+func dialSecured[C any](ctx context.Context, ep Endpoint, auth Auth, opts *Options, proto string,
+	wrap func(error) error, starttls func(context.Context, *session, *plainSession) (C, error),
+) (s *session, c C, release func(), err error) {
+	s, p, err := dialPlain(ctx, ep, auth, opts, proto)
+	if err != nil {
+		err = wrap(err)
+		opts.record(ctx, auth.Address, ActionConnect, "CONNECT "+ep.String(), "", err)
+		return nil, c, nil, err
+	}
+	release = s.raw.bind(ctx)
+	c, err = starttls(ctx, s, p)
+	opts.record(ctx, auth.Address, ActionConnect, "CONNECT "+ep.String()+" STARTTLS", tlsSummary(s), err)
+	if err != nil {
+		_ = s.raw.Close()
+		release()
+		return nil, c, nil, err
+	}
+	return s, c, release, nil
+}
+
 // dialPlain connects and returns the cleartext part of a session.
 func dialPlain(ctx context.Context, ep Endpoint, auth Auth, opts *Options, proto string) (*session, *plainSession, error) {
 	if opts == nil || opts.TLS == nil {

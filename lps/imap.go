@@ -76,21 +76,12 @@ func (cl *IMAPClient) handler() *imapclient.UnilateralDataHandler {
 }
 
 func (cl *IMAPClient) connect(ctx context.Context) error {
-	s, p, err := dialPlain(ctx, cl.ep, cl.auth, cl.opts, "imap")
+	s, conn, release, err := dialSecured(ctx, cl.ep, cl.auth, cl.opts, "imap",
+		func(err error) error { return &IMAPError{Command: "CONNECT", Err: err} }, cl.starttls)
 	if err != nil {
-		err = &IMAPError{Command: "CONNECT", Err: err}
-		cl.opts.record(ctx, cl.auth.Address, ActionConnect, "CONNECT "+cl.ep.String(), "", err)
 		return err
 	}
-	release := s.raw.bind(ctx)
 	defer release()
-	conn, err := cl.starttls(ctx, s, p)
-	cl.opts.record(ctx, cl.auth.Address, ActionConnect, "CONNECT "+cl.ep.String()+" STARTTLS",
-		tlsSummary(s), err)
-	if err != nil {
-		_ = s.raw.Close()
-		return err
-	}
 	c, err := cl.authenticate(ctx, s, conn)
 	if err != nil {
 		_ = conn.Close()

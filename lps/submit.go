@@ -288,21 +288,12 @@ func (cl *SMTPClient) TLS() (version, suite string) {
 
 // connect dials, runs STARTTLS and authenticates.
 func (cl *SMTPClient) connect(ctx context.Context) error {
-	s, p, err := dialPlain(ctx, cl.ep, cl.auth, cl.opts, "smtp")
+	s, c, release, err := dialSecured(ctx, cl.ep, cl.auth, cl.opts, "smtp",
+		func(err error) error { return &SendError{Command: "CONNECT", Err: err} }, cl.starttls)
 	if err != nil {
-		err = &SendError{Command: "CONNECT", Err: err}
-		cl.opts.record(ctx, cl.auth.Address, ActionConnect, "CONNECT "+cl.ep.String(), "", err)
 		return err
 	}
-	release := s.raw.bind(ctx)
 	defer release()
-	c, err := cl.starttls(ctx, s, p)
-	cl.opts.record(ctx, cl.auth.Address, ActionConnect, "CONNECT "+cl.ep.String()+" STARTTLS",
-		tlsSummary(s), err)
-	if err != nil {
-		_ = s.raw.Close()
-		return err
-	}
 	if err := cl.authenticate(ctx, s, c); err != nil {
 		_ = c.Close()
 		return err
