@@ -553,18 +553,32 @@ func (c *connFlags) dialIMAP(ctx context.Context, env *cmdEnv) (*lps.IMAPClient,
 	return ic, t, nil
 }
 
+// openMailbox opens an IMAP session and selects mailbox; done closes the session, then the
+// transport (audit trail).
+func (c *connFlags) openMailbox(ctx context.Context, env *cmdEnv, mailbox string) (*lps.IMAPClient, func(), error) {
+	ic, t, err := c.dialIMAP(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() {
+		_ = ic.Close()
+		t.close()
+	}
+	if _, err := ic.Select(ctx, mailbox); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return ic, done, nil
+}
+
 func runList(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, limit int) error {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	ic, t, err := c.dialIMAP(ctx, env)
+	ic, done, err := c.openMailbox(ctx, env, mailbox)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	defer ic.Close()
-	if _, err := ic.Select(ctx, mailbox); err != nil {
-		return err
-	}
+	defer done()
 	uids, err := ic.Search(ctx, lps.Criteria{})
 	if err != nil {
 		return err
@@ -590,15 +604,11 @@ func runList(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, lim
 func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, uid uint32, out string) error {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	ic, t, err := c.dialIMAP(ctx, env)
+	ic, done, err := c.openMailbox(ctx, env, mailbox)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	defer ic.Close()
-	if _, err := ic.Select(ctx, mailbox); err != nil {
-		return err
-	}
+	defer done()
 	if out == "-" {
 		// The message itself on stdout (no JSON summary, which would mix with it).
 		_, err := ic.FetchBody(ctx, uid, env.stdout)
