@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -177,24 +176,7 @@ func loginConsent(t *testing.T, h **hydra) *httptest.Server {
 // browse follows the redirects of a login like a browser (cookies included) up to the callback.
 func browse(t *testing.T, start string) url.Values {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	var cb *url.URL
-	hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), redirectURL) {
-			cb = req.URL
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := hc.Get(start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if cb == nil {
-		t.Fatalf("login did not reach the callback: %s %s", resp.Status, resp.Request.URL)
-	}
-	return cb.Query()
+	return browseTo(t, start, redirectURL)
 }
 
 // Code + PKCE, ID token verification, userinfo, refresh and logout (revocation) of the PSC client
