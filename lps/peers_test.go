@@ -119,22 +119,7 @@ func ctxT(t *testing.T) context.Context {
 // waitFor polls the INBOX of cl until a message with subject arrives; it returns its UID.
 func waitFor(t *testing.T, cl *lps.IMAPClient, subject string) uint32 {
 	t.Helper()
-	ctx := ctxT(t)
-	for i := 0; i < 100; i++ {
-		if _, err := cl.Select(ctx, "INBOX"); err != nil {
-			t.Fatalf("Select: %v", err)
-		}
-		uids, err := cl.Search(ctx, lps.Criteria{Subject: subject})
-		if err != nil {
-			t.Fatalf("Search: %v", err)
-		}
-		if len(uids) > 0 {
-			return uids[len(uids)-1]
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("message %q never arrived", subject)
-	return 0
+	return peertest.WaitForSubject(t, ctxT(t), cl, subject, 10*time.Second)
 }
 
 func TestPeers(t *testing.T) {

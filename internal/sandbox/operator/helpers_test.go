@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/sandbox/operator"
 	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
@@ -217,25 +218,10 @@ func testMessage(from, to, subject string) []byte {
 		from, to, subject, time.Now().Format(time.RFC1123Z), time.Now().UnixNano()))
 }
 
-// waitFor polls INBOX until a message with subject is there; it returns its UID.
+// waitFor polls the INBOX of cl until a message with subject arrives; it returns its UID.
 func waitFor(t *testing.T, cl *lps.IMAPClient, subject string) uint32 {
 	t.Helper()
-	ctx := ctxT(t)
-	for i := 0; i < 50; i++ {
-		if _, err := cl.Select(ctx, "INBOX"); err != nil {
-			t.Fatalf("Select: %v", err)
-		}
-		uids, err := cl.Search(ctx, lps.Criteria{Subject: subject})
-		if err != nil {
-			t.Fatalf("Search: %v", err)
-		}
-		if len(uids) > 0 {
-			return uids[len(uids)-1]
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("message %q never arrived", subject)
-	return 0
+	return peertest.WaitForSubject(t, ctxT(t), cl, subject, 2500*time.Millisecond)
 }
 
 func fetch(t *testing.T, cl *lps.IMAPClient, uid uint32) []byte {
