@@ -248,7 +248,10 @@ func (c *Client) dial(ctx context.Context) (*ldap.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldapdir: dial %s: %w", c.o.URL, ctxErr(ctx, err))
 	}
-	conn.SetTimeout(time.Until(deadline))
+	// The context is the one clock: it closes the connection at the deadline (see Search), so its
+	// error names the cause. The library's own timeout is only a backstop, a second later, so that
+	// it never wins the race and hides the deadline behind "connection timed out".
+	conn.SetTimeout(time.Until(deadline) + time.Second)
 	return conn, nil
 }
 
