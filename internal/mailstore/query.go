@@ -82,8 +82,10 @@ type Query struct {
 	Sort    Sort
 	// Reverse flips the order (oldest first for SortDate, Z→A for the others).
 	Reverse bool
-	// Thread groups conversations (ECO.3.2.1): threads by their newest message, newest first,
-	// and the messages of a thread oldest first. Pagination is then by Offset only.
+	// Thread groups conversations (ECO.3.2.1): threads by their newest message, newest first
+	// (oldest first with Reverse), and the messages of a thread oldest first. Limit and Offset
+	// then count threads, and every message of the threads of the page is returned; Sort and
+	// After do not apply.
 	Thread bool
 	Unseen bool
 	// Limit (default 50) and Offset, or After: the Next of the previous page (keyset pagination,
@@ -212,15 +214,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	}
 	var query string
 	if q.Thread {
-		td := "DESC"
-		if q.Reverse {
-			td = "ASC"
-		}
-		query = `SELECT ` + messageColumns + ` FROM mail_messages m` + messageJoins +
-			` JOIN (SELECT m.account_id, m.thread_id, MAX(m.date) AS tdate FROM mail_messages m WHERE ` + where +
-			` GROUP BY m.account_id, m.thread_id) t ON t.account_id = m.account_id AND t.thread_id = m.thread_id
-			WHERE ` + where + ` ORDER BY t.tdate ` + td + `, m.account_id, m.thread_id, m.date ASC, m.id ASC LIMIT ? OFFSET ?`
-		args = append(append(args, args...), q.Limit, q.Offset)
+		return s.listThreads(ctx, q, where, args)
 	} else {
 		if q.After != "" {
 			c, err := decodeCursor(q.After)
@@ -243,12 +237,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	for rows.Next() {
 		var m Message
 		var key string
-		if q.Thread {
-			m, err = scanMessage(rows)
-		} else {
-			m, err = scanMessage(rows, &key)
-		}
-		if err != nil {
+		if m, err = scanMessage(rows, &key); err != nil {
 			return page, fmt.Errorf("listing messages: %w", err)
 		}
 		page.Messages = append(page.Messages, m)
@@ -257,7 +246,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("listing messages: %w", err)
 	}
-	if !q.Thread && len(page.Messages) > q.Limit {
+	if len(page.Messages) > q.Limit {
 		page.Messages = page.Messages[:q.Limit]
 		last := page.Messages[q.Limit-1]
 		page.Next = encodeCursor(cursor{Key: keys[q.Limit-1], ID: last.ID})
@@ -554,4 +543,61 @@ func (s *Store) ReportsFor(ctx context.Context, messageID string) ([]ReceivedRep
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// listThreads returns the page of threads q asks, each with all its messages in scope.
+func (s *Store) listThreads(ctx context.Context, q Query, where string, args []any) (Page, error) {
+	page := Page{Messages: []Message{}}
+	dir := "DESC"
+	if q.Reverse {
+		dir = "ASC"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT m.account_id, m.thread_id, MAX(m.date) AS tdate FROM mail_messages m
+		WHERE `+where+` GROUP BY m.account_id, m.thread_id ORDER BY tdate `+dir+`, m.account_id, m.thread_id LIMIT ? OFFSET ?`,
+		append(append([]any(nil), args...), q.Limit, q.Offset)...)
+	if err != nil {
+		return page, fmt.Errorf("listing threads: %w", err)
+	}
+	type thread struct {
+		acc int64
+		id  string
+	}
+	var threads []thread
+	for rows.Next() {
+		var t thread
+		var d string
+		if err := rows.Scan(&t.acc, &t.id, &d); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("listing threads: %w", err)
+		}
+		threads = append(threads, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("listing threads: %w", err)
+	}
+	for _, t := range threads {
+		rows, err := s.db.QueryContext(ctx, `SELECT `+messageColumns+` FROM mail_messages m`+messageJoins+
+			` WHERE `+where+` AND m.account_id = ? AND m.thread_id = ? ORDER BY m.date, m.id`,
+			append(append([]any(nil), args...), t.acc, t.id)...)
+		if err != nil {
+			return page, fmt.Errorf("listing threads: %w", err)
+		}
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return page, fmt.Errorf("listing threads: %w", err)
+			}
+			page.Messages = append(page.Messages, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return page, fmt.Errorf("listing threads: %w", err)
+		}
+	}
+	if err := s.attachDocuments(ctx, page.Messages); err != nil {
+		return page, err
+	}
+	return page, nil
 }

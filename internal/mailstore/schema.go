@@ -66,7 +66,7 @@ CREATE INDEX mail_messages_folder_subject ON mail_messages (folder_id, sort_subj
 CREATE INDEX mail_messages_folder_patient ON mail_messages (folder_id, sort_patient, id);
 CREATE INDEX mail_messages_folder_unseen ON mail_messages (folder_id, seen);
 CREATE INDEX mail_messages_message_id ON mail_messages (account_id, message_id);
-CREATE INDEX mail_messages_thread ON mail_messages (account_id, thread_id);
+CREATE INDEX mail_messages_thread ON mail_messages (account_id, thread_id, date);
 CREATE INDEX mail_messages_patient_ins ON mail_messages (patient_ins);
 CREATE TABLE mail_bodies (
 	message_ref BIGINT PRIMARY KEY REFERENCES mail_messages(id) ON DELETE CASCADE,
