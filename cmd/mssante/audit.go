@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -106,7 +105,7 @@ func openAudit(ctx context.Context, dataDir string) (*audit.Trail, func(), error
 		}
 		retention = d
 	}
-	db, err := store.Open(ctx, dataDir, audit.Migrations...)
+	db, err := store.Open(ctx, store.DefaultURL(dataDir), audit.Migrations...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -118,4 +117,4 @@ func openAudit(ctx context.Context, dataDir string) (*audit.Trail, func(), error
 	return trail, func() { closeQuietly(db) }, nil
 }
 
-func closeQuietly(db *sql.DB) { _ = db.Close() }
+func closeQuietly(db *store.DB) { _ = db.Close() }

@@ -107,13 +107,13 @@ type Options struct {
 
 // Trail is the audit trail in a database. It is safe for concurrent use.
 type Trail struct {
-	db  *sql.DB
+	db  *store.DB
 	now func() time.Time
 	mu  sync.Mutex // serialises Append so that the chain stays linear
 }
 
 // New returns the trail stored in db (migrated with Migrations). It does no I/O.
-func New(db *sql.DB, o *Options) *Trail {
+func New(db *store.DB, o *Options) *Trail {
 	t := &Trail{db: db, now: time.Now}
 	if o != nil && o.Now != nil {
 		t.now = o.Now

@@ -15,7 +15,7 @@ import (
 
 func newTrail(t *testing.T, now func() time.Time) (*Trail, *store.Migration) {
 	t.Helper()
-	db, err := store.Open(context.Background(), t.TempDir(), Migrations...)
+	db, err := store.Open(context.Background(), store.DefaultURL(t.TempDir()), Migrations...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestVerify_findsTampering(t *testing.T) {
 			if _, err := tr.Verify(context.Background()); err != nil {
 				t.Fatalf("untouched trail: %v", err)
 			}
-			if _, err := tr.db.Exec(tamper); err != nil {
+			if _, err := tr.db.ExecContext(context.Background(), tamper); err != nil {
 				t.Fatal(err)
 			}
 			r, err := tr.Verify(context.Background())
@@ -119,7 +119,7 @@ func TestMigration_headFromExistingTrail(t *testing.T) {
 	tr, _ := newTrail(t, clock(time.Date(2026, 11, 28, 10, 0, 0, 0, paris)))
 	fill(t, tr, 3)
 	ctx := context.Background()
-	if _, err := tr.db.Exec(`DROP TABLE audit_head; DELETE FROM schema_migrations WHERE package = 'audit' AND version = 2`); err != nil {
+	if _, err := tr.db.ExecContext(context.Background(), `DROP TABLE audit_head; DELETE FROM schema_migrations WHERE package = 'audit' AND version = 2`); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Migrate(ctx, tr.db, Migrations...); err != nil {
@@ -129,7 +129,7 @@ func TestMigration_headFromExistingTrail(t *testing.T) {
 		t.Fatalf("Verify after migration = %+v, %v", r, err)
 	}
 	fill(t, tr, 1)
-	if _, err := tr.db.Exec(`DELETE FROM audit_events WHERE seq = 4`); err != nil {
+	if _, err := tr.db.ExecContext(context.Background(), `DELETE FROM audit_events WHERE seq = 4`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tr.Verify(ctx); !errors.Is(err, ErrTampered) {
