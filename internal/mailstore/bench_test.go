@@ -39,6 +39,10 @@ func fill(b *testing.B, s *Store, n int) {
 				k := i % len(templates)
 				e := *entries[k]
 				e.MessageID = fmt.Sprintf("bench-%d@x", i)
+				e.InReplyTo, e.References = nil, nil
+				if i%5 == 4 { // conversations of two to five messages
+					e.References = []string{fmt.Sprintf("bench-%d@x", i-i%5)}
+				}
 				e.Date = t0.Add(-time.Duration(i) * time.Minute)
 				e.FromName = fmt.Sprintf("%s %d", e.FromName, i%97)
 				e.Display = fmt.Sprintf("%s %d", e.Display, i%89)

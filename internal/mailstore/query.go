@@ -1,12 +1,14 @@
 package mailstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +40,8 @@ type Message struct {
 	Size           int64      `json:"size"`
 	// HasBody is false for a message over the size cap, indexed from its envelope only.
 	HasBody bool `json:"has_body"`
+
+	accountID int64
 }
 
 // Sort is a list order (ECO.3.2.2).
@@ -109,7 +113,7 @@ type cursor struct {
 
 const messageColumns = `m.id, a.address, f.name, m.uid, m.message_id, m.date, m.internal_date, m.from_addr,
 	m.from_name, m.sender_kind, m.patient_birth_name, m.patient_given_names, m.patient_ins, m.subject,
-	m.display_subject, m.thread_id, m.flags, m.seen, m.size, m.has_body`
+	m.display_subject, m.thread_id, m.flags, m.seen, m.size, m.has_body, m.account_id`
 
 const messageJoins = ` JOIN mail_folders f ON f.id = m.folder_id JOIN mail_accounts a ON a.id = m.account_id`
 
@@ -121,7 +125,7 @@ func scanMessage(rows interface{ Scan(...any) error }, extra ...any) (Message, e
 	var p Patient
 	dest := []any{&m.ID, &m.Account, &m.Folder, &uid, &m.MessageID, &date, &idate, &m.From, &m.FromName,
 		&m.SenderKind, &p.BirthName, &p.GivenNames, &p.INS, &m.Subject, &m.DisplaySubject, &m.ThreadID,
-		&flags, &seen, &m.Size, &hasBody}
+		&flags, &seen, &m.Size, &hasBody, &m.accountID}
 	if err := rows.Scan(append(dest, extra...)...); err != nil {
 		return m, err
 	}
@@ -548,54 +552,117 @@ func (s *Store) ReportsFor(ctx context.Context, messageID string) ([]ReceivedRep
 // listThreads returns the page of threads q asks, each with all its messages in scope.
 func (s *Store) listThreads(ctx context.Context, q Query, where string, args []any) (Page, error) {
 	page := Page{Messages: []Message{}}
-	dir := "DESC"
-	if q.Reverse {
-		dir = "ASC"
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.account_id, m.thread_id, MAX(m.date) AS tdate FROM mail_messages m
-		WHERE `+where+` GROUP BY m.account_id, m.thread_id ORDER BY tdate `+dir+`, m.account_id, m.thread_id LIMIT ? OFFSET ?`,
-		append(append([]any(nil), args...), q.Limit, q.Offset)...)
-	if err != nil {
-		return page, fmt.Errorf("listing threads: %w", err)
-	}
 	type thread struct {
 		acc int64
 		id  string
 	}
 	var threads []thread
-	for rows.Next() {
-		var t thread
-		var d string
-		if err := rows.Scan(&t.acc, &t.id, &d); err != nil {
-			rows.Close()
-			return page, fmt.Errorf("listing threads: %w", err)
+	seen := map[thread]bool{}
+	skipped := 0
+	add := func(t thread) {
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		if skipped < q.Offset {
+			skipped++
+			return
 		}
 		threads = append(threads, t)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("listing threads: %w", err)
-	}
-	for _, t := range threads {
-		rows, err := s.db.QueryContext(ctx, `SELECT `+messageColumns+` FROM mail_messages m`+messageJoins+
-			` WHERE `+where+` AND m.account_id = ? AND m.thread_id = ? ORDER BY m.date, m.id`,
-			append(append([]any(nil), args...), t.acc, t.id)...)
+	if !q.Reverse {
+		// Newest first: the threads come in the order of their newest message when the messages
+		// are read newest first (index on date); read by chunks only until the page is full.
+		chunk := max(200, 2*(q.Limit+q.Offset))
+		var lastDate string
+		var lastID int64
+		for first := true; len(threads) < q.Limit; first = false {
+			w, a := where, append([]any(nil), args...)
+			if !first {
+				w += " AND (m.date, m.id) < (?, ?)"
+				a = append(a, lastDate, lastID)
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT m.account_id, m.thread_id, m.date, m.id FROM mail_messages m
+				WHERE `+w+` ORDER BY m.date DESC, m.id DESC LIMIT ?`, append(a, chunk)...)
+			if err != nil {
+				return page, fmt.Errorf("listing threads: %w", err)
+			}
+			n := 0
+			for rows.Next() {
+				var t thread
+				if err := rows.Scan(&t.acc, &t.id, &lastDate, &lastID); err != nil {
+					rows.Close()
+					return page, fmt.Errorf("listing threads: %w", err)
+				}
+				n++
+				if len(threads) < q.Limit {
+					add(t)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return page, fmt.Errorf("listing threads: %w", err)
+			}
+			if n < chunk {
+				break
+			}
+		}
+	} else {
+		rows, err := s.db.QueryContext(ctx, `SELECT m.account_id, m.thread_id FROM mail_messages m
+			WHERE `+where+` GROUP BY m.account_id, m.thread_id ORDER BY MAX(m.date) ASC, m.account_id, m.thread_id`, args...)
 		if err != nil {
 			return page, fmt.Errorf("listing threads: %w", err)
 		}
-		for rows.Next() {
-			m, err := scanMessage(rows)
-			if err != nil {
+		for len(threads) < q.Limit && rows.Next() {
+			var t thread
+			if err := rows.Scan(&t.acc, &t.id); err != nil {
 				rows.Close()
 				return page, fmt.Errorf("listing threads: %w", err)
 			}
-			page.Messages = append(page.Messages, m)
+			add(t)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return page, fmt.Errorf("listing threads: %w", err)
 		}
 	}
+	if len(threads) == 0 {
+		return page, nil
+	}
+	order := make(map[thread]int, len(threads))
+	targs := append([]any(nil), args...)
+	for i, t := range threads {
+		order[t] = i
+		targs = append(targs, t.id)
+	}
+	// No ORDER BY: sorted below, so that the planner takes the thread index, not the date one.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+messageColumns+` FROM mail_messages m`+messageJoins+
+		` WHERE `+where+` AND m.thread_id IN (`+placeholders(len(threads))+`)`, targs...)
+	if err != nil {
+		return page, fmt.Errorf("listing threads: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return page, fmt.Errorf("listing threads: %w", err)
+		}
+		if _, ok := order[thread{m.accountID, m.ThreadID}]; ok { // same thread id in another account
+			page.Messages = append(page.Messages, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("listing threads: %w", err)
+	}
+	slices.SortFunc(page.Messages, func(x, y Message) int {
+		if c := order[thread{x.accountID, x.ThreadID}] - order[thread{y.accountID, y.ThreadID}]; c != 0 {
+			return c
+		}
+		if c := x.Date.Compare(y.Date); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
 	if err := s.attachDocuments(ctx, page.Messages); err != nil {
 		return page, err
 	}
