@@ -47,8 +47,8 @@
 //   - Threads: the first Message-ID of References, else In-Reply-To, else the message's own; it
 //     depends on no other message, so arrival order does not matter.
 //   - Sort keys (ECO.3.2.2) are fold.Words of the sender label, the display subject and the
-//     patient name (the patient sender, else the known patient of the first document, else its
-//     INS); messages about no patient sort last.
+//     patient name (the patient sender, else the known patient of a document, else the patient of
+//     the first CDA header, else its INS); messages about no patient sort last.
 //   - Full text: SQLite FTS5 (unicode61, diacritics removed) as an external-content table kept by
 //     triggers; PostgreSQL a generated to_tsvector('french', …) column under a GIN index. The
 //     indexed text is folded (fold.Words) in both, so that "resultat" finds "Résultats".

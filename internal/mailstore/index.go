@@ -47,6 +47,8 @@ type Document struct {
 	UniqueID     string `json:"unique_id,omitempty"`
 	Title        string `json:"title,omitempty"`
 	Level        string `json:"level,omitempty"`
+
+	patientName string // from the CDA header, for the patient sort key
 }
 
 // Report is a delivery status notification, a read receipt or a bounce found in a message.
@@ -104,7 +106,7 @@ func (e *entry) senderKey() string { return fold.Words(firstNonEmpty(e.FromName,
 func (e *entry) subjectKey() string { return fold.Words(e.Display) }
 
 // patientKey is the patient a message is about: the patient who wrote it, else the known patient
-// or the INS of its first document. Messages about no patient get "~", which sorts after the
+// of a document, else the patient named in the first CDA header, else the first document's INS. Messages about no patient get "~", which sorts after the
 // folded names (letters, digits and spaces).
 func (e *entry) patientKey(names map[int64]string) string {
 	if p := e.Patient; p != nil {
@@ -113,6 +115,11 @@ func (e *entry) patientKey(names map[int64]string) string {
 	for _, d := range e.Documents {
 		if n := names[d.KnownPatient]; n != "" {
 			return fold.Words(n)
+		}
+	}
+	for _, d := range e.Documents {
+		if d.patientName != "" {
+			return fold.Words(d.patientName)
 		}
 	}
 	for _, d := range e.Documents {
@@ -196,6 +203,10 @@ func documents(m *message.Message) []Document {
 			doc.UniqueID = x.Entry.UniqueID
 			if !x.Entry.INS.Matricule.IsZero() {
 				doc.OID = string(x.Entry.INS.OID)
+			}
+			if x.CDA != nil {
+				p := message.InfoFromCDA(x.CDA).Patient
+				doc.patientName = strings.TrimSpace(p.Name() + " " + p.FirstName)
 			}
 		}
 		out = append(out, doc)
