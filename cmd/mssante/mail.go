@@ -29,6 +29,11 @@ func declareMailDB(fs *flag.FlagSet, dataDir *string) *mailDBFlags {
 }
 
 func (f *mailDBFlags) open(ctx context.Context) (*mailstore.Store, func(), error) {
+	return f.openWith(ctx, nil)
+}
+
+// openWith opens the mail store; known, when set, matches the documents with the known patients.
+func (f *mailDBFlags) openWith(ctx context.Context, known mailstore.KnownPatients) (*mailstore.Store, func(), error) {
 	url := *f.db
 	if url == "" {
 		url = store.DefaultURL(*f.dataDir)
@@ -37,7 +42,7 @@ func (f *mailDBFlags) open(ctx context.Context) (*mailstore.Store, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
-	return mailstore.New(db, nil), func() { _ = db.Close() }, nil
+	return mailstore.New(db, &mailstore.Options{Patients: known}), func() { _ = db.Close() }, nil
 }
 
 // mailLine is one message of `mail list` and `mail search`, with exactly the fields of issue 9.

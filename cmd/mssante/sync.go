@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mssante/mssante/internal/mailstore"
+	"github.com/mssante/mssante/internal/patients"
 )
 
 // sync brings the account's folders into the local store (internal/mailstore).
@@ -46,7 +48,17 @@ func init() {
 }
 
 func runSync(ctx context.Context, env *cmdEnv, c *connFlags, dbf *mailDBFlags, folders []string, maildir string) error {
-	ms, done, err := dbf.open(ctx)
+	// The known patients, when the base exists, give each received document its patient.
+	var known mailstore.KnownPatients
+	if path := filepath.Join(*dbf.dataDir, "patients.db"); regularFile(path) {
+		pst, err := patients.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer pst.Close()
+		known = pst
+	}
+	ms, done, err := dbf.openWith(ctx, known)
 	if err != nil {
 		return err
 	}
@@ -101,4 +113,9 @@ func progressBar(w io.Writer) func(mailstore.Progress) {
 		fmt.Fprintf(w, "\r%-20.20s [%s%s] %d/%d %.1f Mo\x1b[K", p.Folder, strings.Repeat("#", filled),
 			strings.Repeat("-", width-filled), p.Done, p.Total, float64(p.Bytes)/1e6)
 	}
+}
+
+func regularFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -336,7 +336,7 @@ func (s *Store) download(ctx context.Context, src Source, acc int64, f folderSta
 					s.opts.Logger.Warn("message not fetched", "folder", f.Name, "uid", m.UID, "err", err)
 					continue
 				}
-				fe.Raw = bytes.Clone(buf.Bytes())
+				fe.Raw = buf.Bytes() // stored before the buffer is reused
 				sum.Bytes += n
 			}
 			id, err := s.insert(ctx, acc, f.ID, fe)

@@ -197,6 +197,26 @@ func TestSync_dovecot_ECO_1_0_2(t *testing.T) {
 		}
 		checkIndex(t, s, carol, want, total-2)
 		checkMaildir(t, md, "INBOX", inbox-2, 2)
+
+		// A message over the size cap: indexed from its envelope, body left on the server.
+		big := plainMail(drDupont, "Dr Jean DUPONT", "Gros fichier", "big@x", t0, strings.Repeat("données ", 20000))
+		st.Deliver(carol, "INBOX", big)
+		opts.MaxBody = int64(len(big)) - 1
+		sum, err = s.Sync(ctxT(t), src, carol, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.New != 1 || sum.TooLarge != 1 || src.total != 0 {
+			t.Errorf("too large: %+v, %d fetches", sum, src.total)
+		}
+		m, err := s.ByMessageID(ctxT(t), carol, "big@x")
+		if err != nil || m.HasBody || m.DisplaySubject != "Gros fichier" || m.FromName != "Dr Jean DUPONT" || m.Size < int64(len(big)) {
+			t.Errorf("too large message %+v %v", m, err)
+		}
+		if _, err := s.Body(ctxT(t), m); !errors.Is(err, ErrNotFound) {
+			t.Errorf("body of the too large message: %v, want ErrNotFound", err)
+		}
+		checkMaildir(t, md, "INBOX", inbox-2, 2)
 	}, Migrations()...)
 }
 
