@@ -200,10 +200,15 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 			return err
 		}
 	}
-	if err := s.download(ctx, src, acc, f, res.UIDValidity, fresh, o, sum); err != nil {
+	missed, err := s.download(ctx, src, acc, f, res.UIDValidity, fresh, o, sum)
+	if err != nil {
 		return err
 	}
-	f.HighestModSeq = res.HighestModSeq
+	if missed == 0 {
+		// Every message the server announced is stored: the next sync may start from here. A
+		// message that could not be fetched keeps the previous MODSEQ, so that it is asked again.
+		f.HighestModSeq = res.HighestModSeq
+	}
 	var uidnext uint32
 	if len(res.Changed) > 0 {
 		uidnext = res.Changed[len(res.Changed)-1].UID + 1
@@ -290,9 +295,10 @@ func (s *Store) remapStale(ctx context.Context, src Source, f folderState, res *
 	return rest, nil
 }
 
-// download fetches, parses and commits the new messages one at a time, in UID order.
+// download fetches, parses and commits the new messages one at a time, in UID order. It returns
+// the number of messages that could not be fetched (refused, or expunged meanwhile).
 func (s *Store) download(ctx context.Context, src Source, acc int64, f folderState, uidvalidity uint32,
-	fresh []lps.FlagChange, o *SyncOptions, sum *Summary) error {
+	fresh []lps.FlagChange, o *SyncOptions, sum *Summary) (missed int, err error) {
 	total := len(fresh)
 	progress := func(done int) {
 		if o.Progress != nil {
@@ -309,11 +315,11 @@ func (s *Store) download(ctx context.Context, src Source, acc int64, f folderSta
 	for batch := range slices.Chunk(uids, o.Batch) {
 		sums, err := src.Summaries(ctx, batch)
 		if err != nil {
-			return err
+			return missed, err
 		}
 		for _, m := range sums {
 			if err := ctx.Err(); err != nil {
-				return err
+				return missed, err
 			}
 			fe := &fetched{UID: m.UID, UIDValidity: uidvalidity, InternalDate: m.InternalDate, Size: m.Size,
 				ModSeq: m.ModSeq, Flags: m.Flags, Subject: m.Subject, MessageID: m.MessageID, Date: m.Date}
@@ -327,13 +333,14 @@ func (s *Store) download(ctx context.Context, src Source, acc int64, f folderSta
 				n, err := src.FetchBody(ctx, m.UID, &buf)
 				if err != nil {
 					if ctx.Err() != nil {
-						return err
+						return missed, err
 					}
 					if errors.Is(err, lps.ErrConnBroken) {
-						return err
+						return missed, err
 					}
 					// Expunged meanwhile, or refused: the next sync sees it again.
 					s.opts.Logger.Warn("message not fetched", "folder", f.Name, "uid", m.UID, "err", err)
+					missed++
 					continue
 				}
 				fe.Raw = buf.Bytes() // stored before the buffer is reused
@@ -341,13 +348,13 @@ func (s *Store) download(ctx context.Context, src Source, acc int64, f folderSta
 			}
 			id, err := s.insert(ctx, acc, f.ID, fe)
 			if err != nil {
-				return err
+				return missed, err
 			}
 			if id != 0 {
 				sum.New++
 				if o.Maildir != nil && fe.Raw != nil {
 					if err := o.Maildir.put(f.Name, id, m.UID, m.Flags, fe.Raw); err != nil {
-						return err
+						return missed, err
 					}
 				}
 			}
@@ -355,7 +362,7 @@ func (s *Store) download(ctx context.Context, src Source, acc int64, f folderSta
 			progress(done)
 		}
 	}
-	return nil
+	return missed, nil
 }
 
 func (s *Store) count(ctx context.Context, folderID int64) (int, error) {
