@@ -30,7 +30,19 @@ const (
 	ActionAppend  Action = "append"
 	ActionIdle    Action = "idle"
 	ActionLogout  Action = "logout"
+	// ActionNote is an operator's note, written by "mssante audit append", not by a mail operation.
+	ActionNote Action = "note"
 )
+
+// Known reports whether a is one of the actions above.
+func (a Action) Known() bool {
+	switch a {
+	case ActionConnect, ActionAuth, ActionSend, ActionList, ActionRead, ActionFlag, ActionMove,
+		ActionDelete, ActionAppend, ActionIdle, ActionLogout, ActionNote:
+		return true
+	}
+	return false
+}
 
 // Event is one traced operation.
 type Event struct {

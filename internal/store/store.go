@@ -270,6 +270,17 @@ func IsRetryable(err error) bool {
 	return false
 }
 
+// IsUniqueViolation reports whether err is a unique or primary key constraint violation
+// (SQLite SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY, PostgreSQL 23505).
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // Tx is a transaction of a DB; its queries are rebound like the DB's.
 type Tx struct {
 	tx      *sql.Tx
