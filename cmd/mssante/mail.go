@@ -7,42 +7,23 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/internal/mailstore"
-	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/message"
 )
 
 // Mail commands read the local index that `mssante sync` fills (internal/mailstore), offline.
 
-// mailDBFlags are the store flags of the mail and sync commands.
-// TODO(lead): re-point at the store branch's cmd/mssante/db.go helpers when merging.
-type mailDBFlags struct {
-	db      *string
-	dataDir *string
-}
+// mailDB opens the mail index of the main database (--db, MSSANTE_DB, or the data directory's
+// SQLite file). The offline commands refuse a database sync never wrote to.
+type mailDB struct{ *stateFlags }
 
-func declareMailDB(fs *flag.FlagSet, dataDir *string) *mailDBFlags {
-	if dataDir == nil {
-		dataDir = dataDirFlag(fs)
-	}
-	return &mailDBFlags{dataDir: dataDir,
-		db: fs.String("db", envOr("MSSANTE_DB", ""), "store `URL`: sqlite:PATH or postgres://… (default sqlite:<data-dir>/mssante.db; env MSSANTE_DB)")}
-}
+func declareMailDB(fs *flag.FlagSet) *mailDB { return &mailDB{stateFlagsOf(fs)} }
 
-func (f *mailDBFlags) open(ctx context.Context) (*mailstore.Store, func(), error) {
-	return f.openWith(ctx, nil)
-}
-
-// openWith opens the mail store; known, when set, matches the documents with the known patients.
-func (f *mailDBFlags) openWith(ctx context.Context, known mailstore.KnownPatients) (*mailstore.Store, func(), error) {
-	url := *f.db
-	if url == "" {
-		url = store.DefaultURL(*f.dataDir)
-	}
-	db, err := store.Open(ctx, url, mailstore.Migrations()...)
+func (f *mailDB) open(ctx context.Context) (*mailstore.Store, func(), error) {
+	db, err := openExisting(ctx, f.url(), mailstore.Package, "mail index (run mssante sync first)", mailstore.Migrations()...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return mailstore.New(db, &mailstore.Options{Patients: known}), func() { _ = db.Close() }, nil
+	return mailstore.New(db, nil), func() { _ = db.Close() }, nil
 }
 
 // mailLine is one message of `mail list` and `mail search`, with exactly the fields of issue 9.
@@ -105,7 +86,7 @@ func init() {
 			unseen := fs.Bool("unseen", false, "only messages not yet seen")
 			limit := fs.Int("limit", 50, "at most `N` messages")
 			offset := fs.Int("offset", 0, "skip `N` messages")
-			dbf := declareMailDB(fs, nil)
+			dbf := declareMailDB(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
@@ -149,7 +130,7 @@ func init() {
 			uid := fs.Uint("uid", 0, "`UID` of the message in --folder")
 			folder := fs.String("folder", "INBOX", "`folder` of --uid")
 			msgID := fs.String("message-id", "", "Message-ID of the message (with or without <>)")
-			dbf := declareMailDB(fs, nil)
+			dbf := declareMailDB(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
@@ -184,7 +165,7 @@ func init() {
 			var accounts stringList
 			fs.Var(&accounts, "account", "mailbox `address` (repeatable)")
 			limit := fs.Int("limit", 50, "at most `N` messages")
-			dbf := declareMailDB(fs, nil)
+			dbf := declareMailDB(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
 					return usagef("one QUERY expected")
@@ -218,7 +199,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) runFunc {
 			var accounts stringList
 			fs.Var(&accounts, "account", "mailbox `address` (repeatable)")
-			dbf := declareMailDB(fs, nil)
+			dbf := declareMailDB(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 || len(accounts) == 0 {
 					return usagef("--account expected, no argument")

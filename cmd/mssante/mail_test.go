@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/internal/peertest"
+	"github.com/mssante/mssante/internal/store"
+	"github.com/mssante/mssante/internal/store/storetest"
 	"github.com/mssante/mssante/internal/testkit"
 	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/message"
@@ -134,10 +136,27 @@ func TestSyncAndMail(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, c.MessageID) {
 		t.Errorf("mail search: code %d %s %s", code, out, errOut)
 	}
+	if _, errOut, code = runMain(t, "mail", "list", "--account", carol, "--data-dir", filepath.Join(dir, "empty")); code != 1 || !strings.Contains(errOut, "sync") {
+		t.Errorf("mail list of a missing store: code %d %s, want 1 and a hint", code, errOut)
+	}
 	if _, _, code = runMain(t, "mail", "list", "--data-dir", data); code != 2 {
 		t.Errorf("mail list without --account: code %d, want 2", code)
 	}
 	if _, _, code = runMain(t, "mail", "list", "--account", carol, "--sort", "size", "--data-dir", data); code != 2 {
 		t.Errorf("mail list --sort size: code %d, want 2", code)
+	}
+
+	// The same on PostgreSQL (--db), when a server is given.
+	if os.Getenv(storetest.EnvPostgres) == "" {
+		return
+	}
+	pg := storetest.URL(t, store.Postgres)
+	out, errOut, code = runMain(t, append(syncArgs[:len(syncArgs)-2], "--db", pg)...)
+	if code != 0 || !strings.Contains(out, `"new": 2`) {
+		t.Fatalf("sync --db postgres: code %d %s %s", code, out, errOut)
+	}
+	out, errOut, code = runMain(t, "mail", "list", "--account", carol, "--db", pg, "--sort", "patient")
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"birth_name":"PETIT"`) {
+		t.Errorf("mail list --db postgres: code %d %s %s", code, out, errOut)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/patients"
+	"github.com/mssante/mssante/internal/store"
 )
 
 // sync brings the account's folders into the local store (internal/mailstore).
@@ -36,33 +36,25 @@ func init() {
 			var folders stringList
 			fs.Var(&folders, "folder", "`folder` to synchronise (repeatable; default every folder)")
 			maildir := fs.String("maildir", "", "also write a standard Maildir tree in `DIR` (one file per message, flags in the names as mbsync does)")
-			dbf := declareMailDB(fs, c.dataDir)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
-				return runSync(ctx, env, c, dbf, folders, *maildir)
+				return runSync(ctx, env, c, folders, *maildir)
 			}
 		},
 	})
 }
 
-func runSync(ctx context.Context, env *cmdEnv, c *connFlags, dbf *mailDBFlags, folders []string, maildir string) error {
-	// The known patients, when the base exists, give each received document its patient.
-	var known mailstore.KnownPatients
-	if path := filepath.Join(*dbf.dataDir, "patients.db"); regularFile(path) {
-		pst, err := patients.Open(ctx, path)
-		if err != nil {
-			return err
-		}
-		defer pst.Close()
-		known = pst
-	}
-	ms, done, err := dbf.openWith(ctx, known)
+func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, maildir string) error {
+	// The mail index and the known patients (which give each received document its patient)
+	// share the main database.
+	db, err := store.Open(ctx, dbURL(*c.db, *c.dataDir), append(mailstore.Migrations(), patients.Migrations...)...)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer db.Close()
+	ms := mailstore.New(db, &mailstore.Options{Patients: patients.New(db)})
 	opts := &mailstore.SyncOptions{Folders: folders}
 	if maildir != "" {
 		if opts.Maildir, err = mailstore.OpenMaildir(maildir); err != nil {
@@ -113,9 +105,4 @@ func progressBar(w io.Writer) func(mailstore.Progress) {
 		fmt.Fprintf(w, "\r%-20.20s [%s%s] %d/%d %.1f Mo\x1b[K", p.Folder, strings.Repeat("#", filled),
 			strings.Repeat("-", width-filled), p.Done, p.Total, float64(p.Bytes)/1e6)
 	}
-}
-
-func regularFile(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
 }
