@@ -38,6 +38,9 @@
 //   - UIDVALIDITY change: the index's messages of the old value are found again among the
 //     server's by Message-ID and size and re-mapped to their new UID (no download, no duplicate);
 //     the others are removed and the new ones fetched.
+//   - One sync per account at a time is the intended use. Two at once (two processes on one
+//     PostgreSQL) never store a message twice (UNIQUE (folder, UID), ON CONFLICT DO NOTHING) but
+//     may both fetch it.
 //   - Removal: a message leaves the index only when the server says it is gone (VANISHED through
 //     Resync's UID SEARCH, or absent from a full listing). A folder not synchronised is untouched.
 //   - Sender kinds: "patient" and the patient identity come from message.Parse; "mes_notice" is a

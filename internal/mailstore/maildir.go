@@ -24,6 +24,8 @@ import (
 type Maildir struct {
 	dir string
 	seq atomic.Int64
+	// Now gives the time that starts new file names (time.Now by default).
+	Now func() time.Time
 }
 
 // OpenMaildir returns the writer of the Maildir tree dir, created (0700) when needed.
@@ -31,7 +33,7 @@ func OpenMaildir(dir string) (*Maildir, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating maildir %s: %w", dir, err)
 	}
-	return &Maildir{dir: dir}, nil
+	return &Maildir{dir: dir, Now: time.Now}, nil
 }
 
 // Dir returns the directory of a folder's Maildir.
@@ -74,7 +76,11 @@ func infoOf(flags []string) string {
 }
 
 func (m *Maildir) name(id int64, uid uint32, flags []string) string {
-	return fmt.Sprintf("%d.M%dP%d.mssante,U=%d:2,%s", time.Now().Unix(), id, os.Getpid(), uid, infoOf(flags))
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	return fmt.Sprintf("%d.M%dP%d.mssante,U=%d:2,%s", now().Unix(), id, os.Getpid(), uid, infoOf(flags))
 }
 
 // put writes one message of local id into folder.

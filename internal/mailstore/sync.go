@@ -330,6 +330,7 @@ func (s *Store) download(ctx context.Context, src Source, acc int64, f folderSta
 				sum.TooLarge++
 			} else {
 				buf.Reset()
+				buf.Grow(int(m.Size)) // one allocation for the largest message so far, not doublings
 				n, err := src.FetchBody(ctx, m.UID, &buf)
 				if err != nil {
 					if ctx.Err() != nil {
