@@ -21,7 +21,7 @@ const module = "github.com/mssante/mssante"
 func listAll(t *testing.T) map[string]pkg {
 	t.Helper()
 	goBin := testkit.LookPath(t, "go")
-	cmd := exec.Command(goBin, "list", "-json=ImportPath,Imports,Deps,TestImports,XTestImports", "./...")
+	cmd := exec.Command(goBin, "list", "-json=ImportPath,Imports,Deps", "./...")
 	cmd.Dir = testkit.ModuleRoot(t)
 	out, err := cmd.Output()
 	if err != nil {

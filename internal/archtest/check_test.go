@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// pkg is one package as `go list -json` describes it (full import paths).
+// pkg is one package as `go list -json` describes it (full import paths). Imports and Deps leave
+// out the _test.go files, whose imports (TestImports, XTestImports) may name any layer: a protocol
+// test runs the sandbox operator as its peer, every test uses test support.
 type pkg struct {
-	ImportPath   string
-	Imports      []string // non-test imports
-	Deps         []string // transitive non-test dependencies
-	TestImports  []string
-	XTestImports []string
+	ImportPath string
+	Imports    []string // non-test imports
+	Deps       []string // transitive non-test dependencies
 }
 
 // check returns every violation of the table (paths relative to the module) by the import graph
