@@ -145,7 +145,6 @@ var planned = map[string]bool{
 	"internal/mailstore":       true,
 	"internal/outbox":          true,
 	"internal/config":          true,
-	"internal/store/storetest": true,
 	"internal/web":             true,
 	"internal/gateway":         true,
 	"internal/doctor":          true,
