@@ -69,7 +69,7 @@ func init() {
 	register(&command{
 		name:    "audit append",
 		summary: "append operator notes to the audit trail (a test and operations tool)",
-		usage:   "audit append --action ACTION [--detail TEXT] [--author ID] [--account ADDRESS] [--count N] [--db URL] [--data-dir DIR]",
+		usage:   "audit append --action ACTION [--detail TEXT] [--author ID] [--account ADDRESS] [--count N] [--pause DURATION] [--db URL] [--data-dir DIR]",
 		example: "mssante audit append --action note --detail 'maintenance: certificate renewed' --db postgres://mssante@db.example/mssante",
 		flags:   auditAppend,
 	})
@@ -86,6 +86,7 @@ func auditAppend(fs *flag.FlagSet) runFunc {
 	author := fs.String("author", "operator", "`author` recorded in the events")
 	account := fs.String("account", "", "mailbox `address` the events are about")
 	count := fs.Int("count", 1, "`number` of events to append")
+	pause := fs.Duration("pause", 0, "`duration` to wait between two events (lets concurrent processes interleave on SQLite, whose waiting writer sleeps)")
 	return func(ctx context.Context, env *cmdEnv, args []string) error {
 		if len(args) != 0 {
 			return usagef("no argument expected")
@@ -112,6 +113,9 @@ func auditAppend(fs *flag.FlagSet) runFunc {
 				first = e
 			}
 			last = e
+			if *pause > 0 && i+1 < *count {
+				time.Sleep(*pause)
+			}
 		}
 		return writeJSON(env.stdout, struct {
 			Appended int    `json:"appended"`

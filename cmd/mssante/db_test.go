@@ -53,7 +53,7 @@ func TestAuditCLI_twoProcessesThenVerify(t *testing.T) {
 		var outs []*strings.Builder
 		for _, who := range []string{"ops-A", "ops-B"} {
 			cmd := mssanteProcess("audit", "append", "--action", "note", "--detail", "concurrent append by "+who,
-				"--author", who, "--count", fmt.Sprint(each), "--db", url)
+				"--author", who, "--count", fmt.Sprint(each), "--pause", "1ms", "--db", url)
 			out := &strings.Builder{}
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
