@@ -103,15 +103,23 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 			}
 		}
 	}
+	// A folder that fails (its error is kept in mail_folders.last_error) does not stop the
+	// others; a cancelled context or a broken session does.
+	var errs []error
 	for _, name := range folders {
 		err := s.syncFolder(ctx, src, acc, name, &o, &sum)
 		sum.Seconds = time.Since(start).Seconds()
 		if err != nil {
-			return sum, fmt.Errorf("synchronising %s of %s: %w", name, account, err)
+			err = fmt.Errorf("synchronising %s of %s: %w", name, account, err)
+			if ctx.Err() != nil || errors.Is(err, lps.ErrConnBroken) || errors.Is(err, lps.ErrClosed) {
+				return sum, errors.Join(append(errs, err)...)
+			}
+			errs = append(errs, err)
+			continue
 		}
 		sum.Folders++
 	}
-	return sum, nil
+	return sum, errors.Join(errs...)
 }
 
 func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name string, o *SyncOptions, sum *Summary) (err error) {

@@ -217,6 +217,21 @@ func TestSync_dovecot_ECO_1_0_2(t *testing.T) {
 			t.Errorf("body of the too large message: %v, want ErrNotFound", err)
 		}
 		checkMaildir(t, md, "INBOX", inbox-2, 2)
+
+		// A folder the server refuses does not stop the others; its error is kept.
+		sum, err = s.Sync(ctxT(t), src, carol, &SyncOptions{Folders: []string{"Nope", "Sent"}})
+		if err == nil || !strings.Contains(err.Error(), "Nope") || sum.Folders != 1 {
+			t.Errorf("sync of a missing folder: %+v %v", sum, err)
+		}
+		folders, err := s.Folders(ctxT(t), carol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range folders {
+			if (f.Name == "Nope") != (f.LastError != "") || (f.Name == "INBOX" && (f.Messages != inbox-1 || f.Unseen != inbox-3 || f.HighestModSeq == 0)) {
+				t.Errorf("folder %+v", f)
+			}
+		}
 	}, Migrations()...)
 }
 
