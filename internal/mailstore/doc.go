@@ -33,7 +33,7 @@
 //   - Crash safety: each new message is committed in its own transaction with its documents and
 //     reports; a folder's HIGHESTMODSEQ is written only after every message it announces is
 //     stored, so the next sync asks again for anything not committed, and skips what was. Flag
-//     updates and removals are idempotent. UIDNEXT is the highest UID seen plus one (Resync does
+//     updates and removals are idempotent. UIDNEXT is the highest UID stored plus one (Resync does
 //     not report the server's).
 //   - UIDVALIDITY change: the index's messages of the old value are found again among the
 //     server's by Message-ID and size and re-mapped to their new UID (no download, no duplicate);

@@ -329,14 +329,16 @@ func (s *Store) remap(ctx context.Context, id int64, uid, uidvalidity uint32, fl
 	return nil
 }
 
-// saveFolder records the folder's state after its messages were committed.
-func (s *Store) saveFolder(ctx context.Context, f folderState, uidnext uint32, syncErr error) error {
+// saveFolder records the folder's state after its messages were committed; UIDNEXT is the
+// highest UID stored plus one (Resync does not give the server's).
+func (s *Store) saveFolder(ctx context.Context, f folderState, syncErr error) error {
 	msg := ""
 	if syncErr != nil {
 		msg = syncErr.Error()
 	}
-	q := `UPDATE mail_folders SET uidvalidity = ?, highestmodseq = ?, uidnext = ?, synced_at = ?, last_error = ? WHERE id = ?`
-	args := []any{int64(f.UIDValidity), int64(f.HighestModSeq), int64(uidnext), formatTime(s.opts.Now()), msg, f.ID}
+	q := `UPDATE mail_folders SET uidvalidity = ?, highestmodseq = ?, synced_at = ?, last_error = ?,
+		uidnext = COALESCE((SELECT MAX(uid) FROM mail_messages WHERE folder_id = ?), 0) + 1 WHERE id = ?`
+	args := []any{int64(f.UIDValidity), int64(f.HighestModSeq), formatTime(s.opts.Now()), msg, f.ID, f.ID}
 	if syncErr != nil { // keep the state: only the error is new
 		q = `UPDATE mail_folders SET last_error = ? WHERE id = ?`
 		args = []any{msg, f.ID}

@@ -129,7 +129,7 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 	}
 	defer func() {
 		if err != nil {
-			_ = s.saveFolder(ctx, f, 0, err)
+			_ = s.saveFolder(ctx, f, err)
 		}
 	}()
 	locals, err := s.locals(ctx, f.ID)
@@ -204,7 +204,7 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 		// The messages of the old UIDVALIDITY are re-mapped or gone: from now on the state is the
 		// new one, with no MODSEQ until every new message is stored.
 		f.UIDValidity, f.HighestModSeq = res.UIDValidity, 0
-		if err := s.saveFolder(ctx, f, 0, nil); err != nil {
+		if err := s.saveFolder(ctx, f, nil); err != nil {
 			return err
 		}
 	}
@@ -217,11 +217,7 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 		// message that could not be fetched keeps the previous MODSEQ, so that it is asked again.
 		f.HighestModSeq = res.HighestModSeq
 	}
-	var uidnext uint32
-	if len(res.Changed) > 0 {
-		uidnext = res.Changed[len(res.Changed)-1].UID + 1
-	}
-	if err := s.saveFolder(ctx, f, uidnext, nil); err != nil {
+	if err := s.saveFolder(ctx, f, nil); err != nil {
 		return err
 	}
 	n, err := s.count(ctx, f.ID)

@@ -228,7 +228,7 @@ func TestSync_dovecot_ECO_1_0_2(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range folders {
-			if (f.Name == "Nope") != (f.LastError != "") || (f.Name == "INBOX" && (f.Messages != inbox-1 || f.Unseen != inbox-3 || f.HighestModSeq == 0)) {
+			if (f.Name == "Nope") != (f.LastError != "") || (f.Name == "INBOX" && (f.Messages != inbox-1 || f.Unseen != inbox-3 || f.HighestModSeq == 0 || f.UIDNext != inbox+2 || f.SyncedAt.IsZero())) {
 				t.Errorf("folder %+v", f)
 			}
 		}
