@@ -349,6 +349,32 @@ func (s *Store) saveFolder(ctx context.Context, f folderState, syncErr error) er
 	return nil
 }
 
+// dropFoldersBut removes the account's folders not in keep (deleted on the server) and returns
+// the number of messages they held.
+func (s *Store) dropFoldersBut(ctx context.Context, accountID int64, keep []string) (int, error) {
+	args := []any{accountID}
+	cond := ""
+	if len(keep) > 0 {
+		cond = " AND name NOT IN (" + placeholders(len(keep)) + ")"
+		for _, k := range keep {
+			args = append(args, k)
+		}
+	}
+	var n int
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM mail_messages WHERE folder_id IN
+			(SELECT id FROM mail_folders WHERE account_id = ?`+cond+`)`, args...).Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM mail_folders WHERE account_id = ?`+cond, args...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("removing folders deleted on the server: %w", err)
+	}
+	return n, nil
+}
+
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

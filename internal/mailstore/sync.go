@@ -102,6 +102,12 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 				folders = append(folders, b.Name)
 			}
 		}
+		// A folder deleted on the server leaves the index with its messages.
+		n, err := s.dropFoldersBut(ctx, acc, folders)
+		if err != nil {
+			return sum, err
+		}
+		sum.Removed += n
 	}
 	// A folder that fails (its error is kept in mail_folders.last_error) does not stop the
 	// others; a cancelled context or a broken session does.
