@@ -153,15 +153,6 @@ func msgReadFile(path string) (string, error) {
 	return string(b), err
 }
 
-func msgFirstSet(values ...string) string {
-	for _, v := range values {
-		if strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // msgParent reads the mail a reply answers.
 func msgParent(path, patientDomain string) (*message.Parent, error) {
 	m, err := msgReadMail(path, patientDomain)

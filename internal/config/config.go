@@ -13,7 +13,7 @@ import (
 // static default (`default`) and its help (`help`, where {word} becomes the flag's argument name).
 // Derived defaults (data dir, database, sandbox dir, runtime dir) are computed by Load.
 type Config struct {
-	DataDir       string      `toml:"data_dir" env:"MSSANTE_DATA_DIR" flag:"data-dir" help:"{directory} of the store, caches and audit trail (default $XDG_DATA_HOME/mssante)"`
+	DataDir       string      `toml:"data_dir" env:"MSSANTE_DATA_DIR" flag:"data-dir" help:"{directory} of the store, caches and audit trail"`
 	DB            DatabaseURL `toml:"db" env:"MSSANTE_DB" flag:"db" help:"database {URL}: sqlite:PATH or postgres://… (default sqlite:<data-dir>/mssante.db)"`
 	PatientDomain string      `toml:"patient_domain" env:"MSSANTE_PATIENT_DOMAIN" flag:"patient-domain" default:"patient.mssante.fr" help:"mail {domain} of patient mailboxes"`
 	AutoconfigURL string      `toml:"autoconfig_url" env:"MSSANTE_AUTOCONFIG_URL" flag:"autoconfig-url" help:"autoconfig base {URL} (default https://autoconfig.<domain>)"`

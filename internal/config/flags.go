@@ -31,7 +31,10 @@ func Bind(fs *flag.FlagSet, env Lookup, keys ...string) *Binding {
 		if !ok || f.Flag == "" {
 			panic("config.Bind: no flag for key " + key)
 		}
-		v := &flagValue{field: f, def: f.text(defaults)}
+		v := &flagValue{field: f}
+		if !f.value(defaults).IsZero() {
+			v.def = f.text(defaults) // a zero default is not shown by --help
+		}
 		fs.Var(v, f.Flag, f.usage())
 		b.values[key] = v
 	}

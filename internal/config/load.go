@@ -149,7 +149,7 @@ func Load(o Options) (*Config, error) {
 	if path == "" {
 		path, src, explicit = DefaultFile(o.Env), Source{}, false
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	switch {
 	case err == nil:
 		c.file = path
@@ -195,6 +195,9 @@ func Load(o Options) (*Config, error) {
 	}
 	return c, nil
 }
+
+// readFile reads the configuration file (a variable for the fuzz target).
+var readFile = os.ReadFile
 
 // decodeFile decodes the TOML file onto c and records the keys it sets. Unknown keys and values
 // of the wrong type are problems naming the key and its line.
