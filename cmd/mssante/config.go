@@ -61,6 +61,21 @@ func init() {
 		},
 	})
 	register(&command{
+		name:    "config example",
+		summary: "print a commented configuration file with every key, its variable, flag and default",
+		usage:   "config example",
+		example: "mssante config example > ~/.config/mssante/config.toml",
+		flags: func(fs *flag.FlagSet) runFunc {
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("no argument expected")
+				}
+				_, err := fmt.Fprint(env.stdout, config.Example(os.LookupEnv))
+				return err
+			}
+		},
+	})
+	register(&command{
 		name:    "config check",
 		summary: "validate the configuration (file, environment, flags) and list every problem",
 		usage:   "config check [--config FILE] [any configuration flag]…",

@@ -415,3 +415,31 @@ func TestFields_table(t *testing.T) {
 		}
 	}
 }
+
+// The generated example names every key of the file with a value of the right type: uncommented,
+// it loads, and gives the defaults.
+func TestExample_loadsUncommented(t *testing.T) {
+	e := env(t)
+	ex := Example(e)
+	var lines []string
+	accounts := false
+	for _, l := range strings.Split(ex, "\n") {
+		accounts = accounts || l == "# [[account]]"
+		if !accounts && strings.HasPrefix(l, "# ") && strings.Contains(l, " = ") {
+			l = strings.TrimPrefix(l, "# ")
+		}
+		lines = append(lines, l)
+	}
+	c, err := Load(Options{Env: e, File: writeFile(t, strings.Join(lines, "\n"))})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
+	}
+	for _, f := range Fields() {
+		if f.InFile() && c.Source(f.Key).Kind != FromFile {
+			t.Errorf("%s is not in the example", f.Key)
+		}
+	}
+	if d := Defaults(e); c.PatientDomain != d.PatientDomain || c.Server.IdleTimeout != d.Server.IdleTimeout {
+		t.Errorf("example values differ from the defaults")
+	}
+}

@@ -62,7 +62,7 @@ func (c *Config) validate() []Problem {
 			continue
 		}
 		s := c.Source(f.Key)
-		if (s.Kind == FromFile || s.Kind == FromEnv) && !f.value(c).IsZero() {
+		if v := f.value(c); (s.Kind == FromFile || s.Kind == FromEnv) && !v.IsZero() && !(f.List && v.Len() == 0) {
 			bad(f.Key, "relaxes the strict default: set trust.allow_relaxations = true (or MSSANTE_ALLOW_RELAXATIONS=1) to accept it, or give --%s on the command line", orName(f.Flag, f.Key))
 		}
 	}
