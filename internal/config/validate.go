@@ -167,12 +167,12 @@ func (c *Config) validate() []Problem {
 	if c.Server.IdleTimeout <= 0 || c.Server.MaxSession <= 0 {
 		bad("server.idle_timeout", "server.idle_timeout and server.max_session must be positive")
 	}
-	switch c.PSC.Env {
-	case "production", "bas":
+	switch strings.ToLower(c.PSC.Env) { // psc.Preset's names
+	case "production", "prod", "bas", "sandbox":
 	default:
 		bad("psc.env", "%q: want production or bas", c.PSC.Env)
 	}
-	if c.PSC.AnyACR && c.PSC.Env == "production" && c.PSC.Issuer == "" {
+	if prod := strings.HasPrefix(strings.ToLower(c.PSC.Env), "prod"); c.PSC.AnyACR && prod && c.PSC.Issuer == "" {
 		bad("psc.any_acr", "refused with the production PSC")
 	}
 	if c.PSC.ClientSecretFile != "" && c.PSC.ClientCert != "" {
