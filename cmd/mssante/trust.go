@@ -219,6 +219,9 @@ func trustPolicy(cfg *config.Config, stderr io.Writer) (*trust.Policy, error) {
 		}
 		o.ExtraRoots = append(o.ExtraRoots, certs...)
 	}
+	if err := os.MkdirAll(o.CRLCacheDir, 0o700); err != nil {
+		return nil, err
+	}
 	return trust.New(o)
 }
 
