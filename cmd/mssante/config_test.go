@@ -8,6 +8,20 @@ import (
 	"testing"
 )
 
+// TestMain keeps the developer's own configuration file out of every test of the package (and
+// of the processes they start): XDG_CONFIG_HOME is an empty directory, MSSANTE_CONFIG unset.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mssante-cmd-config-")
+	if err != nil {
+		panic(err)
+	}
+	_ = os.Setenv("XDG_CONFIG_HOME", dir)
+	_ = os.Unsetenv("MSSANTE_CONFIG")
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // isolateConfig points the configuration file and data directories of the in-process CLI at a
 // temporary directory, so that the developer's own ~/.config/mssante is never read.
 func isolateConfig(t *testing.T) string {
