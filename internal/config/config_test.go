@@ -178,7 +178,7 @@ func TestPrecedence_lists(t *testing.T) {
 }
 
 func TestFile_unknownKeyNamesKeyAndLine(t *testing.T) {
-	file := writeFile(t, "data_dir = \"/tmp/x\"\n\n[trust]\nprofile = \"test\"\nprofil = \"test\"\n\n[nosuch]\na = 1\nb = 2\n\n[[account]]\naddress = \"a@b.fr\"\ntokn_file = \"/t\"\n")
+	file := writeFile(t, "data_dir = \"/tmp/x\"\n\n[trust]\nprofile = \"prod\"\nprofil = \"test\"\n\n[nosuch]\na = 1\nb = 2\n\n[[account]]\naddress = \"a@b.fr\"\ntokn_file = \"/t\"\n")
 	_, err := Load(Options{Env: env(t), File: file})
 	probs := problems(t, err)
 	got := map[string]string{}
@@ -194,8 +194,8 @@ func TestFile_unknownKeyNamesKeyAndLine(t *testing.T) {
 			t.Errorf("%s: %q, want %q (all: %v)", k, got[k], v, probs)
 		}
 	}
-	if len(probs) != len(want) {
-		t.Errorf("children of an unknown table are not reported again: %v", probs)
+	if len(probs) != len(want)+1 || !strings.Contains(err.Error(), `trust.profile (file `+file+`): "prod"`) {
+		t.Errorf("want the unknown keys (children of an unknown table not again) and the bad profile: %v", probs)
 	}
 }
 

@@ -228,9 +228,7 @@ func decodeFile(c *Config, path string, data []byte) []Problem {
 		}
 		probs = append(probs, Problem{Key: k.String(), Source: src, Msg: msg})
 	}
-	if len(probs) > 0 {
-		return probs
-	}
+	// The known keys apply even next to an unknown one, so that every problem is reported.
 	*c = fileCfg
 	for _, f := range fieldTable {
 		if f.InFile() && md.IsDefined(strings.Split(f.Key, ".")...) {
@@ -240,7 +238,7 @@ func decodeFile(c *Config, path string, data []byte) []Problem {
 	if len(c.Accounts) > 0 {
 		c.sources["account"] = src
 	}
-	return nil
+	return probs
 }
 
 func parentReported(k toml.Key, reported map[string]bool) bool {

@@ -95,6 +95,9 @@ func (c *Config) WriteText(w io.Writer) error {
 func cell(v any) string {
 	switch x := v.(type) {
 	case []string:
+		if len(x) == 0 {
+			return "[]"
+		}
 		return strings.Join(x, ",")
 	case string:
 		if x == "" {
