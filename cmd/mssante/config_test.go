@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mssante/mssante/internal/config"
 )
 
 // TestMain keeps the developer's own configuration file out of every test of the package (and
@@ -155,5 +158,33 @@ func TestConfig_relaxationFromEnvRefused(t *testing.T) {
 	_, errOut, code := runMain(t, "trust", "verify", "127.0.0.1:1")
 	if code != 2 || !strings.Contains(errOut, "trust.roots (env MSSANTE_TRUST_ROOTS): relaxes the strict default") {
 		t.Errorf("code %d, %s", code, errOut)
+	}
+}
+
+// Every MSSANTE_… variable named by the code of cmd/mssante is a key of internal/config: no
+// knob outside the one configuration (and its inventory in the package doc).
+func TestConfig_everyVariableInTheTable(t *testing.T) {
+	known := map[string]bool{config.EnvConfig: true}
+	for _, f := range config.Fields() {
+		known[f.Env] = true
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`MSSANTE_[A-Z0-9_]+`)
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range re.FindAllString(string(b), -1) {
+			if !known[v] {
+				t.Errorf("%s names %s, which internal/config does not know", name, v)
+			}
+		}
 	}
 }
