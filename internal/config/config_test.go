@@ -305,7 +305,7 @@ token_file = "/tok"
 func TestSecret_neverPrinted(t *testing.T) {
 	const key, pw = "fhir-key-SHOULD-NOT-APPEAR", "ldap-pw-SHOULD-NOT-APPEAR"
 	c, err := Load(Options{Env: env(t, "MSSANTE_FHIR_API_KEY", key, "MSSANTE_LDAP_BIND_PASSWORD", pw,
-		"MSSANTE_DB", "postgres://u:dbpass-SHOULD-NOT-APPEAR@h/db")})
+		"MSSANTE_DB", "postgres://u:dbpass-SHOULD-NOT-APPEAR@h/db?sslmode=require&password=dbpass-SHOULD-NOT-APPEAR")})
 	if err != nil {
 		t.Fatal(err)
 	}

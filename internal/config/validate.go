@@ -33,7 +33,7 @@ func (c *Config) validate() []Problem {
 	case "postgres":
 		if u, err := url.Parse(string(c.DB)); err != nil {
 			bad("db", "%v", err)
-		} else if _, pw := u.User.Password(); pw && c.Source("db").Kind == FromFile {
+		} else if _, pw := u.User.Password(); (pw || u.Query().Has("password")) && c.Source("db").Kind == FromFile {
 			bad("db", "a password is not read from the file: put it in ~/.pgpass (or PGPASSFILE), or give the URL in MSSANTE_DB")
 		}
 	}
@@ -214,13 +214,29 @@ func checkDomain(d string) error {
 	return nil
 }
 
-// redactURL hides a password in a database URL.
+// redactURL hides a password in a database URL: in its user information or its query.
 func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") || strings.Contains(strings.ToLower(s), "password") {
+			return "(unparsable URL, hidden)"
+		}
+		return s
+	}
+	changed := false
+	if u.User != nil {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
+			changed = true
 		}
 	}
-	return s
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+		changed = true
+	}
+	if !changed {
+		return s
+	}
+	return u.String()
 }
