@@ -144,7 +144,6 @@ var planned = map[string]bool{
 	"internal/mailbox":         true,
 	"internal/mailstore":       true,
 	"internal/outbox":          true,
-	"internal/store/storetest": true,
 	"internal/web":             true,
 	"internal/gateway":         true,
 	"internal/doctor":          true,
