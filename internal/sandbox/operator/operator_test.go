@@ -230,14 +230,19 @@ func TestSubmit_unknownRecipient(t *testing.T) {
 	}
 }
 
-// The sender must be the authenticated mailbox (or <> for reports).
+// The sender must be the authenticated mailbox (or <> for reports): refused at RCPT like
+// Postfix's reject_sender_login_mismatch; the From field at the end of DATA.
 func TestSubmit_senderBoundToLogin(t *testing.T) {
 	w := newWorld(t)
 	sc := w.smtp(w.xoauth2(alice, aliceID, time.Hour))
 	_, err := sc.Submit(ctxT(t), bob, []string{bob}, bytes.NewReader(testMessage(bob, bob, "spoof")), nil)
 	var se *lps.SendError
-	if !errors.As(err, &se) || se.Command != "MAIL" || se.Code != 553 {
-		t.Errorf("MAIL FROM another mailbox: err = %v, want 553", err)
+	if !errors.As(err, &se) || se.Command != "RCPT" || se.Code != 553 {
+		t.Errorf("MAIL FROM another mailbox: err = %v, want 553 at RCPT", err)
+	}
+	_, err = sc.Submit(ctxT(t), alice, []string{bob}, bytes.NewReader(testMessage(bob, bob, "spoof")), nil)
+	if !errors.As(err, &se) || se.Code != 550 || !strings.Contains(se.Line, "From header rejected") {
+		t.Errorf("From: another mailbox: err = %v, want 550 From header rejected", err)
 	}
 }
 
