@@ -42,6 +42,9 @@ type cmdEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
+	// stderrTTY: stderr is a terminal, a person reads it (lines for people may go among the
+	// JSON logs there, never when a program collects them).
+	stderrTTY bool
 }
 
 var commands = map[string]*command{}
@@ -64,9 +67,15 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &cmdEnv{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}, os.Args[1:])
+	code := run(ctx, &cmdEnv{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, stderrTTY: isTerminal(os.Stderr)}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// isTerminal tells whether f is a character device (a terminal), not a file or a pipe.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // run dispatches args and returns the process exit code.

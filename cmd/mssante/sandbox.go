@@ -77,6 +77,9 @@ func init() {
 				if err != nil {
 					return err
 				}
+				if !e.Running {
+					fmt.Fprintf(env.stderr, "mssante sandbox env: no sandbox is running on %s: the addresses are those of its last start (start it: mssante sandbox --data-dir %s)\n", *dir, *dir)
+				}
 				var v any = e
 				if *acct != "" {
 					i := slices.IndexFunc(e.Accounts, func(a sandbox.Account) bool { return strings.EqualFold(a.Address, *acct) })
@@ -216,6 +219,7 @@ func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {
 		return err
 	}
 	e := w.Env()
+	home := e.AutoconfigURL + "/"
 	fmt.Fprintf(env.stderr, `mssante sandbox: TEST world running (identities, PKI and tokens are fictitious)
   data dir      %s
   IMAP          %s (STARTTLS)
@@ -239,7 +243,7 @@ accounts:
 		}
 		fmt.Fprintf(env.stderr, "  %-15s %-45s %s\n", a.Kind, a.Address, extra)
 	}
-	fmt.Fprintf(env.stderr, "try: mssante sandbox env   (Ctrl-C stops)\n")
+	fmt.Fprintf(env.stderr, "try: mssante sandbox env   (Ctrl-C stops)\nopen (home page, test certificate: trust %s):\n%s\n", e.TrustRoot, home)
 	<-ctx.Done()
 	fmt.Fprintf(env.stderr, "mssante sandbox: stopping\n")
 	if err := w.Close(); err != nil && !errors.Is(err, context.Canceled) {

@@ -107,6 +107,9 @@ func TestSandbox_acceptance(t *testing.T) {
 	if _, err := os.Stat(env.TrustRoot); err != nil {
 		t.Fatalf("trust_root: %v", err)
 	}
+	if !env.Running || strings.Contains(errOut, "no sandbox is running") {
+		t.Errorf("sandbox env while it runs: running %v, stderr %q", env.Running, errOut)
+	}
 
 	tokenFile := func(who sandbox.Account) string {
 		out, errOut, code := runMain(t, "sandbox", "token", "--user", who.NationalID, "--data-dir", sbDir)
@@ -260,7 +263,11 @@ func TestSandboxEnv_contractAndGet(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sandbox env: %d %s", code, errOut)
 	}
+	if !strings.Contains(errOut, "no sandbox is running on "+dir) {
+		t.Errorf("sandbox env of a stopped sandbox: stderr %q, want a note that it is not running", errOut)
+	}
 	var raw struct {
+		Running       *bool            `json:"running"`
 		AutoconfigURL *string          `json:"autoconfig_url"`
 		TrustRoot     *string          `json:"trust_root"`
 		IMAP          *string          `json:"imap"`
@@ -271,7 +278,7 @@ func TestSandboxEnv_contractAndGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	if raw.AutoconfigURL == nil || !strings.HasPrefix(*raw.AutoconfigURL, "https://") || raw.TrustRoot == nil ||
-		raw.IMAP == nil || raw.SMTP == nil || len(raw.Accounts) == 0 {
+		raw.IMAP == nil || raw.SMTP == nil || len(raw.Accounts) == 0 || raw.Running == nil || *raw.Running {
 		t.Fatalf("sandbox env lacks a contract field: %s", out)
 	}
 	kinds := map[string]int{}
