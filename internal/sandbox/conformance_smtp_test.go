@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/message"
 )
 
 // The SMTP conformance checks of issue 11 (item 2) talk raw SMTP to the submission listener, as
@@ -132,6 +134,7 @@ func TestConformanceSMTP(t *testing.T) {
 			t.Run("SenderLoginMismatch", func(t *testing.T) { checkSenderMismatch(t, tg) })
 			t.Run("FromHeaderNotOwned", func(t *testing.T) { checkFromHeader(t, tg) })
 			t.Run("LongLines", func(t *testing.T) { checkLongLines(t, tg) })
+			t.Run("ReportASCII", func(t *testing.T) { checkReportASCII(t, tg) })
 		})
 	}
 }
@@ -272,4 +275,65 @@ func fold(line string) string {
 	}
 	b.WriteString(line)
 	return b.String()
+}
+
+// Delivery reports are ASCII where RFC 3464 and RFC 2047 want it: the report's header fields and
+// its message/delivery-status part (Postfix's "delivered" report, the sandbox's too); the client
+// reads them back as reports.
+func checkReportASCII(t *testing.T, tg *target) {
+	subject := "DSN ASCII " + tg.name
+	if _, err := tg.submit(t, tg.alice, tg.bob.Address, subject, &lps.DSN{Notify: []string{"SUCCESS"}}); err != nil {
+		t.Fatal(err)
+	}
+	ic := tg.inbox(t, tg.alice)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := ic.Select(context.Background(), "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		uids, err := ic.Search(context.Background(), lps.Criteria{Text: subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, uid := range uids {
+			var b bytes.Buffer
+			if _, err := ic.FetchBody(context.Background(), uid, &b); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(b.Bytes(), []byte("message/delivery-status")) {
+				continue
+			}
+			raw := b.Bytes()
+			head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+			if i := nonASCII(head); i >= 0 {
+				t.Errorf("report header holds raw 8-bit bytes near %q", head[max(0, i-30):min(len(head), i+30)])
+			}
+			_, status, _ := bytes.Cut(body, []byte("Content-Type: message/delivery-status"))
+			if i := bytes.Index(status, []byte("\r\n--")); i >= 0 {
+				status = status[:i]
+			}
+			if len(status) == 0 {
+				t.Fatalf("no message/delivery-status part:\n%s", raw)
+			}
+			if i := nonASCII(status); i >= 0 {
+				t.Errorf("delivery-status part holds raw 8-bit bytes near %q", status[max(0, i-30):min(len(status), i+30)])
+			}
+			m, err := message.Parse(raw, nil)
+			if err != nil || len(m.Reports) == 0 {
+				t.Errorf("the client does not read the report back: %v, %+v", err, m)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no delivery report for %q", subject)
+}
+
+func nonASCII(b []byte) int {
+	for i, c := range b {
+		if c >= 0x80 {
+			return i
+		}
+	}
+	return -1
 }

@@ -258,9 +258,14 @@ func TestSubmit_closedPatientBounce(t *testing.T) {
 	}
 	ic := w.imap(w.xoauth2(alice, aliceID, time.Hour))
 	uid := waitFor(t, ic, "Message non distribu")
-	m, err := message.Parse(fetch(t, ic, uid), nil)
+	raw := fetch(t, ic, uid)
+	checkReportASCII(t, raw) // issue 11 item 3
+	m, err := message.Parse(raw, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m.Subject != "Message non distribué" || m.From.Name != "Mon espace santé" {
+		t.Errorf("bounce From %+v, Subject %q: want them decoded to the French text", m.From, m.Subject)
 	}
 	if len(m.Reports) != 1 || !m.Reports[0].Failed() || m.Reports[0].Recipient != closedPat || m.Reports[0].Status != "5.2.1" {
 		t.Errorf("bounce reports = %+v", m.Reports)
