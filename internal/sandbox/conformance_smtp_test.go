@@ -318,6 +318,10 @@ func checkReportASCII(t *testing.T, tg *target) {
 			if i := nonASCII(status); i >= 0 {
 				t.Errorf("delivery-status part holds raw 8-bit bytes near %q", status[max(0, i-30):min(len(status), i+30)])
 			}
+			// One language: Postfix's English text, never mixed with a French one.
+			if !bytes.Contains(raw, []byte("Your message was successfully delivered")) || bytes.Contains(raw, []byte("distribu")) {
+				t.Errorf("the human part is not Postfix's text alone:\n%s", raw)
+			}
 			m, err := message.Parse(raw, nil)
 			if err != nil || len(m.Reports) == 0 {
 				t.Errorf("the client does not read the report back: %v, %+v", err, m)

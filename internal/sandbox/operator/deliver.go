@@ -190,8 +190,9 @@ func (op *Operator) buildReport(env *envelope, outs []outcome, data []byte, now 
 	return b.Bytes()
 }
 
-// reportText returns the From, Subject and human-readable part of a report. The success report
-// is Postfix's; the failure for a closed patient mailbox is Mon espace santé's form.
+// reportText returns the From, Subject and human-readable part of a report, each in one
+// language: the success report is Postfix's (English), the failure for a patient mailbox is Mon
+// espace santé's form (French).
 func (op *Operator) reportText(env *envelope, outs []outcome, kind reportKind) (from mail.Address, subject, human string) {
 	var rcpts []string
 	for _, o := range outs {
@@ -200,10 +201,14 @@ func (op *Operator) reportText(env *envelope, outs []outcome, kind reportKind) (
 	if kind == successReport {
 		return mail.Address{Name: "Mail Delivery System", Address: "MAILER-DAEMON@" + op.opts.Hostname},
 			"Successful Mail Delivery Report",
-			fmt.Sprintf("Ceci est le système de messagerie de %s.\n\n"+
-				"Votre message a été distribué aux destinataires suivants :\n\n%s\n\n"+
-				"This is the mail system at host %s.\nYour message was successfully delivered to the destination(s) listed above.\n",
-				op.opts.Hostname, strings.Join(rcpts, "\n"), op.opts.Hostname)
+			// Postfix's text, in its one language (the operator's, not ours).
+			fmt.Sprintf("This is the mail system at host %s.\n\n"+
+				"Your message was successfully delivered to the destination(s)\n"+
+				"listed below. If the message was delivered to mailbox you will\n"+
+				"receive no further notifications. Otherwise you may still receive\n"+
+				"notifications of mail delivery errors from other systems.\n\n"+
+				"                   The mail system\n\n%s\n",
+				op.opts.Hostname, strings.Join(rcpts, "\n"))
 	}
 	return mail.Address{Name: "Mon espace santé", Address: "ne-pas-repondre@" + op.opts.PatientDomain},
 		"Message non distribué",
