@@ -130,12 +130,57 @@ func TestConformanceSMTP(t *testing.T) {
 	} {
 		t.Run(mk.name, func(t *testing.T) {
 			tg := mk.new(t)
+			t.Run("ProtocolErrors", func(t *testing.T) { checkProtocolErrors(t, tg) })
 			t.Run("SMTPUTF8", func(t *testing.T) { checkSMTPUTF8(t, tg) })
 			t.Run("SenderLoginMismatch", func(t *testing.T) { checkSenderMismatch(t, tg) })
 			t.Run("FromHeaderNotOwned", func(t *testing.T) { checkFromHeader(t, tg) })
 			t.Run("LongLines", func(t *testing.T) { checkLongLines(t, tg) })
 			t.Run("ReportASCII", func(t *testing.T) { checkReportASCII(t, tg) })
 		})
+	}
+}
+
+// Protocol errors get Postfix's codes: an unknown command 500 5.5.2, commands out of sequence
+// 503 5.5.1 (go-smtp answers 501 and 502), a command before STARTTLS 530 5.7.0; the session goes on.
+func checkProtocolErrors(t *testing.T, tg *target) {
+	c, err := net.DialTimeout("tcp", tg.smtp, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := &smtpSession{t: t, conn: c, r: bufio.NewReader(c)}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	plain.read()
+	for _, step := range []struct{ cmd, want string }{
+		{"FOO", "500 5.5.2 Error: command not recognized"},
+		{"EHLO conformance.test", "250"},
+		{"MAIL FROM:<" + tg.alice.Address + ">", "530 5.7.0 Must issue a STARTTLS command first"},
+		{"AUTH PLAIN AGFAYg==", "530 5.7.0 Must issue a STARTTLS command first"},
+		{"NOOP", "250 2.0.0"},
+	} {
+		if got := plain.cmd(step.cmd); !strings.HasPrefix(got, step.want) {
+			t.Errorf("before STARTTLS %q: %q, want %s", step.cmd, got, step.want)
+		}
+	}
+	s := tg.rawSMTP(t, tg.alice)
+	for _, step := range []struct{ cmd, want string }{
+		{"FOO", "500 5.5.2 Error: command not recognized"},
+		{"FOOBAR x", "500 5.5.2 Error: command not recognized"},
+		{"", "500 5.5.2 Error: bad syntax"},
+		{"RCPT TO:<" + tg.bob.Address + ">", "503 5.5.1 Error: need MAIL command"},
+		{"DATA", "503 5.5.1 Error: need RCPT command"},
+		{"MAIL FROM:<" + tg.alice.Address + ">", "250"},
+		{"MAIL FROM:<" + tg.alice.Address + ">", "503 5.5.1 Error: nested MAIL command"},
+		{"DATA", "554 5.5.1 Error: no valid recipients"},
+		{"RSET", "250 2.0.0"},
+		{"NOOP", "250 2.0.0"},
+	} {
+		if got := s.cmd(step.cmd); !strings.HasPrefix(got, step.want) {
+			t.Errorf("%q: %q, want %s", step.cmd, got, step.want)
+		}
+	}
+	if got := s.cmd("STARTTLS"); !strings.HasPrefix(got, "554 5.5.1 Error: TLS already active") {
+		t.Errorf("STARTTLS under TLS: %q, want 554 5.5.1", got)
 	}
 }
 

@@ -146,6 +146,7 @@ type Operator struct {
 	domains  map[string]bool
 
 	imapLn, smtpLn net.Listener
+	smtpPipe       *pipeListener // the front's pipes to go-smtp (front.go)
 	imapSrv        *imapserver.Server
 	smtpSrv        *smtp.Server
 	wg             sync.WaitGroup
@@ -316,9 +317,11 @@ func (op *Operator) Start(ctx context.Context) error {
 		InsecureAuth: false, // ECO.1.0.2: no authentication before STARTTLS
 	})
 	op.smtpSrv = op.newSMTPServer()
-	op.wg.Add(2)
+	op.smtpPipe = newPipeListener(smtpLn.Addr())
+	op.wg.Add(3)
 	go func() { defer op.wg.Done(); _ = op.imapSrv.Serve(imapLn) }()
-	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(smtpLn) }()
+	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(op.smtpPipe) }()
+	go func() { defer op.wg.Done(); op.serveSMTPFront(smtpLn, op.smtpPipe) }()
 	context.AfterFunc(ctx, func() { _ = op.Close() })
 	op.log.Info("sandbox operator listening", "imap", op.IMAPAddr(), "smtp", op.SMTPAddr())
 	return nil
@@ -354,6 +357,9 @@ func (op *Operator) Close() error {
 			if ln != nil {
 				err = errors.Join(err, ignoreClosed(ln.Close()))
 			}
+		}
+		if op.smtpPipe != nil {
+			_ = op.smtpPipe.Close()
 		}
 		op.wg.Wait()
 	})

@@ -30,8 +30,10 @@ const deliveryLineLimit = 998
 func (op *Operator) newSMTPServer() *smtp.Server {
 	s := smtp.NewServer(smtp.BackendFunc(op.newSMTPSession))
 	s.Domain = op.opts.Hostname
-	s.TLSConfig = op.tls
-	s.AllowInsecureAuth = false // ECO.1.0.1: no AUTH before STARTTLS
+	// STARTTLS is the front's (front.go), which refuses AUTH before it (ECO.1.0.1): go-smtp sees
+	// the plaintext dialogue only.
+	s.TLSConfig = nil
+	s.AllowInsecureAuth = true
 	s.EnableDSN = true
 	s.MaxMessageBytes = op.opts.MaxMessageSize
 	s.MaxRecipients = 100
@@ -41,7 +43,9 @@ func (op *Operator) newSMTPServer() *smtp.Server {
 	// data lines and closes the session beyond it (2,000 by default): make it the message size,
 	// which Data buffers anyway, so that only an oversized message meets it.
 	s.MaxLineLength = int(op.opts.MaxMessageSize)
-	s.ReadTimeout = 5 * time.Minute
+	// The front times idle clients out after 5 minutes (Postfix's smtpd_timeout is 300 s); go-smtp
+	// waits longer so that the front, which owns the client, decides.
+	s.ReadTimeout = 6 * time.Minute
 	s.WriteTimeout = time.Minute
 	s.ErrorLog = log.New(slogWriter{op.log, "smtp"}, "", 0)
 	return s
@@ -88,8 +92,10 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	case "PLAIN":
 		return &plainServer{fail: smtpAuthFailed, check: func(user string) error {
 			var cs *tls.ConnectionState
-			if st, ok := s.conn.TLSConnectionState(); ok {
-				cs = &st
+			if fc, ok := s.conn.Conn().(*frontConn); ok {
+				if st, ok := fc.tlsState(); ok {
+					cs = &st
+				}
 			}
 			a, err := s.op.authCertPlain(ctx, cs, user)
 			return s.bind(a, user, mech, err)
