@@ -146,7 +146,7 @@ type Operator struct {
 	domains  map[string]bool
 
 	imapLn, smtpLn net.Listener
-	smtpPipe       *pipeListener // the front's pipes to go-smtp (front.go)
+	smtpPipe       *smtpPipeListener // the front's pipes to go-smtp (front.go)
 	imapSrv        *imapserver.Server
 	smtpSrv        *smtp.Server
 	wg             sync.WaitGroup
@@ -316,12 +316,9 @@ func (op *Operator) Start(ctx context.Context) error {
 		TLSConfig:    op.tls,
 		InsecureAuth: false, // ECO.1.0.2: no authentication before STARTTLS
 	})
-	op.smtpSrv = op.newSMTPServer()
-	op.smtpPipe = newPipeListener(smtpLn.Addr())
-	op.wg.Add(3)
+	op.wg.Add(1)
 	go func() { defer op.wg.Done(); _ = op.imapSrv.Serve(imapLn) }()
-	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(op.smtpPipe) }()
-	go func() { defer op.wg.Done(); op.serveSMTPFront(smtpLn, op.smtpPipe) }()
+	op.startSMTP(smtpLn)
 	context.AfterFunc(ctx, func() { _ = op.Close() })
 	op.log.Info("sandbox operator listening", "imap", op.IMAPAddr(), "smtp", op.SMTPAddr())
 	return nil

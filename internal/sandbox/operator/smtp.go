@@ -92,7 +92,7 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	case "PLAIN":
 		return &plainServer{fail: smtpAuthFailed, check: func(user string) error {
 			var cs *tls.ConnectionState
-			if fc, ok := s.conn.Conn().(*frontConn); ok {
+			if fc, ok := s.conn.Conn().(*smtpFrontConn); ok {
 				if st, ok := fc.tlsState(); ok {
 					cs = &st
 				}

@@ -20,16 +20,16 @@ import (
 // and STARTTLS, and hands the plaintext dialogue to go-smtp through a pipe, one command at a time
 // (replies come back in order, so pipelining clients are served the same); message data (DATA,
 // BDAT chunks) passes through untouched. go-smtp runs without TLS of its own: the session asks the
-// front for the TLS state (frontConn.tlsState), and AUTH is refused here before STARTTLS.
+// front for the TLS state (smtpFrontConn.tlsState), and AUTH is refused here before STARTTLS.
 
-// frontLineLimit bounds a command line kept in memory; longer lines are cut there and the rest
+// smtpLineLimit bounds a command line kept in memory; longer lines are cut there and the rest
 // skipped, as Postfix's smtpd skips the rest of an over-long line (it reads line_length_limit
 // pieces). AUTH lines carrying a token stay far below.
-const frontLineLimit = 64 << 10
+const smtpLineLimit = 64 << 10
 
-// frontConn is go-smtp's side of the pipe: the client's address and the TLS state the front
+// smtpFrontConn is go-smtp's side of the pipe: the client's address and the TLS state the front
 // negotiated.
-type frontConn struct {
+type smtpFrontConn struct {
 	net.Conn
 	remote net.Addr
 
@@ -37,9 +37,9 @@ type frontConn struct {
 	tls *tls.ConnectionState
 }
 
-func (c *frontConn) RemoteAddr() net.Addr { return c.remote }
+func (c *smtpFrontConn) RemoteAddr() net.Addr { return c.remote }
 
-func (c *frontConn) tlsState() (tls.ConnectionState, bool) {
+func (c *smtpFrontConn) tlsState() (tls.ConnectionState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tls == nil {
@@ -48,19 +48,19 @@ func (c *frontConn) tlsState() (tls.ConnectionState, bool) {
 	return *c.tls, true
 }
 
-// pipeListener hands the front's pipes to go-smtp's Serve.
-type pipeListener struct {
+// smtpPipeListener hands the front's pipes to go-smtp's Serve.
+type smtpPipeListener struct {
 	addr   net.Addr
 	conns  chan net.Conn
 	closed chan struct{}
 	once   sync.Once
 }
 
-func newPipeListener(addr net.Addr) *pipeListener {
-	return &pipeListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+func newSMTPPipeListener(addr net.Addr) *smtpPipeListener {
+	return &smtpPipeListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
 }
 
-func (l *pipeListener) Accept() (net.Conn, error) {
+func (l *smtpPipeListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -69,15 +69,24 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *pipeListener) Close() error {
+func (l *smtpPipeListener) Close() error {
 	l.once.Do(func() { close(l.closed) })
 	return nil
 }
 
-func (l *pipeListener) Addr() net.Addr { return l.addr }
+func (l *smtpPipeListener) Addr() net.Addr { return l.addr }
+
+// startSMTP serves submission on ln: the front accepts the connections, go-smtp serves the pipes.
+func (op *Operator) startSMTP(ln net.Listener) {
+	op.smtpSrv = op.newSMTPServer()
+	op.smtpPipe = newSMTPPipeListener(ln.Addr())
+	op.wg.Add(2)
+	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(op.smtpPipe) }()
+	go func() { defer op.wg.Done(); op.serveSMTPFront(ln, op.smtpPipe) }()
+}
 
 // serveSMTPFront accepts submission connections on ln and runs a front for each until ln closes.
-func (op *Operator) serveSMTPFront(ln net.Listener, pl *pipeListener) {
+func (op *Operator) serveSMTPFront(ln net.Listener, pl *smtpPipeListener) {
 	var conns sync.Map
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs last: the fronts end once their clients are closed below
@@ -90,7 +99,7 @@ func (op *Operator) serveSMTPFront(ln net.Listener, pl *pipeListener) {
 			return
 		}
 		up, down := net.Pipe()
-		fc := &frontConn{Conn: down, remote: raw.RemoteAddr()}
+		fc := &smtpFrontConn{Conn: down, remote: raw.RemoteAddr()}
 		select {
 		case pl.conns <- fc:
 		case <-pl.closed:
@@ -103,7 +112,7 @@ func (op *Operator) serveSMTPFront(ln net.Listener, pl *pipeListener) {
 		go func() {
 			defer wg.Done()
 			defer conns.Delete(raw)
-			op.front(raw, up, fc)
+			op.smtpFront(raw, up, fc)
 		}()
 	}
 }
@@ -112,14 +121,14 @@ func (op *Operator) serveSMTPFront(ln net.Listener, pl *pipeListener) {
 var smtpVerbs = map[string]bool{"HELO": true, "EHLO": true, "MAIL": true, "RCPT": true, "DATA": true,
 	"BDAT": true, "RSET": true, "NOOP": true, "QUIT": true, "AUTH": true, "STARTTLS": true, "VRFY": true}
 
-// beforeTLS are the commands Postfix accepts before STARTTLS when TLS is required.
-var beforeTLS = map[string]bool{"HELO": true, "EHLO": true, "NOOP": true, "RSET": true, "QUIT": true, "STARTTLS": true}
+// smtpBeforeTLS are the commands Postfix accepts before STARTTLS when TLS is required.
+var smtpBeforeTLS = map[string]bool{"HELO": true, "EHLO": true, "NOOP": true, "RSET": true, "QUIT": true, "STARTTLS": true}
 
-// front runs one client connection: raw is the client, up go-smtp's pipe.
-func (op *Operator) front(raw, up net.Conn, fc *frontConn) {
+// smtpFront runs one client connection: raw is the client, up go-smtp's pipe.
+func (op *Operator) smtpFront(raw, up net.Conn, fc *smtpFrontConn) {
 	defer raw.Close()
 	defer up.Close()
-	f := &frontSession{op: op, raw: raw, cr: bufio.NewReader(raw), cw: raw, up: up, ur: bufio.NewReader(up)}
+	f := &smtpFrontSession{op: op, raw: raw, cr: bufio.NewReader(raw), cw: raw, up: up, ur: bufio.NewReader(up)}
 	greeting, err := f.reply()
 	if err != nil {
 		return
@@ -130,7 +139,7 @@ func (op *Operator) front(raw, up net.Conn, fc *frontConn) {
 	for {
 		line, err := f.line()
 		if err != nil {
-			if errors.Is(err, errFrontTimeout) {
+			if errors.Is(err, errSMTPClientTimeout) {
 				f.send("421 4.4.2 " + op.opts.Hostname + " Error: timeout exceeded\r\n")
 			}
 			return
@@ -152,7 +161,7 @@ func (op *Operator) front(raw, up net.Conn, fc *frontConn) {
 				return
 			}
 			continue
-		case !f.secure && !beforeTLS[verb]:
+		case !f.secure && !smtpBeforeTLS[verb]:
 			if !f.send("530 5.7.0 Must issue a STARTTLS command first\r\n") {
 				return
 			}
@@ -173,9 +182,9 @@ func (op *Operator) front(raw, up net.Conn, fc *frontConn) {
 	}
 }
 
-var errFrontTimeout = errors.New("client timeout")
+var errSMTPClientTimeout = errors.New("client timeout")
 
-type frontSession struct {
+type smtpFrontSession struct {
 	op     *Operator
 	raw    net.Conn
 	cr     *bufio.Reader
@@ -187,19 +196,19 @@ type frontSession struct {
 	helo, mail bool
 }
 
-func (f *frontSession) send(s string) bool {
+func (f *smtpFrontSession) send(s string) bool {
 	_, err := io.WriteString(f.cw, s)
 	return err == nil
 }
 
-// line reads one command line from the client (CRLF kept), cut at frontLineLimit.
-func (f *frontSession) line() ([]byte, error) {
+// line reads one command line from the client (CRLF kept), cut at smtpLineLimit.
+func (f *smtpFrontSession) line() ([]byte, error) {
 	_ = f.raw.SetReadDeadline(time.Now().Add(5 * time.Minute))
 	var line []byte
 	for {
 		chunk, err := f.cr.ReadSlice('\n')
-		if len(line) < frontLineLimit {
-			line = append(line, chunk[:min(len(chunk), frontLineLimit-len(line))]...)
+		if len(line) < smtpLineLimit {
+			line = append(line, chunk[:min(len(chunk), smtpLineLimit-len(line))]...)
 		}
 		if err == nil {
 			if !bytes.HasSuffix(line, []byte("\n")) {
@@ -210,7 +219,7 @@ func (f *frontSession) line() ([]byte, error) {
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return nil, errFrontTimeout
+				return nil, errSMTPClientTimeout
 			}
 			return nil, err
 		}
@@ -218,7 +227,7 @@ func (f *frontSession) line() ([]byte, error) {
 }
 
 // reply reads one complete reply of go-smtp (its lines up to "NNN ").
-func (f *frontSession) reply() (string, error) {
+func (f *smtpFrontSession) reply() (string, error) {
 	var b strings.Builder
 	for {
 		l, err := f.ur.ReadString('\n')
@@ -234,7 +243,7 @@ func (f *frontSession) reply() (string, error) {
 
 // forward passes one command to go-smtp, with its data for DATA and BDAT and its SASL exchange
 // for AUTH, and the replies back, rewritten where Postfix answers otherwise.
-func (f *frontSession) forward(verb string, line []byte) bool {
+func (f *smtpFrontSession) forward(verb string, line []byte) bool {
 	if _, err := f.up.Write(line); err != nil {
 		return false
 	}
@@ -286,7 +295,7 @@ func (f *frontSession) forward(verb string, line []byte) bool {
 }
 
 // data copies the message from the client to go-smtp up to and including the "." line.
-func (f *frontSession) data() bool {
+func (f *smtpFrontSession) data() bool {
 	atStart := true
 	for {
 		_ = f.raw.SetReadDeadline(time.Now().Add(5 * time.Minute))
@@ -312,7 +321,7 @@ func (f *frontSession) data() bool {
 
 // rewrite turns go-smtp's replies into Postfix's where they differ, and keeps the EHLO
 // advertisement right: STARTTLS before TLS (the front does it), AUTH only after.
-func (f *frontSession) rewrite(verb, rep string) string {
+func (f *smtpFrontSession) rewrite(verb, rep string) string {
 	code := rep[:min(3, len(rep))]
 	switch verb {
 	case "HELO", "EHLO":
@@ -384,7 +393,7 @@ func ehloBeforeTLS(rep string) string {
 
 // startTLS answers STARTTLS and runs the handshake on the client connection; go-smtp then sees the
 // plaintext of the encrypted dialogue, and the client must say EHLO again (RFC 3207 §4.2).
-func (f *frontSession) startTLS(fc *frontConn) bool {
+func (f *smtpFrontSession) startTLS(fc *smtpFrontConn) bool {
 	if f.secure {
 		return f.send("554 5.5.1 Error: TLS already active\r\n")
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/mssante/mssante/internal/testpki"
 )
 
-var replyLine = regexp.MustCompile(`^[2-5][0-9][0-9][ -]`)
+var smtpReplyLine = regexp.MustCompile(`^[2-5][0-9][0-9][ -]`)
 
 // FuzzSMTPFront feeds arbitrary client bytes (outside input) to the SMTP front in front of
 // go-smtp. Property: whatever the client sends, every line the server writes back is an SMTP
@@ -52,7 +52,7 @@ func FuzzSMTPFront(f *testing.F) {
 			if err != nil {
 				return // closed, or waiting for more input
 			}
-			if !replyLine.MatchString(line) {
+			if !smtpReplyLine.MatchString(line) {
 				t.Fatalf("input %q: server wrote %q", in, line)
 			}
 		}
