@@ -10,7 +10,7 @@
 // can run against either:
 //   - TLS 1.2 or later with the referential's suites (trust.Suites); a client certificate is
 //     requested, never required; no authentication before STARTTLS (IMAP LOGINDISABLED and
-//     NO [PRIVACYREQUIRED], SMTP 523 5.7.10 / no AUTH offered);
+//     NO [PRIVACYREQUIRED], SMTP 530 5.7.0 and no AUTH offered);
 //   - a refused login is IMAP NO [AUTHENTICATIONFAILED] or SMTP 535 5.7.8; a refused XOAUTH2
 //     token first gets the JSON challenge {"status":"401","schemes":"bearer","scope":"mail"};
 //   - the envelope sender must be the authenticated mailbox (or <>), refused at RCPT with
