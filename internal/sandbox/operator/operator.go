@@ -146,6 +146,7 @@ type Operator struct {
 	domains  map[string]bool
 
 	imapLn, smtpLn net.Listener
+	smtpPipe       *smtpPipeListener // the front's pipes to go-smtp (front.go)
 	imapSrv        *imapserver.Server
 	smtpSrv        *smtp.Server
 	wg             sync.WaitGroup
@@ -315,10 +316,9 @@ func (op *Operator) Start(ctx context.Context) error {
 		TLSConfig:    op.tls,
 		InsecureAuth: false, // ECO.1.0.2: no authentication before STARTTLS
 	})
-	op.smtpSrv = op.newSMTPServer()
-	op.wg.Add(2)
+	op.wg.Add(1)
 	go func() { defer op.wg.Done(); _ = op.imapSrv.Serve(imapLn) }()
-	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(smtpLn) }()
+	op.startSMTP(smtpLn)
 	context.AfterFunc(ctx, func() { _ = op.Close() })
 	op.log.Info("sandbox operator listening", "imap", op.IMAPAddr(), "smtp", op.SMTPAddr())
 	return nil
@@ -354,6 +354,9 @@ func (op *Operator) Close() error {
 			if ln != nil {
 				err = errors.Join(err, ignoreClosed(ln.Close()))
 			}
+		}
+		if op.smtpPipe != nil {
+			_ = op.smtpPipe.Close()
 		}
 		op.wg.Wait()
 	})
