@@ -13,11 +13,12 @@ import (
 
 // imapSession is one IMAP connection: not authenticated, then bound to one mailbox account.
 type imapSession struct {
-	op   *Operator
-	conn *imapserver.Conn
-	acct Account
-	user *userStore // nil until authenticated
-	sel  *view      // selected folder, or nil
+	op    *Operator
+	conn  *imapserver.Conn
+	front *imapFront
+	acct  Account
+	user  *userStore // nil until authenticated
+	sel   *view      // selected folder, or nil
 }
 
 var (
@@ -31,15 +32,20 @@ var imapAuthFailed = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Res
 	Text: "Authentication failed"}
 
 func (op *Operator) newIMAPSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	return &imapSession{op: op, conn: c}, nil, nil
+	s := &imapSession{op: op, conn: c}
+	if fc, ok := c.NetConn().(frontConn); ok {
+		s.front = fc.f
+		fc.f.sess = s
+	}
+	return s, nil, nil
 }
 
+// tlsState is the TLS of the client connection, which the front terminates (nil before STARTTLS).
 func (s *imapSession) tlsState() *tls.ConnectionState {
-	if tc, ok := s.conn.NetConn().(*tls.Conn); ok {
-		cs := tc.ConnectionState()
-		return &cs
+	if s.front == nil {
+		return nil
 	}
-	return nil
+	return s.front.tlsState
 }
 
 func (s *imapSession) bind(a Account, mech string) error {

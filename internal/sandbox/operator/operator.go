@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-smtp"
 
@@ -307,17 +305,9 @@ func (op *Operator) Start(ctx context.Context) error {
 		return fmt.Errorf("operator: smtp listen: %w", err)
 	}
 	op.imapLn, op.smtpLn = imapLn, smtpLn
-	op.imapSrv = imapserver.New(&imapserver.Options{
-		NewSession: op.newIMAPSession,
-		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {},
-			imap.CapNamespace: {}, imap.CapSpecialUse: {}, imap.CapChildren: {}},
-		Logger:       log.New(slogWriter{op.log, "imap"}, "", 0),
-		TLSConfig:    op.tls,
-		InsecureAuth: false, // ECO.1.0.2: no authentication before STARTTLS
-	})
+	op.startIMAP(imapLn)
 	op.smtpSrv = op.newSMTPServer()
-	op.wg.Add(2)
-	go func() { defer op.wg.Done(); _ = op.imapSrv.Serve(imapLn) }()
+	op.wg.Add(1)
 	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(smtpLn) }()
 	context.AfterFunc(ctx, func() { _ = op.Close() })
 	op.log.Info("sandbox operator listening", "imap", op.IMAPAddr(), "smtp", op.SMTPAddr())

@@ -1,0 +1,242 @@
+package operator_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/internal/peertest"
+	"github.com/mssante/mssante/internal/sandbox/operator"
+)
+
+// IMAP conformance (issue 11, item 1): the same raw IMAP dialogues run against the private
+// Dovecot of internal/peertest (an operator's Dovecot 2.3, Debian 12) and the sandbox operator,
+// and must get the same kind of answers. The checks speak the protocol byte by byte because they
+// probe what a well-behaved client never sends (broken quoted strings, 70 KB lines, bytes that
+// are not UTF-8) and what real clients use beyond lps (ID, QUOTA, CONDSTORE, OAUTHBEARER).
+
+// imapTarget is an IMAP server under test.
+type imapTarget struct {
+	name string
+	addr string
+	tls  *tls.Config
+	// user returns a fresh mailbox address and a bearer token for it.
+	user func(t *testing.T) (addr, token string)
+	// seed stores a message in a folder of addr, bypassing IMAP.
+	seed func(t *testing.T, addr, folder string, msg []byte)
+}
+
+var userSeq atomic.Int64
+
+func sandboxIMAPTarget(t *testing.T) *imapTarget {
+	w := newWorld(t)
+	return &imapTarget{name: "sandbox", addr: w.op.IMAPAddr(), tls: w.clientTLS(),
+		user: func(t *testing.T) (string, string) {
+			n := userSeq.Add(1)
+			addr := fmt.Sprintf("conf%d@sandbox.mssante.test", n)
+			id := fmt.Sprintf("8100000%05d", n)
+			if err := w.op.AddAccount(operator.Account{Address: addr, Kind: operator.KindPersonal, NationalIDs: []string{id}}); err != nil {
+				t.Fatal(err)
+			}
+			return addr, w.tokens.issue(id, time.Hour)
+		},
+		seed: func(t *testing.T, addr, folder string, msg []byte) {
+			if _, err := w.op.Append(addr, folder, msg); err != nil {
+				t.Fatal(err)
+			}
+		}}
+}
+
+func dovecotIMAPTarget(t *testing.T) *imapTarget {
+	st := peertest.Start(t, peertest.Options{PKI: sharedPKI(t), NoPostfix: true})
+	w := &world{pki: sharedPKI(t)}
+	return &imapTarget{name: "dovecot", addr: st.IMAP, tls: w.clientTLS(),
+		user: func(t *testing.T) (string, string) {
+			addr := fmt.Sprintf("conf%d@%s", userSeq.Add(1), st.Domain)
+			return addr, st.Token(addr, time.Hour)
+		},
+		seed: func(t *testing.T, addr, folder string, msg []byte) { st.Deliver(addr, folder, msg) }}
+}
+
+// eachIMAPTarget runs f against Dovecot (skipped without it, failing under
+// MSSANTE_REQUIRE_PEERS=1) and the sandbox operator.
+func eachIMAPTarget(t *testing.T, f func(t *testing.T, tg *imapTarget)) {
+	for _, mk := range []struct {
+		name string
+		new  func(t *testing.T) *imapTarget
+	}{{"dovecot", dovecotIMAPTarget}, {"sandbox", sandboxIMAPTarget}} {
+		t.Run(mk.name, func(t *testing.T) { f(t, mk.new(t)) })
+	}
+}
+
+// rawIMAP is one raw IMAP connection.
+type rawIMAP struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (tg *imapTarget) dial(t *testing.T) *rawIMAP {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", tg.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	s := &rawIMAP{t: t, c: c, r: bufio.NewReader(c)}
+	s.deadline()
+	if g := s.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("%s greeting %q", tg.name, g)
+	}
+	return s
+}
+
+func (s *rawIMAP) deadline() { _ = s.c.SetDeadline(time.Now().Add(10 * time.Second)) }
+
+// starttls runs STARTTLS and returns the session on TLS.
+func (s *rawIMAP) starttls(cfg *tls.Config) {
+	s.t.Helper()
+	if resp := s.cmd("s0 STARTTLS"); !strings.HasPrefix(lastLine(resp), "s0 OK") {
+		s.t.Fatalf("STARTTLS: %q", resp)
+	}
+	tc := tls.Client(s.c, cfg)
+	if err := tc.Handshake(); err != nil {
+		s.t.Fatalf("handshake: %v", err)
+	}
+	s.c, s.r = tc, bufio.NewReader(tc)
+	s.deadline()
+}
+
+// login opens a TLS session authenticated with XOAUTH2 as a fresh user; it returns the session
+// and the address.
+func (tg *imapTarget) login(t *testing.T) (*rawIMAP, string) {
+	t.Helper()
+	addr, tok := tg.user(t)
+	s := tg.dial(t)
+	s.starttls(tg.tls)
+	ir := base64.StdEncoding.EncodeToString([]byte("user=" + addr + "\x01auth=Bearer " + tok + "\x01\x01"))
+	if resp := s.cmd("s1 AUTHENTICATE XOAUTH2 " + ir); !strings.HasPrefix(lastLine(resp), "s1 OK") {
+		t.Fatalf("%s login: %q", tg.name, resp)
+	}
+	return s, addr
+}
+
+// line reads one line (CRLF included).
+func (s *rawIMAP) line() string {
+	s.t.Helper()
+	l, err := s.r.ReadString('\n')
+	if err != nil {
+		s.t.Fatalf("read: %v (got %q)", err, l)
+	}
+	return l
+}
+
+// send writes raw bytes.
+func (s *rawIMAP) send(b string) {
+	s.t.Helper()
+	s.deadline()
+	if _, err := io.WriteString(s.c, b); err != nil {
+		s.t.Fatalf("write: %v", err)
+	}
+}
+
+// untilTag reads lines until the tagged answer of tag, or until the connection ends; it returns
+// everything read.
+func (s *rawIMAP) untilTag(tag string) string {
+	s.t.Helper()
+	var b strings.Builder
+	for {
+		l, err := s.r.ReadString('\n')
+		b.WriteString(l)
+		if err != nil || strings.HasPrefix(l, tag+" ") {
+			return b.String()
+		}
+	}
+}
+
+// cmd sends a command line (tag first) and returns the answer up to its tagged line.
+func (s *rawIMAP) cmd(line string) string {
+	s.t.Helper()
+	s.send(line + "\r\n")
+	tag, _, _ := strings.Cut(line, " ")
+	return s.untilTag(tag)
+}
+
+// alive checks that the session still answers a NOOP.
+func (s *rawIMAP) alive(what string) {
+	s.t.Helper()
+	if resp := s.cmd("z NOOP"); !strings.HasPrefix(lastLine(resp), "z OK") {
+		s.t.Errorf("after %s, NOOP answered %q: the connection did not go on", what, resp)
+	}
+}
+
+func lastLine(resp string) string {
+	lines := strings.Split(strings.TrimRight(resp, "\r\n"), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// status returns the status word (OK, NO, BAD, BYE) of a tagged or untagged line.
+func status(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[1]
+}
+
+func seedMessage(subject, extraHeader, body string) []byte {
+	return []byte("From: <alice.martin@sandbox.mssante.test>\r\nTo: <bob.durand@sandbox.mssante.test>\r\n" +
+		"Subject: " + subject + "\r\nDate: Mon, 02 Nov 2026 10:00:00 +0100\r\nMessage-ID: <" + subject + "@test>\r\n" +
+		extraHeader + "\r\n" + body)
+}
+
+// Malformed input gets BAD (or NO for a mailbox name) promptly and the session goes on, as with
+// Dovecot: a quoted string broken by the line end, an empty line, an invalid tag, bytes that are
+// not UTF-8, a 70 KB command after login ("Too long argument"), an unknown command. Before login,
+// a 70 KB line ends the connection with "* BYE", as Dovecot's imap-login does.
+func TestConformanceIMAP_malformedInput(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, _ := tg.login(t)
+		for _, c := range []struct{ line, tag, want string }{
+			{"g SELECT \"INBOX", "g", "BAD"},
+			{"", "*", "BAD"},
+			{"\xff\xfe x", "*", "BAD"},
+			{"h SELECT \"\xff\xfe\"", "h", "NO"},
+			{"l FOO", "l", "BAD"},
+			{"m SELECT " + strings.Repeat("a", 70*1024), "m", "BAD"},
+		} {
+			s.send(c.line + "\r\n")
+			resp := s.untilTag(c.tag)
+			if st := status(lastLine(resp)); st != c.want {
+				t.Errorf("%.40q answered %q, want %s", c.line, resp, c.want)
+			}
+			s.alive(fmt.Sprintf("%.40q", c.line))
+		}
+		if resp := s.cmd("i ID NIL"); !strings.HasPrefix(resp, "* ID (") || status(lastLine(resp)) != "OK" {
+			t.Errorf("ID answered %q", resp) // RFC 2971
+		}
+
+		u := tg.dial(t)
+		if resp := u.cmd("a FOO"); status(lastLine(resp)) != "BAD" {
+			t.Errorf("unknown command before login answered %q", resp)
+		}
+		u.alive("an unknown command before login")
+		if resp := u.cmd("b CAPABILITY"); !strings.Contains(resp, " ID") || !strings.Contains(resp, "STARTTLS") {
+			t.Errorf("capabilities before login %q lack ID or STARTTLS", resp)
+		}
+		u.send("c LOGIN " + strings.Repeat("a", 70*1024) + " x\r\n")
+		if resp := u.untilTag("c"); !strings.HasPrefix(resp, "* BYE") {
+			t.Errorf("70 KB line before login answered %q, want * BYE", resp)
+		}
+		if l, err := u.r.ReadString('\n'); err == nil {
+			t.Errorf("after BYE the connection goes on: %q", l)
+		}
+	})
+}
