@@ -134,8 +134,11 @@ func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.Se
 	s.sel = &view{mb: mb, st: mb.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
 	flags := []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft,
 		imap.FlagForwarded, imap.FlagMDNSent}
-	d := &imap.SelectData{Flags: flags, PermanentFlags: append(append([]imap.Flag{}, flags...), imap.FlagWildcard),
-		NumMessages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	d := &imap.SelectData{Flags: flags, NumMessages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	if !s.sel.readOnly {
+		// EXAMINE: "PERMANENTFLAGS ()", no flag can be changed (RFC 3501 §6.3.2), as Dovecot.
+		d.PermanentFlags = append(append([]imap.Flag{}, flags...), imap.FlagWildcard)
+	}
 	for i, m := range mb.msgs {
 		if !hasFlag(m, imap.FlagSeen) {
 			d.FirstUnseenSeqNum = uint32(i) + 1

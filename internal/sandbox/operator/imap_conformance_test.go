@@ -240,3 +240,22 @@ func TestConformanceIMAP_malformedInput(t *testing.T) {
 		}
 	})
 }
+
+// EXAMINE opens read-only: no permanent flag (RFC 3501 §6.3.2), [READ-ONLY].
+func TestConformanceIMAP_examineReadOnly(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, addr := tg.login(t)
+		tg.seed(t, addr, "INBOX", seedMessage("examine", "", "Bonjour.\r\n"))
+		resp := s.cmd("b EXAMINE INBOX")
+		if !strings.Contains(resp, "[PERMANENTFLAGS ()]") || !strings.Contains(lastLine(resp), "OK [READ-ONLY]") {
+			t.Errorf("EXAMINE answered %q", resp)
+		}
+		resp = s.cmd("c SELECT INBOX")
+		_, perm, _ := strings.Cut(resp, "[PERMANENTFLAGS (")
+		perm, _, _ = strings.Cut(perm, ")]")
+		if !strings.Contains(perm, `\Seen`) || !strings.Contains(perm, `\Deleted`) || !strings.Contains(perm, `\*`) ||
+			!strings.Contains(lastLine(resp), "OK [READ-WRITE]") {
+			t.Errorf("SELECT answered %q", resp)
+		}
+	})
+}
