@@ -310,6 +310,9 @@ var errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Respon
 	Text: "Mailbox is read-only (EXAMINE)"}
 
 func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if err := s.checkSeqSet("COPY", numSet); err != nil {
+		return nil, err
+	}
 	return s.copyMessages(numSet, dest, false)
 }
 
@@ -317,6 +320,9 @@ func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, err
 func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	if s.sel.readOnly {
 		return errReadOnly
+	}
+	if err := s.checkSeqSet("MOVE", numSet); err != nil {
+		return err
 	}
 	d, err := s.copyMessages(numSet, dest, true)
 	if err != nil {
@@ -358,6 +364,28 @@ func (s *imapSession) copyMessages(numSet imap.NumSet, destName string, move boo
 		}
 	}
 	return d, nil
+}
+
+// checkSeqSet refuses message sequence numbers beyond the mailbox as Dovecot does ("BAD Error in
+// IMAP command FETCH: Invalid messageset"); UIDs beyond it simply match nothing.
+func (s *imapSession) checkSeqSet(cmd string, numSet imap.NumSet) error {
+	set, ok := numSet.(imap.SeqSet)
+	if !ok {
+		return nil
+	}
+	mb := s.sel.mb
+	mb.mu.Lock()
+	n := uint32(len(mb.msgs))
+	if n > 0 {
+		n = max(n, s.sel.st.EncodeSeqNum(n))
+	}
+	mb.mu.Unlock()
+	for _, r := range set {
+		if r.Start > n || r.Stop > n {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Error in IMAP command " + cmd + ": Invalid messageset"}
+		}
+	}
+	return nil
 }
 
 // isUIDSet reports whether the command used UIDs.

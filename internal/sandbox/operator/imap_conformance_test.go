@@ -259,3 +259,30 @@ func TestConformanceIMAP_examineReadOnly(t *testing.T) {
 		}
 	})
 }
+
+// A message sequence number beyond the mailbox is a client error for FETCH, STORE and COPY
+// (Dovecot: "BAD Error in IMAP command FETCH: Invalid messageset"); a UID beyond it matches
+// nothing (OK), and so does SEARCH.
+func TestConformanceIMAP_seqBeyondMailbox(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, addr := tg.login(t)
+		for i := range 3 {
+			tg.seed(t, addr, "INBOX", seedMessage(fmt.Sprintf("seq%d", i), "", "Bonjour.\r\n"))
+		}
+		s.cmd("a SELECT INBOX")
+		for _, c := range []struct{ line, want string }{
+			{"b FETCH 99 FLAGS", "BAD"},
+			{"c FETCH 3:99 FLAGS", "BAD"},
+			{`d STORE 99 +FLAGS (\Seen)`, "BAD"},
+			{"e COPY 4 Trash", "BAD"},
+			{"f UID FETCH 99 FLAGS", "OK"},
+			{"g SEARCH 99", "OK"},
+			{"h FETCH 1:* FLAGS", "OK"},
+			{"i FETCH 3 FLAGS", "OK"},
+		} {
+			if resp := s.cmd(c.line); status(lastLine(resp)) != c.want {
+				t.Errorf("%s answered %q, want %s", c.line, resp, c.want)
+			}
+		}
+	})
+}

@@ -97,6 +97,9 @@ type fetchItem struct {
 // Fetch writes the requested items; a non-peek body section sets \Seen (RFC 3501 §6.4.5).
 func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	v := s.sel
+	if err := s.checkSeqSet("FETCH", numSet); err != nil {
+		return err
+	}
 	markSeen := false
 	for _, bs := range options.BodySection {
 		markSeen = markSeen || !bs.Peek
@@ -202,6 +205,9 @@ func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap
 // Store changes flags (keywords such as $MDNSent included) and reports them unless .SILENT.
 func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
 	v := s.sel
+	if err := s.checkSeqSet("STORE", numSet); err != nil {
+		return err
+	}
 	if v.readOnly {
 		return errReadOnly
 	}
