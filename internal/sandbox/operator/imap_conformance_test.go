@@ -286,3 +286,27 @@ func TestConformanceIMAP_seqBeyondMailbox(t *testing.T) {
 		}
 	})
 }
+
+// A text part without Content-Type parameters (or without Content-Type at all) has the charset
+// us-ascii in BODYSTRUCTURE (RFC 2045 §5.2, RFC 3501 §7.4.2), at the top and inside multiparts.
+func TestConformanceIMAP_bodystructureDefaultCharset(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, addr := tg.login(t)
+		tg.seed(t, addr, "INBOX", seedMessage("nocontenttype", "", "Bonjour.\r\n"))
+		tg.seed(t, addr, "INBOX", seedMessage("html", "MIME-Version: 1.0\r\nContent-Type: text/html\r\n", "<p>Bonjour.</p>\r\n"))
+		tg.seed(t, addr, "INBOX", seedMessage("multi", "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n",
+			"--b\r\n\r\nCompte rendu.\r\n--b\r\nContent-Type: application/pdf\r\n\r\nxx\r\n--b--\r\n"))
+		s.cmd("a SELECT INBOX")
+		resp := s.cmd("b FETCH 1:3 BODYSTRUCTURE")
+		for _, want := range []string{
+			`* 1 FETCH (BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 1`,
+			`* 2 FETCH (BODYSTRUCTURE ("text" "html" ("charset" "us-ascii") NIL NIL "7bit"`,
+			`* 3 FETCH (BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit"`,
+			`("application" "pdf" NIL NIL NIL "7bit" 2`,
+		} {
+			if !strings.Contains(resp, want) {
+				t.Errorf("BODYSTRUCTURE lacks %s:\n%s", want, resp)
+			}
+		}
+	})
+}

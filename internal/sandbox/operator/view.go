@@ -174,7 +174,9 @@ func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap
 		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(data)))
+		bs := imapserver.ExtractBodyStructure(bytes.NewReader(data))
+		defaultCharset(bs)
+		rw.WriteBodyStructure(bs)
 	}
 	for _, bs := range options.BodySection {
 		b := imapserver.ExtractBodySection(bytes.NewReader(data), bs)
@@ -200,6 +202,25 @@ func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap
 		rw.WriteBinarySectionSize(bs, imapserver.ExtractBinarySectionSize(bytes.NewReader(data), bs))
 	}
 	return nil
+}
+
+// defaultCharset gives a text part without parameters the charset RFC 2045 §5.2 defaults to
+// ("charset" "us-ascii"), as Dovecot does; go-imap leaves NIL. A part without Content-Type is
+// text/plain; charset=us-ascii.
+func defaultCharset(bs imap.BodyStructure) {
+	switch p := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		if strings.EqualFold(p.Type, "text") && len(p.Params) == 0 {
+			p.Params = map[string]string{"charset": "us-ascii"}
+		}
+		if p.MessageRFC822 != nil && p.MessageRFC822.BodyStructure != nil {
+			defaultCharset(p.MessageRFC822.BodyStructure)
+		}
+	case *imap.BodyStructureMultiPart:
+		for _, c := range p.Children {
+			defaultCharset(c)
+		}
+	}
 }
 
 // Store changes flags (keywords such as $MDNSent included) and reports them unless .SILENT.
