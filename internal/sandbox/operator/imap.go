@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"sort"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -182,29 +184,61 @@ func (s *imapSession) subscribe(name string, on bool) error {
 	return mb.saveLocked()
 }
 
+// List lists the folders with \HasChildren or \HasNoChildren; a parent that is not a folder
+// (CREATE Archives/2026 without Archives) is listed \Noselect \HasChildren, as Dovecot does.
 func (s *imapSession) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	if len(patterns) == 0 {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
+	type entry struct {
+		name          string
+		attr          imap.MailboxAttr
+		sub, noSelect bool
+	}
+	var entries []entry
+	names := map[string]bool{}
 	for _, mb := range s.user.list() {
 		mb.mu.Lock()
-		name, attr, sub := mb.name, mb.attr, mb.subscribed
+		entries = append(entries, entry{name: mb.name, attr: mb.attr, sub: mb.subscribed})
+		names[mb.name] = true
 		mb.mu.Unlock()
-		if options != nil && options.SelectSubscribed && !sub {
+	}
+	for _, e := range entries {
+		for i := strings.IndexByte(e.name, delim); i > 0; i = nextDelim(e.name, i) {
+			if p := e.name[:i]; !names[p] {
+				names[p] = true
+				entries = append(entries, entry{name: p, noSelect: true})
+			}
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	for _, e := range entries {
+		if options != nil && options.SelectSubscribed && !e.sub {
 			continue
 		}
 		match := false
 		for _, p := range patterns {
-			match = match || imapserver.MatchList(name, delim, ref, p)
+			match = match || imapserver.MatchList(e.name, delim, ref, p)
 		}
 		if !match {
 			continue
 		}
-		d := &imap.ListData{Mailbox: name, Delim: delim, Attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}}
-		if attr != "" {
-			d.Attrs = append(d.Attrs, attr)
+		d := &imap.ListData{Mailbox: e.name, Delim: delim}
+		if e.noSelect {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
 		}
-		if sub && options != nil && options.ReturnSubscribed {
+		children := imap.MailboxAttrHasNoChildren
+		for n := range names {
+			if strings.HasPrefix(n, e.name+string(delim)) {
+				children = imap.MailboxAttrHasChildren
+				break
+			}
+		}
+		d.Attrs = append(d.Attrs, children)
+		if e.attr != "" {
+			d.Attrs = append(d.Attrs, e.attr)
+		}
+		if e.sub && options != nil && options.ReturnSubscribed {
 			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if err := w.WriteList(d); err != nil {
@@ -212,6 +246,15 @@ func (s *imapSession) List(w *imapserver.ListWriter, ref string, patterns []stri
 		}
 	}
 	return nil
+}
+
+// nextDelim returns the index of the next delimiter after i in name, or -1.
+func nextDelim(name string, i int) int {
+	j := strings.IndexByte(name[i+1:], delim)
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 func (s *imapSession) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {

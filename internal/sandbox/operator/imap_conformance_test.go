@@ -310,3 +310,43 @@ func TestConformanceIMAP_bodystructureDefaultCharset(t *testing.T) {
 		}
 	})
 }
+
+// CREATE Archives/2026 makes Archives appear in LIST as a \Noselect parent with children (RFC
+// 3501 §6.3.3 and Dovecot); creating it later makes it a folder.
+func TestConformanceIMAP_createParent(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, _ := tg.login(t)
+		if resp := s.cmd("a CREATE Archives/2026"); status(lastLine(resp)) != "OK" {
+			t.Fatalf("CREATE answered %q", resp)
+		}
+		resp := listNames(s.cmd(`b LIST "" *`))
+		for _, want := range []string{`* LIST (\Noselect \HasChildren) "/" Archives` + "\r\n", `* LIST (\HasNoChildren) "/" Archives/2026` + "\r\n",
+			`* LIST (\HasNoChildren) "/" INBOX` + "\r\n"} {
+			if !strings.Contains(resp, want) {
+				t.Errorf("LIST lacks %q:\n%s", want, resp)
+			}
+		}
+		if resp := s.cmd("c SELECT Archives"); status(lastLine(resp)) != "NO" {
+			t.Errorf("SELECT of the \\Noselect parent answered %q", resp)
+		}
+		if resp := s.cmd("d CREATE Archives"); status(lastLine(resp)) != "OK" {
+			t.Fatalf("CREATE of the parent answered %q", resp)
+		}
+		if resp := listNames(s.cmd(`e LIST "" Archives`)); !strings.Contains(resp, `* LIST (\HasChildren) "/" Archives`+"\r\n") {
+			t.Errorf("LIST after CREATE of the parent:\n%s", resp)
+		}
+	})
+}
+
+// listNames writes the mailbox names of LIST responses as atoms (a server may quote any).
+func listNames(resp string) string {
+	lines := strings.SplitAfter(resp, "\r\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "* LIST ") && strings.HasSuffix(l, "\"\r\n") {
+			if j := strings.LastIndex(l[:len(l)-3], " \""); j > 0 && !strings.ContainsAny(l[j+2:len(l)-3], " \\\"") {
+				lines[i] = l[:j+1] + l[j+2:len(l)-3] + "\r\n"
+			}
+		}
+	}
+	return strings.Join(lines, "")
+}
