@@ -24,7 +24,8 @@
 // IMAP goes through a front (imap_front.go), a line layer between the client and go-imap's
 // server that terminates STARTTLS, answers malformed commands with BAD as Dovecot does (go-imap
 // v2 beta.8 hangs, answers NO [SERVERBUG] or drops the connection) and implements what go-imap
-// has no hook for: ID (RFC 2971). imap_conformance_test.go runs the same raw dialogues against
+// has no hook for: ID (RFC 2971). IMAP also offers SASL OAUTHBEARER (RFC 7628, oauthbearer.go),
+// checked as XOAUTH2. imap_conformance_test.go runs the same raw dialogues against
 // Dovecot and the sandbox.
 //
 // Mail is kept under DataDir/mail, one directory per folder with one file per message and an

@@ -64,8 +64,11 @@ func (s *imapSession) refused(mech, user string, err error) {
 	s.op.log.Info("imap login refused", "bal", user, "mech", mech, "err", err)
 }
 
-// AuthenticateMechanisms lists XOAUTH2 (personal, organisational) and PLAIN (applicative).
-func (s *imapSession) AuthenticateMechanisms() []string { return []string{"XOAUTH2", "PLAIN"} }
+// AuthenticateMechanisms lists XOAUTH2 and OAUTHBEARER (RFC 7628) for personal and
+// organisational mailboxes, PLAIN for applicative ones.
+func (s *imapSession) AuthenticateMechanisms() []string {
+	return []string{"XOAUTH2", "OAUTHBEARER", "PLAIN"}
+}
 
 // Authenticate returns the SASL server for mech (called after STARTTLS only: InsecureAuth is off).
 func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
@@ -73,6 +76,15 @@ func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
 	switch mech {
 	case "XOAUTH2":
 		return &xoauth2Server{fail: imapAuthFailed, check: func(user, token string) error {
+			a, err := s.op.authXOAUTH2(ctx, user, token)
+			if err != nil {
+				s.refused(mech, user, err)
+				return err
+			}
+			return s.bind(a, mech)
+		}}, nil
+	case "OAUTHBEARER":
+		return &oauthBearerServer{fail: imapAuthFailed, check: func(user, token string) error {
 			a, err := s.op.authXOAUTH2(ctx, user, token)
 			if err != nil {
 				s.refused(mech, user, err)

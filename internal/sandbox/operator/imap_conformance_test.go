@@ -350,3 +350,34 @@ func listNames(resp string) string {
 	}
 	return strings.Join(lines, "")
 }
+
+// RFC 7628 OAUTHBEARER, which msmtp and curl prefer to XOAUTH2, is offered after STARTTLS and
+// accepts the same tokens; a refused token gets the JSON challenge, which the client answers
+// with ^A, then NO.
+func TestConformanceIMAP_oauthBearer(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		addr, tok := tg.user(t)
+		s := tg.dial(t)
+		s.starttls(tg.tls)
+		if resp := s.cmd("a CAPABILITY"); !strings.Contains(resp, " AUTH=OAUTHBEARER") {
+			t.Errorf("capabilities under TLS lack AUTH=OAUTHBEARER: %q", resp)
+		}
+		bearer := func(tok string) string {
+			return base64.StdEncoding.EncodeToString([]byte("n,a=" + addr + ",\x01host=localhost\x01port=143\x01auth=Bearer " + tok + "\x01\x01"))
+		}
+		s.send("b AUTHENTICATE OAUTHBEARER " + bearer(tok+"x") + "\r\n")
+		if l := s.line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("refused token: %q, want the JSON challenge", l)
+		} else if js, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(l[2:])); !strings.Contains(string(js), `"status":`) {
+			t.Errorf("challenge %q", js)
+		}
+		s.send(base64.StdEncoding.EncodeToString([]byte{1}) + "\r\n")
+		if resp := s.untilTag("b"); status(lastLine(resp)) != "NO" {
+			t.Errorf("after the challenge: %q", resp)
+		}
+		if resp := s.cmd("c AUTHENTICATE OAUTHBEARER " + bearer(tok)); status(lastLine(resp)) != "OK" {
+			t.Errorf("OAUTHBEARER login: %q", resp)
+		}
+		s.alive("OAUTHBEARER login")
+	})
+}
