@@ -2,11 +2,16 @@ package operator_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +19,8 @@ import (
 
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/sandbox/operator"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/trust"
 )
 
 // IMAP conformance (issue 11, item 1): the same raw IMAP dialogues run against the private
@@ -380,4 +387,169 @@ func TestConformanceIMAP_oauthBearer(t *testing.T) {
 		}
 		s.alive("OAUTHBEARER login")
 	})
+}
+
+// modSeqOf returns the number after key (e.g. "HIGHESTMODSEQ ", "MODSEQ (") in resp, or 0.
+func modSeqOf(resp, key string) uint64 {
+	_, rest, ok := strings.Cut(resp, key)
+	if !ok {
+		return 0
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	n, _ := strconv.ParseUint(rest[:end], 10, 64)
+	return n
+}
+
+// RFC 7162 CONDSTORE: HIGHESTMODSEQ on SELECT (CONDSTORE), the MODSEQ fetch item, the
+// CHANGEDSINCE fetch modifier and STORE (UNCHANGEDSINCE) with [MODIFIED].
+func TestConformanceIMAP_condstore(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, addr := tg.login(t)
+		for i := range 3 {
+			tg.seed(t, addr, "INBOX", seedMessage(fmt.Sprintf("cs%d", i), "", "Bonjour.\r\n"))
+		}
+		if resp := s.cmd("a CAPABILITY"); !strings.Contains(resp, " CONDSTORE") {
+			t.Fatalf("no CONDSTORE in %q", resp)
+		}
+		resp := s.cmd("b SELECT INBOX (CONDSTORE)")
+		high := modSeqOf(resp, "[HIGHESTMODSEQ ")
+		if high == 0 || status(lastLine(resp)) != "OK" {
+			t.Fatalf("SELECT (CONDSTORE) answered %q", resp)
+		}
+		resp = s.cmd("c FETCH 1:* (UID FLAGS MODSEQ)")
+		if n := strings.Count(resp, "MODSEQ ("); n != 3 {
+			t.Errorf("FETCH MODSEQ gave %d MODSEQ items:\n%s", n, resp)
+		}
+		resp = s.cmd(`d STORE 2 +FLAGS (\Seen)`)
+		if m := modSeqOf(resp, "MODSEQ ("); m <= high {
+			t.Errorf("STORE under CONDSTORE: MODSEQ %d, HIGHESTMODSEQ was %d:\n%s", m, high, resp)
+		}
+		resp = s.cmd(fmt.Sprintf("e UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)", high))
+		if n := strings.Count(resp, " FETCH ("); n != 1 || !strings.Contains(resp, `\Seen`) || !strings.Contains(resp, "MODSEQ (") {
+			t.Errorf("CHANGEDSINCE %d answered:\n%s", high, resp)
+		}
+		resp = s.cmd(fmt.Sprintf(`f STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\Flagged)`, high))
+		if !strings.HasPrefix(lastLine(resp), "f OK [MODIFIED 2]") {
+			t.Errorf("STORE (UNCHANGEDSINCE %d) answered:\n%s", high, resp)
+		}
+		if resp := s.cmd("g FETCH 2 (FLAGS)"); strings.Contains(resp, `\Flagged`) {
+			t.Errorf("a message changed since UNCHANGEDSINCE was changed: %q", resp)
+		}
+		resp = s.cmd("h EXAMINE INBOX")
+		if h2 := modSeqOf(resp, "[HIGHESTMODSEQ "); h2 <= high {
+			t.Errorf("HIGHESTMODSEQ after changes %d, was %d:\n%s", h2, high, resp)
+		}
+		if resp := s.cmd("i FETCH 1 (FLAGS) (VANISHED)"); status(lastLine(resp)) != "BAD" {
+			t.Errorf("an unknown FETCH modifier answered %q", resp)
+		}
+	})
+}
+
+// lpsClient opens an lps IMAP session on tg for addr with a static token.
+func (tg *imapTarget) lpsClient(t *testing.T, addr, tok string, trace io.Writer) *lps.IMAPClient {
+	t.Helper()
+	pki := sharedPKI(t)
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
+		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: addr,
+		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return tok, nil })}
+	cl, err := lps.DialIMAP(ctxT(t), ep(t, tg.addr), auth, &lps.Options{TLS: pol.ClientConfig("", nil),
+		ClassifyTLSError: trust.ClassifyHandshakeError, Trace: trace})
+	if err != nil {
+		t.Fatalf("DialIMAP %s: %v", tg.name, err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+// ECO.1.0.2: lps.IMAPClient.Resync brings a mailbox up to date incrementally with CONDSTORE
+// (CHANGEDSINCE and one UID SEARCH) on the sandbox as on Dovecot: exactly the messages whose
+// flags changed in another session and the new one, exactly the expunged UIDs.
+func TestConformanceIMAP_resyncCondstore(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		ctx := ctxT(t)
+		addr, tok := tg.user(t)
+		for _, s := range []string{"R1", "R2", "R3", "R4"} {
+			tg.seed(t, addr, "INBOX", seedMessage(s, "", "Bonjour.\r\n"))
+		}
+		first := tg.lpsClient(t, addr, tok, nil)
+		if !first.Capable("CONDSTORE") {
+			t.Fatalf("%s does not offer CONDSTORE", tg.name)
+		}
+		state := lpsState(t, first)
+		if len(state.UIDs) != 4 || state.HighestModSeq == 0 {
+			t.Fatalf("state %+v, want 4 messages and a HIGHESTMODSEQ", state)
+		}
+		_ = first.Close()
+
+		other := tg.lpsClient(t, addr, tok, nil)
+		if _, err := other.Select(ctx, "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		seen, gone, mdn := state.UIDs[0], state.UIDs[1], state.UIDs[3]
+		if err := other.SetFlags(ctx, []uint32{seen}, lps.FlagsAdd, lps.FlagSeen); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.SetFlags(ctx, []uint32{mdn}, lps.FlagsAdd, lps.FlagMDNSent); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Delete(ctx, []uint32{gone}); err != nil {
+			t.Fatal(err)
+		}
+		tg.seed(t, addr, "INBOX", seedMessage("R5", "", "Bonjour.\r\n"))
+		now := lpsState(t, other)
+		added := now.UIDs[len(now.UIDs)-1]
+
+		var trace bytes.Buffer
+		back := tg.lpsClient(t, addr, tok, &trace)
+		res, err := back.Resync(ctx, "INBOX", state)
+		if err != nil {
+			t.Fatalf("Resync: %v", err)
+		}
+		if res.Reset || res.Full {
+			t.Errorf("Reset=%t Full=%t, want an incremental answer", res.Reset, res.Full)
+		}
+		var changed []uint32
+		for _, c := range res.Changed {
+			changed = append(changed, c.UID)
+		}
+		if want := []uint32{seen, mdn, added}; !slices.Equal(changed, want) {
+			t.Errorf("Changed UIDs = %v, want %v", changed, want)
+		}
+		if !slices.Equal(res.Vanished, []uint32{gone}) {
+			t.Errorf("Vanished = %v, want [%d]", res.Vanished, gone)
+		}
+		if res.HighestModSeq <= state.HighestModSeq || res.HighestModSeq != now.HighestModSeq {
+			t.Errorf("HighestModSeq = %d, was %d, other session sees %d", res.HighestModSeq, state.HighestModSeq, now.HighestModSeq)
+		}
+		if tr := trace.String(); !strings.Contains(tr, "(CHANGEDSINCE ") || !strings.Contains(tr, "UID SEARCH UID ") {
+			t.Errorf("trace lacks CHANGEDSINCE or UID SEARCH UID:\n%s", tr)
+		}
+		again, err := back.Resync(ctx, "INBOX", res.Apply(state))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again.Changed) != 0 || len(again.Vanished) != 0 || again.Full {
+			t.Errorf("second Resync = %+v, want nothing", again)
+		}
+	})
+}
+
+func lpsState(t *testing.T, cl *lps.IMAPClient) lps.SyncState {
+	t.Helper()
+	st, err := cl.Select(ctxT(t), "INBOX")
+	if err != nil {
+		t.Fatalf("Select: %v", err)
+	}
+	uids, err := cl.Search(ctxT(t), lps.Criteria{})
+	if err != nil {
+		t.Fatalf("Search: %v", err)
+	}
+	return lps.SyncState{UIDValidity: st.UIDValidity, HighestModSeq: st.HighestModSeq, UIDs: uids}
 }

@@ -42,7 +42,7 @@ import (
 const maxIMAPLine = 48 * 1024
 
 // frontCaps are the capabilities the front implements on top of go-imap's.
-var frontCaps = []string{"ID"}
+var frontCaps = []string{"ID", "CONDSTORE"}
 
 // commands go-imap handles (imapserver/conn.go), plus those of the front.
 var imapCommands = map[string]bool{"NOOP": true, "CHECK": true, "LOGOUT": true, "CAPABILITY": true,
@@ -116,6 +116,8 @@ type imapFront struct {
 	pmu     sync.Mutex
 	pending string // tag of the command in flight
 
+	cond condState // CONDSTORE (imap_condstore.go)
+
 	events   chan outEvent
 	greeted  chan struct{} // closed once go-imap's greeting is out
 	pumpDone chan struct{}
@@ -183,9 +185,19 @@ func (f *imapFront) pump() {
 	for {
 		line, err := r.ReadString('\n')
 		if line != "" {
+			var ev *outEvent
+			if lineStart {
+				if strings.HasPrefix(line, "+") {
+					ev = &outEvent{cont: true}
+				} else if tag := f.pendingTag(); tag != "" && strings.HasPrefix(line, tag+" ") {
+					f.setPending("")
+					ev = &outEvent{status: firstWord(line[len(tag)+1:])}
+				}
+			}
 			f.wmu.Lock()
 			if lineStart {
 				line = f.rewriteCaps(line)
+				line = f.rewriteCondStore(line, ev)
 			}
 			_, _ = f.cw.WriteString(line)
 			n, lit := literalSuffix(line)
@@ -196,13 +208,8 @@ func (f *imapFront) pump() {
 				_ = f.cw.Flush()
 			}
 			f.wmu.Unlock()
-			if lineStart && !lit {
-				if strings.HasPrefix(line, "+") {
-					f.events <- outEvent{cont: true}
-				} else if tag := f.pendingTag(); tag != "" && strings.HasPrefix(line, tag+" ") {
-					f.setPending("")
-					f.events <- outEvent{status: firstWord(line[len(tag)+1:])}
-				}
+			if ev != nil && !lit {
+				f.events <- *ev
 			}
 			lineStart = !lit
 			if first {
@@ -410,7 +417,13 @@ func (f *imapFront) command(line []byte) bool {
 		f.write(tag + " NO Mailbox name is not valid mUTF-7\r\n")
 		return true
 	}
+	f.cond.reset()
 	switch name {
+	case "SELECT", "EXAMINE", "FETCH", "UID FETCH", "STORE", "UID STORE", "ENABLE":
+		var done bool
+		if line, done = f.condStoreCommand(tag, name, args, line); done {
+			return true
+		}
 	case "ID":
 		f.write("* ID (\"name\" \"mssante sandbox\")\r\n" + tag + " OK ID completed.\r\n")
 		return true

@@ -107,14 +107,24 @@ func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, optio
 	markSeen = markSeen && !v.readOnly
 	var items []fetchItem
 	var changed bool
+	cond := s.cond()
 	v.forEach(numSet, func(seq uint32, m *msgMeta) {
+		if cond.changedSince > 0 && m.ModSeq <= cond.changedSince {
+			return // FETCH (CHANGEDSINCE n), RFC 7162 §3.1.4.1
+		}
 		if markSeen && !hasFlag(m, imap.FlagSeen) {
 			setFlags(m, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen})
+			v.mb.touchLocked(m)
 			v.mb.tracker.QueueMessageFlags(seq, m.UID, flagList(m), v.st)
 			changed = true
 		}
 		items = append(items, fetchItem{seq: v.st.EncodeSeqNum(seq), meta: *m, flags: flagList(m)})
 	})
+	if cond.modSeq {
+		for _, it := range items {
+			cond.reportModSeq(it.seq, it.meta.ModSeq)
+		}
+	}
 	if changed {
 		v.mb.mu.Lock()
 		err := v.mb.saveLocked()
@@ -233,14 +243,41 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 		return errReadOnly
 	}
 	var items []fetchItem
+	var modified imap.NumSet = &imap.SeqSet{}
+	if isUIDSet(numSet) {
+		modified = &imap.UIDSet{}
+	}
+	cond := s.cond()
 	v.mb.mu.Lock()
 	v.forEachLocked(numSet, func(seq uint32, m *msgMeta) {
+		if cond.unchangedSince != nil && m.ModSeq > *cond.unchangedSince {
+			// STORE (UNCHANGEDSINCE n): changed since, left alone (RFC 7162 §3.1.3).
+			switch set := modified.(type) {
+			case *imap.UIDSet:
+				set.AddNum(m.UID)
+			case *imap.SeqSet:
+				set.AddNum(v.st.EncodeSeqNum(seq))
+			}
+			return
+		}
+		before := strings.Join(m.Flags, " ")
 		setFlags(m, flags.Op, flags.Flags)
+		if strings.Join(m.Flags, " ") != before {
+			v.mb.touchLocked(m)
+		}
 		v.mb.tracker.QueueMessageFlags(seq, m.UID, flagList(m), v.st)
 		items = append(items, fetchItem{seq: v.st.EncodeSeqNum(seq), meta: *m, flags: flagList(m)})
 	})
 	err := v.mb.saveLocked()
 	v.mb.mu.Unlock()
+	if str := modified.String(); str != "" {
+		cond.setModified(str)
+	}
+	if cond.enabled {
+		for _, it := range items {
+			cond.reportModSeq(it.seq, it.meta.ModSeq)
+		}
+	}
 	if err != nil || flags.Silent {
 		return err
 	}
