@@ -323,6 +323,9 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 	if r.Size() > s.op.opts.MaxMessageSize {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
 	}
+	if err := s.checkQuota(r.Size()); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return nil, err
@@ -396,7 +399,13 @@ func (s *imapSession) copyMessages(numSet imap.NumSet, destName string, move boo
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Source and destination are the same mailbox"}
 	}
 	var items []*msgMeta
-	s.sel.forEach(numSet, func(_ uint32, m *msgMeta) { c := *m; items = append(items, &c) })
+	var size int64
+	s.sel.forEach(numSet, func(_ uint32, m *msgMeta) { c := *m; items = append(items, &c); size += m.Size })
+	if !move {
+		if err := s.checkQuota(size); err != nil {
+			return nil, err
+		}
+	}
 	d := &imap.CopyData{}
 	for _, m := range items {
 		data, err := src.read(m.UID)

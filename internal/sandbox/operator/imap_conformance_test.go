@@ -42,8 +42,13 @@ type imapTarget struct {
 
 var userSeq atomic.Int64
 
+// quotaKB is the storage quota of the mailboxes of both targets.
+const quotaKB = 100
+
 func sandboxIMAPTarget(t *testing.T) *imapTarget {
 	w := newWorld(t)
+	w.opts.QuotaStorage = quotaKB * 1024
+	w.restart()
 	return &imapTarget{name: "sandbox", addr: w.op.IMAPAddr(), tls: w.clientTLS(),
 		user: func(t *testing.T) (string, string) {
 			n := userSeq.Add(1)
@@ -62,7 +67,7 @@ func sandboxIMAPTarget(t *testing.T) *imapTarget {
 }
 
 func dovecotIMAPTarget(t *testing.T) *imapTarget {
-	st := peertest.Start(t, peertest.Options{PKI: sharedPKI(t), NoPostfix: true})
+	st := peertest.Start(t, peertest.Options{PKI: sharedPKI(t), NoPostfix: true, QuotaKB: quotaKB})
 	w := &world{pki: sharedPKI(t)}
 	return &imapTarget{name: "dovecot", addr: st.IMAP, tls: w.clientTLS(),
 		user: func(t *testing.T) (string, string) {
@@ -552,4 +557,48 @@ func lpsState(t *testing.T, cl *lps.IMAPClient) lps.SyncState {
 		t.Fatalf("Search: %v", err)
 	}
 	return lps.SyncState{UIDValidity: st.UIDValidity, HighestModSeq: st.HighestModSeq, UIDs: uids}
+}
+
+// RFC 9208 QUOTA: the quota root of a folder and its STORAGE usage and limit in KiB; an APPEND
+// over the quota gets NO [OVERQUOTA].
+func TestConformanceIMAP_quota(t *testing.T) {
+	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
+		s, addr := tg.login(t)
+		if resp := s.cmd("a CAPABILITY"); !strings.Contains(resp, " QUOTA") {
+			t.Fatalf("no QUOTA in %q", resp)
+		}
+		tg.seed(t, addr, "INBOX", seedMessage("quota", "", strings.Repeat("Compte rendu de consultation.\r\n", 700)))
+		quota := func(resp string) (used, limit uint64) {
+			_, rest, _ := strings.Cut(resp, `* QUOTA "User quota" (STORAGE `)
+			return modSeqOf(rest, ""), modSeqOf(rest, " ")
+		}
+		resp := s.cmd("b GETQUOTAROOT INBOX")
+		if !strings.Contains(resp, `* QUOTAROOT INBOX "User quota"`+"\r\n") || status(lastLine(resp)) != "OK" {
+			t.Errorf("GETQUOTAROOT answered %q", resp)
+		}
+		if used, limit := quota(resp); used < 19 || used > 22 || limit != quotaKB {
+			t.Errorf("STORAGE %d of %d KiB, want about 21 of %d:\n%s", used, limit, quotaKB, resp)
+		}
+		if resp := s.cmd(`c GETQUOTA "User quota"`); !strings.HasPrefix(resp, `* QUOTA "User quota" (STORAGE `) || status(lastLine(resp)) != "OK" {
+			t.Errorf("GETQUOTA answered %q", resp)
+		}
+		if resp := s.cmd("d GETQUOTAROOT Nulle-part"); !strings.Contains(resp, `"User quota"`) || status(lastLine(resp)) != "OK" {
+			t.Errorf("GETQUOTAROOT of a missing folder answered %q", resp) // Dovecot: the root, OK
+		}
+		if resp := s.cmd(`d2 GETQUOTA "Autre"`); status(lastLine(resp)) != "NO" {
+			t.Errorf("GETQUOTA of an unknown root answered %q", resp)
+		}
+		big := seedMessage("trop gros", "", strings.Repeat("x", 150*1024)+"\r\n")
+		s.send(fmt.Sprintf("e APPEND INBOX {%d}\r\n", len(big)))
+		if l := s.line(); strings.HasPrefix(l, "+") {
+			s.send(string(big) + "\r\n")
+			l = s.untilTag("e")
+			if !strings.Contains(l, "e NO [OVERQUOTA]") {
+				t.Errorf("APPEND over the quota answered %q", l)
+			}
+		} else if !strings.Contains(l, "e NO [OVERQUOTA]") {
+			t.Errorf("APPEND over the quota answered %q", l)
+		}
+		s.alive("APPEND over the quota")
+	})
 }

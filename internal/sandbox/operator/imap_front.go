@@ -41,8 +41,12 @@ import (
 // literals excluded); go-imap itself gives up at 50 KiB with NO [SERVERBUG].
 const maxIMAPLine = 48 * 1024
 
-// frontCaps are the capabilities the front implements on top of go-imap's.
-var frontCaps = []string{"ID", "CONDSTORE"}
+// frontCaps are the capabilities the front implements on top of go-imap's, before and after
+// login (as Dovecot lists them).
+var (
+	frontCaps     = []string{"ID"}
+	frontAuthCaps = []string{"CONDSTORE", "QUOTA"}
+)
 
 // commands go-imap handles (imapserver/conn.go), plus those of the front.
 var imapCommands = map[string]bool{"NOOP": true, "CHECK": true, "LOGOUT": true, "CAPABILITY": true,
@@ -50,7 +54,8 @@ var imapCommands = map[string]bool{"NOOP": true, "CHECK": true, "LOGOUT": true, 
 	"CREATE": true, "DELETE": true, "RENAME": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "STATUS": true,
 	"LIST": true, "LSUB": true, "NAMESPACE": true, "IDLE": true, "SELECT": true, "EXAMINE": true,
 	"CLOSE": true, "UNSELECT": true, "APPEND": true, "FETCH": true, "EXPUNGE": true, "STORE": true,
-	"COPY": true, "MOVE": true, "SEARCH": true, "ID": true}
+	"COPY": true, "MOVE": true, "SEARCH": true, "ID": true,
+	"GETQUOTAROOT": true, "GETQUOTA": true, "SETQUOTA": true}
 
 var uidCommands = map[string]bool{"FETCH": true, "STORE": true, "COPY": true, "MOVE": true, "SEARCH": true, "EXPUNGE": true}
 
@@ -247,6 +252,9 @@ func (f *imapFront) rewriteCaps(line string) string {
 		caps = append(caps, c)
 	}
 	caps = append(caps, frontCaps...)
+	if f.authenticated() {
+		caps = append(caps, frontAuthCaps...)
+	}
 	if f.tlsState == nil && (f.sess == nil || f.sess.user == nil) {
 		caps = append(caps, "STARTTLS", "LOGINDISABLED")
 	}
@@ -424,6 +432,9 @@ func (f *imapFront) command(line []byte) bool {
 		if line, done = f.condStoreCommand(tag, name, args, line); done {
 			return true
 		}
+	case "GETQUOTAROOT", "GETQUOTA", "SETQUOTA":
+		f.quotaCommand(tag, name, args)
+		return true
 	case "ID":
 		f.write("* ID (\"name\" \"mssante sandbox\")\r\n" + tag + " OK ID completed.\r\n")
 		return true

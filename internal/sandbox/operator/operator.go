@@ -119,6 +119,10 @@ type Options struct {
 	// MaxMessageSize is the per-message limit in bytes (SIZE); default 50 MB. PatientMaxSize
 	// applies to messages with a patient recipient; default 25 MB (decimal), like Mon espace santé.
 	MaxMessageSize, PatientMaxSize int64
+	// QuotaStorage is the storage quota of each mailbox in bytes, all folders together (IMAP
+	// QUOTA, RFC 9208, root "User quota"; APPEND and COPY over it get NO [OVERQUOTA]); default
+	// 1 GB.
+	QuotaStorage int64
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -129,6 +133,7 @@ type Options struct {
 const (
 	DefaultMaxMessageSize = 50_000_000
 	DefaultPatientMaxSize = 25_000_000
+	DefaultQuotaStorage   = 1_000_000_000
 )
 
 // Operator is a running sandbox operator: IMAP and SMTP submission with STARTTLS on 127.0.0.1,
@@ -195,6 +200,9 @@ func setDefaults(o *Options) {
 	o.ProDomain, o.OrgDomain, o.PatientDomain = strings.ToLower(o.ProDomain), strings.ToLower(o.OrgDomain), strings.ToLower(o.PatientDomain)
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.QuotaStorage <= 0 {
+		o.QuotaStorage = DefaultQuotaStorage
 	}
 	if o.PatientMaxSize <= 0 {
 		o.PatientMaxSize = DefaultPatientMaxSize
