@@ -162,7 +162,7 @@ func (f *imapFront) condStoreCommand(tag, name, args string, line []byte) (_ []b
 // and the modifiers in parentheses, if any.
 func splitFetch(args string) (set string, atts []string, mods string, ok bool) {
 	set, rest, ok := strings.Cut(args, " ")
-	if !ok || rest == "" {
+	if !ok || set == "" || rest == "" {
 		return "", nil, "", false
 	}
 	list := strings.HasPrefix(rest, "(")
@@ -175,6 +175,9 @@ func splitFetch(args string) (set string, atts []string, mods string, ok bool) {
 		case '[', '(', '<':
 			depth++
 		case ']', '>':
+			if depth == 0 {
+				return "", nil, "", false
+			}
 			depth--
 		case ')':
 			if depth == 0 && list {
@@ -182,6 +185,9 @@ func splitFetch(args string) (set string, atts []string, mods string, ok bool) {
 					atts = append(atts, rest[start:i])
 				}
 				return set, atts, strings.TrimSpace(rest[i+1:]), len(atts) > 0
+			}
+			if depth == 0 {
+				return "", nil, "", false
 			}
 			depth--
 		case ' ':
@@ -191,12 +197,12 @@ func splitFetch(args string) (set string, atts []string, mods string, ok bool) {
 				}
 				start = i + 1
 				if !list {
-					return set, atts, strings.TrimSpace(rest[start:]), true
+					return set, atts, strings.TrimSpace(rest[start:]), len(atts) > 0
 				}
 			}
 		}
 	}
-	if list {
+	if list || depth != 0 {
 		return "", nil, "", false
 	}
 	return set, []string{rest}, "", true
