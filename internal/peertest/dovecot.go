@@ -39,6 +39,9 @@ issuers = %s
 	must(t, os.Chown(filepath.Join(d, "mail"), 65534, 65534))
 
 	imapPort, lmtpPort := freePort(t), freePort(t)
+	for lmtpPort == imapPort { // freePort closes its listener: the next call may get the same port
+		lmtpPort = freePort(t)
+	}
 	s.IMAP, s.LMTP = addr(imapPort), addr(lmtpPort)
 	ssl := fmt.Sprintf(`ssl = yes
 ssl_cert = <%s
