@@ -253,7 +253,11 @@ func (f *imapFront) rewriteCaps(line string) string {
 	}
 	caps = append(caps, frontCaps...)
 	if f.authenticated() {
-		caps = append(caps, frontAuthCaps...)
+		for _, c := range frontAuthCaps {
+			if c != "CONDSTORE" || !f.op.opts.DisableCondStore {
+				caps = append(caps, c)
+			}
+		}
 	}
 	if f.tlsState == nil && (f.sess == nil || f.sess.user == nil) {
 		caps = append(caps, "STARTTLS", "LOGINDISABLED")
@@ -428,6 +432,9 @@ func (f *imapFront) command(line []byte) bool {
 	f.cond.reset()
 	switch name {
 	case "SELECT", "EXAMINE", "FETCH", "UID FETCH", "STORE", "UID STORE", "ENABLE":
+		if f.op.opts.DisableCondStore {
+			break
+		}
 		var done bool
 		if line, done = f.condStoreCommand(tag, name, args, line); done {
 			return true

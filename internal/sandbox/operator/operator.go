@@ -123,6 +123,9 @@ type Options struct {
 	// QUOTA, RFC 9208, root "User quota"; APPEND and COPY over it get NO [OVERQUOTA]); default
 	// 1 GB.
 	QuotaStorage int64
+	// DisableCondStore turns IMAP CONDSTORE off (RFC 7162 not offered), for tests of clients
+	// that must cope with a server without it.
+	DisableCondStore bool
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
