@@ -90,9 +90,17 @@ func (f *imapFront) condStoreCommand(tag, name, args string, line []byte) (_ []b
 		if !asked || !f.authenticated() {
 			return line, false
 		}
+		was := c.enabled
 		c.enabled = true
 		if len(rest) == 0 {
-			f.write("* ENABLED CONDSTORE\r\n" + tag + " OK Enabled.\r\n")
+			var highest string
+			if f.sess.sel != nil && !was { // as Dovecot, the selected mailbox's HIGHESTMODSEQ
+				mb := f.sess.sel.mb
+				mb.mu.Lock()
+				highest = fmt.Sprintf("* OK [HIGHESTMODSEQ %d] Highest\r\n", mb.modSeq)
+				mb.mu.Unlock()
+			}
+			f.write(highest + "* ENABLED CONDSTORE\r\n" + tag + " OK Enabled.\r\n")
 			return nil, true
 		}
 		c.enableAdd = true

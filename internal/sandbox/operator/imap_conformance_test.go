@@ -215,12 +215,18 @@ func seedMessage(subject, extraHeader, body string) []byte {
 // a 70 KB line ends the connection with "* BYE", as Dovecot's imap-login does.
 func TestConformanceIMAP_malformedInput(t *testing.T) {
 	eachIMAPTarget(t, func(t *testing.T, tg *imapTarget) {
-		s, _ := tg.login(t)
+		s, addr := tg.login(t)
+		tg.seed(t, addr, "INBOX", seedMessage("malformed", "", "Bonjour.\r\n"))
+		s.cmd("a0 SELECT INBOX")
 		for _, c := range []struct{ line, tag, want string }{
+			{"f STORE 1 +FLAGS (\xff)", "f", "BAD"},
+			{"f2 FETCH 1 (FLAGS)", "f2", "OK"},
 			{"g SELECT \"INBOX", "g", "BAD"},
 			{"", "*", "BAD"},
 			{"\xff\xfe x", "*", "BAD"},
 			{"h SELECT \"\xff\xfe\"", "h", "NO"},
+			{"h2 LIST \"\" \"\xff*\"", "h2", "OK"},
+			{"h3 SEARCH SUBJECT \"\xff\"", "h3", "BAD"},
 			{"l FOO", "l", "BAD"},
 			{"m SELECT " + strings.Repeat("a", 70*1024), "m", "BAD"},
 		} {
@@ -446,6 +452,9 @@ func TestConformanceIMAP_condstore(t *testing.T) {
 		resp = s.cmd("h EXAMINE INBOX")
 		if h2 := modSeqOf(resp, "[HIGHESTMODSEQ "); h2 <= high {
 			t.Errorf("HIGHESTMODSEQ after changes %d, was %d:\n%s", h2, high, resp)
+		}
+		if resp := s.cmd("h2 ENABLE CONDSTORE"); !strings.Contains(resp, "* ENABLED CONDSTORE\r\n") || status(lastLine(resp)) != "OK" {
+			t.Errorf("ENABLE CONDSTORE answered %q", resp)
 		}
 		if resp := s.cmd("i FETCH 1 (FLAGS) (VANISHED)"); status(lastLine(resp)) != "BAD" {
 			t.Errorf("an unknown FETCH modifier answered %q", resp)

@@ -61,7 +61,14 @@ var uidCommands = map[string]bool{"FETCH": true, "STORE": true, "COPY": true, "M
 
 // mailboxCommands take a mailbox name as first argument.
 var mailboxCommands = map[string]bool{"SELECT": true, "EXAMINE": true, "CREATE": true, "DELETE": true,
-	"RENAME": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "STATUS": true, "APPEND": true}
+	"RENAME": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "STATUS": true, "APPEND": true,
+	"COPY": true, "UID COPY": true, "MOVE": true, "UID MOVE": true}
+
+// atomCommands have only atoms, numbers and lists of them as arguments: 8-bit bytes there are a
+// syntax error.
+var atomCommands = map[string]bool{"FETCH": true, "UID FETCH": true, "STORE": true, "UID STORE": true,
+	"UID EXPUNGE": true, "ENABLE": true, "NOOP": true, "CHECK": true, "CLOSE": true, "UNSELECT": true,
+	"EXPUNGE": true, "IDLE": true, "LOGOUT": true, "CAPABILITY": true, "NAMESPACE": true}
 
 // frontConn is go-imap's end of the pipe; the session finds its front through it.
 type frontConn struct {
@@ -214,7 +221,10 @@ func (f *imapFront) pump() {
 			}
 			f.wmu.Unlock()
 			if ev != nil && !lit {
-				f.events <- *ev
+				select {
+				case f.events <- *ev:
+				default: // nobody waits for it (input go-imap read as commands): not worth a stall
+				}
 			}
 			lineStart = !lit
 			if first {
@@ -425,9 +435,23 @@ func (f *imapFront) command(line []byte) bool {
 		f.write(fmt.Sprintf("%s BAD Error in IMAP command %s: Missing '\"'\r\n", tag, name))
 		return true
 	}
-	if mailboxCommands[name] && has8bit(args) {
-		f.write(tag + " NO Mailbox name is not valid mUTF-7\r\n")
-		return true
+	if has8bit(args) {
+		// Dovecot's answers; go-imap would answer NO [SERVERBUG] (mUTF-7 decoding) or accept
+		// the bytes (a keyword, a search string in no charset).
+		switch {
+		case mailboxCommands[name]:
+			f.write(tag + " NO Mailbox name is not valid mUTF-7\r\n")
+			return true
+		case name == "LIST" || name == "LSUB":
+			f.write(fmt.Sprintf("%s OK %s completed\r\n", tag, name)) // no mUTF-7 name matches
+			return true
+		case atomCommands[name]:
+			f.write(fmt.Sprintf("%s BAD Error in IMAP command %s: 8bit data in atom\r\n", tag, name))
+			return true
+		case (name == "SEARCH" || name == "UID SEARCH") && !utf8.ValidString(args):
+			f.write(fmt.Sprintf("%s BAD Error in IMAP command %s: Invalid search key\r\n", tag, name))
+			return true
+		}
 	}
 	f.cond.reset()
 	switch name {
