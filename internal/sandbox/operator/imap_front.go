@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"strconv"
 	"strings"
@@ -15,27 +16,33 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"log"
 )
 
 // The IMAP front is a line layer between the client and go-imap's server (imapserver), one per
 // connection, so that the operator answers malformed input as Dovecot does where go-imap v2
 // beta.8 hangs, answers NO [SERVERBUG] or drops the connection, and so that it can offer
 // commands go-imap has no hook for. It terminates STARTTLS itself and speaks to go-imap through
-// an in-memory pipe, one command at a time:
+// an in-memory pipe, one command at a time (it waits for the tagged answer before it reads the
+// next command: a pipelining client is served in order):
 //   - it reads each command line (and the segments after its literals) before go-imap does, and
 //     answers BAD itself, the connection going on, for an empty line or an invalid tag
 //     ("* BAD Error in IMAP tag"), an unknown command (go-imap would end the connection before
-//     login), a quoted string broken by the line end (go-imap waits for the next line), an 8-bit
-//     mailbox name (NO, not valid mUTF-7) and a line over maxIMAPLine ("Too long argument"; before
-//     login "* BYE Input buffer full" and the end, as Dovecot's imap-login);
-//   - it answers ID (RFC 2971) itself;
-//   - it runs STARTTLS, refuses LOGIN and AUTHENTICATE before it (NO [PRIVACYREQUIRED]) and
-//     rewrites go-imap's capability lists: before TLS no AUTH= but STARTTLS and LOGINDISABLED;
-//     always the capabilities the front implements (ID).
+//     login), a quoted string broken by the line end (go-imap waits for the next line), 8-bit
+//     bytes where Dovecot refuses them (NO for a mailbox name, not valid mUTF-7; BAD in atoms
+//     and in a SEARCH without charset) and a command over maxIMAPLine ("Too long argument";
+//     before login "* BYE Input buffer full" and the end, as Dovecot's imap-login);
+//   - it answers ID (RFC 2971) and QUOTA (RFC 9208, imap_quota.go) itself, and takes the
+//     CONDSTORE parts (RFC 7162, imap_condstore.go) off the commands before go-imap parses them;
+//   - it runs STARTTLS (dropping what the client sent after it in clear text), refuses LOGIN and
+//     AUTHENTICATE before it (NO [PRIVACYREQUIRED]) and rewrites go-imap's capability lists:
+//     before TLS no AUTH= but STARTTLS and LOGINDISABLED; the front's own capabilities added.
 //
 // go-imap is configured without TLS and with InsecureAuth: the front is what enforces TLS before
 // authentication, and the session reads the client certificate from the front (frontConn).
+//
+// Known differences with Dovecot: Dovecot accepts commands up to 64 KiB after login, the front
+// 48 KiB (go-imap gives up at 50 KiB); before login Dovecot's imap-login already refuses a
+// 2 KB LOGIN line, the front only beyond 48 KiB.
 
 // maxIMAPLine is the longest command the front passes on (the sum of a command's line segments,
 // literals excluded); go-imap itself gives up at 50 KiB with NO [SERVERBUG].
