@@ -18,10 +18,12 @@ import (
 //     messages and gives their mod-sequences, the front writes "MODSEQ (n)" into each FETCH
 //     response; STORE responses carry MODSEQ once CONDSTORE is enabled;
 //   - STORE (UNCHANGEDSINCE n): messages changed since n are left alone and named in the
-//     tagged OK's [MODIFIED set].
+//     tagged OK's [MODIFIED set];
+//   - once enabled, the unsolicited FETCH responses of flag changes (another session's STORE)
+//     carry MODSEQ, found by their UID;
+//   - STATUS … (HIGHESTMODSEQ): the front asks go-imap for the other items and adds it.
 //
-// Not done: MODSEQ in unsolicited FETCH responses (flag changes made by another session), the
-// SEARCH MODSEQ criterion, STATUS HIGHESTMODSEQ and QRESYNC.
+// Not done: the SEARCH MODSEQ criterion and QRESYNC (neither is offered).
 
 // condState is the CONDSTORE state of a connection.
 type condState struct {
@@ -34,6 +36,7 @@ type condState struct {
 	unchangedSince *uint64 // STORE (UNCHANGEDSINCE n)
 	highest        bool    // SELECT/EXAMINE: announce HIGHESTMODSEQ
 	enableAdd      bool    // ENABLE also named CONDSTORE: add it to "* ENABLED"
+	statusHighest  string  // STATUS of this folder asked for HIGHESTMODSEQ
 
 	mu        sync.Mutex        // what the pump reads while the session writes
 	seqModSeq map[uint32]uint64 // FETCH responses to complete, by sequence number
@@ -42,6 +45,7 @@ type condState struct {
 
 func (c *condState) reset() {
 	c.modSeq, c.changedSince, c.unchangedSince, c.highest, c.enableAdd = false, 0, nil, false, false
+	c.statusHighest = ""
 	c.mu.Lock()
 	c.seqModSeq, c.modified = nil, ""
 	c.mu.Unlock()
@@ -105,6 +109,25 @@ func (f *imapFront) condStoreCommand(tag, name, args string, line []byte) (_ []b
 		}
 		c.enableAdd = true
 		return rebuild(strings.Join(rest, " ")), false
+	case "STATUS":
+		i := strings.LastIndex(args, " (")
+		if i < 0 || !strings.HasSuffix(args, ")") || !f.authenticated() {
+			return line, false
+		}
+		name, _ := parseAString(args[:i])
+		var items []string
+		for _, it := range strings.Fields(args[i+2 : len(args)-1]) {
+			if strings.EqualFold(it, "HIGHESTMODSEQ") {
+				c.statusHighest = name
+			} else {
+				items = append(items, it)
+			}
+		}
+		if c.statusHighest == "" {
+			return line, false
+		}
+		c.enabled = true
+		return rebuild(args[:i] + " (" + strings.Join(items, " ") + ")"), false
 	case "SELECT", "EXAMINE":
 		if i := len(args) - len(" (CONDSTORE)"); i > 0 && strings.EqualFold(args[i:], " (CONDSTORE)") {
 			args = args[:i]
@@ -239,6 +262,19 @@ func (f *imapFront) rewriteCondStore(line string, ev *outEvent) string {
 		}
 	case strings.HasPrefix(line, "* ENABLED") && c.enableAdd:
 		line = strings.TrimRight(line, "\r\n") + " CONDSTORE\r\n"
+	case strings.HasPrefix(line, "* STATUS ") && c.statusHighest != "" && strings.HasSuffix(line, ")\r\n"):
+		mb, err := f.sess.user.mailbox(c.statusHighest)
+		if err != nil {
+			return line
+		}
+		mb.mu.Lock()
+		n := mb.modSeq
+		mb.mu.Unlock()
+		sep := " "
+		if strings.HasSuffix(line, "()\r\n") {
+			sep = ""
+		}
+		line = fmt.Sprintf("%s%sHIGHESTMODSEQ %d)\r\n", line[:len(line)-3], sep, n)
 	case strings.HasPrefix(line, "* "):
 		num, rest, ok := strings.Cut(line[2:], " ")
 		if !ok || !strings.HasPrefix(rest, "FETCH (") {
@@ -251,9 +287,38 @@ func (f *imapFront) rewriteCondStore(line string, ev *outEvent) string {
 		c.mu.Lock()
 		ms, ok := c.seqModSeq[uint32(seq)]
 		c.mu.Unlock()
+		if !ok && c.enabled {
+			ms, ok = f.unsolicitedModSeq(rest)
+		}
 		if ok {
 			line = fmt.Sprintf("* %d FETCH (MODSEQ (%d) %s", seq, ms, rest[len("FETCH ("):])
 		}
 	}
 	return line
+}
+
+// unsolicitedModSeq finds the mod-sequence of the message of an unsolicited FETCH response
+// ("FETCH (UID n FLAGS (…))", as imapserver's UpdateWriter writes a flag change) by its UID.
+func (f *imapFront) unsolicitedModSeq(resp string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(resp, "FETCH (UID ")
+	if !ok || f.sess == nil || f.sess.sel == nil {
+		return 0, false
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end <= 0 {
+		return 0, false
+	}
+	uid, err := strconv.ParseUint(rest[:end], 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	mb := f.sess.sel.mb
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	for _, m := range mb.msgs {
+		if uint64(m.UID) == uid {
+			return m.ModSeq, true
+		}
+	}
+	return 0, false
 }

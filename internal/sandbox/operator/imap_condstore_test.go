@@ -41,7 +41,7 @@ func TestIMAP_modSeqPersisted(t *testing.T) {
 	}
 	w.start()
 
-	tg := &imapTarget{name: "sandbox", addr: w.op.IMAPAddr(), tls: w.clientTLS(),
+	tg := &imapTarget{name: "sandbox", addr: w.op.IMAPAddr(), tls: w.clientTLS(), tokens: map[string]string{},
 		user: func(*testing.T) (string, string) { return alice, w.tokens.issue(aliceID, time.Hour) }}
 	s, _ := tg.login(t)
 	resp := s.cmd("a SELECT INBOX (CONDSTORE)")

@@ -38,6 +38,8 @@ type imapTarget struct {
 	user func(t *testing.T) (addr, token string)
 	// seed stores a message in a folder of addr, bypassing IMAP.
 	seed func(t *testing.T, addr, folder string, msg []byte)
+	// tokens are those of the users login created.
+	tokens map[string]string
 }
 
 var userSeq atomic.Int64
@@ -49,7 +51,7 @@ func sandboxIMAPTarget(t *testing.T) *imapTarget {
 	w := newWorld(t)
 	w.opts.QuotaStorage = quotaKB * 1024
 	w.restart()
-	return &imapTarget{name: "sandbox", addr: w.op.IMAPAddr(), tls: w.clientTLS(),
+	return &imapTarget{name: "sandbox", addr: w.op.IMAPAddr(), tls: w.clientTLS(), tokens: map[string]string{},
 		user: func(t *testing.T) (string, string) {
 			n := userSeq.Add(1)
 			addr := fmt.Sprintf("conf%d@sandbox.mssante.test", n)
@@ -69,7 +71,7 @@ func sandboxIMAPTarget(t *testing.T) *imapTarget {
 func dovecotIMAPTarget(t *testing.T) *imapTarget {
 	st := peertest.Start(t, peertest.Options{PKI: sharedPKI(t), NoPostfix: true, QuotaKB: quotaKB})
 	w := &world{pki: sharedPKI(t)}
-	return &imapTarget{name: "dovecot", addr: st.IMAP, tls: w.clientTLS(),
+	return &imapTarget{name: "dovecot", addr: st.IMAP, tls: w.clientTLS(), tokens: map[string]string{},
 		user: func(t *testing.T) (string, string) {
 			addr := fmt.Sprintf("conf%d@%s", userSeq.Add(1), st.Domain)
 			return addr, st.Token(addr, time.Hour)
@@ -131,6 +133,14 @@ func (s *rawIMAP) starttls(cfg *tls.Config) {
 func (tg *imapTarget) login(t *testing.T) (*rawIMAP, string) {
 	t.Helper()
 	addr, tok := tg.user(t)
+	tg.tokens[addr] = tok
+	return tg.loginAs(t, addr)
+}
+
+// loginAs opens another session of a user that login created.
+func (tg *imapTarget) loginAs(t *testing.T, addr string) (*rawIMAP, string) {
+	t.Helper()
+	tok := tg.tokens[addr]
 	s := tg.dial(t)
 	s.starttls(tg.tls)
 	ir := base64.StdEncoding.EncodeToString([]byte("user=" + addr + "\x01auth=Bearer " + tok + "\x01\x01"))
@@ -455,6 +465,17 @@ func TestConformanceIMAP_condstore(t *testing.T) {
 		}
 		if resp := s.cmd("h2 ENABLE CONDSTORE"); !strings.Contains(resp, "* ENABLED CONDSTORE\r\n") || status(lastLine(resp)) != "OK" {
 			t.Errorf("ENABLE CONDSTORE answered %q", resp)
+		}
+		if resp := s.cmd("h3 STATUS INBOX (MESSAGES HIGHESTMODSEQ)"); modSeqOf(resp, "HIGHESTMODSEQ ") <= high ||
+			!strings.Contains(resp, "MESSAGES 3") || status(lastLine(resp)) != "OK" {
+			t.Errorf("STATUS HIGHESTMODSEQ answered %q", resp)
+		}
+		// Another session changes a flag: this one, CONDSTORE enabled, is told with MODSEQ.
+		o, _ := tg.loginAs(t, addr)
+		o.cmd("o1 SELECT INBOX")
+		o.cmd(`o2 STORE 3 +FLAGS (\Answered)`)
+		if resp := s.cmd("h4 NOOP"); !strings.Contains(resp, "* 3 FETCH (") || modSeqOf(resp, "MODSEQ (") <= high {
+			t.Errorf("another session's flag change: NOOP answered %q, want a FETCH with MODSEQ", resp)
 		}
 		if resp := s.cmd("i FETCH 1 (FLAGS) (VANISHED)"); status(lastLine(resp)) != "BAD" {
 			t.Errorf("an unknown FETCH modifier answered %q", resp)
