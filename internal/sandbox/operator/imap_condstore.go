@@ -1,7 +1,9 @@
 package operator
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +25,10 @@ import (
 //     carry MODSEQ, found by their UID;
 //   - STATUS … (HIGHESTMODSEQ): the front asks go-imap for the other items and adds it.
 //
-// Not done: the SEARCH MODSEQ criterion and QRESYNC (neither is offered).
+//   - SEARCH … MODSEQ n: the session keeps the messages of mod-sequence n or more and the front
+//     adds "(MODSEQ highest)" to the SEARCH response; MODSEQ under OR or NOT is refused (BAD).
+//
+// Not done: QRESYNC (not offered).
 
 // condState is the CONDSTORE state of a connection.
 type condState struct {
@@ -37,17 +42,19 @@ type condState struct {
 	highest        bool    // SELECT/EXAMINE: announce HIGHESTMODSEQ
 	enableAdd      bool    // ENABLE also named CONDSTORE: add it to "* ENABLED"
 	statusHighest  string  // STATUS of this folder asked for HIGHESTMODSEQ
+	searchModSeq   uint64  // SEARCH MODSEQ n
 
 	mu        sync.Mutex        // what the pump reads while the session writes
 	seqModSeq map[uint32]uint64 // FETCH responses to complete, by sequence number
 	modified  string            // STORE: the MODIFIED response code
+	searchMax uint64            // SEARCH MODSEQ: the highest mod-sequence of the results
 }
 
 func (c *condState) reset() {
 	c.modSeq, c.changedSince, c.unchangedSince, c.highest, c.enableAdd = false, 0, nil, false, false
-	c.statusHighest = ""
+	c.statusHighest, c.searchModSeq = "", 0
 	c.mu.Lock()
-	c.seqModSeq, c.modified = nil, ""
+	c.seqModSeq, c.modified, c.searchMax = nil, "", 0
 	c.mu.Unlock()
 }
 
@@ -109,6 +116,59 @@ func (f *imapFront) condStoreCommand(tag, name, args string, line []byte) (_ []b
 		}
 		c.enableAdd = true
 		return rebuild(strings.Join(rest, " ")), false
+	case "SEARCH", "UID SEARCH":
+		if _, lit := literalSuffix(string(line)); lit || !strings.Contains(strings.ToUpper(args), "MODSEQ") {
+			return line, false
+		}
+		toks := searchTokens(args)
+		if !slices.ContainsFunc(toks, func(t string) bool {
+			t = strings.ToUpper(t)
+			return t == "MODSEQ" || (strings.HasPrefix(t, "(") && strings.Contains(t, "MODSEQ"))
+		}) {
+			return line, false // "modseq" in a string
+		}
+		var kept []string
+		criteria := 0
+		for i := 0; i < len(toks); i++ {
+			t := strings.ToUpper(toks[i])
+			switch {
+			case t == "RETURN" || t == "CHARSET":
+				if i+1 < len(toks) {
+					kept = append(kept, toks[i], toks[i+1])
+					i++
+				}
+				continue
+			case t == "OR" || t == "NOT" || (strings.HasPrefix(t, "(") && strings.Contains(t, "MODSEQ")):
+				f.write(fmt.Sprintf("%s BAD Error in IMAP command %s: MODSEQ under OR, NOT or parentheses is not supported\r\n", tag, name))
+				return nil, true
+			case t == "MODSEQ":
+				j := i + 1
+				if j < len(toks) && strings.HasPrefix(toks[j], `"`) {
+					j += 2 // entry name and type (RFC 7162 §3.1.5): flags have one mod-sequence here
+				}
+				var n uint64
+				var err error = errBadModSeq
+				if j < len(toks) {
+					n, err = strconv.ParseUint(toks[j], 10, 63)
+				}
+				if err != nil {
+					f.write(fmt.Sprintf("%s BAD Error in IMAP command %s: Invalid MODSEQ\r\n", tag, name))
+					return nil, true
+				}
+				c.searchModSeq, c.enabled = max(c.searchModSeq, n, 1), true
+				i = j
+				continue
+			}
+			kept = append(kept, toks[i])
+			criteria++
+		}
+		if c.searchModSeq == 0 {
+			return line, false
+		}
+		if criteria == 0 {
+			kept = append(kept, "ALL")
+		}
+		return rebuild(strings.Join(kept, " ")), false
 	case "STATUS":
 		i := strings.LastIndex(args, " (")
 		if i < 0 || !strings.HasSuffix(args, ")") || !f.authenticated() {
@@ -260,6 +320,17 @@ func (f *imapFront) rewriteCondStore(line string, ev *outEvent) string {
 			tag, rest, _ := strings.Cut(line, " ")
 			line = tag + " OK [MODIFIED " + modified + "]" + strings.TrimPrefix(rest, "OK")
 		}
+	case strings.HasPrefix(line, "* SEARCH") || strings.HasPrefix(line, "* ESEARCH"):
+		c.mu.Lock()
+		n := c.searchMax
+		c.mu.Unlock()
+		if n > 0 {
+			format := "%s (MODSEQ %d)\r\n"
+			if strings.HasPrefix(line, "* ESEARCH") {
+				format = "%s MODSEQ %d\r\n"
+			}
+			line = fmt.Sprintf(format, strings.TrimRight(line, "\r\n"), n)
+		}
 	case strings.HasPrefix(line, "* ENABLED") && c.enableAdd:
 		line = strings.TrimRight(line, "\r\n") + " CONDSTORE\r\n"
 	case strings.HasPrefix(line, "* STATUS ") && c.statusHighest != "" && strings.HasSuffix(line, ")\r\n"):
@@ -321,4 +392,61 @@ func (f *imapFront) unsolicitedModSeq(resp string) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+var errBadModSeq = errors.New("imap: invalid mod-sequence")
+
+// searchTokens splits SEARCH arguments at the top level: atoms, quoted strings and
+// parenthesised groups.
+func searchTokens(args string) []string {
+	var toks []string
+	for i := 0; i < len(args); {
+		switch args[i] {
+		case ' ':
+			i++
+			continue
+		case '"':
+			j := i + 1
+			for ; j < len(args) && args[j] != '"'; j++ {
+				if args[j] == '\\' {
+					j++
+				}
+			}
+			j = min(j+1, len(args))
+			toks = append(toks, args[i:j])
+			i = j
+		case '(':
+			depth, j := 0, i
+			for ; j < len(args); j++ {
+				if args[j] == '(' {
+					depth++
+				} else if args[j] == ')' {
+					if depth--; depth == 0 {
+						break
+					}
+				}
+			}
+			j = min(j+1, len(args))
+			toks = append(toks, args[i:j])
+			i = j
+		default:
+			j := strings.IndexByte(args[i:], ' ')
+			if j < 0 {
+				j = len(args) - i
+			}
+			toks = append(toks, args[i:i+j])
+			i += j
+		}
+	}
+	return toks
+}
+
+// searchFilter is the SEARCH MODSEQ of the command in flight (0: none).
+func (c *condState) searchFilter() uint64 { return c.searchModSeq }
+
+// reportSearchModSeq notes the mod-sequence of a message SEARCH found.
+func (c *condState) reportSearchModSeq(n uint64) {
+	c.mu.Lock()
+	c.searchMax = max(c.searchMax, n)
+	c.mu.Unlock()
 }

@@ -477,6 +477,18 @@ func TestConformanceIMAP_condstore(t *testing.T) {
 		if resp := s.cmd("h4 NOOP"); !strings.Contains(resp, "* 3 FETCH (") || modSeqOf(resp, "MODSEQ (") <= high {
 			t.Errorf("another session's flag change: NOOP answered %q, want a FETCH with MODSEQ", resp)
 		}
+		// SEARCH MODSEQ: the messages changed since (1 flagged, 2 seen, 3 answered), with the highest
+		// mod-sequence among them.
+		resp = s.cmd(fmt.Sprintf("h5 SEARCH MODSEQ %d", high+1))
+		if !strings.HasPrefix(resp, "* SEARCH 1 2 3 (MODSEQ ") || modSeqOf(resp, "(MODSEQ ") <= high || status(lastLine(resp)) != "OK" {
+			t.Errorf("SEARCH MODSEQ %d answered %q", high+1, resp)
+		}
+		if resp := s.cmd(fmt.Sprintf("h6 UID SEARCH UNSEEN MODSEQ %d", high+1)); !strings.HasPrefix(resp, "* SEARCH 1 3 (MODSEQ ") {
+			t.Errorf("UID SEARCH UNSEEN MODSEQ answered %q", resp)
+		}
+		if resp := s.cmd(`h7 SEARCH SUBJECT "modseq" OR SEEN UNSEEN`); !strings.HasPrefix(resp, "* SEARCH\r\n") || status(lastLine(resp)) != "OK" {
+			t.Errorf("a SEARCH naming modseq in a string answered %q", resp)
+		}
 		if resp := s.cmd("i FETCH 1 (FLAGS) (VANISHED)"); status(lastLine(resp)) != "BAD" {
 			t.Errorf("an unknown FETCH modifier answered %q", resp)
 		}

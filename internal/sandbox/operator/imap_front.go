@@ -462,7 +462,7 @@ func (f *imapFront) command(line []byte) bool {
 	}
 	f.cond.reset()
 	switch name {
-	case "SELECT", "EXAMINE", "FETCH", "UID FETCH", "STORE", "UID STORE", "ENABLE", "STATUS":
+	case "SELECT", "EXAMINE", "FETCH", "UID FETCH", "STORE", "UID STORE", "ENABLE", "STATUS", "SEARCH", "UID SEARCH":
 		if f.op.opts.DisableCondStore {
 			break
 		}

@@ -13,7 +13,7 @@ func FuzzFrontLine(f *testing.F) {
 	for _, s := range []string{
 		"a SELECT INBOX (CONDSTORE)", `c SELECT "INBOX`, "", "\xff\xfe x", "b UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 42)",
 		"d FETCH 1 BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>", "e FETCH 2 ALL", `f STORE 1:2 (UNCHANGEDSINCE 5) +FLAGS (\Seen)`,
-		`g GETQUOTAROOT "Dossier \"x\""`, "h APPEND Sent {12}", "i APPEND Sent {12+}", "j FETCH 1 (",
+		`g GETQUOTAROOT "Dossier \"x\""`, `k UID SEARCH OR (MODSEQ 5) SUBJECT "a\"b" MODSEQ "/flags/\\draft" all 7`, "h APPEND Sent {12}", "i APPEND Sent {12+}", "j FETCH 1 (",
 	} {
 		f.Add(s)
 	}
@@ -39,6 +39,11 @@ func FuzzFrontLine(f *testing.F) {
 				if s2, a2, m2, ok2 := splitFetch(again); !ok2 || s2 != set || strings.Join(a2, " ") != strings.Join(atts, " ") || m2 != mods {
 					t.Fatalf("splitFetch(%q) = %q %q %q; rebuilt %q splits to %q %q %q %t", args, set, atts, mods, again, s2, a2, m2, ok2)
 				}
+			}
+		}
+		for _, tok := range searchTokens(args) {
+			if tok == "" || strings.HasPrefix(tok, " ") {
+				t.Fatalf("searchTokens(%q): token %q", args, tok)
 			}
 		}
 		if a, ok := parseAString(args); ok {

@@ -310,12 +310,19 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 	})
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
+	cond := s.cond()
 	for _, c := range all {
+		if n := cond.searchFilter(); n > 0 && c.meta.ModSeq < n {
+			continue // SEARCH MODSEQ n (RFC 7162 §3.1.5)
+		}
 		ok, err := s.match(c.seq, &c.meta, criteria, last)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
+			if cond.searchFilter() > 0 {
+				cond.reportSearchModSeq(c.meta.ModSeq)
+			}
 			seqs.AddNum(c.seq)
 			uids.AddNum(c.meta.UID)
 		}
