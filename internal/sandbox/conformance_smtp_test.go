@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,7 @@ func TestConformanceSMTP(t *testing.T) {
 			t.Run("FromHeaderNotOwned", func(t *testing.T) { checkFromHeader(t, tg) })
 			t.Run("LongLines", func(t *testing.T) { checkLongLines(t, tg) })
 			t.Run("ReportASCII", func(t *testing.T) { checkReportASCII(t, tg) })
+			t.Run("OAuthBearer", func(t *testing.T) { checkSMTPOAuthBearer(t, tg) })
 		})
 	}
 }
@@ -385,4 +387,34 @@ func nonASCII(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// RFC 7628 OAUTHBEARER on submission, which msmtp and curl prefer to XOAUTH2: offered after
+// STARTTLS; a bad token gets the JSON error challenge, answered by the client's dummy response
+// (RFC 7628 §3.2.3) then 535; the right token logs in.
+func checkSMTPOAuthBearer(t *testing.T, tg *target) {
+	s := tg.rawSMTP(t, lps.Auth{})
+	if !regexp.MustCompile(`250[- ]AUTH [^\r\n]*\bOAUTHBEARER\b`).MatchString(s.ehlo) {
+		t.Fatalf("EHLO under TLS does not offer OAUTHBEARER: %q", s.ehlo)
+	}
+	tok, err := tg.alice.Tokens.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(tok string) string {
+		return base64.StdEncoding.EncodeToString([]byte("n,a=" + tg.alice.Address + ",\x01auth=Bearer " + tok + "\x01\x01"))
+	}
+	got := s.cmd("AUTH OAUTHBEARER " + bearer(tok+"x"))
+	if code(got) != "334" {
+		t.Fatalf("bad token: %q, want a 334 error challenge", got)
+	}
+	if js, err := base64.StdEncoding.DecodeString(strings.TrimSpace(got[4:])); err != nil || !strings.Contains(string(js), `"status"`) {
+		t.Errorf("challenge is not the RFC 7628 JSON error: %q (%v)", js, err)
+	}
+	if got := s.cmd("AQ=="); code(got) != "535" {
+		t.Errorf("after the dummy response: %q, want 535", got)
+	}
+	if got := s.cmd("AUTH OAUTHBEARER " + bearer(tok)); code(got) != "235" {
+		t.Errorf("OAUTHBEARER login: %q, want 235", got)
+	}
 }

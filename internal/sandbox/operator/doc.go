@@ -23,6 +23,15 @@
 //   - a submitted message lacking Date or Message-ID gets them (as Postfix's cleanup); a
 //     delivered message gets Return-Path, Delivered-To and Received; IDLE sessions see it.
 //
+// IMAP goes through a front (imap_front.go), a line layer between the client and go-imap's
+// server that terminates STARTTLS, answers malformed commands with BAD as Dovecot does (go-imap
+// v2 beta.8 hangs, answers NO [SERVERBUG] or drops the connection) and implements what go-imap
+// has no hook for: ID (RFC 2971), CONDSTORE (RFC 7162, imap_condstore.go: a mod-sequence per
+// message and a HIGHESTMODSEQ per folder kept in the index) and QUOTA (RFC 9208, imap_quota.go:
+// Options.QuotaStorage per account). IMAP also offers SASL OAUTHBEARER (RFC 7628, oauthbearer.go),
+// checked as XOAUTH2. imap_conformance_test.go runs the same raw dialogues against
+// Dovecot and the sandbox.
+//
 // Mail is kept under DataDir/mail, one directory per folder with one file per message and an
 // index (UIDVALIDITY, UIDNEXT, flags), all written atomically (store.go). Accounts come from
 // Options.Accounts and Operator.AddAccount; Operator.Deliver, Append and Messages let the world

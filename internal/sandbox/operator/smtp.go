@@ -79,13 +79,20 @@ func (op *Operator) newSMTPSession(c *smtp.Conn) (smtp.Session, error) {
 	return &smtpSession{op: op, conn: c}, nil
 }
 
-func (s *smtpSession) AuthMechanisms() []string { return []string{"XOAUTH2", "PLAIN"} }
+// AuthMechanisms are those of the operators' Postfix with Dovecot SASL: OAUTHBEARER (RFC 7628,
+// preferred by msmtp and curl) and XOAUTH2 for PSC tokens, PLAIN for certificate logins.
+func (s *smtpSession) AuthMechanisms() []string { return []string{"OAUTHBEARER", "XOAUTH2", "PLAIN"} }
 
 func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	ctx := context.Background()
 	switch mech {
 	case "XOAUTH2":
 		return &xoauth2Server{fail: smtpAuthFailed, check: func(user, token string) error {
+			a, err := s.op.authXOAUTH2(ctx, user, token)
+			return s.bind(a, user, mech, err)
+		}}, nil
+	case "OAUTHBEARER":
+		return &oauthBearerServer{fail: smtpAuthFailed, check: func(user, token string) error {
 			a, err := s.op.authXOAUTH2(ctx, user, token)
 			return s.bind(a, user, mech, err)
 		}}, nil
