@@ -108,6 +108,9 @@ type Options struct {
 	// worker renews at a third of it while it sends; a dead worker's message is taken again when
 	// its lease has expired.
 	Lease time.Duration
+	// Grace is how long a submission under way may still take when the run is stopped
+	// (default 10 seconds).
+	Grace time.Duration
 	// Backoff is the delay before a retry after a temporary refusal.
 	Backoff Backoff
 	// MaxAttempts is the number of attempts after which a temporarily refused message fails
@@ -164,6 +167,9 @@ func New(db *store.DB, opts *Options) *Outbox {
 	}
 	if o.opts.Lease <= 0 {
 		o.opts.Lease = time.Minute
+	}
+	if o.opts.Grace <= 0 {
+		o.opts.Grace = 10 * time.Second
 	}
 	if o.opts.MaxAttempts <= 0 {
 		o.opts.MaxAttempts = 12

@@ -67,7 +67,11 @@ func (s fakeSession) Submit(ctx context.Context, from string, rcpts []string, ra
 		return Result{}, err
 	}
 	if s.f.delay > 0 {
-		time.Sleep(s.f.delay)
+		select {
+		case <-ctx.Done():
+			return Result{}, &lps.SendError{Command: "DATA", Err: ctx.Err()}
+		case <-time.After(s.f.delay):
+		}
 	}
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
@@ -431,4 +435,86 @@ func FuzzMessageID(f *testing.F) {
 			t.Fatalf("after EnsureMessageID: %q, %v, want %q", got, err, id)
 		}
 	})
+}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		kind, action, disposition string
+		failed                    bool
+		want                      State
+		ok                        bool
+	}{
+		{"dsn", "delivered", "", false, Delivered, true},
+		{"dsn", "relayed", "", false, Delivered, true},
+		{"dsn", "delayed", "", false, "", false},
+		{"dsn", "failed", "", true, Bounced, true},
+		{"bounce", "", "", true, Bounced, true},
+		{"mdn", "", "displayed", false, Read, true},
+		{"mdn", "", "deleted", false, "", false},
+	} {
+		if got, ok := Classify(c.kind, c.action, c.disposition, c.failed); got != c.want || ok != c.ok {
+			t.Errorf("Classify(%q, %q, %q, %v) = %q, %v", c.kind, c.action, c.disposition, c.failed, got, ok)
+		}
+	}
+}
+
+// Stopping a run lets the submission under way finish within Options.Grace (stopping must not
+// open the duplicate window itself); past the grace it is abandoned and queued again at once.
+func TestRun_stopGrace(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		for _, c := range []struct {
+			grace time.Duration
+			want  State
+		}{{5 * time.Second, Sent}, {20 * time.Millisecond, Queued}} {
+			o := New(db, &Options{Grace: c.grace})
+			e, err := o.Add(context.Background(), testMessage(int(c.grace)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			f := &fakeSender{delay: 300 * time.Millisecond}
+			time.AfterFunc(50*time.Millisecond, cancel)
+			if _, err := o.Run(ctx, f, RunOptions{Poll: time.Millisecond}); !errors.Is(err, context.Canceled) {
+				t.Errorf("Run = %v", err)
+			}
+			got, _ := o.Get(context.Background(), e.ID)
+			if got.State != c.want || (c.want == Queued && (!strings.Contains(got.Reason, "interrupted") || got.NextAttemptAt.After(time.Now()))) {
+				t.Errorf("grace %v: %+v, want %s", c.grace, got, c.want)
+			}
+		}
+	}, Migrations...)
+}
+
+// A worker that loses its lease (another worker took the message) abandons its submission before
+// the end of DATA instead of sending a second copy.
+func TestRun_lostLeaseAbandonsSubmission(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		o := New(db, &Options{Owner: "w1", Lease: 300 * time.Millisecond})
+		e, _ := o.Add(ctx, testMessage(1))
+		f := &fakeSender{delay: 3 * time.Second}
+		time.AfterFunc(150*time.Millisecond, func() {
+			if _, err := db.ExecContext(ctx, `UPDATE outbox_messages SET lease_owner = 'thief', lease_expires_at = ? WHERE id = ?`,
+				formatTime(time.Now().Add(time.Hour)), e.ID); err != nil {
+				t.Error(err)
+			}
+		})
+		start := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := o.Run(rctx, f, RunOptions{Poll: 10 * time.Millisecond}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Run = %v", err)
+		}
+		if f.sent["m1@test.mssante.fr"] != 0 {
+			t.Errorf("sent %v after losing the lease", f.sent)
+		}
+		got, _ := o.Get(ctx, e.ID)
+		if got.State != Sending || time.Since(start) > 3*time.Second {
+			t.Errorf("entry %+v (the thief holds it), after %v", got, time.Since(start))
+		}
+		tl, _ := o.Timeline(ctx, e.ID)
+		if len(tl) != 2 {
+			t.Errorf("timeline = %+v", tl)
+		}
+	}, Migrations...)
 }

@@ -97,3 +97,19 @@ func (o *Outbox) Refresh(ctx context.Context, r Reports, f Filter) ([]Entry, err
 	}
 	return changed, nil
 }
+
+// Classify turns a report as the mail index keeps it (message.Report: kind "dsn", "mdn" or
+// "bounce", the DSN action, the MDN disposition, whether it says the mail did not arrive) into
+// the state it gives the sent message; false when it gives none (a "delayed" DSN, an MDN
+// "deleted" without display).
+func Classify(kind, action, disposition string, failed bool) (State, bool) {
+	switch {
+	case failed || kind == "bounce" || action == "failed":
+		return Bounced, true
+	case kind == "mdn" && disposition == "displayed":
+		return Read, true
+	case kind == "dsn" && (action == "delivered" || action == "relayed" || action == "expanded"):
+		return Delivered, true
+	}
+	return "", false
+}

@@ -142,8 +142,15 @@ func (o *Outbox) renew(ctx context.Context, c *claimed) (bool, error) {
 // context it returns ends when the lease is lost or could not be renewed before it expires: the
 // submission is then abandoned (before the end of DATA, the server discards it), so that two
 // workers never send one message at the same time.
+//
+// When ctx ends (the run is stopped), a submission under way gets Options.Grace to finish, so that
+// stopping a run does not itself open the duplicate window; then it is abandoned.
 func (o *Outbox) hold(ctx context.Context, c *claimed) (context.Context, func()) {
-	sctx, cancel := context.WithCancelCause(ctx)
+	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(o.opts.Grace, func() { cancel(fmt.Errorf("run stopped: %w", context.Cause(ctx))) })
+		context.AfterFunc(sctx, func() { t.Stop() })
+	})
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -176,7 +183,7 @@ func (o *Outbox) hold(ctx context.Context, c *claimed) (context.Context, func())
 			}
 		}
 	}()
-	return sctx, func() { close(done); wg.Wait(); cancel(nil) }
+	return sctx, func() { close(done); wg.Wait(); stopGrace(); cancel(nil) }
 }
 
 // finish records the outcome of an attempt and returns the message's new entry.
@@ -392,7 +399,7 @@ func (w *worker) send(ctx context.Context, c *claimed) (State, error) {
 		res, err = sess.Submit(sctx, c.from, c.rcpts, c.raw, c.dsn)
 	}
 	interrupted := err != nil && sctx.Err() != nil
-	if interrupted && ctx.Err() == nil {
+	if interrupted {
 		err = fmt.Errorf("%w (%v)", err, context.Cause(sctx))
 	}
 	stop()
