@@ -50,6 +50,8 @@ type fakeSender struct {
 	opens  int
 	refuse func(messageID string, n int) error
 	delay  time.Duration
+	// onSubmit, when set, is called as each submission starts.
+	onSubmit func()
 }
 
 func (f *fakeSender) Open(ctx context.Context, account string) (Session, error) {
@@ -65,6 +67,9 @@ func (s fakeSession) Submit(ctx context.Context, from string, rcpts []string, ra
 	id, err := MessageID(raw)
 	if err != nil {
 		return Result{}, err
+	}
+	if s.f.onSubmit != nil {
+		s.f.onSubmit()
 	}
 	if s.f.delay > 0 {
 		select {
@@ -472,8 +477,7 @@ func TestRun_stopGrace(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			f := &fakeSender{delay: 300 * time.Millisecond}
-			time.AfterFunc(50*time.Millisecond, cancel)
+			f := &fakeSender{delay: 300 * time.Millisecond, onSubmit: cancel}
 			if _, err := o.Run(ctx, f, RunOptions{Poll: time.Millisecond}); !errors.Is(err, context.Canceled) {
 				t.Errorf("Run = %v", err)
 			}
@@ -492,13 +496,12 @@ func TestRun_lostLeaseAbandonsSubmission(t *testing.T) {
 		ctx := context.Background()
 		o := New(db, &Options{Owner: "w1", Lease: 300 * time.Millisecond})
 		e, _ := o.Add(ctx, testMessage(1))
-		f := &fakeSender{delay: 3 * time.Second}
-		time.AfterFunc(150*time.Millisecond, func() {
+		f := &fakeSender{delay: 3 * time.Second, onSubmit: func() {
 			if _, err := db.ExecContext(ctx, `UPDATE outbox_messages SET lease_owner = 'thief', lease_expires_at = ? WHERE id = ?`,
 				formatTime(time.Now().Add(time.Hour)), e.ID); err != nil {
 				t.Error(err)
 			}
-		})
+		}}
 		start := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
