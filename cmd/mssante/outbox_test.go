@@ -181,7 +181,7 @@ func (p *outboxPeer) received(t *testing.T, want []string, timeout time.Duration
 	}
 }
 
-// ECO.2.3, issue 9: `outbox run` killed with SIGKILL at random moments and restarted, against
+// Issue 9 item 3 (acceptance): `outbox run` killed with SIGKILL at random moments and restarted, against
 // Postfix and Dovecot: every Message-ID reaches the recipient, none is lost, and a second copy
 // (only possible when the kill fell between the end of DATA and the recording of the answer)
 // carries the same Message-ID. MSSANTE_OUTBOX_CRASH_N sets the number of messages (default 60).

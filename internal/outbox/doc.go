@@ -1,4 +1,4 @@
-// Package outbox is the durable outbox of mssante (issue 9, ECO.2.3): a message is stored — raw
+// Package outbox is the durable outbox of mssante (issue 9 item 3): a message is stored — raw
 // bytes with their Message-ID, envelope, DSN options, account — before any SMTP command, and
 // sending it is a job of a queue kept in the store (internal/store: SQLite or PostgreSQL).
 //
@@ -67,5 +67,21 @@
 //  3. The riversqlite driver describes itself as "in early testing" and asks for one connection
 //     per pool, and its schema lives outside internal/store's migration runner.
 //
-// So the queue is the store itself, and every test of it runs on both dialects (storetest).
+// So the queue is the store itself, and every test of it runs on both dialects (storetest). Its
+// own cost, same machine (BenchmarkOutbox: 1,000 messages added one transaction each, then sent
+// by 4 workers through a sender that accepts at once): SQLite 3,945 adds/s and 1,461 sent/s;
+// PostgreSQL 15 (local) 1,266 adds/s and 830 sent/s — above River's 1,217 and 401 jobs/s on
+// SQLite, with the outbox row and timeline written, which River's figure does not include.
+//
+// # Measured duplicates
+//
+// cmd/mssante TestOutbox_killedRunsLoseNothing runs `mssante outbox run --once --workers 3
+// --lease 2s` as an OS process against Postfix and Dovecot, kills it with SIGKILL 20–620 ms after
+// its start, restarts it, and reads the recipient's mailbox over IMAP. With 300 messages
+// (MSSANTE_OUTBOX_CRASH_N=300), 2 December 2026: SQLite, 24 runs all killed, 0 lost, 26 second
+// copies; PostgreSQL, 41 runs all killed, 0 lost, 31 second copies; every second copy has the
+// same Message-ID and follows a lease taken over from a killed run. A kill lands in the window
+// often because the window is most of a submission's time: Postfix answers the end of DATA only
+// once its queue file is on disk, and a worker spends most of each message waiting for that
+// answer; with three workers, a kill finds on average about one of them there.
 package outbox

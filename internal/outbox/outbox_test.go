@@ -52,6 +52,7 @@ type fakeSender struct {
 	delay  time.Duration
 	// onSubmit, when set, is called as each submission starts.
 	onSubmit func()
+	lastDSN  *DSN
 }
 
 func (f *fakeSender) Open(ctx context.Context, account string) (Session, error) {
@@ -90,6 +91,7 @@ func (s fakeSession) Submit(ctx context.Context, from string, rcpts []string, ra
 		}
 	}
 	s.f.sent[id]++
+	s.f.lastDSN = dsn
 	return Result{Response: "2.0.0 Ok: queued"}, nil
 }
 
@@ -113,7 +115,7 @@ func states(t *testing.T, ctx context.Context, o *Outbox, id int64) []State {
 	return out
 }
 
-// ECO.2.3: a message is stored with its Message-ID before any SMTP command, then sent once.
+// Issue 9 item 3: a message is stored with its Message-ID before any SMTP command, then sent once.
 func TestAddRun_sent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -143,6 +145,11 @@ func TestAddRun_sent(t *testing.T) {
 		}
 		if f.sent["m1@test.mssante.fr"] != 1 || len(progress) != 1 || progress[0].State != Sent {
 			t.Fatalf("sent %v, progress %+v", f.sent, progress)
+		}
+		// ECO.2.3.1: the DSN request goes with the message, its ENVID the Message-ID (for
+		// Original-Envelope-Id correlation).
+		if f.lastDSN == nil || f.lastDSN.EnvelopeID != "m1@test.mssante.fr" {
+			t.Errorf("DSN options = %+v", f.lastDSN)
 		}
 		got, err := o.Get(ctx, e.ID)
 		if err != nil || got.State != Sent || got.Response != "2.0.0 Ok: queued" || got.Attempts != 1 {
@@ -360,7 +367,7 @@ type fakeReports map[string][]Report
 
 func (f fakeReports) ReportsFor(ctx context.Context, id string) ([]Report, error) { return f[id], nil }
 
-// ECO.2.3 / issue 9 item 4: DSN, MDN and bounces found by sync move a sent message to
+// Issue 9 item 4: DSN, MDN and bounces found by sync move a sent message to
 // delivered, read or bounced, with the reason.
 func TestRefresh_reports(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
