@@ -341,6 +341,11 @@ func TestConformance_migrations(t *testing.T) {
 			if strings.Join(got, " ") != "a1 b1 b2 b3" {
 				t.Fatalf("schema_migrations = %v", got)
 			}
+			for pkg, want := range map[string]int{"a": 1, "b": 3, "none": 0} {
+				if v, err := db.Version(ctx, pkg); err != nil || v != want {
+					t.Errorf("Version(%q) = %d, %v; want %d", pkg, v, err, want)
+				}
+			}
 			// A program that knows only up to b/2 refuses the database.
 			_, err = store.Open(ctx, url, steps[:2]...)
 			var ahead *store.AheadError
@@ -362,6 +367,19 @@ func TestConformance_migrations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Opening without migrations changes nothing: a mistyped URL does not get a migrations table.
+func TestConformance_openWithoutMigrationsWritesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if v, err := db.Version(ctx, "audit"); err != nil || v != 0 {
+			t.Fatalf("Version of a fresh database = %d, %v", v, err)
+		}
+		if _, err := db.ExecContext(ctx, `SELECT COUNT(*) FROM schema_migrations`); err == nil {
+			t.Fatal("schema_migrations created by Open without migrations")
+		}
+	})
 }
 
 func TestMigrate_malformed(t *testing.T) {

@@ -40,10 +40,11 @@ const advisoryLockKey = 0x6d7373616e7465
 // first given) and version, all in one transaction that holds the migration lock (PostgreSQL
 // pg_advisory_xact_lock; SQLite the write lock of BEGIN IMMEDIATE): concurrent runners, in this
 // process or others, apply each step once. It refuses a database whose applied version of a
-// package given is ahead of the migrations given (*AheadError).
+// package given is ahead of the migrations given (*AheadError). Without migrations it does
+// nothing, not even create schema_migrations: opening a database to look at it changes nothing.
 func Migrate(ctx context.Context, db *DB, migrations ...Migration) error {
 	plan, err := plan(migrations)
-	if err != nil {
+	if err != nil || len(plan) == 0 {
 		return err
 	}
 	return db.InTx(ctx, func(tx *Tx) error {
@@ -156,4 +157,29 @@ func appliedVersions(ctx context.Context, tx *Tx) (map[string]int, error) {
 		applied[pkg] = v
 	}
 	return applied, rows.Err()
+}
+
+// Version is the highest version of pkg applied to the database: 0 when none, also when the
+// database has no schema_migrations table (mssante never migrated it, or the URL names the wrong
+// database).
+func (db *DB) Version(ctx context.Context, pkg string) (int, error) {
+	var exists bool
+	var err error
+	switch db.dialect {
+	case Postgres:
+		err = db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+	default:
+		err = db.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("schema version of %s: %w", pkg, err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE package = ?`, pkg).Scan(&v); err != nil {
+		return 0, fmt.Errorf("schema version of %s: %w", pkg, err)
+	}
+	return v, nil
 }

@@ -188,14 +188,31 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return db.db.QueryRowContext(ctx, Rebind(db.dialect, query), args...)
 }
 
-// BeginTx starts a transaction. On SQLite every transaction takes the write lock at BEGIN
-// (BEGIN IMMEDIATE); read outside transactions. Most callers want InTx, which retries.
+// BeginTx starts a transaction. On SQLite a transaction takes the write lock at BEGIN
+// (BEGIN IMMEDIATE) unless opts.ReadOnly, which gives a plain BEGIN: one consistent snapshot of the
+// database (WAL) that does not stop writers. Most callers want InTx, which retries, or InReadTx.
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	tx, err := db.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &Tx{tx: tx, dialect: db.dialect}, nil
+}
+
+// InReadTx runs f in one read-only transaction that sees one snapshot of the database
+// (PostgreSQL REPEATABLE READ READ ONLY; SQLite a deferred transaction under WAL), so that reads
+// spread over several queries agree with each other while writers go on.
+func (db *DB) InReadTx(ctx context.Context, f func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return f(tx)
 }
 
 // maxAttempts bounds the retries of InTx.
@@ -251,6 +268,17 @@ func IsRetryable(err error) bool {
 		return pe.Code == "40001" || pe.Code == "40P01"
 	}
 	return false
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key constraint violation
+// (SQLite SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY, PostgreSQL 23505).
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // Tx is a transaction of a DB; its queries are rebound like the DB's.
