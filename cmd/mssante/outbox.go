@@ -17,22 +17,11 @@ import (
 )
 
 // Outbox commands (issue 9): add stores messages, run sends them, status shows them. The
-// account and credential flags are the transport commands' (connFlags); the store is named by
-// --db, default <data-dir>/mssante.db.
+// account and credential flags are the transport commands' (connFlags); the database is --db
+// (db.go), the one of the audit trail.
 
-// outboxDBFlag declares --db. TODO(lead): re-point to the store branch's db flag when it exists.
-func outboxDBFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", envOr("MSSANTE_DB", ""), "database `URL` (sqlite:PATH or postgres://…; env MSSANTE_DB; default sqlite:<data-dir>/mssante.db)")
-}
-
-func openOutbox(ctx context.Context, dbURL, dataDir string, opts *outbox.Options) (*outbox.Outbox, func(), error) {
-	if dbURL == "" {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("create data directory: %w", err)
-		}
-		dbURL = store.DefaultURL(dataDir)
-	}
-	db, err := store.Open(ctx, dbURL, outbox.Migrations...)
+func openOutbox(ctx context.Context, url string, opts *outbox.Options) (*outbox.Outbox, func(), error) {
+	db, err := store.Open(ctx, url, outbox.Migrations...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,7 +36,6 @@ func init() {
 		example: "mssante outbox add cr1.eml cr2.eml --account dr.martin@test.mssante.fr --dsn",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "smtp")
-			dbURL := outboxDBFlag(fs)
 			dsn := fs.Bool("dsn", false, "ask for delivery status notifications (RFC 3461) when the server offers DSN")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) == 0 {
@@ -56,7 +44,7 @@ func init() {
 				if err := checkAccount(*c.account); err != nil {
 					return err
 				}
-				return runOutboxAdd(ctx, env, *c.account, *dbURL, *c.dataDir, args, *dsn)
+				return runOutboxAdd(ctx, env, *c.account, dbURL(*c.db, *c.dataDir), args, *dsn)
 			}
 		},
 	})
@@ -67,7 +55,6 @@ func init() {
 		example: "mssante outbox run --account dr.martin@test.mssante.fr --token-file ~/.psc-token --smtp smtp.test.mssante.fr:587 --once",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "smtp")
-			dbURL := outboxDBFlag(fs)
 			once := fs.Bool("once", false, "send what is due, wait for messages being sent, then exit (else keep running until interrupted)")
 			workers := fs.Int("workers", 1, "`N` messages sent at once, each worker over its own SMTP session")
 			lease := fs.Duration("lease", time.Minute, "a message taken by a run that died is taken again after `duration`")
@@ -78,7 +65,7 @@ func init() {
 				if *workers < 1 || *lease < time.Second {
 					return usagef("--workers must be ≥ 1 and --lease ≥ 1s")
 				}
-				return runOutboxRun(ctx, env, c, *dbURL, *once, *workers, *lease)
+				return runOutboxRun(ctx, env, c, *once, *workers, *lease)
 			}
 		},
 	})
@@ -89,8 +76,7 @@ func init() {
 		example: "mssante outbox status --account dr.martin@test.mssante.fr --state failed --timeline",
 		flags: func(fs *flag.FlagSet) runFunc {
 			account := fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "only the messages of this mailbox `address`")
-			dataDir := dataDirFlag(fs)
-			dbURL := outboxDBFlag(fs)
+			sf := stateFlagsOf(fs)
 			state := fs.String("state", "", "only the messages in this `state`")
 			timeline := fs.Bool("timeline", false, "add each message's state changes")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
@@ -107,7 +93,7 @@ func init() {
 						return usagef("--state: %q is not a state", *state)
 					}
 				}
-				return runOutboxStatus(ctx, env, *dbURL, *dataDir, f, *timeline)
+				return runOutboxStatus(ctx, env, sf.url(), f, *timeline)
 			}
 		},
 	})
@@ -146,7 +132,7 @@ func lineOf(e outbox.Entry) outboxLine {
 	return l
 }
 
-func runOutboxAdd(ctx context.Context, env *cmdEnv, account, dbURL, dataDir string, files []string, dsn bool) error {
+func runOutboxAdd(ctx context.Context, env *cmdEnv, account, url string, files []string, dsn bool) error {
 	// Every file is read and checked before any is stored: a typo in the last name stores nothing.
 	type prepared struct {
 		file  string
@@ -174,7 +160,7 @@ func runOutboxAdd(ctx context.Context, env *cmdEnv, account, dbURL, dataDir stri
 		}
 		msgs = append(msgs, p)
 	}
-	ob, closeDB, err := openOutbox(ctx, dbURL, dataDir, nil)
+	ob, closeDB, err := openOutbox(ctx, url, nil)
 	if err != nil {
 		return err
 	}
@@ -238,7 +224,7 @@ func (s timedSession) Submit(ctx context.Context, from string, rcpts []string, r
 	return s.LPSSession.Submit(ctx, from, rcpts, raw, dsn)
 }
 
-func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, dbURL string, once bool, workers int, lease time.Duration) error {
+func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, workers int, lease time.Duration) error {
 	t, err := c.open(ctx, env)
 	if err != nil {
 		return err
@@ -249,7 +235,7 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, dbURL string, 
 		return err
 	}
 	t.setServer(ep)
-	ob, closeDB, err := openOutbox(ctx, dbURL, *c.dataDir, &outbox.Options{Lease: lease, Logger: t.opts.Logger})
+	ob, closeDB, err := openOutbox(ctx, dbURL(*c.db, *c.dataDir), &outbox.Options{Lease: lease, Logger: t.opts.Logger})
 	if err != nil {
 		return err
 	}
@@ -285,17 +271,13 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, dbURL string, 
 	return nil
 }
 
-func runOutboxStatus(ctx context.Context, env *cmdEnv, dbURL, dataDir string, f outbox.Filter, timeline bool) error {
-	if dbURL == "" {
-		if _, err := os.Stat(store.DefaultURL(dataDir)[len("sqlite:"):]); errors.Is(err, os.ErrNotExist) {
-			return nil // no store yet: an empty outbox
-		}
-	}
-	ob, closeDB, err := openOutbox(ctx, dbURL, dataDir, nil)
+func runOutboxStatus(ctx context.Context, env *cmdEnv, url string, f outbox.Filter, timeline bool) error {
+	db, err := openExisting(ctx, url, "outbox", "outbox", outbox.Migrations...)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer closeQuietly(db)
+	ob := outbox.New(db, nil)
 	// TODO(lead): when internal/mailstore is merged, ob.Refresh(ctx, reports, f) here, with the
 	// mail index as outbox.Reports, so that delivered/read/bounced show from the synced reports.
 	entries, err := ob.List(ctx, f)
