@@ -476,3 +476,39 @@ func TestOutbox_reportsFromPostfix(t *testing.T) {
 		t.Logf("%s: %s %s", e.MessageID, e.State, e.Reason)
 	}
 }
+
+// outbox add stores a file once: adding it again prints the same entry and says so; a file
+// without Message-ID gets one in the stored copy; a missing --account is a usage error.
+func TestOutboxAdd_idempotentAndUsage(t *testing.T) {
+	dir := t.TempDir()
+	db := storetest.URL(t, store.SQLite)
+	with := filepath.Join(dir, "with.eml")
+	without := filepath.Join(dir, "without.eml")
+	writeTestFile(t, with, []byte("From: <"+obAlice+">\r\nTo: <"+obBob+">\r\nBcc: <carol@test.mssante.fr>\r\nSubject: s\r\nMessage-ID: <same@test.mssante.fr>\r\n\r\nx\r\n"))
+	writeTestFile(t, without, []byte("From: <"+obAlice+">\r\nTo: <"+obBob+">\r\nSubject: s\r\n\r\nx\r\n"))
+	args := []string{"--account", obAlice, "--data-dir", filepath.Join(dir, "data"), "--db", db}
+	out, errOut, code := runMain(t, append([]string{"outbox", "add", with, without}, args...)...)
+	lines := outboxLines(t, out)
+	if code != 0 || len(lines) != 2 || lines[0].MessageID != "same@test.mssante.fr" || !strings.HasSuffix(lines[1].MessageID, "@test.mssante.fr") ||
+		lines[0].State != outbox.Queued || len(lines[0].Rcpts) != 2 || !strings.Contains(errOut, "has no Message-ID") {
+		t.Fatalf("outbox add: code %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	out, errOut, code = runMain(t, append([]string{"outbox", "add", with}, args...)...)
+	again := outboxLines(t, out)
+	if code != 0 || len(again) != 1 || again[0].ID != lines[0].ID || !strings.Contains(errOut, "already in the outbox") {
+		t.Errorf("second add: code %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	out, _, _ = runMain(t, "outbox", "status", "--db", db)
+	if n := len(outboxLines(t, out)); n != 2 {
+		t.Errorf("status lists %d messages, want 2: %s", n, out)
+	}
+	if _, _, code := runMain(t, "outbox", "add", with, "--db", db); code != 2 {
+		t.Errorf("add without --account: code %d, want 2", code)
+	}
+	if _, _, code := runMain(t, "outbox", "status", "--state", "lost", "--db", db); code != 2 {
+		t.Errorf("status --state lost: code %d, want 2", code)
+	}
+	if _, _, code := runMain(t, "outbox", "status", "--db", "sqlite:"+filepath.Join(dir, "typo.db")); code != 1 {
+		t.Errorf("status of a database that does not exist: code %d, want 1", code)
+	}
+}
