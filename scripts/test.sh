@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole mssante test suite, after installing what it needs: the Debian packages listed in
-# scripts/debian-packages.txt (when run as root, or through sudo) and the Go tools of go.mod.
+# scripts/debian-packages.txt (when run as root, or through sudo) and the Go tools of go.mod; runs
+# gofmt, go vet, staticcheck and govulncheck (tools of scripts/tools/go.mod), then the tests.
 # Usage: scripts/test.sh [go test flags…]   e.g. scripts/test.sh -run TestCompose ./message/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -109,7 +110,41 @@ fi
 log "go vet"
 go vet ./...
 
+# Static checks from the tool module scripts/tools/go.mod, kept apart so that their dependencies
+# stay out of ours. A failure is reported at the end, after the tests have run.
+failed=()
+tool() { go tool -modfile=scripts/tools/go.mod "$@"; }
+
+log "staticcheck ./..."
+tool staticcheck ./... || failed+=(staticcheck)
+
+# govulncheck reads the Go vulnerability database. vuln.go.dev may be out of reach, the Go module
+# proxy is not: the module golang.org/x/vulndb carries the database as one OSV file per entry
+# (data/osv/GO-YYYY-NNNN.json), which govulncheck reads as a local database (it builds the index
+# itself). The download lands in the module cache; @latest follows the published database.
+vulndb() {
+	local tmp dir
+	tmp=$(mktemp -d)
+	dir=$(cd "$tmp" && go mod download -json golang.org/x/vulndb@latest |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	rm -rf "$tmp"
+	[ -n "$dir" ] && [ -f "$dir/data/osv/GO-2022-0969.json" ] || return 1
+	printf '%s\n' "$dir/data/osv"
+}
+if db=$(vulndb); then
+	log "govulncheck ./... (database $(basename "$(dirname "$(dirname "$db")")"), Go $(go env GOVERSION))"
+	tool govulncheck -db "file://$db" ./... || failed+=(govulncheck)
+else
+	log "govulncheck: cannot fetch golang.org/x/vulndb@latest from the Go module proxy ($(go env GOPROXY)); vulnerabilities NOT checked"
+	failed+=(govulncheck)
+fi
+
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(./...)
 log "go test -race ${args[*]}"
 go test -race -shuffle=on -timeout 30m "${args[@]}"
+
+if [ ${#failed[@]} -gt 0 ]; then
+	log "the tests passed but these checks failed: ${failed[*]}"
+	exit 1
+fi

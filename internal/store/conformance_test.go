@@ -461,3 +461,82 @@ func TestOpen_refusesAndRedacts(t *testing.T) {
 		t.Fatalf("error %q shows the password", err)
 	}
 }
+
+// SQLite's busy error (another connection holds the write lock and this one does not wait) is
+// recognised as retryable; an ordinary error is not, and InTx runs f once for it.
+func TestIsRetryable_sqliteBusy(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.URL(t, store.SQLite)
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dsn := "file:" + strings.TrimPrefix(url, "sqlite:") + "?_pragma=busy_timeout(0)&_txlock=immediate"
+	a, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	holder, err := a.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.BeginTx(ctx, nil)
+	holder.Rollback()
+	if err == nil || !store.IsRetryable(err) {
+		t.Fatalf("BEGIN IMMEDIATE while another holds the lock: %v; want a retryable busy error", err)
+	}
+	calls := 0
+	boom := errors.New("not a conflict")
+	if err := db.InTx(ctx, func(*store.Tx) error { calls++; return boom }); !errors.Is(err, boom) || calls != 1 {
+		t.Fatalf("InTx with a plain error: %v after %d calls; want it once", err, calls)
+	}
+}
+
+// A write transaction waits for the other writer instead of failing: BEGIN IMMEDIATE under the
+// busy timeout, then InTx's retry.
+func TestInTx_waitsForAnotherProcessesLock(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.URL(t, store.SQLite)
+	db, err := store.Open(ctx, url, kvMigrations...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(url, "sqlite:")+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(`INSERT INTO kv (k, v) VALUES ('first', '')`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) SELECT 'second', v FROM kv WHERE k = 'first'`)
+			return err
+		})
+	}()
+	time.Sleep(50 * time.Millisecond) // let InTx reach BEGIN; it must wait, whatever the timing
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM kv WHERE k = 'second'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the waiting transaction did not see the committed row: %d, %v", n, err)
+	}
+}

@@ -20,6 +20,10 @@
 //     which serialises writers across processes and makes "read then write" safe. On PostgreSQL
 //     the isolation is READ COMMITTED: a caller that reads a row it will update locks it
 //     (SELECT … FOR UPDATE), as the audit trail does with its head row.
+//   - Reads that must agree: InReadTx runs one read-only snapshot (PostgreSQL REPEATABLE READ
+//     READ ONLY; SQLite a deferred transaction, which under WAL does not stop writers).
+//   - Errors: IsRetryable (busy, 40001, 40P01) and IsUniqueViolation (SQLITE_CONSTRAINT_UNIQUE or
+//     _PRIMARYKEY, 23505) classify driver errors for both dialects.
 //   - Schemas: each Migration has portable SQL and, when needed, a Postgres variant. Portable
 //     means TEXT for strings and for times (RFC 3339, UTC or with offset, so that text order is
 //     time order within one offset), INTEGER 0/1 for booleans (pass 0/1, not a Go bool: pgx does
