@@ -143,7 +143,6 @@ var packages = []row{
 var planned = map[string]bool{
 	"internal/mailbox":   true,
 	"internal/mailstore": true,
-	"internal/outbox":    true,
 	"internal/web":       true,
 	"internal/gateway":   true,
 	"internal/doctor":    true,
