@@ -57,7 +57,7 @@ func init() {
 			c := declareConn(fs, "smtp")
 			once := fs.Bool("once", false, "send what is due, wait for messages being sent, then exit (else keep running until interrupted)")
 			workers := fs.Int("workers", 1, "`N` messages sent at once, each worker over its own SMTP session")
-			lease := fs.Duration("lease", time.Minute, "a message taken by a run that died is taken again after `duration`")
+			lease := fs.Duration("lease", time.Minute, "a message taken by a run that died is taken again after `duration` (at once when the run was a killed process of this host on a SQLite database)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
@@ -235,7 +235,13 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, wor
 		return err
 	}
 	t.setServer(ep)
-	ob, closeDB, err := openOutbox(ctx, dbURL(*c.db, *c.dataDir), &outbox.Options{Lease: lease, Logger: t.opts.Logger})
+	url := dbURL(*c.db, *c.dataDir)
+	opts := &outbox.Options{Lease: lease, Logger: t.opts.Logger}
+	if strings.HasPrefix(url, "sqlite:") {
+		// One host's processes share a SQLite file: a killed run's messages are taken at once.
+		opts.Dead = outbox.LocalDead
+	}
+	ob, closeDB, err := openOutbox(ctx, url, opts)
 	if err != nil {
 		return err
 	}

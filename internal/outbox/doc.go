@@ -23,7 +23,11 @@
 // worker renews its lease every third of Options.Lease; if it cannot, it abandons the
 // submission before the end of DATA (the server discards an unfinished DATA), so two workers are
 // never in a transaction for one message at once. A worker that dies leaves a lease that
-// expires; another worker then takes the message again (the timeline says so). The outcome is
+// expires; another worker then takes the message again (the timeline says so). When
+// Options.Dead says the owner is dead (LocalDead: a process of this host that no longer exists;
+// the CLI uses it on SQLite), its leases are expired at once, so a restarted run resumes without
+// waiting. Lease times are written by the claiming process's clock and compared by the others':
+// across hosts, keep the clock skew well under a third of the lease. The outcome is
 // recorded after the server's answer. Hence the only duplicate window: a crash (or a lease lost)
 // between the end of DATA and the recording of the answer; the second copy carries the same
 // Message-ID, which is in the stored bytes, so the recipient's index and the gateway show it once.
