@@ -461,3 +461,31 @@ func TestOutboxAdd_idempotentAndUsage(t *testing.T) {
 		t.Errorf("status of a database that does not exist: code %d, want 1", code)
 	}
 }
+
+// Without --once, outbox run keeps running: it sends what is added while it runs, and stops
+// cleanly (exit 0, its counts on stdout) on SIGTERM.
+func TestOutbox_runKeepsRunning(t *testing.T) {
+	p := newOutboxPeer(t)
+	p.build(t)
+	db := storetest.URL(t, store.SQLite)
+	cmd := exec.Command(p.bin, append([]string{"outbox", "run"}, p.args(db)...)...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the run is polling an empty outbox
+	ids := p.add(t, db, "live", 3)
+	got := p.received(t, ids, time.Minute)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	var st outbox.Stats
+	if jerr := json.Unmarshal([]byte(out.String()), &st); err != nil || jerr != nil || st.Sent != 3 {
+		t.Errorf("run: %v, stdout %q (%v), stderr %s", err, out.String(), jerr, errOut.String())
+	}
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("%s received %d times", id, got[id])
+		}
+	}
+}
