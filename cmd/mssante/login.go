@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mssante/mssante/lps"
 )
 
 // mssante login: the thick client of the intermediate LPS server (Figure 2 of the referential).
@@ -495,4 +497,18 @@ func serverError(status int, body []byte) error {
 		return fmt.Errorf("server: HTTP %d %s: %s", status, v.Error, v.Message)
 	}
 	return fmt.Errorf("server: HTTP %d", status)
+}
+
+// tokenSource gives the current access token of mailbox, asked of the server at each
+// authentication.
+func (a *agent) tokenSource(mailbox string) lps.TokenSource {
+	return lps.TokenSourceFunc(func(ctx context.Context) (string, error) {
+		tok, _, err := a.token(ctx, mailbox)
+		if err != nil {
+			return "", err
+		}
+		s := string(tok)
+		clear(tok)
+		return s, nil
+	})
 }

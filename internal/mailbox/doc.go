@@ -1,0 +1,40 @@
+// Package mailbox is the application layer of one MSSanté mailbox (BAL): it joins lps (SMTP and
+// IMAP sessions of the API LPS), message (composing and reading MSSanté mail), autoconfig
+// (discovery), trust (the TLS policy), internal/patients (known patients), internal/audit (the
+// functional trail, ECO.4.1.1) and the token sources of internal/psc or of the intermediate LPS
+// server. cmd/mssante, the web app and the gateway call it; it holds no flag and reads no
+// environment.
+//
+// Usual sequence:
+//
+//	acct, err := mailbox.New(mailbox.Options{
+//		Address:     "dr.martin@test.mssante.fr",
+//		Credentials: mailbox.Credentials{Tokens: mailbox.TokenFile(path)}, // or Certificate
+//		Policy:      policy,                                              // trust.New(…)
+//		Audit:       trail,                                               // *audit.Trail
+//	})
+//	defer acct.Close()
+//	list, err := acct.List(ctx, "INBOX", &mailbox.ListOptions{Limit: 20})
+//	mail, err := acct.Read(ctx, "INBOX", list.Messages[0].UID)
+//	res, err := acct.Send(ctx, &mailbox.Draft{Draft: message.Draft{To: …, Text: …}}, nil)
+//	err = acct.Watch(ctx, "INBOX", &mailbox.WatchOptions{OnEvent: print})
+//
+// Servers come from Options.SMTP/IMAP or from autoconfig (Discover). One IMAP and one SMTP
+// session are kept per Account and reused by later calls (several SendRaw calls go over one SMTP
+// session, pipelined by lps where the server offers PIPELINING); Watch opens its own IMAP session
+// for IDLE. Every operation is traced in Options.Audit through the lps events.
+//
+// # The patient recipient rule
+//
+// Whether a patient may be written to, and at which address, is decided by PatientAddress
+// (recipients.go): opposition refuses, a qualified identity gives <matricule>@<patient domain>,
+// the temporary derogation of ECO.2.2.6 is the only other path. Send resolves Draft.ToPatients
+// with it and checks typed patient addresses against the known patients with it; SendRaw refuses
+// an opposed patient. message.Compose applies the content side of the same rule (the documents'
+// patient, the identities it is handed) and is given the identities PatientAddress accepted.
+//
+// Errors: *AuthFailure for a refused authentication (the cause in French where the answer or the
+// credentials tell it: "jeton expiré", "certificat révoqué"…, else the likely causes),
+// *RecipientError for a refused recipient, *ProbeError for a failed connection test, and the lps
+// and message errors wrapped.
+package mailbox
