@@ -164,5 +164,3 @@ func TestWatch_timeoutEndsOnTime(t *testing.T) {
 		t.Errorf("watch --timeout 3s ended after %v", d)
 	}
 }
-
-
