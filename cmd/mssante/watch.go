@@ -5,13 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mssante/mssante/internal/mailbox"
+	"github.com/mssante/mssante/lps"
 )
 
 // mssante watch: a long-running mail session (issue 4 acceptance). It keeps an IMAP IDLE session
@@ -157,17 +156,18 @@ func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 			// Ctrl-C or a failure: log out here and at PSC, unless the session already ended.
 			var se *mailbox.SessionEnded
 			if !errors.As(context.Cause(sessCtx), &se) {
-				a.logout()
+				a.Logout()
 			}
 		}()
-		if o, err = c.options(env, mailbox.Credentials{Tokens: a.tokenSource(*c.account)}, a.nationalID); err != nil {
+		if o, err = c.options(env, mailbox.Credentials{Tokens: lps.TokenSourceFunc(a.TokenFunc(*c.account))}, a.nationalID); err != nil {
 			return err
 		}
 		go func() {
-			reason, err := a.follow(sessCtx, func(kind string) {
+			reason, err := a.Follow(sessCtx, func(kind string) {
 				if kind == "token-renewed" {
 					l := watchLine{Event: kind}
-					if _, exp, err := a.token(sessCtx, *c.account); err == nil {
+					if tok, exp, err := a.Token(sessCtx, *c.account); err == nil {
+						clear(tok)
 						l.ExpiresAt = &exp
 					}
 					w.emit(l)
@@ -221,36 +221,23 @@ func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 // watchLogin logs in at the intermediate server (CIBA or browser user code) and checks that the
 // account is one of the session's mailboxes.
 func watchLogin(ctx context.Context, w *watcher, f *watchFlags) (*agent, error) {
-	u, err := url.Parse(*f.server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, usagef("--server: %q is not an http(s) URL", *f.server)
-	}
-	hc, err := agentHTTPClient(*f.caFile)
-	if err != nil {
-		return nil, err
-	}
-	a := &agent{base: strings.TrimSuffix(u.String(), "/"), http: hc, onPending: func(l loginLine) {
+	a, err := newAgent(w.env, *f.server, *f.caFile, func(l loginLine) {
 		w.emit(watchLine{Event: "pending", BindingMessage: l.BindingMessage, UserCode: l.UserCode,
 			VerificationURL: l.VerificationURL})
-	}}
-	if *f.nationalID != "" {
-		err = a.loginCIBA(ctx, w.env, *f.nationalID, strings.ToUpper(*f.channel))
-	} else {
-		err = a.loginBrowser(ctx, w.env)
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
-	var me struct {
-		NationalID string   `json:"national_id"`
-		Mailboxes  []string `json:"mailboxes"`
-	}
-	if err := a.getJSON(ctx, "/api/v1/me", &me); err != nil {
-		a.logout()
+	if err := a.login(ctx, *f.nationalID, *f.channel); err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(me.Mailboxes, func(m string) bool { return strings.EqualFold(m, w.account) }) {
-		a.logout()
+	me, err := a.Me(ctx)
+	if err != nil {
+		a.Logout()
+		return nil, err
+	}
+	if !me.HasMailbox(w.account) {
+		a.Logout()
 		return nil, fmt.Errorf("%s is not a mailbox of this professional (%s)", w.account, strings.Join(me.Mailboxes, ", "))
 	}
 	a.nationalID = me.NationalID

@@ -68,6 +68,7 @@ func TestLayers(t *testing.T) {
 		{[]string{"ins", "cda", "xdm", "pdfa"}, []string{"net"}, "document packages know nothing of the network"},
 		{protocol, []string{module + "/internal", module + "/cmd", "database/sql"}, "protocol packages know nothing of the application"},
 		{[]string{"lps"}, []string{"net/http"}, "lps speaks SMTP and IMAP only"},
+		{[]string{"internal/serverapi"}, []string{module + "/internal", module + "/cmd", module + "/lps"}, "the server's API types and client stand alone: the server and its clients import them"},
 		{[]string{"internal/mailbox"}, []string{module + "/internal/server", module + "/internal/sandbox", module + "/cmd"}, "the application layer knows nothing of delivery"},
 	}
 	for _, r := range rules {
