@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/patients"
 )
 
@@ -272,23 +273,19 @@ func patientsAddress(fs *flag.FlagSet) runFunc {
 				return writeJSON(env.stdout, out)
 			}
 			view := patientView(p)
-			addr, err := p.Address(*domain)
-			if err == nil {
-				return writeJSON(env.stdout, addressJSON{Address: addr, Qualified: true, KnownPatient: true, Patient: &view})
-			}
+			r, err := mailbox.PatientAddress(p, *domain, *derogation, time.Now()) // the one patient rule
 			var re *patients.RefusalError
-			if !errors.As(err, &re) || !re.DerogationPossible {
-				return err
-			}
-			if !*derogation {
+			if err != nil && !*derogation && errors.As(err, &re) && re.DerogationPossible {
 				return fmt.Errorf("%v ; %s", err, derogationHint)
 			}
-			d, derr := p.Derogation(*domain, time.Now())
-			if derr != nil {
-				return derr
+			if err != nil {
+				return err
 			}
-			out := derogationView(d)
-			out.KnownPatient, out.Patient, out.NotQualifiedWhy = true, &view, re.Reasons
+			if r.Derogation == nil {
+				return writeJSON(env.stdout, addressJSON{Address: r.Address, Qualified: true, KnownPatient: true, Patient: &view})
+			}
+			out := derogationView(*r.Derogation)
+			out.KnownPatient, out.Patient, out.NotQualifiedWhy = true, &view, r.NotQualified
 			return writeJSON(env.stdout, out)
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -484,5 +485,97 @@ func TestAccount_probe(t *testing.T) {
 	var pe *mailbox.ProbeError
 	if _, err := bad.Probe(context.Background()); !errors.As(err, &pe) || len(pe.Failed) != 2 {
 		t.Errorf("Probe with a bad token = %v", err)
+	}
+}
+
+// ECO.3.1.6: a read receipt asked for is answered once (built by message, sent, $MDNSent set); a
+// mail asking none is not answered. Move files a message in another folder.
+func TestAccount_mdnAndMove(t *testing.T) {
+	w := world(t, 0)
+	ctx := context.Background()
+	from, to := sbAccount(t, w, "personal", 0), sbAccount(t, w, "personal", 1)
+	sender := open(t, w, from, false, nil)
+	label := message.Address{Name: "Dr Jeanne ESSAI", Addr: from.Address}
+	for _, subj := range []string{"avec accusé", "sans accusé"} {
+		if _, err := sender.Send(ctx, &mailbox.Draft{Draft: message.Draft{From: label, To: []message.Address{{Addr: to.Address}},
+			Subject: subj, Text: "x", MDN: subj == "avec accusé"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rcpt := open(t, w, to, false, nil)
+	asked, none := waitSubject(t, rcpt, "avec accusé"), waitSubject(t, rcpt, "sans accusé")
+	if _, err := rcpt.MDN(ctx, "INBOX", none.UID); !errors.Is(err, mailbox.ErrNoMDNRequested) {
+		t.Errorf("MDN of a mail asking none: %v", err)
+	}
+	res, err := rcpt.MDN(ctx, "INBOX", asked.UID)
+	if err != nil || res.Composed == nil || len(res.Recipients) != 1 || res.Recipients[0] != from.Address {
+		t.Fatalf("MDN = %+v, %v", res, err)
+	}
+	l, _ := rcpt.List(ctx, "INBOX", nil)
+	if !slices.ContainsFunc(l.Messages, func(x mailbox.Summary) bool { return x.UID == asked.UID && slices.Contains(x.Flags, lps.FlagMDNSent) }) {
+		t.Errorf("$MDNSent not set: %+v", l.Messages)
+	}
+	report := waitSubject(t, sender, "avec accusé")
+	m, err := sender.Read(ctx, "INBOX", report.UID)
+	if err != nil || len(m.Reports) != 1 || m.Reports[0].Kind != "mdn" {
+		t.Errorf("receipt read = %+v, %v", m, err)
+	}
+	boxes, err := rcpt.Mailboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := ""
+	for _, b := range boxes {
+		if b.Name != "INBOX" && !slices.Contains(b.Attrs, `\Noselect`) {
+			dest = b.Name
+			break
+		}
+	}
+	if dest == "" {
+		t.Skip("no folder to move to") // the sandbox creates Sent, Trash…: never expected
+	}
+	if err := rcpt.Move(ctx, "INBOX", []uint32{none.UID}, dest); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := rcpt.List(ctx, dest, nil)
+	if err != nil || !slices.ContainsFunc(moved.Messages, func(x mailbox.Summary) bool { return x.Subject == "sans accusé" }) {
+		t.Errorf("List(%s) after Move = %+v, %v", dest, moved, err)
+	}
+}
+
+// FollowTokenFile sees a renewal of the token link and its removal (the end of the session,
+// ECO.1.2.6); only a hash of the token is kept.
+func TestFollowTokenFile_renewalAndEnd(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "token")
+	write := func(s string) {
+		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first")
+	renewed, ended := make(chan time.Time, 4), make(chan *mailbox.SessionEnded, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go mailbox.FollowTokenFile(ctx, f, 10*time.Millisecond, func(exp time.Time) { renewed <- exp }, func(e *mailbox.SessionEnded) { ended <- e })
+	time.Sleep(50 * time.Millisecond)
+	write("eyJhbGciOiJub25lIn0.eyJleHAiOjE3OTk5OTk5OTl9.c2ln")
+	select {
+	case exp := <-renewed:
+		if exp.Unix() != 1799999999 {
+			t.Errorf("renewed exp = %v", exp)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no renewal seen")
+	}
+	if err := os.Remove(f); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended:
+		if e.Reason != "token-file-removed" {
+			t.Errorf("ended = %+v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("end of the session not seen")
 	}
 }

@@ -17,6 +17,8 @@ type PatientRecipient struct {
 	// Derogation is set when the address was accepted under the derogation of ECO.2.2.6: the
 	// decoded birth date and sex the professional must have confirmed.
 	Derogation *ins.DerogationResult
+	// NotQualified are the French reasons the identity is not qualified, when Derogation is set.
+	NotQualified []string
 }
 
 // PatientAddress is the one rule deciding whether a known patient may be written to, and at which
@@ -31,8 +33,9 @@ type PatientRecipient struct {
 //
 // The pieces it combines stay where their data is: patients.Patient.Address and .Derogation (the
 // patient's status and opposition), ins (matricule, key, traits). Send and SendRaw call it, or
-// checkPatientAddress for an address typed directly; message.Compose applies the same rule to the
-// identities it is given (Draft.Patients, the documents' patient) and to Draft.Derogation.
+// checkPatientAddress for an address typed directly; `mssante patients address` calls it;
+// message.Compose applies the same rule to the identities it is given (Draft.Patients, the
+// documents' patient) and to Draft.Derogation.
 func PatientAddress(p patients.Patient, domain string, derogation bool, now time.Time) (PatientRecipient, error) {
 	addr, err := p.Address(domain)
 	if err == nil {
@@ -46,7 +49,7 @@ func PatientAddress(p patients.Patient, domain string, derogation bool, now time
 	if err != nil {
 		return PatientRecipient{}, err
 	}
-	return PatientRecipient{Address: d.Address, Derogation: &d}, nil
+	return PatientRecipient{Address: d.Address, Derogation: &d, NotQualified: re.Reasons}, nil
 }
 
 // RecipientError is a recipient refused before anything was sent.
