@@ -56,13 +56,11 @@ type AuthFailure struct {
 }
 
 func (e *AuthFailure) Error() string {
-	what := "authentification refusée"
-	if e.Cause != CauseUnknown {
-		what += " : " + e.Cause.String()
-	} else if len(e.Likely) > 0 {
-		what += " (causes possibles : " + strings.Join(e.Likely, " ; ") + ")"
+	why := e.Cause.String()
+	if e.Cause == CauseUnknown && len(e.Likely) > 0 {
+		why = "causes possibles : " + strings.Join(e.Likely, " ; ")
 	}
-	return fmt.Sprintf("%s pour %s sur %s: %v", what, e.Account, e.Server, e.Err)
+	return fmt.Sprintf("authentification refusée pour %s sur %s : %s (réponse : %v)", e.Account, e.Server, why, e.Err)
 }
 
 func (e *AuthFailure) Unwrap() error { return e.Err }
