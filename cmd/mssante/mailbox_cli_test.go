@@ -164,3 +164,19 @@ func TestWatch_timeoutEndsOnTime(t *testing.T) {
 		t.Errorf("watch --timeout 3s ended after %v", d)
 	}
 }
+
+// A malformed --account is a usage error (exit 2), found before any file is read.
+func TestMailCommands_badAccountIsUsage(t *testing.T) {
+	for _, cmd := range []string{"list", "send", "watch", "fetch"} {
+		args := []string{cmd, "--account", "pas une adresse", "--token-file", "/nonexistent/token"}
+		switch cmd {
+		case "send":
+			args = append(args, "x.eml")
+		case "fetch":
+			args = append(args, "--uid", "1", "-o", "x.eml")
+		}
+		if _, errOut, code := runMain(t, args...); code != 2 || !strings.Contains(errOut, "not a mailbox address") {
+			t.Errorf("%s: code %d, %s", cmd, code, errOut)
+		}
+	}
+}

@@ -61,8 +61,8 @@ func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 // credentials reads --token-file or --cert/--key. The token file is read at each authentication
 // and never copied (ECO.1.2.5); author is the audit author the token names.
 func (c *connFlags) credentials() (creds mailbox.Credentials, author string, err error) {
-	if *c.account == "" {
-		return creds, "", usagef("--account is required")
+	if err := c.checkAccount(); err != nil {
+		return creds, "", err
 	}
 	switch {
 	case *c.tokenFile != "" && *c.certFile != "":
@@ -84,6 +84,17 @@ func (c *connFlags) credentials() (creds mailbox.Credentials, author string, err
 		return mailbox.Credentials{Certificate: &cert}, "", nil
 	}
 	return creds, "", usagef("--token-file or --cert/--key is required")
+}
+
+// checkAccount: --account is given and is a mailbox address (usage errors).
+func (c *connFlags) checkAccount() error {
+	if *c.account == "" {
+		return usagef("--account is required")
+	}
+	if _, err := mailbox.New(mailbox.Options{Address: *c.account}); err != nil {
+		return usagef("--%v", err)
+	}
+	return nil
 }
 
 // policy builds the TLS policy: IGC Santé anchors of the profile from <data-dir>/trust, or the
@@ -172,9 +183,6 @@ func (c *connFlags) open(ctx context.Context, env *cmdEnv) (*mailbox.Account, fu
 
 // openWith completes o with the policy and the audit trail and builds the account.
 func (c *connFlags) openWith(ctx context.Context, env *cmdEnv, o mailbox.Options) (*mailbox.Account, func(), error) {
-	if _, err := mailbox.New(o); err != nil { // the address, before any file is opened
-		return nil, nil, usagef("--%v", err)
-	}
 	pol, err := c.policy(env.stderr)
 	if err != nil {
 		return nil, nil, err
@@ -277,6 +285,9 @@ type (
 )
 
 func runSend(ctx context.Context, env *cmdEnv, c *connFlags, files []string, dsn bool) error {
+	if err := c.checkAccount(); err != nil {
+		return err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	raws := make([][]byte, len(files))

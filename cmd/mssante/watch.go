@@ -134,8 +134,8 @@ func (w *watcher) event(ev mailbox.WatchEvent) {
 func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 	c := f.conn
 	w := &watcher{env: env, account: *c.account, mailbox: *f.mailbox}
-	if *c.account == "" {
-		return usagef("--account is required")
+	if err := c.checkAccount(); err != nil {
+		return err
 	}
 	if f.until && *c.timeout > 0 {
 		var cancel context.CancelFunc
