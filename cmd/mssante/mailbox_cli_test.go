@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -103,6 +104,17 @@ func TestSend_honoursComposeDSN(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[i]), &res); err != nil || res.DSNRequested != want {
 			t.Errorf("file %d: %s (%v), want dsn_requested %t", i, lines[i], err, want)
 		}
+	}
+	// ECO.4.1.1, ECO.1.2.5: each submission is in the audit trail with the professional as
+	// author and the server, and no token is.
+	out, errOut, code = runMain(t, "audit", "export", "--data-dir", filepath.Join(c.dir, "client"))
+	if code != 0 || strings.Count(out, `"action":"send"`) < 2 || !strings.Contains(out, `"author":"`+c.jeanne.NationalID+`"`) ||
+		!strings.Contains(out, `"server":"`+c.w.Config.SMTP+`"`) {
+		t.Errorf("audit export: code %d, %s\n%s", code, errOut, out)
+	}
+	tok, _ := os.ReadFile(c.jeanneArgs[3])
+	if sig := string(tok[strings.LastIndexByte(string(tok), '.')+1:]); strings.Contains(out, sig) {
+		t.Error("ECO.1.2.5: token in the audit export")
 	}
 }
 
