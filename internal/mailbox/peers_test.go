@@ -99,3 +99,57 @@ func TestAccount_dovecot(t *testing.T) {
 		t.Errorf("expired token against Dovecot: %v", err)
 	}
 }
+
+// Several composed mails over one submission session to a real Postfix (PIPELINING and DSN
+// offered): one connection, the DSN parameters sent for the mail composed with DSN only, the Bcc
+// recipient served without the Bcc field. ECO.1.0.1, ECO.2.3.1.
+func TestAccount_postfixOneSession(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki})
+	const alice, bob, carol = "alice@test.mssante.fr", "bob@test.mssante.fr", "carol@test.mssante.fr"
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert}, CRLRefresh: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpEP, _ := lps.ParseEndpoint(st.Submission)
+	imapEP, _ := lps.ParseEndpoint(st.IMAP)
+	account := func(addr string, rec lps.Recorder) *mailbox.Account {
+		tok := st.Token(addr, time.Hour)
+		a, err := mailbox.New(mailbox.Options{Address: addr, SMTP: smtpEP, IMAP: imapEP, Policy: pol, Recorder: rec,
+			Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return tok, nil })}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		return a
+	}
+	rec := &recorded{}
+	sender := account(alice, rec)
+	ctx := context.Background()
+	for i, dsn := range []bool{true, false} {
+		c, err := message.Compose(&message.Draft{From: message.Address{Name: "Dr Alice TEST", Addr: alice},
+			To: []message.Address{{Addr: bob}}, Subject: "postfix " + string(rune('A'+i)), Text: "x", DSN: dsn}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := bytes.Replace(c.Data, []byte("\r\nSubject:"), []byte("\r\nBcc: <"+carol+">\r\nSubject:"), 1)
+		res, err := sender.SendRaw(ctx, raw, nil)
+		if err != nil {
+			t.Fatalf("SendRaw %d: %v\n%s", i, err, st.Logs())
+		}
+		if res.DSNRequested != dsn || len(res.Recipients) != 2 {
+			t.Errorf("SendRaw %d = %+v", i, res)
+		}
+	}
+	if n := rec.count(lps.ActionConnect, ""); n != 1 {
+		t.Errorf("%d SMTP connections for 2 mails, want 1", n)
+	}
+	for _, box := range []string{bob, carol} {
+		s := waitSubject(t, account(box, nil), "postfix B")
+		var raw bytes.Buffer
+		if _, err := account(box, nil).Fetch(ctx, "INBOX", s.UID, &raw); err != nil || bytes.Contains(bytes.ToLower(raw.Bytes()), []byte("\nbcc:")) {
+			t.Errorf("%s: %v, Bcc field delivered", box, err)
+		}
+	}
+}
