@@ -264,12 +264,12 @@ func patientsAddress(fs *flag.FlagSet) runFunc {
 					return fmt.Errorf("adresse refusée : aucun patient connu n'a le matricule %s ; l'enregistrer avec « mssante patients add » "+
 						"(identité qualifiée) ; sinon %s", *matricule, derogationHint)
 				}
-				d, err := patients.DerogationTyped(*matricule, *domain, time.Now())
+				r, err := mailbox.TypedDerogation(*matricule, *domain, time.Now())
 				if err != nil {
 					return err
 				}
-				out := derogationView(d)
-				out.NotQualifiedWhy = []string{"patient inconnu du logiciel : NIR saisi"}
+				out := derogationView(*r.Derogation)
+				out.NotQualifiedWhy = r.NotQualified
 				return writeJSON(env.stdout, out)
 			}
 			view := patientView(p)

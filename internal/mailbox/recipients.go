@@ -52,6 +52,18 @@ func PatientAddress(p patients.Patient, domain string, derogation bool, now time
 	return PatientRecipient{Address: d.Address, Derogation: &d, NotQualified: re.Reasons}, nil
 }
 
+// TypedDerogation is the same rule for a patient the software does not know, whose NIR the
+// professional typed: only the derogation of ECO.2.2.6 remains (key checked, birth date and sex
+// decoded for confirmation); a *patients.RefusalError says in French why it is refused.
+func TypedDerogation(nir, domain string, now time.Time) (PatientRecipient, error) {
+	d, err := patients.DerogationTyped(nir, domain, now)
+	if err != nil {
+		return PatientRecipient{}, err
+	}
+	return PatientRecipient{Address: d.Address, Derogation: &d,
+		NotQualified: []string{"patient inconnu du logiciel : NIR saisi"}}, nil
+}
+
 // RecipientError is a recipient refused before anything was sent.
 type RecipientError struct {
 	Address string
