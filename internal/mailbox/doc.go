@@ -26,12 +26,16 @@
 //
 // # The patient recipient rule
 //
-// Whether a patient may be written to, and at which address, is decided by PatientAddress
-// (recipients.go): opposition refuses, a qualified identity gives <matricule>@<patient domain>,
-// the temporary derogation of ECO.2.2.6 is the only other path. Send resolves Draft.ToPatients
-// with it and checks typed patient addresses against the known patients with it; SendRaw refuses
-// an opposed patient. message.Compose applies the content side of the same rule (the documents'
-// patient, the identities it is handed) and is given the identities PatientAddress accepted.
+// Whether a patient may be written to, and at which address, is decided here, in recipients.go:
+// PatientAddress for a known patient (opposition refuses, even with the derogation; a qualified
+// identity gives <matricule>@<patient domain>; otherwise only the temporary derogation of
+// ECO.2.2.6) and TypedDerogation for a NIR typed for a patient the software does not know. Send
+// resolves Draft.ToPatients with it and checks typed patient addresses against the known patients;
+// SendRaw refuses an opposed patient; `mssante patients address` and `mssante ins address
+// --derogation` call it. The pieces it combines stay with their data: patients (status,
+// opposition, French refusals) and ins (matricule, key, traits, PatientAddress). message.Compose
+// checks the content side (the documents' patient must be the recipient) with the identities
+// this rule accepted (Draft.Patients).
 //
 // Errors: *AuthFailure for a refused authentication (the cause in French where the answer or the
 // credentials tell it: "jeton expiré", "certificat révoqué"…, else the likely causes),
