@@ -27,11 +27,14 @@ type cliWorld struct {
 	paulArgs   []string
 }
 
-func startCLIWorld(t *testing.T) *cliWorld {
+func startCLIWorld(t *testing.T) *cliWorld { return startCLIWorldTTL(t, 0) }
+
+// startCLIWorldTTL starts the world with access tokens valid for ttl (0: the default).
+func startCLIWorldTTL(t *testing.T, ttl time.Duration) *cliWorld {
 	t.Helper()
 	dir := t.TempDir()
 	any := "127.0.0.1:0"
-	w, err := sandbox.Start(context.Background(), sandbox.Options{DataDir: filepath.Join(dir, "sandbox"),
+	w, err := sandbox.Start(context.Background(), sandbox.Options{DataDir: filepath.Join(dir, "sandbox"), AccessTTL: ttl,
 		IMAPAddr: any, SMTPAddr: any, HTTPSAddr: any, HTTPAddr: any, PSCAddr: any})
 	if err != nil {
 		t.Fatal(err)
@@ -190,5 +193,31 @@ func TestMailCommands_badAccountIsUsage(t *testing.T) {
 		if _, errOut, code := runMain(t, args...); code != 2 || !strings.Contains(errOut, "not a mailbox address") {
 			t.Errorf("%s: code %d, %s", cmd, code, errOut)
 		}
+	}
+}
+
+// Issue 11: an expired token says "jeton expiré"; a revoked certificate, refused by the operator
+// like any other, names "certificat révoqué" among the likely causes (exit 1 both). ECO.1.1.6.
+func TestList_authFailureCauses(t *testing.T) {
+	c := startCLIWorldTTL(t, 2*time.Second)
+	time.Sleep(3500 * time.Millisecond) // the token files written at start are now expired
+	_, errOut, code := runMain(t, append([]string{"list", "--imap", c.w.Config.IMAP}, c.paulArgs...)...)
+	if code != 1 || !strings.Contains(errOut, "jeton expiré") {
+		t.Errorf("expired token: code %d, %s", code, errOut)
+	}
+	var app sandbox.Account
+	for _, a := range c.w.Config.Accounts {
+		if a.Kind == "applicative" {
+			app = a
+			break
+		}
+	}
+	if err := c.w.RevokeClient(app.Address); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runMain(t, "list", "--imap", c.w.Config.IMAP, "--account", app.Address, "--cert", app.Cert, "--key", app.Key,
+		"--trust-root", c.w.TrustRoot(), "--data-dir", filepath.Join(c.dir, "client"))
+	if code != 1 || !strings.Contains(errOut, "certificat révoqué") {
+		t.Errorf("revoked certificate: code %d, %s", code, errOut)
 	}
 }
