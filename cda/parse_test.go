@@ -33,15 +33,6 @@ func parseSample(t testing.TB, name string) *Document {
 	return d
 }
 
-func mustINS(t *testing.T, s string) ins.Matricule {
-	t.Helper()
-	m, err := ins.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // The header fields feed X-MSS-CODECDA (ECO.2.4.1), X-MSS-INS (ECO.2.4.2), the XDM metadata
 // (ECO.2.1.2) and the PDF name (ECO.2.1.6).
 func TestParse_samples(t *testing.T) {

@@ -169,7 +169,7 @@ func approveCIBA(t *testing.T, emu *pscemu.Server, nationalID, binding string) {
 // claims.
 func verifyPSCToken(t *testing.T, emu *pscemu.Server, tok, nationalID string) map[string]any {
 	t.Helper()
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("token is not a JWS: %v", err)
 	}

@@ -84,7 +84,7 @@ func TestTransport_sendListFetch(t *testing.T) {
 		t.Fatalf("list = %s", out)
 	}
 	got := filepath.Join(dir, "got.eml")
-	out, errOut, code = runMain(t, append([]string{"fetch", "--uid", strconv.Itoa(int(lines[0].UID)), "-o", got}, bobArgs...)...)
+	_, errOut, code = runMain(t, append([]string{"fetch", "--uid", strconv.Itoa(int(lines[0].UID)), "-o", got}, bobArgs...)...)
 	if code != 0 {
 		t.Fatalf("fetch: code %d: %s", code, errOut)
 	}

@@ -1,10 +1,12 @@
-// Package archtest checks the layering of DESIGN.md and STYLE.md §9.1-9.2 with go list: content
-// packages know nothing of the network, protocol packages nothing of the application, and each
-// third-party protocol library has one importer.
+// Package archtest checks the layering of develop.md, DESIGN.md and STYLE.md §9.1-9.2 with go list:
+// a table (table_test.go) gives every package of the module a layer and its own allow-lists, and
+// check fails on an unclassified package, a row naming no package, an upward import, a test-support
+// package imported by non-test code, and a confined library or forbidden dependency out of place.
 package archtest
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"os/exec"
 	"strings"
@@ -15,19 +17,18 @@ import (
 
 const module = "github.com/mssante/mssante"
 
-type pkg struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
-}
-
+// listAll returns the packages of the module as go list describes them, keyed by import path.
 func listAll(t *testing.T) map[string]pkg {
 	t.Helper()
 	goBin := testkit.LookPath(t, "go")
-	cmd := exec.Command(goBin, "list", "-deps=false", "-json", "./...")
+	cmd := exec.Command(goBin, "list", "-json=ImportPath,Imports,Deps", "./...")
 	cmd.Dir = testkit.ModuleRoot(t)
 	out, err := cmd.Output()
 	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("go list: %v\n%s", err, exit.Stderr)
+		}
 		t.Fatalf("go list: %v", err)
 	}
 	pkgs := map[string]pkg{}
@@ -37,72 +38,20 @@ func listAll(t *testing.T) map[string]pkg {
 		if err := dec.Decode(&p); err == io.EOF {
 			break
 		} else if err != nil {
-			t.Fatal(err)
+			t.Fatalf("decoding go list: %v", err)
 		}
 		pkgs[p.ImportPath] = p
 	}
 	return pkgs
 }
 
-func hasPrefixAny(s string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if s == p || strings.HasPrefix(s, p+"/") {
-			return true
-		}
-	}
-	return false
-}
-
+// TestLayers holds the module to the table: STYLE.md §9.1 (layers) and §9.2 (one owner per library).
 func TestLayers(t *testing.T) {
-	pkgs := listAll(t)
-	content := []string{"ins", "cda", "xdm", "pdfa", "message"}
-	protocol := []string{"trust", "autoconfig", "lps"}
-	rules := []struct {
-		pkgs      []string
-		forbidden []string
-		why       string
-	}{
-		// message reads addresses and MIME headers with net/mail and net/textproto (parsers, no I/O);
-		// every other content package stays clear of net entirely.
-		{content, []string{"net/http", "net/smtp", "net/rpc", "crypto/tls", "database/sql", module + "/internal", module + "/lps", module + "/trust", module + "/autoconfig"}, "content packages: bytes in, typed values out"},
-		{[]string{"ins", "cda", "xdm", "pdfa"}, []string{"net"}, "document packages know nothing of the network"},
-		{protocol, []string{module + "/internal", module + "/cmd", "database/sql"}, "protocol packages know nothing of the application"},
-		{[]string{"lps"}, []string{"net/http"}, "lps speaks SMTP and IMAP only"},
-		{[]string{"internal/serverapi"}, []string{module + "/internal", module + "/cmd", module + "/lps"}, "the server's API types and client stand alone: the server and its clients import them"},
-		{[]string{"internal/mailbox"}, []string{module + "/internal/server", module + "/internal/sandbox", module + "/cmd"}, "the application layer knows nothing of delivery"},
+	graph := listAll(t)
+	if len(graph) < 10 {
+		t.Fatalf("go list found %d packages; expected the whole module", len(graph))
 	}
-	for _, r := range rules {
-		for _, name := range r.pkgs {
-			p, ok := pkgs[module+"/"+name]
-			if !ok {
-				continue // not written yet
-			}
-			for _, dep := range p.Deps {
-				if hasPrefixAny(dep, r.forbidden...) && dep != module+"/internal/testkit" {
-					t.Errorf("%s depends on %s (%s)", name, dep, r.why)
-				}
-			}
-		}
-	}
-}
-
-func TestThirdPartyConfinement(t *testing.T) {
-	// The client side of each library has one owner; the sandbox operator is the one place that
-	// runs their servers.
-	sandbox := module + "/internal/sandbox"
-	owners := map[string][]string{
-		"github.com/emersion/go-smtp":    {module + "/lps", sandbox},
-		"github.com/emersion/go-imap":    {module + "/lps", sandbox},
-		"github.com/emersion/go-sasl":    {module + "/lps", sandbox},
-		"github.com/emersion/go-message": {module + "/message", sandbox},
-	}
-	for _, p := range listAll(t) {
-		for _, imp := range p.Imports {
-			for lib, allowed := range owners {
-				if hasPrefixAny(imp, lib) && !hasPrefixAny(p.ImportPath, allowed...) {
-					t.Errorf("%s imports %s; only %v may (STYLE.md §9.2)", p.ImportPath, imp, allowed)
-				}
-			}
-		}
+	for _, v := range check(packages, planned, graph) {
+		t.Error(v)
 	}
 }

@@ -219,3 +219,22 @@ func (a *Account) Mailboxes(ctx context.Context) ([]lps.Mailbox, error) {
 	})
 	return out, err
 }
+
+// DialIMAP opens an IMAP session of the caller's own, with the account's servers, credentials,
+// TLS policy and audit trail (internal/mailstore synchronises folders over it). The caller closes
+// it; the account's own session is not affected.
+func (a *Account) DialIMAP(ctx context.Context) (*lps.IMAPClient, error) {
+	ep, auth, err := a.endpoint(ctx, "imap")
+	if err != nil {
+		return nil, err
+	}
+	opts, err := a.lpsOptions(ep, nil)
+	if err != nil {
+		return nil, err
+	}
+	ic, err := lps.DialIMAP(ctx, ep, auth, opts)
+	if err != nil {
+		return nil, a.connectError(ep, err)
+	}
+	return ic, nil
+}

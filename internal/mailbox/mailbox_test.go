@@ -253,7 +253,7 @@ func TestAccount_sendRawOneSession(t *testing.T) {
 // opposed to MSSanté exchange.
 func knownPatients(t *testing.T, w *sandbox.World) (*patients.Store, []patients.Patient) {
 	t.Helper()
-	st, err := patients.Open(context.Background(), filepath.Join(t.TempDir(), "patients.db"))
+	st, err := patients.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "patients.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
