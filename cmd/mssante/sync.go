@@ -12,8 +12,8 @@ import (
 	"github.com/mssante/mssante/internal/store"
 )
 
-// sync brings the account's folders into the local store (internal/mailstore).
-// TODO(lead): the account opening (connFlags.dialIMAP) moves to internal/mailbox; re-point here.
+// sync brings the account's folders into the local store (internal/mailstore), over an IMAP
+// session the account (internal/mailbox) opens.
 
 // syncSummary is the JSON summary of `mssante sync` (issue 9).
 type syncSummary struct {
@@ -65,12 +65,17 @@ func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, m
 	}
 	// --timeout bounds the connection; a long sync is not cut (it would resume anyway).
 	dialCtx, cancel := c.deadline(ctx)
-	ic, t, err := c.dialIMAP(dialCtx, env)
+	acct, done, err := c.open(dialCtx, env)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer done()
+	ic, err := acct.DialIMAP(dialCtx)
 	cancel()
 	if err != nil {
 		return err
 	}
-	defer t.close()
 	defer ic.Close()
 	sum, err := ms.Sync(ctx, ic, *c.account, opts)
 	if opts.Progress != nil {
