@@ -244,6 +244,18 @@ func TestAccount_sendRawOneSession(t *testing.T) {
 	if l, _ := rcpt.List(ctx, "INBOX", &mailbox.ListOptions{Limit: 1000}); l.Truncated {
 		t.Error("Truncated without a cut")
 	}
+	// An outbox entry keeps its envelope: the Bcc recipient, no longer in the header, still gets it.
+	env, err := message.EnvelopeOf([]byte("From: <" + from.Address + ">\r\nTo: <" + to.Address + ">\r\nBcc: <" + bcc.Address + ">\r\nSubject: enveloppe\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := sender.SendEnvelope(ctx, mailbox.Envelope{Recipients: env.Recipients, Data: env.Data, DSN: &lps.DSN{}}); err != nil || len(res.Recipients) != 2 || !res.DSNAsked {
+		t.Fatalf("SendEnvelope = %+v, %v", res, err)
+	}
+	waitSubject(t, app, "enveloppe")
+	if _, err := sender.SendEnvelope(ctx, mailbox.Envelope{Data: env.Data}); err == nil {
+		t.Error("SendEnvelope without recipients accepted")
+	}
 	if _, err := sender.SendRaw(ctx, []byte("PK\x03\x04\x00\x00binary"), nil); !errors.Is(err, message.ErrBinary) {
 		t.Errorf("binary file: %v, want message.ErrBinary", err)
 	}
@@ -323,6 +335,11 @@ func TestAccount_patientRecipients(t *testing.T) {
 		},
 		"raw": func() error {
 			_, err := sender.SendRaw(ctx, []byte("From: <"+from.Address+">\r\nTo: <"+oppAddr+">\r\nSubject: s\r\n\r\nx\r\n"), nil)
+			return err
+		},
+		"envelope": func() error { // an outbox entry: the recipient only in the stored envelope (a Bcc)
+			_, err := sender.SendEnvelope(ctx, mailbox.Envelope{Recipients: []string{oppAddr},
+				Data: []byte("From: <" + from.Address + ">\r\nSubject: s\r\n\r\nx\r\n")})
 			return err
 		},
 	} {
