@@ -78,11 +78,11 @@ func ParseAck(data []byte) (Ack, error) {
 // AckOf reads the acknowledgment of a parsed message.
 func AckOf(m *Message) (Ack, error) {
 	msa, ok := m.Segment("MSA")
-	if !ok || msa.Value(1, 1) == "" {
+	code := strings.ToUpper(strings.TrimSpace(msa.Value(1, 1)))
+	if !ok || code == "" {
 		return Ack{}, ErrNotAck
 	}
-	a := Ack{Code: AckCode(strings.ToUpper(strings.TrimSpace(msa.Value(1, 1)))),
-		ControlID: msa.Value(2, 1), Text: msa.Value(3, 1)}
+	a := Ack{Code: AckCode(code), ControlID: strings.TrimSpace(msa.Value(2, 1)), Text: msa.Value(3, 1)}
 	for _, e := range m.All("ERR") {
 		a.Errors = append(a.Errors, ackError(e))
 	}
