@@ -261,13 +261,15 @@ func cdaTime(t cda.TS) string {
 	return t.Raw[:n]
 }
 
-// Assigning authority namespaces of INS in PID-3 (CI-SIS annex "Prise en charge de l'INS",
-// as the volet's examples write them: "…^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO^INS").
+// Assigning authority namespaces of INS in PID-3 (CI-SIS annex "Prise en charge de l'INS"), as
+// every MDM and ORU example of ANS (ansforge/hl7V2-exemples) writes them: the NIR namespace under
+// the production, test and demonstration OIDs alike ("…^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO^INS"),
+// the OID telling them apart.
 var insNamespaces = map[ins.OID]string{
 	ins.OIDNIR:  "ASIP-SANTE-INS-NIR",
 	ins.OIDNIA:  "ASIP-SANTE-INS-NIA",
-	ins.OIDTest: "ASIP-SANTE-INS-NIR-TEST",
-	ins.OIDDemo: "ASIP-SANTE-INS-NIR-DEMO",
+	ins.OIDTest: "ASIP-SANTE-INS-NIR",
+	ins.OIDDemo: "ASIP-SANTE-INS-NIR",
 }
 
 // patientIDs writes recordTarget/patientRole/id, every one in document order, as PID-3
@@ -290,7 +292,7 @@ func patientIDs(h *cda.Document) []enc {
 
 // pid writes PID per PAM-FR: ids (3), names (5: the birth name "L" with first given name and
 // given names, then the used name "D"), birth date (7), sex (8), birthplace (11, "BDL" with the
-// INSEE code in XAD-9).
+// INSEE code in XAD-9), identity reliability (32, VALI for a qualified INS identity).
 func pid(h *cda.Document) string {
 	p := h.Patient
 	id := p.Identity
@@ -313,8 +315,14 @@ func pid(h *cda.Document) string {
 	if id.BirthplaceCode != "" {
 		place = comps("", "", "", "", "", "", "BDL", "", esc(id.BirthplaceCode))
 	}
-	return segment("PID", "", "", reps(patientIDs(h)...), "", reps(names...), "", esc(birth),
-		sex(p), "", "", place)
+	fields := []enc{"", "", reps(patientIDs(h)...), "", reps(names...), "", esc(birth), sex(p), "", "", place}
+	if id.Qualified() == nil {
+		// PID-32 identity reliability: a CDA carries an INS only for a qualified identity
+		// (CI-SIS INS annex), which PAM-FR writes VALI, as every ANS example with an INS does.
+		fields = append(fields, make([]enc, 32-len(fields)-1)...)
+		fields = append(fields, "VALI")
+	}
+	return segment("PID", fields...)
 }
 
 func usedGiven(p cda.Patient) string { return usedGivenOf(p.Name) }

@@ -149,6 +149,9 @@ func checkPID(t *testing.T, pid Segment, h *cda.Document) {
 			t.Errorf("PID-3[%d] type = %q for root %s", i, r.Comp(5).Sub(1), id.Root)
 		}
 	}
+	if want := map[bool]string{true: "VALI"}[h.Patient.Identity.Qualified() == nil]; pid.Value(32, 1) != want {
+		t.Errorf("PID-32 = %q, want %q", pid.Value(32, 1), want)
+	}
 	if h.Patient.Identity.BirthName != "" && pid.Value(5, 1) != h.Patient.Identity.BirthName {
 		t.Errorf("PID-5.1 = %q, want %q", pid.Value(5, 1), h.Patient.Identity.BirthName)
 	}
