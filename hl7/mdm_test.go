@@ -305,3 +305,39 @@ func TestBuildMDM_restrictions(t *testing.T) {
 		t.Errorf("restrictions = %v, want %s", got, want)
 	}
 }
+
+// TestBuildMDM_injection: delimiters and line breaks in outside values (the CDA of a sender, the
+// subject of a mail) stay inside their field: no segment, field or component is added, and the
+// value reads back unchanged.
+func TestBuildMDM_injection(t *testing.T) {
+	data, _ := readFixture(t, "../cda/testdata/n3-cr-imagerie.xml")
+	evilID := `X|Y^Z&W~V\U`
+	data = bytes.Replace(data, []byte(`extension="CRIMG-2025-0001"`), []byte(`extension="X|Y^Z&amp;W~V\U"`), 1)
+	h, err := cda.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ID.Extension != evilID {
+		t.Fatalf("fixture edit: id extension = %q", h.ID.Extension)
+	}
+	d := &Document{CDA: data, Header: h, Mail: testMail()}
+	d.Mail.Subject = "Objet\r\nMSH|^~\\&|EVIL\rPID|||1"
+	out, err := BuildMDM(d, testEnvelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Segments) != 17 {
+		t.Errorf("%d segments, want 17", len(m.Segments))
+	}
+	txa := seg(t, m, "TXA")
+	if txa.Value(12, 1) != evilID || txa.Value(12, 3) != h.ID.Root || len(txa.Fields) != 17 {
+		t.Errorf("TXA-12 = %v (%d fields)", txa.Field(12), len(txa.Fields))
+	}
+	if got := m.All("OBX")[1].Value(3, 2); got != d.Mail.Subject {
+		t.Errorf("OBX 2 subject = %q, want %q", got, d.Mail.Subject)
+	}
+}
