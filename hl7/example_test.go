@@ -24,7 +24,7 @@ func ExampleBuildMDM() {
 		CDA:    data,
 		Header: header,
 		Mail: hl7.Mail{
-			MessageID: "<20260312.1@labo.essai.mssante.fr>",
+			MessageID: "20260312.1@labo.essai.mssante.fr",
 			Subject:   "XDM/1.0/DDM+CR de biologie",
 			Body:      "Bonjour,\r\nci-joint le compte rendu.\r\n",
 			From:      hl7.Participant{Address: "labo@labo.essai.mssante.fr"},

@@ -33,7 +33,7 @@ func testEnvelope() Envelope {
 
 func testMail() Mail {
 	return Mail{
-		MessageID: "<20260312.1@hopital.essai.mssante.fr>",
+		MessageID: "20260312.1@hopital.essai.mssante.fr",
 		Subject:   "XDM/1.0/DDM+CR | résultats ^ & ~ \\ essai",
 		Body:      "Bonjour,\r\nci-joint le compte rendu.\r\n",
 		From: Participant{Address: "jeanne.essai@hopital.essai.mssante.fr", Person: &cda.Person{

@@ -51,7 +51,8 @@ type Document struct {
 
 // Mail is what the MDM says of the mail the document came in (OBX 2 and the PRT segments).
 type Mail struct {
-	// MessageID is the Message-ID header of the mail, written as given (OBX-3.1 of OBX 2).
+	// MessageID is the Message-ID of the mail (OBX-3.1 of OBX 2), written as given: without
+	// angle brackets as message.Message.MessageID reads it.
 	MessageID string
 	Subject   string // OBX-3.2 of OBX 2
 	Body      string // the text body, written base64 in OBX-5 of OBX 2
@@ -80,6 +81,25 @@ type Restrictions struct {
 	InvisibleToPatient          bool // INVISIBLE_PATIENT
 	InvisibleToLegalGuardians   bool // INVISIBLE_REP_LEGAUX
 	ConfidentialityCodeModified bool // MODIF_CONF_CODE
+}
+
+// RestrictionsOf reads the French masking codes among the XDS confidentiality codes of the
+// received document (XDM METADATA.XML, coding scheme 1.2.250.1.213.1.1.4.13: MASQUE_PS,
+// INVISIBLE_PATIENT, INVISIBLE_REP_LEGAL); other codes ("N"…) are ignored. A received document
+// is not a metadata update: ConfidentialityCodeModified stays false.
+func RestrictionsOf(codes []string) Restrictions {
+	var r Restrictions
+	for _, c := range codes {
+		switch strings.ToUpper(strings.TrimSpace(c)) {
+		case "MASQUE_PS":
+			r.HiddenFromProfessionals = true
+		case "INVISIBLE_PATIENT":
+			r.InvisibleToPatient = true
+		case "INVISIBLE_REP_LEGAL", "INVISIBLE_REP_LEGAUX":
+			r.InvisibleToLegalGuardians = true
+		}
+	}
+	return r
 }
 
 // Envelope carries what the MSH of a message needs beyond the document: who sends it to whom,

@@ -341,3 +341,17 @@ func TestBuildMDM_injection(t *testing.T) {
 		t.Errorf("OBX 2 subject = %q, want %q", got, d.Mail.Subject)
 	}
 }
+
+// TestRestrictionsOf: the XDS masking codes of the XDM metadata give the restriction OBX.
+func TestRestrictionsOf(t *testing.T) {
+	got := RestrictionsOf([]string{"N", "MASQUE_PS", "invisible_rep_legal"})
+	if want := (Restrictions{HiddenFromProfessionals: true, InvisibleToLegalGuardians: true}); got != want {
+		t.Errorf("RestrictionsOf = %+v, want %+v", got, want)
+	}
+	if got := RestrictionsOf([]string{"INVISIBLE_PATIENT"}); !got.InvisibleToPatient || got.HiddenFromProfessionals {
+		t.Errorf("RestrictionsOf(INVISIBLE_PATIENT) = %+v", got)
+	}
+	if RestrictionsOf(nil) != (Restrictions{}) {
+		t.Error("no code must give no restriction")
+	}
+}

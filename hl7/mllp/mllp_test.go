@@ -85,7 +85,7 @@ func testMDM(t *testing.T, controlID string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := hl7.BuildMDM(&hl7.Document{CDA: data, Mail: hl7.Mail{MessageID: "<1@essai.mssante.fr>",
+	msg, err := hl7.BuildMDM(&hl7.Document{CDA: data, Mail: hl7.Mail{MessageID: "1@essai.mssante.fr",
 		From: hl7.Participant{Address: "labo@essai.mssante.fr"}}},
 		hl7.Envelope{SendingApplication: "MSSANTE", ReceivingApplication: "DPI", ControlID: controlID,
 			Time: time.Date(2026, 3, 12, 10, 0, 0, 0, cda.Paris())})
