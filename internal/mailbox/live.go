@@ -95,19 +95,17 @@ type retry struct {
 // state and is retried with back-off; the others go on. The synchronisations go over one more
 // IMAP session, which lps reopens when it breaks.
 //
+// While the operator cannot be reached — at the start too — both sessions are tried again with
+// back-off (OnError tells each failure).
+//
 // SyncLive returns nil when ctx ends — a Ctrl-C, or the end of the professional's session, which
 // the caller gives as the cause (context.WithCancelCause with a *SessionEnded) and reads back
 // with context.Cause —, and an error for what retrying cannot cure: authentication or TLS policy
 // refused, from the start or later.
 func (a *Account) SyncLive(ctx context.Context, ms *mailstore.Store, o *LiveOptions) error {
 	l := o.defaults()
-	dctx, cancel := context.WithTimeout(ctx, l.DialTimeout)
-	ic, err := a.DialIMAP(dctx)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	ic, err := a.dialLive(ctx, &l)
+	if err != nil || ic == nil {
 		return err
 	}
 	defer ic.Close()
@@ -118,19 +116,26 @@ func (a *Account) SyncLive(ctx context.Context, ms *mailstore.Store, o *LiveOpti
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	watchErr := make(chan error, 1)
-	go func() {
-		watchErr <- a.Watch(wctx, l.Watch, &WatchOptions{Changes: true, Reidle: l.Reidle, DialTimeout: l.DialTimeout,
-			OnEvent: func(ev WatchEvent) {
-				switch ev.Kind {
-				case "mail", "expunged", "flags", "reconnected":
-					select {
-					case dirty <- struct{}{}:
-					default:
+	watching := false
+	startWatch := func() {
+		watching = true
+		go func() {
+			watchErr <- a.Watch(wctx, l.Watch, &WatchOptions{Changes: true, Reidle: l.Reidle, DialTimeout: l.DialTimeout,
+				OnEvent: func(ev WatchEvent) {
+					switch ev.Kind {
+					case "watching", "mail", "expunged", "flags", "reconnected":
+						select {
+						case dirty <- struct{}{}:
+						default:
+						}
 					}
-				}
-				l.OnEvent(ev)
-			}})
-	}()
+					l.OnEvent(ev)
+				}})
+		}()
+	}
+	startWatch()
+	var watchDue time.Time // when a failed Watch is started again
+	watchBackoff := time.Second
 
 	s := &liveSync{a: a, ms: ms, ic: ic, l: &l, failed: map[string]retry{}}
 	s.all(ctx)
@@ -140,9 +145,13 @@ func (a *Account) SyncLive(ctx context.Context, ms *mailstore.Store, o *LiveOpti
 	defer timer.Stop()
 	for {
 		if ctx.Err() != nil {
-			return nil
+			break
 		}
 		if s.fatal != nil {
+			stopWatch()
+			if watching {
+				<-watchErr
+			}
 			return fmt.Errorf("live synchronisation of %s: %w", a.o.Address, s.fatal)
 		}
 		next := nextAll
@@ -152,26 +161,42 @@ func (a *Account) SyncLive(ctx context.Context, ms *mailstore.Store, o *LiveOpti
 		for _, r := range s.failed {
 			next = earliest(next, r.due)
 		}
+		if !watching {
+			next = earliest(next, watchDue)
+		}
 		timer.Reset(max(time.Until(next), 0))
 		select {
 		case <-ctx.Done():
-			stopWatch()
-			<-watchErr
-			return nil
 		case err := <-watchErr:
+			watching = false
 			if ctx.Err() != nil {
-				return nil
+				break
 			}
 			if err == nil {
 				err = errors.New("the IDLE session ended")
 			}
-			return fmt.Errorf("live synchronisation of %s: %w", a.o.Address, err)
+			if fatal(err) {
+				return fmt.Errorf("live synchronisation of %s: %w", a.o.Address, err)
+			}
+			// The operator could not be reached: IDLE again after a while; meanwhile the
+			// periodic synchronisation goes on.
+			l.OnError(l.Watch, err)
+			watchDue = time.Now().Add(watchBackoff)
+			watchBackoff = min(2*watchBackoff, l.MaxBackoff)
+			continue
 		case <-dirty:
+			watchBackoff = time.Second // the IDLE session is up
 			if dirtySince.IsZero() {
 				dirtySince = time.Now()
 			}
 			continue
 		case <-timer.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if !watching && !time.Now().Before(watchDue) {
+			startWatch()
 		}
 		now := time.Now()
 		switch {
@@ -193,6 +218,48 @@ func (a *Account) SyncLive(ctx context.Context, ms *mailstore.Store, o *LiveOpti
 			}
 		}
 	}
+	stopWatch()
+	if watching {
+		<-watchErr
+	}
+	return nil
+}
+
+// dialLive opens the synchronisation session, trying again with back-off while the operator
+// cannot be reached; nil, nil when ctx ended first.
+func (a *Account) dialLive(ctx context.Context, l *LiveOptions) (*lps.IMAPClient, error) {
+	backoff := time.Second
+	for {
+		dctx, cancel := context.WithTimeout(ctx, l.DialTimeout)
+		ic, err := a.DialIMAP(dctx)
+		cancel()
+		if ctx.Err() != nil {
+			if ic != nil {
+				_ = ic.Close()
+			}
+			return nil, nil
+		}
+		if err == nil {
+			return ic, nil
+		}
+		if fatal(err) {
+			return nil, err
+		}
+		l.OnError("", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, l.MaxBackoff)
+	}
+}
+
+// fatal reports the errors that retrying cannot cure.
+func fatal(err error) bool {
+	return Permanent(err) || errors.Is(err, ErrNoCredentials) || errors.Is(err, ErrNoPolicy)
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -302,7 +369,7 @@ func (s *liveSync) result(name string, err error) {
 		delete(s.failed, name)
 		return
 	}
-	if Permanent(err) {
+	if fatal(err) {
 		s.fatal = err
 		return
 	}

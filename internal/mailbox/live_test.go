@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"io"
+	"net"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -246,5 +248,101 @@ func TestSyncLive_authRefused(t *testing.T) {
 	err = bad.SyncLive(ctx, mailstore.New(db, nil), nil)
 	if !errors.Is(err, lps.ErrAuth) {
 		t.Errorf("SyncLive with a bad token = %v, want lps.ErrAuth", err)
+	}
+}
+
+// An operator unreachable when SyncLive starts: the sessions are tried again with back-off, and
+// once the operator answers the store fills and IDLE runs.
+func TestSyncLive_unreachableAtStart(t *testing.T) {
+	w := world(t, 0)
+	// A port where nothing listens yet; later a relay to the operator's IMAP listener.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	to := sbAccount(t, w, "personal", 1)
+	rcpt := open(t, w, to, false, func(o *mailbox.Options) { o.IMAP = endpoint(t, addr) })
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "mail.db"), mailstore.Migrations()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms := mailstore.New(db, nil)
+	failures := make(chan error, 64)
+	watching := make(chan struct{}, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- rcpt.SyncLive(ctx, ms, &mailbox.LiveOptions{Every: time.Hour, MaxBackoff: time.Second, DialTimeout: 5 * time.Second,
+			OnError: func(_ string, err error) {
+				select {
+				case failures <- err:
+				default:
+				}
+			},
+			OnEvent: func(ev mailbox.WatchEvent) {
+				if ev.Kind == "watching" {
+					watching <- struct{}{}
+				}
+			}})
+	}()
+	select {
+	case <-failures:
+	case err := <-done:
+		t.Fatalf("SyncLive ended while the operator is unreachable: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no failure reported while the operator is unreachable")
+	}
+	relay, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer relay.Close()
+	go func() {
+		for {
+			c, err := relay.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", w.Config.IMAP)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { _, _ = io.Copy(s, c) }()
+				_, _ = io.Copy(c, s)
+			}()
+		}
+	}()
+	select {
+	case <-watching:
+	case err := <-done:
+		t.Fatalf("SyncLive ended: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no IDLE session once the operator answers")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := ms.List(context.Background(), mailstore.Query{Accounts: []string{to.Address}, Limit: 10})
+		if err == nil && len(page.Messages) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store is still empty: %+v, %v", page, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("SyncLive after cancel = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("SyncLive did not end after cancel")
 	}
 }
