@@ -2,7 +2,10 @@ package mailbox_test
 
 import (
 	"context"
+	"crypto/x509"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,10 +13,13 @@ import (
 	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
+	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/internal/store/storetest"
+	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
+	"github.com/mssante/mssante/trust"
 )
 
 // accountSender sends the outbox's messages through the account (as `mssante outbox run`).
@@ -192,5 +198,57 @@ func TestMDNMessageID(t *testing.T) {
 	}
 	if a == mailbox.MDNMessageID("dr.martin@test.mssante.fr", "abd@x") || a == mailbox.MDNMessageID("other@test.mssante.fr", "abc@x") {
 		t.Error("MDNMessageID does not depend on the original or the account")
+	}
+}
+
+// Against a real Dovecot: under "always", a receipt whose address is not the mail's Return-Path
+// is not sent without the professional's consent (RFC 8098 §2.1): the outcome is ask, and the
+// answer send queues it. ECO.3.1.6.
+func TestDisplayed_returnPathDiffers(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
+	const box = "alice@test.mssante.fr"
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert}, CRLRefresh: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := lps.ParseEndpoint(st.IMAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := mailbox.New(mailbox.Options{Address: box, IMAP: ep, Policy: pol,
+		Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return st.Token(box, time.Hour), nil })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acct.Close()
+	for i, rp := range []string{"<bob@test.mssante.fr>", "<relay@elsewhere.test>"} {
+		st.Deliver(box, "INBOX", []byte("Return-Path: "+rp+"\r\nFrom: Dr Bob TEST <bob@test.mssante.fr>\r\nTo: <"+box+">\r\n"+
+			"Subject: rp "+strconv.Itoa(i)+"\r\nMessage-ID: <rp-"+strconv.Itoa(i)+"@test>\r\nDisposition-Notification-To: <bob@test.mssante.fr>\r\n\r\nx\r\n"))
+	}
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "mail.db"), append(mailstore.Migrations(), outbox.Migrations...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, ob := mailstore.New(db, nil), outbox.New(db, nil)
+	syncOnce(t, acct, ms)
+	ctx := context.Background()
+	if err := ms.SetMDNPolicy(ctx, box, mailstore.MDNAlways); err != nil {
+		t.Fatal(err)
+	}
+	same, other := uidOf(t, ms, box, "rp 0"), uidOf(t, ms, box, "rp 1")
+	if res, err := acct.Displayed(ctx, ms, ob, "INBOX", same, nil); err != nil || res.Outcome != mailbox.OutcomeQueued {
+		t.Errorf("Return-Path = receipt address: %+v, %v", res, err)
+	}
+	if res, err := acct.Displayed(ctx, ms, ob, "INBOX", other, nil); err != nil || res.Outcome != mailbox.OutcomeAsk || res.Flagged {
+		t.Errorf("Return-Path ≠ receipt address: %+v, %v", res, err)
+	}
+	if res, err := acct.Displayed(ctx, ms, ob, "INBOX", other, &mailbox.DisplayedOptions{Answer: mailbox.AnswerSend}); err != nil || res.Outcome != mailbox.OutcomeQueued {
+		t.Errorf("Return-Path ≠ receipt address, answer send: %+v, %v", res, err)
+	}
+	if es, _ := ob.List(ctx, outbox.Filter{Account: box}); len(es) != 2 {
+		t.Errorf("outbox = %+v, want 2 receipts", es)
 	}
 }
