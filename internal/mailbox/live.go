@@ -19,6 +19,8 @@ type LiveChange struct {
 	New     int    `json:"new"`
 	Removed int    `json:"removed"`
 	Flags   int    `json:"flags"`
+	// Remapped messages kept their body across a UIDVALIDITY change but have new UIDs.
+	Remapped int `json:"remapped,omitempty"`
 }
 
 // LiveOptions tune SyncLive; nil means defaults.
@@ -359,7 +361,7 @@ func (s *liveSync) goneFolders(ctx context.Context, listed []string) []mailstore
 
 func (s *liveSync) report(name string, sum mailstore.Summary) {
 	if sum.New+sum.Removed+sum.FlagsChanged+sum.Remapped > 0 {
-		s.l.OnChange(LiveChange{Folder: name, New: sum.New, Removed: sum.Removed, Flags: sum.FlagsChanged})
+		s.l.OnChange(LiveChange{Folder: name, New: sum.New, Removed: sum.Removed, Flags: sum.FlagsChanged, Remapped: sum.Remapped})
 	}
 }
 
