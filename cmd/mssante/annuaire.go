@@ -14,6 +14,7 @@ import (
 	"github.com/mssante/mssante/internal/annuaire"
 	"github.com/mssante/mssante/internal/annuaire/fhir"
 	"github.com/mssante/mssante/internal/annuaire/ldapdir"
+	"github.com/mssante/mssante/internal/config"
 )
 
 // defaultFHIRURL is the public Annuaire Santé FHIR API (ecosystem facts §3c).
@@ -26,12 +27,16 @@ func init() {
 		usage:   "annuaire import FILE|ZIP|URL [--data-dir DIR] [--force]",
 		example: "mssante annuaire import Extraction_Correspondance_MSSante.zip",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dataDir := dataDirFlag(fs)
+			conf := useConfig(fs, "data_dir")
 			force := fs.Bool("force", false, "download a URL even when it has not changed")
 			quiet := fs.Bool("q", false, "no progress on stderr")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
 					return usagef("one FILE, ZIP or URL is required")
+				}
+				cfg, err := conf()
+				if err != nil {
+					return err
 				}
 				opts := &annuaire.ImportOptions{Force: *force}
 				if !*quiet {
@@ -39,7 +44,7 @@ func init() {
 					opts.Progress = p.update
 					defer p.done()
 				}
-				res, err := annuaire.Import(ctx, args[0], *dataDir, opts)
+				res, err := annuaire.Import(ctx, args[0], cfg.DataDir, opts)
 				if errors.Is(err, annuaire.ErrNotExtraction) {
 					return fmt.Errorf("ce fichier n'est pas l'extraction des BAL MSSanté de l'Annuaire Santé (Extraction_Correspondance_MSSante, 31 colonnes séparées par |) ; l'index actuel est conservé : %w", err)
 				}
@@ -56,13 +61,14 @@ func init() {
 		usage:   "annuaire search QUERY [--type PER|ORG] [--profession P] [--department D] [--limit N] [--source local|fhir|ldap,…]",
 		example: "mssante annuaire search 'dupont cardio' --type PER --limit 5",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dataDir := dataDirFlag(fs)
 			typ := fs.String("type", "", "mailbox `type`: PER or ORG")
 			profession := fs.String("profession", "", "profession `code or label` (10, Médecin…)")
 			dept := fs.String("department", "", "department `code` (75, 2A, 974…)")
 			limit := fs.Int("limit", 20, "maximum `results`")
-			sources := fs.String("source", "", "`sources`: local, fhir, ldap, or several comma-separated (env MSSANTE_ANNUAIRE_SOURCE, default local)")
-			remote := remoteFlags(fs)
+			conf := useConfig(fs, "data_dir", "annuaire.source", "annuaire.fhir.url", "annuaire.fhir.api_key_file",
+				"annuaire.ldap.url", "annuaire.ldap.base_dn", "annuaire.ldap.bind_dn", "annuaire.ldap.bind_password_file",
+				"annuaire.ldap.filter", "annuaire.ldap.attributes")
+			timeout := fs.Duration("timeout", 10*time.Second, "`timeout` of a remote search")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if *typ != "" && *typ != annuaire.TypePER && *typ != annuaire.TypeORG &&
 					*typ != annuaire.TypeAPP && *typ != annuaire.TypeCAB {
@@ -76,7 +82,11 @@ func init() {
 				if strings.TrimSpace(q.Text) == "" && q.Type == "" && q.Profession == "" && q.Department == "" {
 					return usagef("a QUERY or a filter is required")
 				}
-				src, closeFn, err := buildSources(firstNonEmpty(*sources, os.Getenv("MSSANTE_ANNUAIRE_SOURCE"), "local"), *dataDir, remote)
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				src, closeFn, err := buildSources(cfg.Annuaire.Source, cfg.DataDir, &remoteOptions{cfg: cfg.Annuaire, timeout: *timeout})
 				if err != nil {
 					return err
 				}
@@ -103,26 +113,10 @@ func init() {
 	})
 }
 
-// remoteOptions are the flags of the FHIR and LDAP sources.
+// remoteOptions configure the FHIR and LDAP sources.
 type remoteOptions struct {
-	fhirURL, fhirKeyFile                                string
-	ldapURL, ldapBaseDN, ldapBindDN, ldapFilter, ldapPw string
-	ldapAttrs                                           stringList
-	timeout                                             time.Duration
-}
-
-func remoteFlags(fs *flag.FlagSet) *remoteOptions {
-	r := &remoteOptions{}
-	fs.StringVar(&r.fhirURL, "fhir-url", "", "FHIR API base `URL` (env MSSANTE_FHIR_URL, default "+defaultFHIRURL+")")
-	fs.StringVar(&r.fhirKeyFile, "fhir-api-key-file", "", "`file` holding the ESANTE-API-KEY (or env MSSANTE_FHIR_API_KEY)")
-	fs.StringVar(&r.ldapURL, "ldap-url", "", "LDAP server `URL` (env MSSANTE_LDAP_URL)")
-	fs.StringVar(&r.ldapBaseDN, "ldap-base-dn", "", "LDAP base `DN` (env MSSANTE_LDAP_BASE_DN)")
-	fs.StringVar(&r.ldapBindDN, "ldap-bind-dn", "", "LDAP bind `DN`, anonymous when empty (env MSSANTE_LDAP_BIND_DN)")
-	fs.StringVar(&r.ldapPw, "ldap-bind-password-file", "", "`file` holding the LDAP bind password (or env MSSANTE_LDAP_BIND_PASSWORD)")
-	fs.StringVar(&r.ldapFilter, "ldap-filter", "", "LDAP filter `template` (env MSSANTE_LDAP_FILTER)")
-	fs.Var(&r.ldapAttrs, "ldap-attr", "attribute map `field=attribute`, repeatable (last_name=sn)")
-	fs.DurationVar(&r.timeout, "timeout", 10*time.Second, "`timeout` of a remote search")
-	return r
+	cfg     config.Annuaire
+	timeout time.Duration
 }
 
 // buildSources returns the Source named by list ("local", "fhir", "ldap", comma-separated; merged
@@ -178,8 +172,9 @@ func firstNonEmpty(v ...string) string {
 	return ""
 }
 
-// secretFrom reads a secret from a file (trailing newline trimmed), else from the environment.
-func secretFrom(file, envName string) (string, error) {
+// secretFrom reads a secret from a file (trailing newline trimmed), else takes the one of the
+// environment.
+func secretFrom(file string, fromEnv config.Secret) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -187,7 +182,7 @@ func secretFrom(file, envName string) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	return os.Getenv(envName), nil
+	return fromEnv.Reveal(), nil
 }
 
 // progress draws the import progress on a terminal, or logs a line every few seconds otherwise.
@@ -273,30 +268,27 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d o", n)
 }
 
-// remoteSource builds the FHIR or LDAP source from the flags, then the environment.
+// remoteSource builds the FHIR or LDAP source from the configuration.
 func remoteSource(name string, r *remoteOptions) (annuaire.Source, error) {
 	switch name {
 	case "fhir":
-		key, err := secretFrom(r.fhirKeyFile, "MSSANTE_FHIR_API_KEY")
+		f := r.cfg.FHIR
+		key, err := secretFrom(f.APIKeyFile, f.APIKey)
 		if err != nil {
 			return nil, err
 		}
-		return fhir.New(fhir.Options{
-			BaseURL: firstNonEmpty(r.fhirURL, os.Getenv("MSSANTE_FHIR_URL"), defaultFHIRURL),
-			APIKey:  key,
-			Timeout: r.timeout,
-		}), nil
+		return fhir.New(fhir.Options{BaseURL: firstNonEmpty(f.URL, defaultFHIRURL), APIKey: key, Timeout: r.timeout}), nil
 	case "ldap":
-		url := firstNonEmpty(r.ldapURL, os.Getenv("MSSANTE_LDAP_URL"))
-		if url == "" {
-			return nil, usagef("--ldap-url (or MSSANTE_LDAP_URL) is required for --source ldap")
+		l := r.cfg.LDAP
+		if l.URL == "" {
+			return nil, usagef("--ldap-url (or MSSANTE_LDAP_URL, annuaire.ldap.url) is required for --source ldap")
 		}
-		pw, err := secretFrom(r.ldapPw, "MSSANTE_LDAP_BIND_PASSWORD")
+		pw, err := secretFrom(l.BindPasswordFile, l.BindPassword)
 		if err != nil {
 			return nil, err
 		}
 		attrs := map[string]string{}
-		for _, kv := range r.ldapAttrs {
+		for _, kv := range l.Attributes {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || strings.TrimSpace(k) == "" {
 				return nil, usagef("--ldap-attr %q: want field=attribute", kv)
@@ -304,11 +296,11 @@ func remoteSource(name string, r *remoteOptions) (annuaire.Source, error) {
 			attrs[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 		return ldapdir.New(ldapdir.Options{
-			URL:            url,
-			BaseDN:         firstNonEmpty(r.ldapBaseDN, os.Getenv("MSSANTE_LDAP_BASE_DN")),
-			BindDN:         firstNonEmpty(r.ldapBindDN, os.Getenv("MSSANTE_LDAP_BIND_DN")),
+			URL:            l.URL,
+			BaseDN:         l.BaseDN,
+			BindDN:         l.BindDN,
 			BindPassword:   pw,
-			FilterTemplate: firstNonEmpty(r.ldapFilter, os.Getenv("MSSANTE_LDAP_FILTER")),
+			FilterTemplate: l.Filter,
 			Attributes:     attrs,
 			Timeout:        r.timeout,
 		}), nil

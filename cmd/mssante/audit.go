@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/mssante/mssante/internal/audit"
@@ -17,18 +14,16 @@ func init() {
 	register(&command{
 		name:    "audit verify",
 		summary: "check that the audit trail has no changed, inserted or removed record",
-		usage:   "audit verify [--data-dir DIR]",
+		usage:   "audit verify [--db URL] [--data-dir DIR]",
 		example: "mssante audit verify --data-dir ./data",
 		flags: func(fs *flag.FlagSet) runFunc {
 			dataDir := dataDirFlag(fs)
+			db := dbFlag(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
-				if err := auditExists(*dataDir); err != nil {
-					return err
-				}
-				trail, closeDB, err := openAudit(ctx, *dataDir)
+				trail, closeDB, err := openExistingAudit(ctx, dbURL(*db, *dataDir))
 				if err != nil {
 					return err
 				}
@@ -47,10 +42,11 @@ func init() {
 	register(&command{
 		name:    "audit export",
 		summary: "write the audit trail as JSON lines",
-		usage:   "audit export [--since TIME] [--data-dir DIR]",
+		usage:   "audit export [--since TIME] [--db URL] [--data-dir DIR]",
 		example: "mssante audit export --since 2026-11-01 --data-dir ./data",
 		flags: func(fs *flag.FlagSet) runFunc {
 			dataDir := dataDirFlag(fs)
+			db := dbFlag(fs)
 			since := fs.String("since", "", "only events at or after `TIME` (RFC 3339, or YYYY-MM-DD in local time)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
@@ -60,10 +56,7 @@ func init() {
 				if err != nil {
 					return usagef("--since: %v", err)
 				}
-				if err := auditExists(*dataDir); err != nil {
-					return err
-				}
-				trail, closeDB, err := openAudit(ctx, *dataDir)
+				trail, closeDB, err := openExistingAudit(ctx, dbURL(*db, *dataDir))
 				if err != nil {
 					return err
 				}
@@ -73,16 +66,64 @@ func init() {
 			}
 		},
 	})
+	register(&command{
+		name:    "audit append",
+		summary: "append operator notes to the audit trail (a test and operations tool)",
+		usage:   "audit append --action ACTION [--detail TEXT] [--author ID] [--account ADDRESS] [--count N] [--pause DURATION] [--db URL] [--data-dir DIR]",
+		example: "mssante audit append --action note --detail 'maintenance: certificate renewed' --db postgres://mssante@db.example/mssante",
+		flags:   auditAppend,
+	})
 }
 
-// auditExists refuses to verify or export a data directory without a database: a mistyped
-// --data-dir must not pass for an intact, empty trail.
-func auditExists(dataDir string) error {
-	path := filepath.Join(dataDir, store.FileName)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no audit trail in %s: %w", dataDir, err)
+// auditAppend writes events that no mail operation made: an operator's note in the trail, and
+// the way the acceptance checks make several processes append to one database at the same time
+// (--count N appends N events, each in its own transaction).
+func auditAppend(fs *flag.FlagSet) runFunc {
+	dataDir := dataDirFlag(fs)
+	db := dbFlag(fs)
+	action := fs.String("action", "", "`action` of the events: note, or one of the mail actions (connect, send, list…) (required)")
+	detail := fs.String("detail", "", "`text` recorded as the request of the events (redacted like every request)")
+	author := fs.String("author", "operator", "`author` recorded in the events")
+	account := fs.String("account", "", "mailbox `address` the events are about")
+	count := fs.Int("count", 1, "`number` of events to append")
+	pause := fs.Duration("pause", 0, "`duration` to wait between two events (lets concurrent processes interleave on SQLite, whose waiting writer sleeps)")
+	return func(ctx context.Context, env *cmdEnv, args []string) error {
+		if len(args) != 0 {
+			return usagef("no argument expected")
+		}
+		if !audit.Action(*action).Known() {
+			return usagef("--action: %q is not an audit action", *action)
+		}
+		if *count < 1 {
+			return usagef("--count must be at least 1")
+		}
+		trail, closeDB, err := openAuditURL(ctx, dbURL(*db, *dataDir))
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		var first, last audit.Event
+		for i := range *count {
+			e, err := trail.Append(ctx, audit.Event{Author: *author, Account: *account, Action: audit.Action(*action),
+				Request: *detail, OK: true})
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				first = e
+			}
+			last = e
+			if *pause > 0 && i+1 < *count {
+				time.Sleep(*pause)
+			}
+		}
+		return writeJSON(env.stdout, struct {
+			Appended int    `json:"appended"`
+			FirstSeq int64  `json:"first_seq"`
+			LastSeq  int64  `json:"last_seq"`
+			LastHash string `json:"last_hash"`
+		}{*count, first.Seq, last.Seq, last.Hash})
 	}
-	return nil
 }
 
 func parseSince(s string) (time.Time, error) {
@@ -95,20 +136,42 @@ func parseSince(s string) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02", s, time.Local)
 }
 
-// openAudit opens the audit trail of dataDir and prunes the events past the retention period
-// (MSSANTE_AUDIT_RETENTION, a Go duration; six months by default, ECO.4.1.1).
+// openAudit opens the audit trail of the database of dataDir (MSSANTE_DB when set) and prunes the
+// events past the retention period; it creates the trail when there is none.
 func openAudit(ctx context.Context, dataDir string) (*audit.Trail, func(), error) {
+	return openAuditURL(ctx, dbURL("", dataDir))
+}
+
+// openAuditURL opens the audit trail of the database at url, creating it when needed, and prunes
+// the events past the retention period (MSSANTE_AUDIT_RETENTION, a Go duration; six months by
+// default, ECO.4.1.1).
+func openAuditURL(ctx context.Context, url string) (*audit.Trail, func(), error) {
+	db, err := store.Open(ctx, url, audit.Migrations...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pruned(ctx, db)
+}
+
+// openExistingAudit is openAuditURL for the commands that read the trail: a database without a
+// trail (a mistyped --db or --data-dir) is an error, not an intact empty trail.
+func openExistingAudit(ctx context.Context, url string) (*audit.Trail, func(), error) {
+	db, err := openExisting(ctx, url, "audit", "audit trail", audit.Migrations...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pruned(ctx, db)
+}
+
+func pruned(ctx context.Context, db *store.DB) (*audit.Trail, func(), error) {
 	retention := audit.DefaultRetention
 	if v := envOr("MSSANTE_AUDIT_RETENTION", ""); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
+			db.Close()
 			return nil, nil, fmt.Errorf("MSSANTE_AUDIT_RETENTION: %w", err)
 		}
 		retention = d
-	}
-	db, err := store.Open(ctx, dataDir, audit.Migrations...)
-	if err != nil {
-		return nil, nil, err
 	}
 	trail := audit.New(db, nil)
 	if _, err := trail.Prune(ctx, retention); err != nil {
@@ -118,4 +181,4 @@ func openAudit(ctx context.Context, dataDir string) (*audit.Trail, func(), error
 	return trail, func() { closeQuietly(db) }, nil
 }
 
-func closeQuietly(db *sql.DB) { _ = db.Close() }
+func closeQuietly(db *store.DB) { _ = db.Close() }

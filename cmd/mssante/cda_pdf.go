@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/mssante/mssante/cda"
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/pdfa"
 )
 
@@ -20,18 +20,17 @@ func init() {
 		example: "mssante cda pdf cr-imagerie.xml -o cr-imagerie.pdf",
 		flags: func(fs *flag.FlagSet) runFunc {
 			out := fs.String("o", "", "output `file` (required)")
-			producer := fs.String("producer", envOr("MSSANTE_PDF_PRODUCER", pdfa.DefaultProducer),
-				"`name` written as the PDF producer (env MSSANTE_PDF_PRODUCER)")
 			strict := fs.Bool("strict-n1", false, "fail (exit 1) when an N1 document embeds a PDF that does not declare PDF/A-1")
-			asIs := n1AsIsFlag(fs)
+			conf := useConfig(fs, "pdf.producer", "pdf.n1_as_is")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if *out == "" || len(args) != 1 {
 					return usagef("one CDA file and -o are required")
 				}
-				now, err := pdfClock()
+				cfg, err := conf()
 				if err != nil {
 					return err
 				}
+				now := pdfClock(cfg.PDF)
 				f, err := os.Open(args[0])
 				if err != nil {
 					return err
@@ -41,8 +40,8 @@ func init() {
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
-				res, err := pdfa.Render(doc, &pdfa.Options{Now: now, Producer: *producer, StrictN1: *strict,
-					ConvertN1: n1Converter(ctx, *asIs)})
+				res, err := pdfa.Render(doc, &pdfa.Options{Now: now, Producer: cfg.PDF.Producer, StrictN1: *strict,
+					ConvertN1: n1Converter(ctx, cfg.PDF.N1AsIs)})
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
@@ -74,12 +73,6 @@ type cdaPDFJSON struct {
 	Warnings  []string `json:"warnings"`
 }
 
-// n1AsIsFlag declares --n1-as-is (env MSSANTE_N1_AS_IS=1), shared by "cda pdf" and "compose".
-func n1AsIsFlag(fs *flag.FlagSet) *bool {
-	return fs.Bool("n1-as-is", os.Getenv("MSSANTE_N1_AS_IS") == "1",
-		"keep an N1 document's embedded PDF byte for byte even when it is not PDF/A-1 (no Ghostscript conversion; env MSSANTE_N1_AS_IS=1)")
-}
-
 // n1Converter returns the conversion of non-PDF/A-1 N1 PDFs to PDF/A-1b (ECO.2.1.1, ECO.2.1.5):
 // Ghostscript (gs on PATH, Debian package ghostscript, an optional runtime dependency), or nil
 // when asIs is set or gs is not installed: the embedded PDF is then kept with a warning.
@@ -94,17 +87,11 @@ func n1Converter(ctx context.Context, asIs bool) pdfa.ConvertFunc {
 	return gs.Func(ctx)
 }
 
-// pdfClock honours SOURCE_DATE_EPOCH (reproducible-builds.org) for the PDF creation date, so that
-// the same CDA gives the same bytes; otherwise the current time.
-func pdfClock() (func() time.Time, error) {
-	v := os.Getenv("SOURCE_DATE_EPOCH")
-	if v == "" {
-		return time.Now, nil
+// pdfClock honours SOURCE_DATE_EPOCH (reproducible-builds.org, pdf.source_date_epoch) for the PDF
+// creation date, so that the same CDA gives the same bytes; otherwise the current time.
+func pdfClock(p config.PDF) func() time.Time {
+	if t, ok := p.Epoch(); ok {
+		return func() time.Time { return t }
 	}
-	sec, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("SOURCE_DATE_EPOCH: %w", err)
-	}
-	t := time.Unix(sec, 0).UTC()
-	return func() time.Time { return t }, nil
+	return time.Now
 }

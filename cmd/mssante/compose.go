@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/message"
 )
 
@@ -34,12 +33,10 @@ func init() {
 			dsn := fs.Bool("dsn", false, "ask for a delivery status notification (Return-Receipt-To)")
 			mdn := fs.Bool("mdn", false, "ask for a read receipt (Disposition-Notification-To)")
 			mesFin := fs.Bool("mes-fin", false, "X-MSS-MES: FIN, the patient may not answer (patient recipient required)")
-			nilRef := fs.String("nil", "", "X-MSS-NIL product `reference` (env MSSANTE_NIL, default "+message.DefaultNIL+")")
 			replyTo := fs.String("reply-to-eml", "", "the received mail `file` this mail answers (In-Reply-To, References)")
 			appContact := fs.String("app-contact", "", "applicative mailbox: the personal or organisational `address` to contact (Reply-To and closing notice)")
 			derogation := fs.Bool("derogation", false, "allow a patient recipient without qualified INS (ECO.2.2.6 derogation; the key is checked)")
-			domain := fs.String("patient-domain", "", "patients' mail `domain` (env MSSANTE_PATIENT_DOMAIN, default "+ins.DefaultPatientDomain+")")
-			asIs := n1AsIsFlag(fs)
+			conf := useConfig(fs, "message.nil", "patient_domain", "pdf.n1_as_is")
 			out := fs.String("o", "", "output `file` (required)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				sender, err := message.ParseAddress(*from)
@@ -54,6 +51,10 @@ func init() {
 				}
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
+				}
+				cfg, err := conf()
+				if err != nil {
+					return err
 				}
 				d := &message.Draft{From: sender, Subject: *subject,
 					RecordNumber: *record, DSN: *dsn, MDN: *mdn, MESFin: *mesFin, Derogation: *derogation}
@@ -84,13 +85,12 @@ func init() {
 					d.AppContact = &a
 				}
 				if *replyTo != "" {
-					if d.Parent, err = msgParent(*replyTo); err != nil {
+					if d.Parent, err = msgParent(*replyTo, cfg.PatientDomain); err != nil {
 						return err
 					}
 				}
-				opts := &message.Options{NIL: msgFirstSet(*nilRef, os.Getenv("MSSANTE_NIL")),
-					PatientDomain: msgFirstSet(*domain, os.Getenv("MSSANTE_PATIENT_DOMAIN")),
-					ConvertN1:     n1Converter(ctx, *asIs)}
+				opts := &message.Options{NIL: cfg.Message.NIL, PatientDomain: cfg.PatientDomain,
+					ConvertN1: n1Converter(ctx, cfg.PDF.N1AsIs)}
 				c, err := message.Compose(d, opts)
 				if err != nil {
 					return err
@@ -153,18 +153,9 @@ func msgReadFile(path string) (string, error) {
 	return string(b), err
 }
 
-func msgFirstSet(values ...string) string {
-	for _, v := range values {
-		if strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-// parentOf reads the mail a reply answers.
-func msgParent(path string) (*message.Parent, error) {
-	m, err := msgReadMail(path)
+// msgParent reads the mail a reply answers.
+func msgParent(path, patientDomain string) (*message.Parent, error) {
+	m, err := msgReadMail(path, patientDomain)
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +165,10 @@ func msgParent(path string) (*message.Parent, error) {
 	return message.ParentOf(m), nil
 }
 
-func msgReadMail(path string) (*message.Message, error) {
+func msgReadMail(path, patientDomain string) (*message.Message, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return message.Parse(b, &message.ReadOptions{PatientDomain: os.Getenv("MSSANTE_PATIENT_DOMAIN")})
+	return message.Parse(b, &message.ReadOptions{PatientDomain: patientDomain})
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"os"
-	"path/filepath"
+
+	"github.com/mssante/mssante/internal/config"
 )
 
-// envOr returns the environment variable name, or def when it is unset or empty. Only cmd/ reads
-// the environment (STYLE.md 8.5).
+// The helpers below serve the command files not yet on internal/config (transport, watch, login,
+// sandbox, serve, audit, patients): they read the environment only, not the configuration file.
+// New code uses useConfig (config.go). Only cmd/ reads the environment (STYLE.md 8.5).
+
+// envOr returns the environment variable name, or def when it is unset or empty.
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -14,18 +18,10 @@ func envOr(name, def string) string {
 	return def
 }
 
-// defaultDataDir is $MSSANTE_DATA_DIR, else $XDG_DATA_HOME/mssante, else ~/.local/share/mssante.
+// defaultDataDir is $MSSANTE_DATA_DIR, else the default of internal/config
+// ($XDG_DATA_HOME/mssante, else ~/.local/share/mssante).
 func defaultDataDir() string {
-	if v := os.Getenv("MSSANTE_DATA_DIR"); v != "" {
-		return v
-	}
-	if v := os.Getenv("XDG_DATA_HOME"); v != "" {
-		return filepath.Join(v, "mssante")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "mssante")
-	}
-	return "mssante-data"
+	return envOr("MSSANTE_DATA_DIR", config.Defaults(os.LookupEnv).DataDir)
 }
 
 // dataDirFlag declares the --data-dir flag shared by the commands that keep state.

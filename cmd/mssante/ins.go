@@ -35,12 +35,16 @@ func init() {
 		example: "mssante ins check 279035121518989 --oid 1.2.250.1.213.1.4.10",
 		flags: func(fs *flag.FlagSet) runFunc {
 			oid := fs.String("oid", "", "`OID` of the assigning authority (1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 test, .11 demo)")
-			domain := patientDomainFlag(fs)
+			conf := useConfig(fs, "patient_domain")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
 					return usagef("one MATRICULE expected")
 				}
-				out, err := checkINS(args[0], ins.OID(*oid), *domain, time.Now())
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				out, err := checkINS(args[0], ins.OID(*oid), cfg.PatientDomain, time.Now())
 				if werr := writeJSON(env.stdout, out); werr != nil {
 					return werr
 				}
@@ -61,13 +65,18 @@ func init() {
 			birthDate := fs.String("birth-date", "", "birth `date`, YYYY-MM-DD")
 			sex := fs.String("sex", "", "`M` or F")
 			derogation := fs.Bool("derogation", false, "NIR known to the software or typed by the professional: check the key and return what to confirm")
-			domain := patientDomainFlag(fs)
+			conf := useConfig(fs, "patient_domain")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if *matricule == "" {
 					return usagef("--ins is required")
 				}
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				domain := cfg.PatientDomain
 				if *derogation {
-					return derogationAddress(env, *matricule, *domain)
+					return derogationAddress(env, *matricule, domain)
 				}
 				m, err := ins.Parse(*matricule)
 				if m.IsZero() {
@@ -79,7 +88,7 @@ func init() {
 						return usagef("--birth-date: %v", err)
 					}
 				}
-				addr, err := id.PatientAddress(*domain)
+				addr, err := id.PatientAddress(domain)
 				if err != nil {
 					return fmt.Errorf("%w (hors INS qualifiée, seule la dérogation est possible : --derogation, avec confirmation de la date de naissance et du sexe)", err)
 				}
@@ -87,10 +96,6 @@ func init() {
 			}
 		},
 	})
-}
-
-func patientDomainFlag(fs *flag.FlagSet) *string {
-	return fs.String("patient-domain", envOr("MSSANTE_PATIENT_DOMAIN", ins.DefaultPatientDomain), "mail `domain` of patient mailboxes (env MSSANTE_PATIENT_DOMAIN)")
 }
 
 func checkINS(s string, oid ins.OID, domain string, now time.Time) (insCheck, error) {

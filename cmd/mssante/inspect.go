@@ -15,16 +15,20 @@ func init() {
 		usage:   "inspect [--patient-domain D] FILE.eml",
 		example: "mssante inspect recu.eml",
 		flags: func(fs *flag.FlagSet) runFunc {
-			domain := fs.String("patient-domain", "", "patients' mail `domain` (env MSSANTE_PATIENT_DOMAIN, default patient.mssante.fr)")
+			conf := useConfig(fs, "patient_domain")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
 					return usagef("one mail file is required")
+				}
+				cfg, err := conf()
+				if err != nil {
+					return err
 				}
 				b, err := os.ReadFile(args[0])
 				if err != nil {
 					return err
 				}
-				m, err := message.Parse(b, &message.ReadOptions{PatientDomain: msgFirstSet(*domain, os.Getenv("MSSANTE_PATIENT_DOMAIN"))})
+				m, err := message.Parse(b, &message.ReadOptions{PatientDomain: cfg.PatientDomain})
 				if err != nil {
 					return err
 				}

@@ -16,21 +16,25 @@ func init() {
 		example: "mssante mdn recu.eml --from marie.martin@medecin.mssante.fr -o accuse.eml",
 		flags: func(fs *flag.FlagSet) runFunc {
 			from := fs.String("from", "", "the recipient mailbox sending the receipt, `address` or \"Label <address>\" (required)")
-			nilRef := fs.String("nil", "", "X-MSS-NIL product `reference` (env MSSANTE_NIL)")
+			conf := useConfig(fs, "message.nil")
 			out := fs.String("o", "", "output `file` (required)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 || *from == "" || *out == "" {
 					return usagef("one mail file, --from and -o are required")
 				}
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
 				fromAddr, err := message.ParseAddress(*from)
 				if err != nil {
 					return err
 				}
-				orig, err := msgReadMail(args[0])
+				orig, err := msgReadMail(args[0], cfg.PatientDomain)
 				if err != nil {
 					return err
 				}
-				c, err := message.BuildMDN(orig, fromAddr, &message.Options{NIL: msgFirstSet(*nilRef, os.Getenv("MSSANTE_NIL"))})
+				c, err := message.BuildMDN(orig, fromAddr, &message.Options{NIL: cfg.Message.NIL})
 				if err != nil {
 					return err
 				}

@@ -23,7 +23,7 @@ func init() {
 		name:    "patients add",
 		summary: "record a known patient (INS traits, identity status, opposition)",
 		usage: "patients add --ins MATRICULE --oid OID --birth-name N --first-name P [--given-names G] [--used-name U] " +
-			"--birth-date YYYY-MM-DD --sex M|F [--birthplace CODE] [--status provisoire|recuperee|validee|qualifiee] [--opposition] [--data-dir DIR]",
+			"--birth-date YYYY-MM-DD --sex M|F [--birthplace CODE] [--status provisoire|recuperee|validee|qualifiee] [--opposition] [--db URL] [--data-dir DIR]",
 		example: "mssante patients add --ins 279035121518989 --oid 1.2.250.1.213.1.4.10 --birth-name DUPONT " +
 			"--first-name Héloïse --given-names 'Héloïse Marie' --birth-date 1979-03-12 --sex F --status qualifiee",
 		flags: patientsAdd,
@@ -31,15 +31,15 @@ func init() {
 	register(&command{
 		name:    "patients list",
 		summary: "list the known patients (JSON lines)",
-		usage:   "patients list [--data-dir DIR]",
+		usage:   "patients list [--db URL] [--data-dir DIR]",
 		example: "mssante patients list",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dir := dataDirFlag(fs)
+			dir := stateFlagsOf(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) > 0 {
 					return usagef("no argument expected")
 				}
-				return withPatients(ctx, *dir, func(st *patients.Store) error {
+				return withPatients(ctx, env, dir, func(st *patients.Store) error {
 					ps, err := st.List(ctx)
 					if err != nil {
 						return err
@@ -52,16 +52,16 @@ func init() {
 	register(&command{
 		name:    "patients search",
 		summary: "find known patients by name (accents and case ignored) or matricule prefix",
-		usage:   "patients search QUERY [--limit N] [--data-dir DIR]",
+		usage:   "patients search QUERY [--limit N] [--db URL] [--data-dir DIR]",
 		example: "mssante patients search heloise dup",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dir := dataDirFlag(fs)
+			dir := stateFlagsOf(fs)
 			limit := fs.Int("limit", 50, "maximum number of `patients`")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) == 0 {
 					return usagef("a query is required")
 				}
-				return withPatients(ctx, *dir, func(st *patients.Store) error {
+				return withPatients(ctx, env, dir, func(st *patients.Store) error {
 					ps, err := st.Search(ctx, strings.Join(args, " "), *limit)
 					if err != nil {
 						return err
@@ -74,29 +74,36 @@ func init() {
 	register(&command{
 		name:    "patients address",
 		summary: "give a patient's MSSanté address, only for a qualified identity (or the derogation data)",
-		usage:   "patients address (--ins MATRICULE [--oid OID] | --id ID) [--derogation] [--patient-domain D] [--data-dir DIR]",
+		usage:   "patients address (--ins MATRICULE [--oid OID] | --id ID) [--derogation] [--patient-domain D] [--db URL] [--data-dir DIR]",
 		example: "mssante patients address --ins 279035121518989",
 		flags:   patientsAddress,
 	})
 }
 
-func withPatients(ctx context.Context, dirFlag string, f func(*patients.Store) error) error {
-	dir := dirFlag
-	if dir == "" {
-		dir = defaultDataDir()
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	st, err := patients.Open(ctx, filepath.Join(dir, "patients.db"))
+// withPatients runs f on the known patients of the database the flags name. A base of the earlier
+// releases (<data-dir>/patients.db, its own file) is imported into it the first time, then renamed
+// patients.db.imported so that it is imported once.
+func withPatients(ctx context.Context, env *cmdEnv, flags *stateFlags, f func(*patients.Store) error) error {
+	st, err := patients.Open(ctx, flags.url())
 	if err != nil {
 		return err
+	}
+	legacy := filepath.Join(flags.dir(), patients.LegacyFileName)
+	if _, err := os.Stat(legacy); err == nil {
+		n, err := st.ImportLegacy(ctx, legacy)
+		if err == nil {
+			err = os.Rename(legacy, legacy+".imported")
+		}
+		if err != nil {
+			return errors.Join(err, st.Close())
+		}
+		fmt.Fprintf(env.stderr, "%d patients connus importés de %s (fichier renommé %s.imported)\n", n, legacy, patients.LegacyFileName)
 	}
 	return errors.Join(f(st), st.Close())
 }
 
 func patientsAdd(fs *flag.FlagSet) runFunc {
-	dir := dataDirFlag(fs)
+	dir := stateFlagsOf(fs)
 	matricule := fs.String("ins", "", "INS `matricule`, 15 characters with the key (required)")
 	oid := fs.String("oid", string(ins.OIDNIR), "`OID` of the assigning authority")
 	birthName := fs.String("birth-name", "", "birth `name` (required)")
@@ -151,7 +158,7 @@ func patientsAdd(fs *flag.FlagSet) runFunc {
 			Status:     st,
 			Opposition: *opposition,
 		}
-		return withPatients(ctx, *dir, func(s *patients.Store) error {
+		return withPatients(ctx, env, dir, func(s *patients.Store) error {
 			p, err := s.Add(ctx, p)
 			if errors.Is(err, patients.ErrDuplicate) {
 				return fmt.Errorf("patient déjà enregistré : un patient connu a déjà le matricule %s (OID %s) ; « mssante patients search %s » le retrouve", m, *oid, m)
@@ -237,7 +244,7 @@ type addressJSON struct {
 }
 
 func patientsAddress(fs *flag.FlagSet) runFunc {
-	dir := dataDirFlag(fs)
+	dir := stateFlagsOf(fs)
 	matricule := fs.String("ins", "", "INS `matricule` of the patient (or the NIR typed, with --derogation)")
 	oid := fs.String("oid", "", "`OID` when several known patients share the matricule")
 	idFlag := fs.String("id", "", "`id` of a known patient")
@@ -253,7 +260,7 @@ func patientsAddress(fs *flag.FlagSet) runFunc {
 		if *domain == "" {
 			*domain = envOr("MSSANTE_PATIENT_DOMAIN", "")
 		}
-		return withPatients(ctx, *dir, func(st *patients.Store) error {
+		return withPatients(ctx, env, dir, func(st *patients.Store) error {
 			p, found, err := findPatient(ctx, st, *idFlag, *matricule, *oid)
 			if err != nil {
 				return err

@@ -53,6 +53,7 @@ func init() {
 				maxLife:      fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
 				logLevel:     fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
 				dataDir:      dataDirFlag(fs),
+				db:           dbFlag(fs),
 			}
 			fs.Var(&c.mailboxClaims, "psc-mailbox-claim", "userinfo `claim` (a string or a list) giving the professional's mailboxes (repeatable; default email and mailboxes)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
@@ -76,6 +77,7 @@ type serveFlags struct {
 	mailboxClaims                                   stringList
 	idle, maxLife                                   *time.Duration
 	logLevel, dataDir                               *string
+	db                                              *string
 }
 
 // serveReady is the JSON line written on stdout once the server listens.
@@ -136,7 +138,7 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	trail, closeDB, err := openAudit(ctx, *c.dataDir)
+	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
 	if err != nil {
 		return err
 	}

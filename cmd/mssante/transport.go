@@ -42,6 +42,7 @@ type connFlags struct {
 	trustRoots    stringList
 	profile       *string
 	dataDir       *string
+	db            *string
 	family        *string
 	timeout       *time.Duration
 	serverName    *string
@@ -56,6 +57,7 @@ func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 		autoconfigURL: fs.String("autoconfig-url", envOr("MSSANTE_AUTOCONFIG_URL", ""), "autoconfig base `URL` (default https://autoconfig.<domain>)"),
 		profile:       fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test"),
 		dataDir:       dataDirFlag(fs),
+		db:            dbFlag(fs),
 		timeout:       fs.Duration("timeout", 2*time.Minute, "give up the whole operation after `duration`"),
 		serverName:    fs.String("server-name", envOr("MSSANTE_SERVER_NAME", ""), "`name` the server certificate must carry (default: the server's host; for a server reached by IP address)"),
 	}
@@ -259,7 +261,7 @@ func (c *connFlags) openWith(ctx context.Context, env *cmdEnv, auth lps.Auth, au
 	if err != nil {
 		return nil, err
 	}
-	trail, closeDB, err := openAudit(ctx, *c.dataDir)
+	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/trust"
 )
 
@@ -29,22 +30,25 @@ func init() {
 		usage:   "trust update [--profile production|test] [--url URL] [--from FILE|DIR] [--data-dir DIR]",
 		example: "mssante trust update --profile test --from ./igc-sante-test/",
 		flags: func(fs *flag.FlagSet) runFunc {
-			profile := fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test (env MSSANTE_PROFILE)")
 			url := fs.String("url", "", "`URL` of the PKCS #7 bundle (default: the ANS publication point of the profile)")
 			from := fs.String("from", "", "read the certificates from this `file or directory` (PEM, DER, .p7b) instead of downloading")
-			dataDir := dataDirFlag(fs)
+			conf := useConfig(fs, "trust.profile", "data_dir")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
-				prof, err := trust.ParseProfile(*profile)
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				prof, err := trust.ParseProfile(cfg.Trust.Profile)
 				if err != nil {
 					return usagef("--profile: %v", err)
 				}
 				if *url != "" && *from != "" {
 					return usagef("--url and --from are exclusive")
 				}
-				dir := filepath.Join(*dataDir, "trust")
+				dir := filepath.Join(cfg.DataDir, "trust")
 				res, err := trust.Update(ctx, trust.UpdateOptions{Profile: prof, URL: *url, From: *from, Dir: dir})
 				if err != nil {
 					return fmt.Errorf("trust update: %w", err)
@@ -60,17 +64,20 @@ func init() {
 		usage:   "trust show [--profile production|test] [--data-dir DIR]",
 		example: "mssante trust show --profile test",
 		flags: func(fs *flag.FlagSet) runFunc {
-			profile := fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test (env MSSANTE_PROFILE)")
-			dataDir := dataDirFlag(fs)
+			conf := useConfig(fs, "trust.profile", "data_dir")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
-				prof, err := trust.ParseProfile(*profile)
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				prof, err := trust.ParseProfile(cfg.Trust.Profile)
 				if err != nil {
 					return usagef("--profile: %v", err)
 				}
-				return runTrustShow(env, prof, filepath.Join(*dataDir, "trust"))
+				return runTrustShow(env, prof, filepath.Join(cfg.DataDir, "trust"))
 			}
 		},
 	})
@@ -80,16 +87,17 @@ func init() {
 		usage:   "trust verify HOST:PORT [--starttls smtp|imap] [--server-name NAME] [--profile production|test] [--trust-root PEM]… [--data-dir DIR]",
 		example: "mssante trust verify smtp.test.mssante.fr:587 --starttls smtp --profile test",
 		flags: func(fs *flag.FlagSet) runFunc {
-			profile := fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test (env MSSANTE_PROFILE)")
 			starttls := fs.String("starttls", "", "`protocol` to switch to TLS first: smtp or imap (default: imap on port 143, smtp on 587 and 25, else TLS at once)")
 			serverName := fs.String("server-name", "", "`name` to check in the certificate (default: the host)")
 			timeout := fs.Duration("timeout", 30*time.Second, "`duration` of the whole check")
-			var roots stringList
-			fs.Var(&roots, "trust-root", "PEM `file` of a root that REPLACES the IGC Santé anchors (test environments; repeatable; logged as a relaxation)")
-			dataDir := dataDirFlag(fs)
+			conf := useConfig(fs, "trust.profile", "trust.roots", "data_dir")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 1 {
 					return usagef("one HOST:PORT expected")
+				}
+				cfg, err := conf()
+				if err != nil {
+					return err
 				}
 				host, port, err := net.SplitHostPort(args[0])
 				if err != nil {
@@ -101,7 +109,7 @@ func init() {
 				if *starttls != "" && *starttls != "smtp" && *starttls != "imap" {
 					return usagef("--starttls must be smtp or imap")
 				}
-				pol, err := trustPolicyFromFlags(*profile, roots, *dataDir, env.stderr)
+				pol, err := trustPolicy(cfg, env.stderr)
 				if err != nil {
 					return err
 				}
@@ -192,26 +200,27 @@ func runTrustShow(env *cmdEnv, prof trust.Profile, dir string) error {
 	return writeJSON(env.stdout, out)
 }
 
-// trustPolicyFromFlags builds the TLS policy of a command: the IGC Santé anchors of the profile
-// from <data-dir>/trust, or the --trust-root certificates (a relaxation, logged on stderr), with
-// the CRL cache in <data-dir>/crl.
-func trustPolicyFromFlags(profile string, roots []string, dataDir string, stderr io.Writer) (*trust.Policy, error) {
-	prof, err := trust.ParseProfile(profile)
+// trustPolicy builds the TLS policy of a command from its configuration: the IGC Santé anchors
+// of the profile from <data-dir>/trust, or the trust.roots certificates (a relaxation, logged on
+// stderr), revocation with the CRL cache in <data-dir>/crl (or skipped: a relaxation too).
+func trustPolicy(cfg *config.Config, stderr io.Writer) (*trust.Policy, error) {
+	prof, err := trust.ParseProfile(cfg.Trust.Profile)
 	if err != nil {
 		return nil, usagef("--profile: %v", err)
 	}
-	refresh, err := crlRefresh()
-	if err != nil {
-		return nil, err
-	}
+	dataDir := cfg.DataDir
 	o := trust.Options{Profile: prof, AnchorsDir: filepath.Join(dataDir, "trust"), CRLCacheDir: filepath.Join(dataDir, "crl"),
-		CRLRefresh: refresh, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	for _, f := range roots {
+		CRLRefresh: cfg.Trust.CRLRefreshOption(), SkipRevocation: cfg.Trust.SkipRevocation,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	for _, f := range cfg.Trust.Roots {
 		certs, err := trust.ReadCertificates(f)
 		if err != nil {
 			return nil, fmt.Errorf("--trust-root %s: %w", f, err)
 		}
 		o.ExtraRoots = append(o.ExtraRoots, certs...)
+	}
+	if err := os.MkdirAll(o.CRLCacheDir, 0o700); err != nil {
+		return nil, err
 	}
 	return trust.New(o)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/mssante/mssante/internal/store"
@@ -31,7 +30,19 @@ const (
 	ActionAppend  Action = "append"
 	ActionIdle    Action = "idle"
 	ActionLogout  Action = "logout"
+	// ActionNote is an operator's note, written by "mssante audit append", not by a mail operation.
+	ActionNote Action = "note"
 )
+
+// Known reports whether a is one of the actions above.
+func (a Action) Known() bool {
+	switch a {
+	case ActionConnect, ActionAuth, ActionSend, ActionList, ActionRead, ActionFlag, ActionMove,
+		ActionDelete, ActionAppend, ActionIdle, ActionLogout, ActionNote:
+		return true
+	}
+	return false
+}
 
 // Event is one traced operation.
 type Event struct {
@@ -63,7 +74,8 @@ type Event struct {
 // DefaultRetention is the retention the referential recommends (ECO.4.1.1): six months.
 const DefaultRetention = 183 * 24 * time.Hour
 
-// Migrations create the trail's tables; pass them to store.Open.
+// Migrations create the trail's tables; pass them to store.Open. Seq is assigned by Append (the
+// head's seq + 1), not by the database, so it is a plain BIGINT key on PostgreSQL.
 var Migrations = []store.Migration{{Package: "audit", Version: 1, SQL: `
 CREATE TABLE audit_events (
 	seq      INTEGER PRIMARY KEY,
@@ -85,6 +97,27 @@ CREATE TABLE audit_anchor (
 	hash TEXT NOT NULL
 );
 INSERT INTO audit_anchor (id, seq, hash) VALUES (1, 0, '');
+`, Postgres: `
+CREATE TABLE audit_events (
+	seq      BIGINT PRIMARY KEY,
+	time     TEXT NOT NULL,
+	author   TEXT NOT NULL,
+	account  TEXT NOT NULL,
+	action   TEXT NOT NULL,
+	server   TEXT NOT NULL,
+	request  TEXT NOT NULL,
+	response TEXT NOT NULL,
+	ok       INTEGER NOT NULL,
+	error    TEXT NOT NULL,
+	hash     TEXT NOT NULL
+);
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE TABLE audit_anchor (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  BIGINT NOT NULL,
+	hash TEXT NOT NULL
+);
+INSERT INTO audit_anchor (id, seq, hash) VALUES (1, 0, '');
 `}, {Package: "audit", Version: 2, SQL: `
 CREATE TABLE audit_head (
 	id   INTEGER PRIMARY KEY CHECK (id = 1),
@@ -94,10 +127,22 @@ CREATE TABLE audit_head (
 INSERT INTO audit_head (id, seq, hash)
 	SELECT 1, seq, hash FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)
 	UNION ALL SELECT 1, seq, hash FROM audit_anchor WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM audit_events);
+`, Postgres: `
+CREATE TABLE audit_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  BIGINT NOT NULL,
+	hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash)
+	SELECT 1, seq, hash FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)
+	UNION ALL SELECT 1, seq, hash FROM audit_anchor WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM audit_events);
 `}}
 
 // The audit_head row repeats the seq and hash of the last event appended (the anchor's while the
 // trail is empty): without it, removing the last events would leave a chain that still verifies.
+// It is also the lock that keeps the chain linear when several processes append to one database:
+// Append reads it locked (SELECT … FOR UPDATE on PostgreSQL; on SQLite the transaction holds the
+// database's write lock from BEGIN IMMEDIATE), so the next append waits for this one's commit.
 
 // Options configure a Trail. A nil *Options means the defaults.
 type Options struct {
@@ -105,15 +150,15 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Trail is the audit trail in a database. It is safe for concurrent use.
+// Trail is the audit trail in a database. It is safe for concurrent use, by several goroutines
+// and by several processes sharing the database: the database serialises the appends.
 type Trail struct {
-	db  *sql.DB
+	db  *store.DB
 	now func() time.Time
-	mu  sync.Mutex // serialises Append so that the chain stays linear
 }
 
 // New returns the trail stored in db (migrated with Migrations). It does no I/O.
-func New(db *sql.DB, o *Options) *Trail {
+func New(db *store.DB, o *Options) *Trail {
 	t := &Trail{db: db, now: time.Now}
 	if o != nil && o.Now != nil {
 		t.now = o.Now
@@ -130,45 +175,51 @@ func (t *Trail) Append(ctx context.Context, e Event) (Event, error) {
 		e.Time = t.now()
 	}
 	e.Request, e.Response, e.Error = Redact(e.Request), Redact(e.Response), Redact(e.Error)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	tx, err := t.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Event{}, fmt.Errorf("audit append: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	prevSeq, prevHash, err := head(ctx, tx)
-	if err != nil {
-		return Event{}, fmt.Errorf("audit append: %w", err)
-	}
-	e.Seq = prevSeq + 1
-	e.Hash = chainHash(prevHash, e)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, time, author, account, action, server, request, response, ok, error, hash)
+	err := t.db.InTx(ctx, func(tx *store.Tx) error {
+		prevSeq, prevHash, err := lockHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		e.Seq = prevSeq + 1
+		e.Hash = chainHash(prevHash, e)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (seq, time, author, account, action, server, request, response, ok, error, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.Time.Format(timeLayout), e.Author, e.Account, string(e.Action), e.Server, e.Request, e.Response, e.OK, e.Error, e.Hash)
+			e.Seq, e.Time.Format(timeLayout), e.Author, e.Account, string(e.Action), e.Server, e.Request, e.Response, boolInt(e.OK), e.Error, e.Hash); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash)
+		return err
+	})
 	if err != nil {
-		return Event{}, fmt.Errorf("audit append: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, e.Seq, e.Hash); err != nil {
-		return Event{}, fmt.Errorf("audit append: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return Event{}, fmt.Errorf("audit append: %w", err)
 	}
 	return e, nil
 }
 
-// head returns the last event's seq and hash, or the anchor when the trail is empty.
-func head(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (int64, string, error) {
+// ErrNoHead is returned by Append and Prune when the head record of the chain is missing: the
+// trail was tampered with, and appending would hide it.
+var ErrNoHead = errors.New("head record of the audit trail missing (tampered); run audit verify")
+
+// lockHead reads the head record and locks it until the end of tx.
+func lockHead(ctx context.Context, tx *store.Tx) (int64, string, error) {
+	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+	if tx.Dialect() == store.Postgres {
+		q += ` FOR UPDATE`
+	}
 	var seq int64
 	var hash string
-	err := q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	err := tx.QueryRowContext(ctx, q).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&seq, &hash)
+		return 0, "", ErrNoHead
 	}
 	return seq, hash, err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // chainHash is SHA-256 over the previous hash and a canonical encoding of every field of e but
@@ -208,29 +259,46 @@ var ErrTampered = errors.New("audit trail tampered")
 // the last ones included (they are checked against the head record that Append keeps).
 func (t *Trail) Verify(ctx context.Context) (Report, error) {
 	var r Report
+	// One snapshot: appends going on while Verify reads must not look like a broken chain.
+	err := t.db.InReadTx(ctx, func(tx *store.Tx) error {
+		var err error
+		r, err = verify(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("audit verify: %w", err)
+	}
+	if len(r.Problems) > 0 {
+		return r, fmt.Errorf("%w: %d problem(s), first at event %d: %s", ErrTampered, len(r.Problems), r.Problems[0].Seq, r.Problems[0].Reason)
+	}
+	return r, nil
+}
+
+func verify(ctx context.Context, tx *store.Tx) (Report, error) {
+	var r Report
 	var anchorSeq int64
 	var prevHash string
-	err := t.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&anchorSeq, &prevHash)
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&anchorSeq, &prevHash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		r.Problems = append(r.Problems, Problem{Seq: 0, Reason: "anchor record of the chain removed"})
 	case err != nil:
-		return r, fmt.Errorf("audit verify: %w", err)
+		return r, err
 	}
 	var headSeq int64
 	var headHash string
 	haveHead := true
-	err = t.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash)
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		haveHead = false
 		r.Problems = append(r.Problems, Problem{Seq: 0, Reason: "head record of the chain removed"})
 	case err != nil:
-		return r, fmt.Errorf("audit verify: %w", err)
+		return r, err
 	}
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
 	if err != nil {
-		return r, fmt.Errorf("audit verify: %w", err)
+		return r, err
 	}
 	defer rows.Close()
 	want := anchorSeq + 1
@@ -241,7 +309,7 @@ func (t *Trail) Verify(ctx context.Context) (Report, error) {
 			// A time that no longer parses was changed by hand: a problem, not a failure.
 			r.Problems = append(r.Problems, Problem{Seq: e.Seq, Reason: "time field changed (" + timeErr.Error() + ")"})
 		} else if err != nil {
-			return r, fmt.Errorf("audit verify: %w", err)
+			return r, err
 		}
 		if r.Events == 0 {
 			r.FirstSeq = e.Seq
@@ -260,7 +328,7 @@ func (t *Trail) Verify(ctx context.Context) (Report, error) {
 		prevHash, want = e.Hash, e.Seq+1
 	}
 	if err := rows.Err(); err != nil {
-		return r, fmt.Errorf("audit verify: %w", err)
+		return r, err
 	}
 	r.HeadHash = prevHash
 	if haveHead {
@@ -273,9 +341,6 @@ func (t *Trail) Verify(ctx context.Context) (Report, error) {
 		case headHash != prevHash:
 			r.Problems = append(r.Problems, Problem{Seq: last, Reason: "last event does not match the head record (changed or replaced)"})
 		}
-	}
-	if len(r.Problems) > 0 {
-		return r, fmt.Errorf("%w: %d problem(s), first at event %d: %s", ErrTampered, len(r.Problems), r.Problems[0].Seq, r.Problems[0].Reason)
 	}
 	return r, nil
 }
@@ -302,76 +367,91 @@ func scanEvent(rows *sql.Rows) (Event, error) {
 	return e, nil
 }
 
-// Export writes the events at or after since (all when zero) as JSON lines.
+// Export writes the events at or after since (all when zero) as JSON lines, from one snapshot of
+// the trail.
 func (t *Trail) Export(ctx context.Context, w io.Writer, since time.Time) (int, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
-	if err != nil {
-		return 0, fmt.Errorf("audit export: %w", err)
-	}
-	defer rows.Close()
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
 	n := 0
-	for rows.Next() {
-		e, err := scanEvent(rows)
+	err := t.db.InReadTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, time, author, account, action, server, request, response, ok, error, hash FROM audit_events ORDER BY seq`)
 		if err != nil {
-			return n, fmt.Errorf("audit export: %w", err)
+			return err
 		}
-		if !since.IsZero() && e.Time.Before(since) {
-			continue
+		defer rows.Close()
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			if !since.IsZero() && e.Time.Before(since) {
+				continue
+			}
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+			n++
 		}
-		if err := enc.Encode(e); err != nil {
-			return n, fmt.Errorf("audit export: %w", err)
-		}
-		n++
+		return rows.Err()
+	})
+	if err != nil {
+		return n, fmt.Errorf("audit export: %w", err)
 	}
-	return n, rows.Err()
+	return n, nil
 }
 
 // Prune removes the events older than now − retention and moves the anchor to the last removed
-// event, so that Verify still checks the rest of the chain. It returns how many were removed.
+// event, so that Verify still checks the rest of the chain. It returns how many were removed. It
+// holds the head lock, so it never runs between the read and the write of an Append.
 func (t *Trail) Prune(ctx context.Context, retention time.Duration) (int64, error) {
 	if retention <= 0 {
 		return 0, nil
 	}
 	cutoff := t.now().Add(-retention)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	tx, err := t.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("audit prune: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	rows, err := tx.QueryContext(ctx, `SELECT seq, time, hash FROM audit_events ORDER BY seq`)
-	if err != nil {
-		return 0, fmt.Errorf("audit prune: %w", err)
-	}
-	var lastSeq int64
-	var lastHash string
-	for rows.Next() {
-		var seq int64
-		var ts, hash string
-		if err := rows.Scan(&seq, &ts, &hash); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("audit prune: %w", err)
+	var n int64
+	err := t.db.InTx(ctx, func(tx *store.Tx) error {
+		n = 0
+		if _, _, err := lockHead(ctx, tx); err != nil {
+			return err
 		}
-		when, err := time.Parse(timeLayout, ts)
-		if err != nil || !when.Before(cutoff) {
-			break // events are in time order; stop at the first one to keep
+		rows, err := tx.QueryContext(ctx, `SELECT seq, time, hash FROM audit_events ORDER BY seq`)
+		if err != nil {
+			return err
 		}
-		lastSeq, lastHash = seq, hash
-	}
-	rows.Close()
-	if lastSeq == 0 {
-		return 0, nil
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, lastSeq)
+		var lastSeq int64
+		var lastHash string
+		for rows.Next() {
+			var seq int64
+			var ts, hash string
+			if err := rows.Scan(&seq, &ts, &hash); err != nil {
+				rows.Close()
+				return err
+			}
+			when, err := time.Parse(timeLayout, ts)
+			if err != nil || !when.Before(cutoff) {
+				break // events are in time order; stop at the first one to keep
+			}
+			lastSeq, lastHash = seq, hash
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if lastSeq == 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, lastSeq)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_anchor SET seq = ?, hash = ? WHERE id = 1`, lastSeq, lastHash); err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("audit prune: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_anchor SET seq = ?, hash = ? WHERE id = 1`, lastSeq, lastHash); err != nil {
-		return 0, fmt.Errorf("audit prune: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n, tx.Commit()
+	return n, nil
 }

@@ -10,12 +10,20 @@
 // a rewrite of the whole trail by someone holding the database: Verify returns the head hash so an
 // operator can anchor it elsewhere (a ticket, a signed mail) and compare later.
 //
+// The chain is serialised by the database, not by this process: Append runs in one store.InTx
+// that locks the head record (SELECT … FOR UPDATE on PostgreSQL; on SQLite the transaction holds
+// the write lock from BEGIN IMMEDIATE), computes the next hash, inserts the event and moves the
+// head. Several processes sharing one database (mssante instances behind a load balancer on one
+// PostgreSQL, or two commands on one SQLite file) therefore keep one linear chain. Verify and
+// Export read one snapshot (store.InReadTx), so appends going on meanwhile do not look like
+// tampering.
+//
 // Secrets never enter the trail: Append redacts SASL payloads (XOAUTH2, PLAIN, LOGIN), bearer
 // tokens and anything shaped like a JWT before hashing and storing, whatever the caller passed.
 //
 // Usage:
 //
-//	db, _ := store.Open(ctx, dataDir, audit.Migrations...)
+//	db, _ := store.Open(ctx, store.DefaultURL(dataDir), audit.Migrations...) // or "postgres://…"
 //	trail := audit.New(db, nil)
 //	trail.Append(ctx, audit.Event{Author: "899700000001", Account: "marie.martin@…", Action: audit.ActionSend, …})
 //	report, err := trail.Verify(ctx)

@@ -13,7 +13,7 @@ import (
 // practice's list). Run: go test -run XXX -bench Search ./internal/patients/
 func BenchmarkSearch(b *testing.B) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(b.TempDir(), "patients.db"))
+	st, err := Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "mssante.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,7 @@
 //
 // The usual sequence:
 //
-//	st, err := patients.Open(ctx, filepath.Join(dataDir, "patients.db"))
+//	st, err := patients.Open(ctx, store.DefaultURL(dataDir))  // or patients.New(db) on an open store.DB
 //	p, err := st.Add(ctx, patients.Patient{Identity: id, Status: patients.StatusQualified})
 //	found, err := st.Search(ctx, "heloise", 20)  // names accent and case folded, or matricule prefix
 //	addr, err := p.Address("")                   // only a qualified identity (ECO.2.2.6)
@@ -15,5 +15,10 @@
 // are returned for the professional to confirm. An opposition to MSSanté exchange refuses both.
 // Minors are written to at their own address, like adults.
 //
-// The store is one SQLite file (modernc.org/sqlite, no cgo) with its own numbered migrations.
+// The base is two tables of the main database (internal/store, SQLite or PostgreSQL), created by
+// Migrations through the one migration runner. Search works the same on both dialects: a table of
+// the folded words of the names (patient_words) searched by word-prefix range, no FTS engine.
+// Earlier releases kept the base in its own file, <data-dir>/patients.db; Store.ImportLegacy
+// copies such a file into the main database (cmd/mssante does it once, then renames the file to
+// patients.db.imported).
 package patients

@@ -18,7 +18,7 @@ func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "patients")
 	defer func() { _ = os.RemoveAll(dir) }()
-	st, err := patients.Open(ctx, filepath.Join(dir, "patients.db"))
+	st, err := patients.Open(ctx, "sqlite:"+filepath.Join(dir, "mssante.db"))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -11,6 +11,8 @@ import (
 
 	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/internal/fold"
+	"github.com/mssante/mssante/internal/store"
+	"github.com/mssante/mssante/internal/store/storetest"
 )
 
 // matricule builds a synthetic test matricule with its computed key.
@@ -56,20 +58,6 @@ func leo(t *testing.T) Patient {
 	}
 }
 
-func openStore(t *testing.T) *Store {
-	t.Helper()
-	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "patients.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return st
-}
-
 func add(t *testing.T, st *Store, p Patient) Patient {
 	t.Helper()
 	p, err := st.Add(context.Background(), p)
@@ -80,121 +68,132 @@ func add(t *testing.T, st *Store, p Patient) Patient {
 }
 
 func TestStore_addGetRoundTrip(t *testing.T) {
-	st := openStore(t)
-	want := heloise(t)
-	want.Opposition = true
-	got := add(t, st, want)
-	if got.ID == 0 || got.CreatedAt.IsZero() {
-		t.Fatalf("Add returned id %d, created %v", got.ID, got.CreatedAt)
-	}
-	back, err := st.Get(context.Background(), got.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Identity != want.Identity || back.Status != want.Status || !back.Opposition {
-		t.Errorf("Get = %+v, want %+v", back, want)
-	}
-	if _, err := st.Get(context.Background(), 999); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(999) error = %v, want ErrNotFound", err)
-	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		st := New(db)
+		want := heloise(t)
+		want.Opposition = true
+		got := add(t, st, want)
+		if got.ID == 0 || got.CreatedAt.IsZero() {
+			t.Fatalf("Add returned id %d, created %v", got.ID, got.CreatedAt)
+		}
+		back, err := st.Get(context.Background(), got.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Identity != want.Identity || back.Status != want.Status || !back.Opposition {
+			t.Errorf("Get = %+v, want %+v", back, want)
+		}
+		if _, err := st.Get(context.Background(), 999); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(999) error = %v, want ErrNotFound", err)
+		}
+	}, Migrations...)
 }
 
 func TestStore_addRejectsDuplicateINS(t *testing.T) {
-	st := openStore(t)
-	add(t, st, heloise(t))
-	if _, err := st.Add(context.Background(), heloise(t)); !errors.Is(err, ErrDuplicate) {
-		t.Fatalf("second Add error = %v, want ErrDuplicate", err)
-	}
-	// The same matricule under another OID is another identity.
-	other := heloise(t)
-	other.Identity.INS.OID = ins.OIDDemo
-	add(t, st, other)
-	ps, err := st.ByMatricule(context.Background(), other.Identity.INS.Matricule.String())
-	if err != nil || len(ps) != 2 {
-		t.Fatalf("ByMatricule = %d patients, %v; want 2", len(ps), err)
-	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		st := New(db)
+		add(t, st, heloise(t))
+		if _, err := st.Add(context.Background(), heloise(t)); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("second Add error = %v, want ErrDuplicate", err)
+		}
+		// The same matricule under another OID is another identity.
+		other := heloise(t)
+		other.Identity.INS.OID = ins.OIDDemo
+		add(t, st, other)
+		ps, err := st.ByMatricule(context.Background(), other.Identity.INS.Matricule.String())
+		if err != nil || len(ps) != 2 {
+			t.Fatalf("ByMatricule = %d patients, %v; want 2", len(ps), err)
+		}
+	}, Migrations...)
 }
 
 func TestStore_reopenKeepsDataAndSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "patients.db")
-	ctx := context.Background()
-	st, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := add(t, st, heloise(t))
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st, err = Open(ctx, path) // migrations already applied: must not run twice
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	if _, err := st.Get(ctx, p.ID); err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	if err := st.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
-		t.Errorf("user_version = %d, %v; want %d", v, err, len(migrations))
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			url := storetest.URL(t, d)
+			ctx := context.Background()
+			st, err := Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := add(t, st, heloise(t))
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st, err = Open(ctx, url) // migrations already applied: must not run twice
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = st.Close() }()
+			if _, err := st.Get(ctx, p.ID); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := st.db.Version(ctx, "patients"); err != nil || v != len(Migrations) {
+				t.Errorf("patients schema version = %d, %v; want %d", v, err, len(Migrations))
+			}
+		})
 	}
 }
 
 func TestStore_searchFoldsAccentsAndCase(t *testing.T) {
-	st := openStore(t)
-	h := add(t, st, heloise(t))
-	l := add(t, st, leo(t))
-	tests := []struct {
-		query string
-		want  []int64
-	}{
-		{"heloise", []int64{h.ID}},
-		{"HÉLOÏSE lefe", []int64{h.ID}},
-		{"lefevre", []int64{h.ID}},
-		{"oeillet", []int64{h.ID}}, // used name, ligature expanded
-		{"durand", []int64{h.ID}},
-		{"anais", []int64{h.ID}}, // second given name
-		{"leo", []int64{h.ID, l.ID}[1:]},
-		{"jules martin", []int64{l.ID}},
-		{"eloise", nil}, // word prefix, not substring
-		{"2790", []int64{h.ID}},
-		{"1 15 05", []int64{l.ID}},
-		{"3", nil},
-	}
-	for _, tt := range tests {
-		got, err := st.Search(context.Background(), tt.query, 0)
-		if err != nil {
-			t.Fatalf("Search(%q): %v", tt.query, err)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		st := New(db)
+		h := add(t, st, heloise(t))
+		l := add(t, st, leo(t))
+		tests := []struct {
+			query string
+			want  []int64
+		}{
+			{"heloise", []int64{h.ID}},
+			{"HÉLOÏSE lefe", []int64{h.ID}},
+			{"lefevre", []int64{h.ID}},
+			{"oeillet", []int64{h.ID}}, // used name, ligature expanded
+			{"durand", []int64{h.ID}},
+			{"anais", []int64{h.ID}}, // second given name
+			{"leo", []int64{h.ID, l.ID}[1:]},
+			{"jules martin", []int64{l.ID}},
+			{"eloise", nil}, // word prefix, not substring
+			{"2790", []int64{h.ID}},
+			{"1 15 05", []int64{l.ID}},
+			{"3", nil},
 		}
-		var ids []int64
-		for _, p := range got {
-			ids = append(ids, p.ID)
+		for _, tt := range tests {
+			got, err := st.Search(context.Background(), tt.query, 0)
+			if err != nil {
+				t.Fatalf("Search(%q): %v", tt.query, err)
+			}
+			var ids []int64
+			for _, p := range got {
+				ids = append(ids, p.ID)
+			}
+			if len(ids) != len(tt.want) || (len(ids) > 0 && ids[0] != tt.want[0]) {
+				t.Errorf("Search(%q) = %v, want %v", tt.query, ids, tt.want)
+			}
 		}
-		if len(ids) != len(tt.want) || (len(ids) > 0 && ids[0] != tt.want[0]) {
-			t.Errorf("Search(%q) = %v, want %v", tt.query, ids, tt.want)
+		if _, err := st.Search(context.Background(), " - ", 0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Search of punctuation: error %v, want ErrInvalid", err)
 		}
-	}
-	if _, err := st.Search(context.Background(), " - ", 0); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Search of punctuation: error %v, want ErrInvalid", err)
-	}
+	}, Migrations...)
 }
 
 func TestStore_listAndUpdate(t *testing.T) {
-	st := openStore(t)
-	ctx := context.Background()
-	l := add(t, st, leo(t))
-	add(t, st, heloise(t))
-	l.Opposition = true
-	if _, err := st.Update(ctx, l); err != nil {
-		t.Fatal(err)
-	}
-	all, err := st.List(ctx)
-	if err != nil || len(all) != 2 {
-		t.Fatalf("List = %d, %v", len(all), err)
-	}
-	if all[0].Identity.BirthName != "LEFÈVRE" || !all[1].Opposition {
-		t.Errorf("List order or update wrong: %s first, opposition %v", all[0].Identity.BirthName, all[1].Opposition)
-	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		st := New(db)
+		ctx := context.Background()
+		l := add(t, st, leo(t))
+		add(t, st, heloise(t))
+		l.Opposition = true
+		if _, err := st.Update(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		all, err := st.List(ctx)
+		if err != nil || len(all) != 2 {
+			t.Fatalf("List = %d, %v", len(all), err)
+		}
+		if all[0].Identity.BirthName != "LEFÈVRE" || !all[1].Opposition {
+			t.Errorf("List order or update wrong: %s first, opposition %v", all[0].Identity.BirthName, all[1].Opposition)
+		}
+	}, Migrations...)
 }
 
 func TestValidate(t *testing.T) {
@@ -370,36 +369,63 @@ func FuzzFold(f *testing.F) {
 	})
 }
 
-// A base created by the first schema version is migrated: its patients get the word index.
-func TestOpen_migratesVersion1(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "patients.db")
+// legacyV1 is the schema of the first releases' patients.db (PRAGMA user_version = 1).
+const legacyV1 = `CREATE TABLE patients (
+		id INTEGER PRIMARY KEY,
+		matricule TEXT NOT NULL DEFAULT '',
+		oid TEXT NOT NULL DEFAULT '',
+		birth_name TEXT NOT NULL,
+		used_name TEXT NOT NULL DEFAULT '',
+		first_name TEXT NOT NULL,
+		given_names TEXT NOT NULL DEFAULT '',
+		birth_date TEXT NOT NULL DEFAULT '',
+		sex TEXT NOT NULL DEFAULT '',
+		birthplace_code TEXT NOT NULL DEFAULT '',
+		status TEXT NOT NULL,
+		opposition INTEGER NOT NULL DEFAULT 0,
+		search_key TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE UNIQUE INDEX patients_ins ON patients(matricule, oid) WHERE matricule <> '';
+	CREATE INDEX patients_names ON patients(birth_name, first_name);`
+
+// legacyFile writes a patients.db of the earlier releases with the statements given.
+func legacyFile(t *testing.T, statements string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), LegacyFileName)
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
+	if _, err := db.Exec(statements); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrations[0](ctx, tx); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO patients (birth_name, first_name, status, search_key, created_at,
-		updated_at) VALUES ('LEFÈVRE', 'Héloïse', 'provisoire', ' lefevre heloise ', '2026-01-01T00:00:00Z',
-		'2026-01-01T00:00:00Z'); PRAGMA user_version = 1`); err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(tx.Commit(), db.Close()); err != nil {
-		t.Fatal(err)
-	}
-	st, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	got, err := st.Search(ctx, "helo", 0)
-	if err != nil || len(got) != 1 || got[0].Identity.BirthName != "LEFÈVRE" {
-		t.Fatalf("Search after migration = %+v, %v", got, err)
-	}
+	return path
+}
+
+// A base of the first schema version (a separate patients.db) is imported into the main database:
+// its patients get the word index, and importing again adds nothing.
+func TestImportLegacy_version1(t *testing.T) {
+	path := legacyFile(t, legacyV1+`; INSERT INTO patients (matricule, oid, birth_name, first_name, birth_date, sex, status, opposition, search_key, created_at,
+		updated_at) VALUES ('279035121518989', '1.2.250.1.213.1.4.10', 'LEFÈVRE', 'Héloïse', '1979-03-12', 'F', 'qualifiee', 1, ' lefevre heloise ', '2026-01-01T00:00:00Z',
+		'2026-01-02T00:00:00Z'); PRAGMA user_version = 1`)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		st := New(db)
+		if n, err := st.ImportLegacy(ctx, path); err != nil || n != 1 {
+			t.Fatalf("ImportLegacy = %d, %v", n, err)
+		}
+		got, err := st.Search(ctx, "helo", 0)
+		if err != nil || len(got) != 1 || got[0].Identity.BirthName != "LEFÈVRE" || !got[0].Opposition ||
+			got[0].Status != StatusQualified || got[0].CreatedAt.Format(time.DateOnly) != "2026-01-01" {
+			t.Fatalf("Search after import = %+v, %v", got, err)
+		}
+		if n, err := st.ImportLegacy(ctx, path); err != nil || n != 0 {
+			t.Fatalf("second ImportLegacy = %d, %v; want 0", n, err)
+		}
+	}, Migrations...)
 }

@@ -3,169 +3,117 @@ package patients
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/internal/fold"
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/mssante/mssante/internal/store"
 )
 
-// Store is the base of known patients in one SQLite file. It is safe for concurrent use.
+// Store is the base of known patients, tables of the main database (internal/store). It is safe
+// for concurrent use.
 type Store struct {
-	db  *sql.DB
+	db  *store.DB
+	own bool // Close closes db (Open opened it)
 	now func() time.Time
 }
 
-// migrations are applied in order in one transaction; PRAGMA user_version holds how many ran.
-// Append only.
-var migrations = []func(ctx context.Context, tx *sql.Tx) error{
-	execMigration(`CREATE TABLE patients (
-		id INTEGER PRIMARY KEY,
-		matricule TEXT NOT NULL DEFAULT '',
-		oid TEXT NOT NULL DEFAULT '',
-		birth_name TEXT NOT NULL,
-		used_name TEXT NOT NULL DEFAULT '',
-		first_name TEXT NOT NULL,
-		given_names TEXT NOT NULL DEFAULT '',
-		birth_date TEXT NOT NULL DEFAULT '',
-		sex TEXT NOT NULL DEFAULT '',
-		birthplace_code TEXT NOT NULL DEFAULT '',
-		status TEXT NOT NULL,
-		opposition INTEGER NOT NULL DEFAULT 0,
-		search_key TEXT NOT NULL,
-		created_at TEXT NOT NULL,
-		updated_at TEXT NOT NULL
-	);
-	CREATE UNIQUE INDEX patients_ins ON patients(matricule, oid) WHERE matricule <> '';
-	CREATE INDEX patients_names ON patients(birth_name, first_name);`),
-	// 2: an index of the folded name words, so that a word-prefix search is a range scan.
-	func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE patient_words (
-			word TEXT NOT NULL,
-			patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
-			PRIMARY KEY (word, patient_id)
-		) WITHOUT ROWID`); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT id, search_key FROM patients")
-		if err != nil {
-			return err
-		}
-		keys := map[int64]string{}
-		for rows.Next() {
-			var id int64
-			var key string
-			if err := rows.Scan(&id, &key); err != nil {
-				return errors.Join(err, rows.Close())
-			}
-			keys[id] = key
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		for id, key := range keys {
-			if err := indexWords(ctx, tx, id, key); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
-	// 3: the search key holds the joined forms of the names ("dalmeida" for D'ALMEIDA).
-	func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id, birth_name, used_name, first_name, given_names FROM patients")
-		if err != nil {
-			return err
-		}
-		keys := map[int64]string{}
-		for rows.Next() {
-			var id int64
-			var i ins.Identity
-			if err := rows.Scan(&id, &i.BirthName, &i.UsedName, &i.FirstName, &i.GivenNames); err != nil {
-				return errors.Join(err, rows.Close())
-			}
-			keys[id] = searchKey(i)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		for id, key := range keys {
-			if _, err := tx.ExecContext(ctx, "UPDATE patients SET search_key = ? WHERE id = ?", key, id); err != nil {
-				return err
-			}
-			if err := indexWords(ctx, tx, id, key); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
-}
-
-func execMigration(q string) func(context.Context, *sql.Tx) error {
-	return func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, q)
-		return err
-	}
-}
+// Migrations create the tables of the known patients; pass them to store.Open (Open does).
+//
+// The word index (patient_words) holds each folded word of a patient's names, so that a
+// word-prefix search is a range scan on its primary key, the same on both dialects. On PostgreSQL
+// the compared and sorted columns use the "C" collation: byte order, as SQLite compares, so that
+// the range word >= w AND word < w||U+10FFFF holds exactly the words starting with w and lists
+// sort the same on both.
+var Migrations = []store.Migration{{Package: "patients", Version: 1, SQL: `
+CREATE TABLE patients (
+	id INTEGER PRIMARY KEY,
+	matricule TEXT NOT NULL DEFAULT '',
+	oid TEXT NOT NULL DEFAULT '',
+	birth_name TEXT NOT NULL,
+	used_name TEXT NOT NULL DEFAULT '',
+	first_name TEXT NOT NULL,
+	given_names TEXT NOT NULL DEFAULT '',
+	birth_date TEXT NOT NULL DEFAULT '',
+	sex TEXT NOT NULL DEFAULT '',
+	birthplace_code TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	opposition INTEGER NOT NULL DEFAULT 0,
+	search_key TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX patients_ins ON patients(matricule, oid) WHERE matricule <> '';
+CREATE INDEX patients_names ON patients(birth_name, first_name);
+CREATE TABLE patient_words (
+	word TEXT NOT NULL,
+	patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+	PRIMARY KEY (word, patient_id)
+) WITHOUT ROWID;
+`, Postgres: `
+CREATE TABLE patients (
+	id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	matricule TEXT COLLATE "C" NOT NULL DEFAULT '',
+	oid TEXT NOT NULL DEFAULT '',
+	birth_name TEXT COLLATE "C" NOT NULL,
+	used_name TEXT NOT NULL DEFAULT '',
+	first_name TEXT COLLATE "C" NOT NULL,
+	given_names TEXT NOT NULL DEFAULT '',
+	birth_date TEXT NOT NULL DEFAULT '',
+	sex TEXT NOT NULL DEFAULT '',
+	birthplace_code TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	opposition INTEGER NOT NULL DEFAULT 0,
+	search_key TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX patients_ins ON patients(matricule, oid) WHERE matricule <> '';
+CREATE INDEX patients_names ON patients(birth_name, first_name);
+CREATE TABLE patient_words (
+	word TEXT COLLATE "C" NOT NULL,
+	patient_id BIGINT NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+	PRIMARY KEY (word, patient_id)
+);
+`}}
 
 // indexWords replaces the word index of one patient with the words of its search key.
-func indexWords(ctx context.Context, tx *sql.Tx, id int64, key string) error {
+func indexWords(ctx context.Context, tx *store.Tx, id int64, key string) error {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM patient_words WHERE patient_id = ?", id); err != nil {
 		return err
 	}
 	for _, w := range strings.Fields(key) {
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO patient_words (word, patient_id) VALUES (?, ?)", w, id); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO patient_words (word, patient_id) VALUES (?, ?) ON CONFLICT DO NOTHING", w, id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Open opens (creating it when missing) the store at path and brings its schema up to date. The
-// directory must exist. Open does I/O; Close releases the file.
-func Open(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
+// New returns the base of known patients in db, migrated with Migrations. It does no I/O; Close
+// leaves db open.
+func New(db *store.DB) *Store { return &Store{db: db, now: time.Now} }
+
+// Open opens the database named by url (store.Open: "sqlite:PATH" or "postgres://…"), applies
+// the migrations, and returns the base that Close closes.
+func Open(ctx context.Context, url string) (*Store, error) {
+	db, err := store.Open(ctx, url, Migrations...)
 	if err != nil {
-		return nil, fmt.Errorf("open patients store %s: %w", path, err)
+		return nil, fmt.Errorf("open patients store: %w", err)
 	}
-	s := &Store{db: db, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("open patients store %s: %w", path, err), db.Close())
-	}
+	s := New(db)
+	s.own = true
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
-
-func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// Close closes the database when Open opened it.
+func (s *Store) Close() error {
+	if !s.own {
+		return nil
 	}
-	defer func() { _ = tx.Rollback() }()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(migrations))
-	}
-	for i := version; i < len(migrations); i++ {
-		if err := migrations[i](ctx, tx); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return s.db.Close()
 }
 
 const columns = `id, matricule, oid, birth_name, used_name, first_name, given_names, birth_date, sex,
@@ -180,36 +128,33 @@ func (s *Store) Add(ctx context.Context, p Patient) (Patient, error) {
 	now := s.now().UTC().Truncate(time.Second)
 	p.CreatedAt, p.UpdatedAt = now, now
 	id := p.Identity
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Patient{}, fmt.Errorf("add patient: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
 	key := searchKey(id)
-	res, err := tx.ExecContext(ctx, `INSERT INTO patients (matricule, oid, birth_name, used_name,
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO patients (matricule, oid, birth_name, used_name,
 		first_name, given_names, birth_date, sex, birthplace_code, status, opposition, search_key,
-		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
-		strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
-		formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
-		p.Opposition, key, now.Format(time.RFC3339), now.Format(time.RFC3339))
-	if err != nil {
-		var se *sqlite.Error
-		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
-			return Patient{}, fmt.Errorf("%w: INS %s (%s)", ErrDuplicate, id.INS.Matricule, id.INS.OID.Label())
+		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
+			strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
+			formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
+			boolInt(p.Opposition), key, now.Format(time.RFC3339), now.Format(time.RFC3339)).Scan(&p.ID); err != nil {
+			return err
 		}
-		return Patient{}, fmt.Errorf("add patient: %w", err)
+		return indexWords(ctx, tx, p.ID, key)
+	})
+	if store.IsUniqueViolation(err) {
+		return Patient{}, fmt.Errorf("%w: INS %s (%s)", ErrDuplicate, id.INS.Matricule, id.INS.OID.Label())
 	}
-	if p.ID, err = res.LastInsertId(); err != nil {
-		return Patient{}, fmt.Errorf("add patient: %w", err)
-	}
-	if err := indexWords(ctx, tx, p.ID, key); err != nil {
-		return Patient{}, fmt.Errorf("add patient: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err != nil {
 		return Patient{}, fmt.Errorf("add patient: %w", err)
 	}
 	return p, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Update replaces the record of p.ID with p, after validation.
@@ -223,24 +168,21 @@ func (s *Store) Update(ctx context.Context, p Patient) (Patient, error) {
 	}
 	p.CreatedAt, p.UpdatedAt = old.CreatedAt, s.now().UTC().Truncate(time.Second)
 	id := p.Identity
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Patient{}, fmt.Errorf("update patient %d: %w", p.ID, err)
-	}
-	defer func() { _ = tx.Rollback() }()
 	key := searchKey(id)
-	_, err = tx.ExecContext(ctx, `UPDATE patients SET matricule = ?, oid = ?, birth_name = ?,
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE patients SET matricule = ?, oid = ?, birth_name = ?,
 		used_name = ?, first_name = ?, given_names = ?, birth_date = ?, sex = ?, birthplace_code = ?,
 		status = ?, opposition = ?, search_key = ?, updated_at = ? WHERE id = ?`,
-		id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
-		strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
-		formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
-		p.Opposition, key, p.UpdatedAt.Format(time.RFC3339), p.ID)
-	if err == nil {
-		err = indexWords(ctx, tx, p.ID, key)
-	}
-	if err == nil {
-		err = tx.Commit()
+			id.INS.Matricule.String(), string(id.INS.OID), strings.TrimSpace(id.BirthName),
+			strings.TrimSpace(id.UsedName), strings.TrimSpace(id.FirstName), strings.TrimSpace(id.GivenNames),
+			formatDate(id.BirthDate), string(id.Sex), strings.TrimSpace(id.BirthplaceCode), string(p.Status),
+			boolInt(p.Opposition), key, p.UpdatedAt.Format(time.RFC3339), p.ID); err != nil {
+			return err
+		}
+		return indexWords(ctx, tx, p.ID, key)
+	})
+	if store.IsUniqueViolation(err) {
+		return Patient{}, fmt.Errorf("%w: INS %s (%s)", ErrDuplicate, id.INS.Matricule, id.INS.OID.Label())
 	}
 	if err != nil {
 		return Patient{}, fmt.Errorf("update patient %d: %w", p.ID, err)

@@ -135,7 +135,7 @@ func TestDovecot_tokenLifecycle(t *testing.T) {
 	source := &tokenLog{h: h}
 
 	dataDir := t.TempDir()
-	db, err := store.Open(ctx, dataDir, audit.Migrations...)
+	db, err := store.Open(ctx, store.DefaultURL(dataDir), audit.Migrations...)
 	if err != nil {
 		t.Fatal(err)
 	}

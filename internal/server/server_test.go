@@ -257,7 +257,7 @@ func TestSession_idleAndAbsoluteExpiry(t *testing.T) {
 func TestEvents_renewedThenEndedNoTokenAnywhere(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	db, err := store.Open(context.Background(), dataDir, audit.Migrations...)
+	db, err := store.Open(context.Background(), store.DefaultURL(dataDir), audit.Migrations...)
 	if err != nil {
 		t.Fatal(err)
 	}
