@@ -16,6 +16,7 @@
 #
 # Usage: bench/transport.sh                      (as root: Dovecot and Postfix need it)
 #   MESSAGES=10000 SUBMIT=1000 ROUNDS=1 bench/transport.sh
+#   MSSANTE_BIN=/path/to/mssante bench/transport.sh   (measure that binary instead of this tree's)
 # ROUNDS>1 repeats each sync (alternating which client goes first) and keeps the fastest wall time.
 # As root, installs what it lacks from Debian (dovecot-imapd dovecot-lmtpd postfix isync msmtp time
 # python3). Bounded: each measured command has a time limit (LIMIT seconds, default 1800), the
@@ -67,10 +68,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(mbsync --version 2>&1 | head -1), $(msmtp --version | head -1), $(python3 --version)"
-go build -o "$work/mssante" ./cmd/mssante
 go build -o "$work/transportbench" ./bench/transportbench
 tb="$work/transportbench"
-ms="$work/mssante"
+if [ -n "${MSSANTE_BIN:-}" ]; then
+	ms=$MSSANTE_BIN # e.g. a build of branches not merged yet
+else
+	go build -o "$work/mssante" ./cmd/mssante
+	ms="$work/mssante"
+fi
+log "mssante: $ms"
 
 log "peers: Dovecot + Postfix, $messages messages in the mailbox"
 mkdir -p "$work/peers"

@@ -16,7 +16,7 @@ import (
 )
 
 // A synthetic mailbox of an applicative account in the shape of a hospital service's: mostly short
-// text messages, a tenth with a report attached (PDF or IHE XDM archive, 20–150 KB), and 0.8 % with
+// text messages, a tenth with a report attached (PDF or IHE XDM archive, 20–130 KB), and 0.8 % with
 // large attachments (1–5 MB: imaging reports, scanned files). 10,000 messages come to about
 // 390 MB. Every message is determined by the seed and its index.
 
@@ -186,10 +186,10 @@ func writeMessage(b *strings.Builder, r *rand.Rand, i int, cl class, folder stri
 	case small:
 		target = 1500 + r.IntN(10500)
 	case medium:
-		target = 20000 + r.IntN(130000)
+		target = 20000 + r.IntN(110000)
 		name = "medium"
 	case large:
-		target = 1<<20 + r.IntN(4<<20)
+		target = 1_000_000 + r.IntN(4_000_000)
 		name = "large"
 	}
 	if cl == small {
