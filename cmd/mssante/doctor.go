@@ -99,7 +99,7 @@ func doctorOptions(env *cmdEnv, c *connFlags, smtp string) (doctor.Options, erro
 	return o, nil
 }
 
-// writeDoctor prints one line per check: ✓ or ✗ (– when skipped), the name, the verdict; the
+// writeDoctor prints one line per check: ✓ or ✗ (– when it did not run), the name, the verdict; the
 // fix indented under a failed check.
 func writeDoctor(w io.Writer, rep *doctor.Report) error {
 	width := 0
@@ -110,7 +110,7 @@ func writeDoctor(w io.Writer, rep *doctor.Report) error {
 	for _, ch := range rep.Checks {
 		mark := "✓"
 		switch {
-		case ch.Skipped && !ch.OK:
+		case ch.Skipped:
 			mark = "–"
 		case !ch.OK:
 			mark = "✗"

@@ -39,8 +39,21 @@ func (r *run) config() Check {
 func (r *run) anchors() Check {
 	now := r.o.Now()
 	if len(r.o.TrustRoots) > 0 {
-		return pass(CheckAnchors, "replaced by --trust-root (relaxation for test environments)",
-			strings.Join(r.o.TrustRoots, ", "))
+		var detail []string
+		for _, f := range r.o.TrustRoots {
+			certs, err := trust.ReadCertificates(f)
+			if err != nil {
+				return fail(CheckAnchors, "--trust-root unreadable: "+f, err.Error(), "give a PEM file of the test environment's root")
+			}
+			for _, c := range certs {
+				detail = append(detail, fmt.Sprintf("%s valid until %s", c.Subject.CommonName, c.NotAfter.UTC().Format("2006-01-02")))
+				if now.After(c.NotAfter) || now.Before(c.NotBefore) {
+					return fail(CheckAnchors, "--trust-root expired or not yet valid: "+c.Subject.CommonName, strings.Join(detail, "; "),
+						"give the current root of the test environment; check the local clock")
+				}
+			}
+		}
+		return pass(CheckAnchors, "replaced by --trust-root (relaxation for test environments)", strings.Join(detail, "; "))
 	}
 	update := fmt.Sprintf("run `%s trust update --profile %s` (or --from FILE with the IGC Santé certificates)", r.o.Commands, r.o.Profile)
 	anchors, err := trust.LoadAnchors(r.o.AnchorsDir, r.o.Profile)

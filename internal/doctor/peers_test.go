@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,13 +64,17 @@ func TestDoctor_dovecotPostfix(t *testing.T) {
 	db.Close()
 	acURL := serveAutoconfig(t, pki, st.IMAP, st.Submission)
 	options := func(root *x509.Certificate, ttl time.Duration) doctor.Options {
+		rootFile := filepath.Join(dir, testpki.Fingerprint(root)+".pem")
+		if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{root}, CRLCacheDir: filepath.Join(dir, "crl"), CRLRefresh: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tok := st.Token(box, ttl)
 		return doctor.Options{Profile: trust.ProfileTest, AnchorsDir: filepath.Join(dir, "trust"), CRLCacheDir: filepath.Join(dir, "crl"),
-			TrustRoots: []string{"root.pem"}, Policy: pol, DBURL: dbURL, Migrations: audit.Migrations,
+			TrustRoots: []string{rootFile}, Policy: pol, DBURL: dbURL, Migrations: audit.Migrations,
 			Account: mailbox.Options{Address: box, AutoconfigURL: acURL,
 				Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return tok, nil })}}}
 	}
