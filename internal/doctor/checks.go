@@ -477,47 +477,102 @@ func (r *run) authVerdict(msg string, cs credState) (verdict, fix string) {
 		"check that the mailbox belongs to the organisation of the certificate (its OU) and that the operator knows this certificate"
 }
 
-// clock compares the local clock with the Date header of the autoconfig HTTPS server.
+// clock compares the local clock with the Date header of a server answered passively: the
+// autoconfig HTTPS server, else the CRL distribution points (HTTP) of the anchors or of the
+// --trust-root certificates (the IGC Santé publication point). The Date is authenticated only for
+// the first; it serves a diagnostic, nothing else.
 func (r *run) clock(ctx context.Context) Check {
-	if r.clockURL == "" {
+	type source struct {
+		url    string
+		client *http.Client
+	}
+	var sources []source
+	if r.clockURL != "" {
+		client := http.DefaultClient
+		if r.o.Policy != nil {
+			client = r.o.Policy.AutoconfigHTTPClient()
+		}
+		sources = append(sources, source{r.clockURL, client})
+	}
+	if !r.autoconfigUsed {
+		for _, u := range r.crlURLs() {
+			sources = append(sources, source{u, &http.Client{Timeout: 10 * time.Second}})
+		}
+	}
+	if len(sources) == 0 {
 		if r.autoconfigFailed {
 			return skipped(CheckClock, "autoconfig failed (its HTTPS answer gives the server time)")
 		}
 		return Check{Name: CheckClock, OK: true, Skipped: true,
-			Verdict: "not checked: no autoconfig server to compare with (give --autoconfig-url)"}
+			Verdict: "not checked: no autoconfig server nor CRL distribution point to compare with (give --autoconfig-url)"}
 	}
-	client := http.DefaultClient
-	if r.o.Policy != nil {
-		client = r.o.Policy.AutoconfigHTTPClient()
+	var errs []string
+	for _, src := range sources {
+		date, local, err := serverDate(ctx, src.client, src.url, r.o.Now)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		skew := local.Sub(date).Round(time.Second)
+		detail := fmt.Sprintf("local %s, Date of %s %s", local.UTC().Format(time.RFC3339), src.url, date.UTC().Format(time.RFC3339))
+		if skew > r.o.MaxSkew || skew < -r.o.MaxSkew {
+			return fail(CheckClock, fmt.Sprintf("local clock off by %s (more than %s)", skew, r.o.MaxSkew), detail,
+				"synchronise the clock with NTP (timedatectl set-ntp true): tokens, certificates and CRLs are checked against it")
+		}
+		return pass(CheckClock, fmt.Sprintf("within %s of the server (%s)", r.o.MaxSkew, skew), detail)
 	}
+	if r.autoconfigUsed {
+		return fail(CheckClock, "cannot ask the server time", strings.Join(errs, "; "), "check the network access to "+r.clockURL)
+	}
+	// Servers given: these hosts are only clock sources here, and may not answer.
+	return Check{Name: CheckClock, OK: true, Skipped: true, Verdict: "not checked: no clock source answered", Detail: strings.Join(errs, "; ")}
+}
+
+// serverDate GETs url and returns its Date (the middle of its 1 s resolution) and the local time
+// at the middle of the exchange.
+func serverDate(ctx context.Context, client *http.Client, url string, now func() time.Time) (date, local time.Time, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.clockURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return fail(CheckClock, "cannot ask the server time", err.Error(), "check --autoconfig-url")
+		return date, local, err
 	}
-	before := r.o.Now()
+	before := now()
 	resp, err := client.Do(req)
-	after := r.o.Now()
-	if err != nil && !r.autoconfigUsed {
-		// Servers given: the autoconfig host is only a clock source here, and may not serve.
-		return Check{Name: CheckClock, OK: true, Skipped: true, Verdict: "not checked: " + r.clockURL + " did not answer", Detail: err.Error()}
-	}
+	after := now()
 	if err != nil {
-		return fail(CheckClock, "cannot ask the server time", err.Error(), "check the network access to "+r.clockURL)
+		return date, local, err
 	}
 	_ = resp.Body.Close()
-	date, err := http.ParseTime(resp.Header.Get("Date"))
+	date, err = http.ParseTime(resp.Header.Get("Date"))
 	if err != nil {
-		return fail(CheckClock, "the server gave no Date", r.clockURL, "compare the clock with an NTP server by hand (timedatectl status)")
+		return date, local, fmt.Errorf("%s: no Date header", url)
 	}
-	local := before.Add(after.Sub(before) / 2)
-	// Date has a 1 s resolution: the server's time is in [date, date+1s).
-	skew := local.Sub(date.Add(500 * time.Millisecond)).Round(time.Second)
-	detail := fmt.Sprintf("local %s, %s Date %s", local.UTC().Format(time.RFC3339), resp.Request.URL.Host, date.UTC().Format(time.RFC3339))
-	if skew > r.o.MaxSkew || skew < -r.o.MaxSkew {
-		return fail(CheckClock, fmt.Sprintf("local clock off by %s (more than %s)", skew, r.o.MaxSkew), detail,
-			"synchronise the clock with NTP (timedatectl set-ntp true): tokens, certificates and CRLs are checked against it")
+	return date.Add(500 * time.Millisecond), before.Add(after.Sub(before) / 2), nil
+}
+
+// crlURLs are the HTTP CRL distribution points of the anchors in use or of the --trust-root
+// certificates.
+func (r *run) crlURLs() []string {
+	var certs []*x509.Certificate
+	if r.o.Policy != nil {
+		for _, a := range r.o.Policy.Anchors() {
+			certs = append(certs, a.Cert)
+		}
 	}
-	return pass(CheckClock, fmt.Sprintf("within %s of the server (%s)", r.o.MaxSkew, skew), detail)
+	for _, f := range r.o.TrustRoots {
+		c, _ := trust.ReadCertificates(f)
+		certs = append(certs, c...)
+	}
+	seen := map[string]bool{}
+	var urls []string
+	for _, c := range certs {
+		for _, u := range c.CRLDistributionPoints {
+			if strings.HasPrefix(u, "http://") && !seen[u] {
+				seen[u] = true
+				urls = append(urls, u)
+			}
+		}
+	}
+	return urls
 }

@@ -16,7 +16,8 @@
 //	smtp.starttls  the same for SMTP submission (ECO.1.0.1)
 //	auth.imap      authentication (XOAUTH2 or certificate), NOOP, LOGOUT
 //	auth.smtp      authentication, NOOP, QUIT
-//	clock          the local clock against the Date header of the autoconfig HTTPS answer
+//	clock          the local clock against the Date header of the autoconfig HTTPS answer, else of
+//	               the CRL distribution point of a trusted certificate (more than MaxSkew fails)
 //
 // A check that cannot run because an earlier one failed is "skipped: …"; the report's failure is
 // carried by the earlier check.

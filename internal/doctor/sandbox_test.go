@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,5 +249,27 @@ func TestDoctor_configAndAnchors(t *testing.T) {
 	if c := rep.Check(doctor.CheckAnchors); !strings.Contains(c.Verdict, "TEST AC RACINE IGC-SANTE ELEMENTAIRE") ||
 		!strings.Contains(c.Fix, "trust update --profile test") {
 		t.Errorf("trust.anchors = %+v", c)
+	}
+}
+
+// Without autoconfig (servers given), the clock is compared with the Date of the CRL distribution
+// point of a trusted certificate (the IGC Santé publication point, here the sandbox's).
+func TestDoctor_clockFromCRLServer(t *testing.T) {
+	w := startWorld(t, 0)
+	org := filepath.Join(w.dir, "org.pem")
+	if err := os.WriteFile(org, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.w.OrgCertificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []time.Duration{0, 5 * time.Minute} {
+		o := w.options(t, "personal")
+		o.TrustRoots = append(o.TrustRoots, org)
+		o.Account.AutoconfigURL = ""
+		o.Account.IMAP, _ = lps.ParseEndpoint(w.w.Config.IMAP)
+		o.Account.SMTP, _ = lps.ParseEndpoint(w.w.Config.SMTP)
+		o.Now = func() time.Time { return time.Now().Add(off) }
+		c := doctor.Run(context.Background(), o).Check(doctor.CheckClock)
+		if c.Skipped || c.OK != (off == 0) || !strings.Contains(c.Detail, "Date of http://") {
+			t.Errorf("off %s: clock = %+v", off, c)
+		}
 	}
 }
