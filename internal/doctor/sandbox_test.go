@@ -273,3 +273,17 @@ func TestDoctor_clockFromCRLServer(t *testing.T) {
 		}
 	}
 }
+
+// A cached CRL past its nextUpdate is stale: the cache would no longer keep connections up through
+// an outage of the publication point (ECO.1.1.7). The doctor's clock is moved past the sandbox
+// CRLs' nextUpdate (the servers, which use the real clock, still accept).
+func TestDoctor_ECO_1_1_7_staleCRL(t *testing.T) {
+	w := startWorld(t, 0)
+	o := w.options(t, "personal")
+	wantFailed(t, doctor.Run(context.Background(), o)) // fills the cache
+	o.Now = func() time.Time { return time.Now().Add(30 * 24 * time.Hour) }
+	c := doctor.Run(context.Background(), o).Check(doctor.CheckCRL)
+	if c.OK || !strings.HasPrefix(c.Verdict, "stale: ") || !strings.Contains(c.Verdict, "nextUpdate") || !strings.Contains(c.Fix, "distribution points") {
+		t.Errorf("trust.crl = %+v", c)
+	}
+}
