@@ -80,7 +80,7 @@ func doctorOptions(env *cmdEnv, c *connFlags, smtp string) (doctor.Options, erro
 		return doctor.Options{}, usagef("--profile: %v", err)
 	}
 	o := doctor.Options{Profile: profile, AnchorsDir: filepath.Join(*c.dataDir, "trust"), CRLCacheDir: filepath.Join(*c.dataDir, "crl"),
-		TrustRoots: c.trustRoots, DBURL: dbURL(*c.db, *c.dataDir), Account: acct,
+		TrustRoots: c.trustRoots, DBURL: doctorDB(c), Account: acct,
 		Migrations: append(append(append(append([]store.Migration(nil), audit.Migrations...), patients.Migrations...),
 			mailstore.Migrations()...), outbox.Migrations...)}
 	cfg, err := config.Load(config.Options{Env: os.LookupEnv})
@@ -97,6 +97,17 @@ func doctorOptions(env *cmdEnv, c *connFlags, smtp string) (doctor.Options, erro
 	}
 	o.Policy, o.PolicyErr = c.policy(io.Discard)
 	return o, nil
+}
+
+// doctorDB is the database of the flags: --db, else MSSANTE_DB, else the data directory's.
+func doctorDB(c *connFlags) string {
+	if *c.db != "" {
+		return *c.db
+	}
+	if v := os.Getenv("MSSANTE_DB"); v != "" {
+		return v
+	}
+	return store.DefaultURL(*c.dataDir)
 }
 
 // writeDoctor prints one line per check: ✓ or ✗ (– when it did not run), the name, the verdict; the
