@@ -287,3 +287,32 @@ func TestDoctor_ECO_1_1_7_staleCRL(t *testing.T) {
 		t.Errorf("trust.crl = %+v", c)
 	}
 }
+
+// The other refusals are told apart too: a valid token of a professional not attached to the
+// mailbox is "refused (not expired)"; a client certificate of another PKI is "not issued by IGC
+// Santé" (ECO.1.1.10).
+func TestDoctor_otherRefusals(t *testing.T) {
+	w := startWorld(t, 0)
+	o := w.options(t, "personal")
+	var paul sandbox.Account
+	for _, a := range w.w.Config.Accounts {
+		if a.Kind == "personal" && a.Address != o.Account.Address {
+			paul = a
+		}
+	}
+	o.Account.Address = paul.Address // jeanne's token for paul's mailbox
+	c := wantFailed(t, doctor.Run(context.Background(), o), doctor.CheckIMAPAuth, doctor.CheckSMTPAuth)
+	if c.Verdict != "token refused by the server (not expired)" || !strings.Contains(c.Fix, "attached to this mailbox") {
+		t.Errorf("auth.imap = %+v", c)
+	}
+
+	o = w.options(t, "applicative")
+	foreign := testpki.New(t, testpki.Options{Name: "FOREIGN"}).Client(w.account("applicative").OrgID, w.account("applicative").Address)
+	o.Account.Credentials.Certificate = &foreign.TLS
+	rep := doctor.Run(context.Background(), o)
+	for _, name := range []string{doctor.CheckIMAPAuth, doctor.CheckSMTPAuth} {
+		if c := rep.Check(name); c.OK || !strings.Contains(c.Verdict, "not issued by IGC Santé") || !strings.Contains(c.Verdict, trust.RuleUntrusted) {
+			t.Errorf("%s = %+v\n%s", name, c, dump(rep))
+		}
+	}
+}
