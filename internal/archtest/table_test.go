@@ -151,5 +151,4 @@ var packages = []row{
 var planned = map[string]bool{
 	"internal/web":     true,
 	"internal/gateway": true,
-	"internal/doctor":  true,
 }
