@@ -473,3 +473,15 @@ func TestBindingAdd(t *testing.T) {
 		t.Errorf("Load = %+v, %v", c, err)
 	}
 }
+
+// --help shows the environment's value as the default, a database password redacted.
+func TestBind_helpDefaultFromEnv(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	Bind(fs, env(t, "MSSANTE_PROFILE", "test", "MSSANTE_DB", "postgres://u:pw-NOT-SHOWN@h/db", "MSSANTE_IDLE_TIMEOUT", "soon"),
+		"trust.profile", "db", "server.idle_timeout")
+	for name, want := range map[string]string{"profile": "test", "db": "postgres://u:xxxxx@h/db", "idle-timeout": "30m0s"} {
+		if got := fs.Lookup(name).DefValue; got != want {
+			t.Errorf("--%s default %q, want %q", name, got, want)
+		}
+	}
+}

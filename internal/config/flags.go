@@ -19,7 +19,8 @@ type Binding struct {
 // Bind declares on fs the flags of the fields named by keys (TOML keys: "data_dir",
 // "trust.profile"), with their names, defaults and help from the field table, and --config
 // FILE. A key whose field has no flag panics (a programming error), as does a flag declared
-// twice. env gives the defaults shown by --help and, later, the environment layer.
+// twice. env gives the defaults shown by --help (its value of a variable, else the default; a
+// database password redacted) and, later, the environment layer.
 func Bind(fs *flag.FlagSet, env Lookup, keys ...string) *Binding {
 	b := &Binding{fs: fs, env: env, values: map[string]*flagValue{}}
 	if fs.Lookup("config") == nil {
@@ -43,8 +44,11 @@ func (b *Binding) Add(keys ...string) {
 			panic("config.Bind: no flag for key " + key)
 		}
 		v := &flagValue{field: f}
+		if e := get(b.env, f.Env); e != "" && !f.Secret {
+			_ = f.set(defaults, e, false) // a bad value leaves the default; Load reports it
+		}
 		if !f.value(defaults).IsZero() {
-			v.def = f.text(defaults) // a zero default is not shown by --help
+			v.def = f.text(defaults) // the environment's value, else the default; a zero one is not shown
 		}
 		b.fs.Var(v, f.Flag, f.usage())
 		b.values[key] = v
