@@ -11,7 +11,11 @@ const Package = "mail"
 
 // Migrations returns the schema of the local mail index, for store.Open.
 func Migrations() []store.Migration {
-	return []store.Migration{{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres}}
+	return []store.Migration{
+		{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres},
+		// ReportsFor matches a DSN by its Original-Envelope-Id too.
+		{Package: Package, Version: 2, SQL: `CREATE INDEX mail_reports_envelope ON mail_reports (original_envelope_id)`},
+	}
 }
 
 // The two schemas differ only in ids, blobs and full text: SQLite FTS5 as an external-content
