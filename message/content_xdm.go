@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strings"
 	mathrand "math/rand/v2"
+	"strings"
 
 	"github.com/mssante/mssante/cda"
 	"github.com/mssante/mssante/pdfa"
