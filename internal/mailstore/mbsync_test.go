@@ -107,9 +107,25 @@ SyncState *
 		data := filepath.Join(dir, fmt.Sprintf("data%d", round))
 		wall, rss, output := timed(t, bin, "sync", "--account", appli, "--cert", chain, "--key", key, "--imap", st.IMAP,
 			"--trust-root", root, "--data-dir", data, "--folder", "INBOX")
+		if os.Getenv("MSSANTE_SYNC_VS_MBSYNC_LOG") != "" {
+			t.Log(output)
+		}
 		t.Logf("round %d mssante sync:  %6.2f s, %6.0f msg/s, peak RSS %5.1f MiB", round, wall, float64(n)/wall, rss)
 		if !strings.Contains(output, fmt.Sprintf(`"new": %d,`, n)) {
 			t.Errorf("mssante sync did not store %d messages:\n%s", n, output)
+		}
+		if base := os.Getenv("MSSANTE_SYNC_VS_MBSYNC_BASE"); base != "" { // another build, e.g. of main
+			wall, rss, output := timed(t, base, "sync", "--account", appli, "--cert", chain, "--key", key, "--imap", st.IMAP,
+				"--trust-root", root, "--data-dir", data+"-base", "--folder", "INBOX")
+			t.Logf("round %d %s sync: %6.2f s, %6.0f msg/s, peak RSS %5.1f MiB", round, base, wall, float64(n)/wall, rss)
+			if !strings.Contains(output, fmt.Sprintf(`"new": %d,`, n)) {
+				t.Errorf("%s sync did not store %d messages:\n%s", base, n, output)
+			}
+		}
+		if round == 2 { // the floor: the same command with nothing new
+			wall, rss, _ := timed(t, bin, "sync", "--account", appli, "--cert", chain, "--key", key, "--imap", st.IMAP,
+				"--trust-root", root, "--data-dir", data, "--folder", "INBOX")
+			t.Logf("mssante sync, up to date: %6.2f s, peak RSS %5.1f MiB", wall, rss)
 		}
 	}
 }
@@ -181,4 +197,3 @@ func countFiles(t *testing.T, maildir string) int {
 	}
 	return n
 }
-

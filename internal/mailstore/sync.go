@@ -40,9 +40,10 @@ type SyncOptions struct {
 	Batch int
 	// BatchBytes bounds the announced size of the bodies asked per command (default 8 MiB).
 	BatchBytes int64
-	// CommitEvery is the number of messages committed per transaction (default 50; a group also
-	// ends at 4 MiB of bodies). A group is committed before the folder state advances, also
-	// when the sync is cancelled.
+	// CommitEvery is the number of messages committed per transaction (default 25; a group also
+	// ends at 2 MiB of bodies, which it holds in memory). A group is committed before the folder
+	// state advances, also when the sync is cancelled. Larger groups are faster (BenchmarkSync:
+	// 50 gives ~25% more msg/s than 10 on SQLite) and hold more memory (~4 MiB more peak RSS).
 	CommitEvery int
 	// Maildir, when set, also receives every message (one file per message, flags in the name).
 	Maildir *Maildir
@@ -100,7 +101,7 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 		o.BatchBytes = 8 << 20
 	}
 	if o.CommitEvery <= 0 {
-		o.CommitEvery = 50
+		o.CommitEvery = 25
 	}
 	var sum Summary
 	acc, err := s.accountID(ctx, account, true)
@@ -434,7 +435,7 @@ func fetchedOf(m *lps.Summary, uidvalidity uint32) *fetched {
 }
 
 // commitBytes bounds the bodies a group holds in memory before it is committed.
-const commitBytes = 4 << 20
+const commitBytes = 2 << 20
 
 // group is the messages parsed and waiting for their transaction.
 type group struct {
