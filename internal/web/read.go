@@ -181,7 +181,7 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	}
 	mv.MDNSent = slices.ContainsFunc(m.Flags, func(f string) bool { return strings.EqualFold(f, "$MDNSent") })
 	if l.pkg != nil {
-		mv.Documents = documentViews(l, len(mv.Attachments))
+		mv.Documents = documentViews(l, mv.Attachments)
 	}
 	// ECO.3.1.6: the content is on the screen now; send the read receipt as the setting says.
 	if mv.MDNAsked && !mv.MDNSent && mv.MDNPolicy == mdnAuto && a.o.Operator != nil {
@@ -211,18 +211,17 @@ func partURL(m mailstore.Message, n int) string {
 }
 
 // documentViews reads the CDA documents of the archive: header and narrative, and the link of
-// the PDF/A that goes with each (the parts numbered after the attachments).
-func documentViews(l *loaded, firstPDF int) []cdaView {
+// the PDF/A that goes with each (the PDF parts of the mail, in the order of the documents).
+func documentViews(l *loaded, parts []partView) []cdaView {
+	var pdfs []partView
+	for _, p := range parts {
+		if p.PDF {
+			pdfs = append(pdfs, p)
+		}
+	}
 	var out []cdaView
-	n := firstPDF
 	for _, d := range l.pkg.Documents {
 		if d.CDA == nil {
-			if strings.EqualFold(d.Entry.MimeType, "application/pdf") || strings.HasSuffix(strings.ToLower(d.Path), ".pdf") {
-				if len(out) > 0 && out[len(out)-1].PDFURL == "" {
-					out[len(out)-1].PDFURL, out[len(out)-1].PDFName = partURL(l.msg, n), d.Path
-				}
-				n++
-			}
 			continue
 		}
 		doc := d.CDA
@@ -250,6 +249,9 @@ func documentViews(l *loaded, firstPDF int) []cdaView {
 			v.Date = t.Time.In(paris).Format("02/01/2006")
 		}
 		v.Sections = sections(doc.Sections)
+		if len(pdfs) > len(out) {
+			v.PDFURL, v.PDFName = pdfs[len(out)].URL, pdfs[len(out)].Name
+		}
 		out = append(out, v)
 	}
 	return out
@@ -311,9 +313,9 @@ func narrative(b *strings.Builder, n *cda.Node) {
 	}
 }
 
-// Policies of a mail's HTML: the user-generated-content policy of bluemonday (no script, no
-// event handler, no form, no style element), links opening outside with no referrer, images only
-// from data: and cid: unless the professional showed the remote content.
+// Policies of a mail's HTML (bluemonday, an allow-list): text, lists, tables and links only — no
+// script, no event handler, no form, no style element, no frame; links open outside with no
+// referrer; images only from data: URLs unless the professional showed the remote content.
 var (
 	localPolicy  = mailPolicy(false)
 	remotePolicy = mailPolicy(true)
@@ -321,13 +323,21 @@ var (
 )
 
 func mailPolicy(remote bool) *bluemonday.Policy {
-	p := bluemonday.UGCPolicy()
+	p := bluemonday.NewPolicy()
+	p.AllowStandardURLs()
+	p.AllowStandardAttributes()
+	p.AllowLists()
+	p.AllowTables()
+	p.AllowElements("p", "br", "b", "i", "u", "s", "strong", "em", "small", "sub", "sup", "blockquote", "pre", "code",
+		"h1", "h2", "h3", "h4", "h5", "h6", "hr", "div", "span", "font", "center", "address", "abbr", "del", "ins", "mark", "q")
+	p.AllowAttrs("href").OnElements("a")
 	p.RequireNoReferrerOnLinks(true)
 	p.AddTargetBlankToFullyQualifiedLinks(true)
 	p.AllowDataURIImages()
-	img := regexp.MustCompile(`^(data:image/(png|gif|jpeg|webp);base64,|cid:)`)
+	p.AllowAttrs("alt", "width", "height").OnElements("img")
+	img := regexp.MustCompile(`^data:image/(png|gif|jpeg|webp);base64,`)
 	if remote {
-		img = regexp.MustCompile(`^(data:image/(png|gif|jpeg|webp);base64,|cid:|https?://)`)
+		img = regexp.MustCompile(`^(data:image/(png|gif|jpeg|webp);base64,|https?://)`)
 	}
 	p.AllowAttrs("src").Matching(img).OnElements("img")
 	return p
@@ -346,7 +356,7 @@ func sanitizeMail(html string, remote bool) (string, bool) {
 		withRemote := remotePolicy.Sanitize(html)
 		blocked = withRemote != clean || strings.Contains(strings.ToLower(html), "url(http")
 	}
-	imgSrc := "data: cid:"
+	imgSrc := "data:"
 	if remote {
 		imgSrc += " https: http:"
 	}
@@ -357,8 +367,8 @@ func sanitizeMail(html string, remote bool) (string, bool) {
 	return doc, blocked
 }
 
-// handlePart sends an attachment, or a PDF/A of the XDM archive (after the attachments), inline
-// for a PDF, as a download otherwise.
+// handlePart sends an attachment (IHE_XDM.zip, the PDF/A of a document, a file): inline for a
+// PDF, shown in the browser's viewer, as a download otherwise.
 func (a *App) handlePart(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	l, ok := a.load(w, r, c)
 	if !ok {
@@ -374,18 +384,6 @@ func (a *App) handlePart(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	if n < len(l.parsed.Attachments) {
 		att := l.parsed.Attachments[n]
 		name, ctype, data = firstNonEmpty(att.Name, fmt.Sprintf("piece-%d", n+1)), att.ContentType, att.Data
-	} else if l.pkg != nil {
-		k := n - len(l.parsed.Attachments)
-		for _, d := range l.pkg.Documents {
-			if d.CDA != nil || !(strings.EqualFold(d.Entry.MimeType, "application/pdf") || strings.HasSuffix(strings.ToLower(d.Path), ".pdf")) {
-				continue
-			}
-			if k == 0 {
-				name, ctype, data = d.Path[strings.LastIndex(d.Path, "/")+1:], "application/pdf", d.Data
-				break
-			}
-			k--
-		}
 	}
 	if data == nil {
 		a.notFound(w, r, c)
