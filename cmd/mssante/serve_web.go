@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mssante/mssante/internal/annuaire"
+	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/mailstore"
+	"github.com/mssante/mssante/internal/outbox"
+	"github.com/mssante/mssante/internal/patients"
+	"github.com/mssante/mssante/internal/server"
+	"github.com/mssante/mssante/internal/store"
+	"github.com/mssante/mssante/internal/web"
+	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/message"
+	"github.com/mssante/mssante/trust"
+	"github.com/mssante/mssante/xdm"
+)
+
+// The web application of `mssante serve` (internal/web) and its operator side.
+//
+// TODO(lead): webOperator talks to lps and message itself because internal/mailbox (branch
+// mailbox) was not in main when it was written; once it is, Send/MDN/Watch become
+// mailbox.Account calls, and Sync needs from mailbox an exported way to run mailstore.Sync on the
+// account's IMAP session (for instance Account.Sync(ctx, *mailstore.Store, *mailstore.SyncOptions)).
+
+// webOperator implements web.Operator over the API LPS: IMAP (sync, IDLE, flags) and SMTP
+// (submission), XOAUTH2 with the session's token, the TLS policy, the audit trail.
+type webOperator struct {
+	ms            *mailstore.Store
+	patients      *patients.Store
+	policy        *trust.Policy
+	autoconfigURL string
+	trail         *audit.Trail
+	patientDomain string
+	outbox        *outbox.Outbox
+	log           *slog.Logger
+}
+
+func (o *webOperator) dial(ctx context.Context, address, author, protocol string, tokens web.TokenFunc) (lps.Endpoint, lps.Auth, *lps.Options, error) {
+	servers, err := discover(ctx, address, "personal", o.autoconfigURL, o.policy)
+	if err != nil {
+		return lps.Endpoint{}, lps.Auth{}, nil, err
+	}
+	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: address, Tokens: lps.TokenSourceFunc(tokens)}
+	for _, s := range servers {
+		if s.Protocol != protocol {
+			continue
+		}
+		if s.Username != "" && s.Username != address {
+			auth.Login = s.Username
+		}
+		ep, err := startTLSEndpoint(s)
+		if err != nil {
+			return ep, auth, nil, err
+		}
+		rec := &auditRecorder{trail: o.trail, author: author, server: ep.String(), stderr: os.Stderr}
+		opts := &lps.Options{TLS: o.policy.ClientConfig("", nil), Recorder: rec, ClassifyTLSError: trust.ClassifyHandshakeError,
+			Logger: o.log}
+		return ep, auth, opts, nil
+	}
+	return lps.Endpoint{}, auth, nil, fmt.Errorf("autoconfig gives no %s server for %s", protocol, address)
+}
+
+func (o *webOperator) imap(ctx context.Context, address, author string, tokens web.TokenFunc) (*lps.IMAPClient, error) {
+	ep, auth, opts, err := o.dial(ctx, address, author, "imap", tokens)
+	if err != nil {
+		return nil, err
+	}
+	return lps.DialIMAP(ctx, ep, auth, opts)
+}
+
+// Sync brings the account into the local index (mailstore.Sync over one IMAP session).
+func (o *webOperator) Sync(ctx context.Context, address, author string, tokens web.TokenFunc) error {
+	ic, err := o.imap(ctx, address, author, tokens)
+	if err != nil {
+		return err
+	}
+	defer ic.Close()
+	_, err = o.ms.Sync(ctx, ic, address, nil)
+	return err
+}
+
+// Watch keeps IDLE on INBOX and calls changed on each update.
+func (o *webOperator) Watch(ctx context.Context, address, author string, tokens web.TokenFunc, changed func()) error {
+	ic, err := o.imap(ctx, address, author, tokens)
+	if err != nil {
+		return err
+	}
+	defer ic.Close()
+	if _, err := ic.Select(ctx, "INBOX"); err != nil {
+		return err
+	}
+	return ic.Idle(ctx, func(lps.Update) { changed() })
+}
+
+// Send composes the draft with package message (MSSanté headers, XDM, PDF/A, patient rules) and
+// submits it.
+func (o *webOperator) Send(ctx context.Context, address, author string, tokens web.TokenFunc, d *web.Draft) (*web.Sent, error) {
+	if len(d.Files) > 0 {
+		// message.Compose carries CDA documents only; a file is never dropped silently.
+		return nil, errors.New("les pièces jointes autres que des documents CDA ne sont pas encore prises en charge")
+	}
+	md := &message.Draft{From: message.Address{Addr: address}, Subject: d.Subject, Text: d.Text, CDAs: d.CDAs,
+		DSN: d.DSN, MDN: d.MDN, MESFin: d.MESFin, Derogation: d.Derogation}
+	for _, x := range d.To {
+		md.To = append(md.To, message.Address{Addr: x})
+	}
+	for _, x := range d.Cc {
+		md.Cc = append(md.Cc, message.Address{Addr: x})
+	}
+	for _, id := range d.ToPatients {
+		if o.patients == nil {
+			return nil, errors.New("aucun fichier de patients")
+		}
+		p, err := o.patients.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		var addr string
+		if d.Derogation {
+			dr, err := p.Derogation(o.patientDomain, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			addr = dr.Address
+		} else if addr, err = p.Address(o.patientDomain); err != nil {
+			return nil, err
+		} else {
+			md.Patients = append(md.Patients, p.Identity)
+		}
+		md.To = append(md.To, message.Address{Name: strings.TrimSpace(p.Identity.FirstName + " " + p.Identity.BirthName), Addr: addr})
+	}
+	if d.Parent != nil && len(d.Parent.Raw) > 0 {
+		pm, err := message.Parse(d.Parent.Raw, &message.ReadOptions{PatientDomain: o.patientDomain})
+		if err != nil {
+			return nil, err
+		}
+		if d.Forward {
+			// The forwarded documents go again, packaged for this mail; any other file of the
+			// parent would be lost, so the forward is refused rather than silently incomplete.
+			for _, a := range pm.Attachments {
+				if !strings.EqualFold(a.Name, "IHE_XDM.zip") && !strings.HasSuffix(strings.ToLower(a.Name), ".pdf") {
+					return nil, fmt.Errorf("le transfert de la pièce jointe %q n'est pas encore pris en charge", a.Name)
+				}
+			}
+			if len(pm.XDM) > 0 {
+				cdas, err := xdmCDAs(pm.XDM)
+				if err != nil {
+					return nil, err
+				}
+				md.CDAs = append(md.CDAs, cdas...)
+			}
+		} else {
+			md.Parent = message.ParentOf(pm)
+		}
+	}
+	c, err := message.Compose(md, &message.Options{PatientDomain: o.patientDomain})
+	if err != nil {
+		return nil, err
+	}
+	var rcpts []string
+	for _, a := range append(append([]message.Address{}, md.To...), md.Cc...) {
+		rcpts = append(rcpts, a.Addr)
+	}
+	if err := o.submit(ctx, address, author, tokens, rcpts, c.Data, d.DSN); err != nil {
+		return nil, err
+	}
+	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts}, nil
+}
+
+func (o *webOperator) submit(ctx context.Context, address, author string, tokens web.TokenFunc, rcpts []string, data []byte, dsn bool) error {
+	ep, auth, opts, err := o.dial(ctx, address, author, "smtp", tokens)
+	if err != nil {
+		return err
+	}
+	sc, err := lps.DialSMTP(ctx, ep, auth, opts)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	var d *lps.DSN
+	if dsn {
+		d = &lps.DSN{}
+	}
+	_, err = sc.Submit(ctx, address, rcpts, bytes.NewReader(data), d)
+	return err
+}
+
+// MDN sends the read receipt of a message of the local index and flags it $MDNSent.
+func (o *webOperator) MDN(ctx context.Context, address, author string, tokens web.TokenFunc, folder string, uid uint32) error {
+	m, err := o.ms.Get(ctx, address, folder, uid)
+	if err != nil {
+		return err
+	}
+	raw, err := o.ms.Body(ctx, m)
+	if err != nil {
+		return err
+	}
+	orig, err := message.Parse(raw, &message.ReadOptions{PatientDomain: o.patientDomain})
+	if err != nil {
+		return err
+	}
+	if !orig.MDNRequested || len(orig.MDNTo) == 0 {
+		return errors.New("aucun accusé de lecture n'est demandé")
+	}
+	c, err := message.BuildMDN(orig, message.Address{Addr: address}, &message.Options{PatientDomain: o.patientDomain})
+	if err != nil {
+		return err
+	}
+	var rcpts []string
+	for _, a := range orig.MDNTo {
+		rcpts = append(rcpts, a.Addr)
+	}
+	if err := o.submit(ctx, address, author, tokens, rcpts, c.Data, false); err != nil {
+		return err
+	}
+	ic, err := o.imap(ctx, address, author, tokens)
+	if err != nil {
+		return err
+	}
+	defer ic.Close()
+	if _, err := ic.Select(ctx, folder); err != nil {
+		return err
+	}
+	return ic.SetFlags(ctx, []uint32{uid}, lps.FlagsAdd, lps.FlagMDNSent)
+}
+
+// xdmCDAs returns the CDA documents of an IHE XDM archive (a forward packages them again).
+func xdmCDAs(data []byte) ([][]byte, error) {
+	pkg, err := xdm.Read(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the forwarded IHE_XDM.zip: %w", err)
+	}
+	var out [][]byte
+	for _, d := range pkg.Documents {
+		if d.CDA != nil {
+			out = append(out, d.Data)
+		}
+	}
+	return out, nil
+}
+
+// webApp builds the web application of serve over the main database (mail index, known patients,
+// outbox, the web's tables) and the local annuaire index when one was imported.
+func webApp(ctx context.Context, url, dataDir, autoconfigURL string, pol *trust.Policy, trail *audit.Trail,
+	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
+	migs := append(append(append(mailstore.Migrations(), patients.Migrations...), outbox.Migrations...), web.Migrations...)
+	db, err := store.Open(ctx, url, migs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	pats := patients.New(db)
+	ms := mailstore.New(db, &mailstore.Options{Patients: pats, Logger: log})
+	ob := outbox.New(db, &outbox.Options{Logger: log})
+	op := &webOperator{ms: ms, patients: pats, policy: pol, autoconfigURL: autoconfigURL, trail: trail,
+		patientDomain: ins.DefaultPatientDomain, outbox: ob, log: log}
+	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Operator: op, Audit: trail, Logger: log}
+	var closers []func()
+	if p := filepath.Join(dataDir, annuaire.IndexFile); webFileExists(p) {
+		x := annuaire.OpenIndex(p)
+		closers = append(closers, func() { _ = x.Close() })
+		o.Directory = annuaire.NamedSource("local", x)
+		o.MailboxesOf = web.DirectoryMailboxes(x)
+	}
+	app, err := web.New(o)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return app, func() {
+		_ = app.Close()
+		for _, c := range closers {
+			c()
+		}
+		db.Close()
+	}, nil
+}
+
+// serveWeb builds the web app of serve: with --sandbox against the sandbox world (its autoconfig,
+// its test root, its directory), else the production IGC Santé anchors and the operators'
+// autoconfig.
+func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *audit.Trail,
+	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
+	to := trust.Options{Profile: trust.ProfileProduction, AnchorsDir: filepath.Join(*c.dataDir, "trust"),
+		CRLCacheDir: filepath.Join(*c.dataDir, "crl"), Logger: log}
+	var acURL string
+	dataDir := *c.dataDir
+	if ready != nil {
+		to = trust.Options{Profile: trust.ProfileTest, CRLCacheDir: filepath.Join(*c.dataDir, "sandbox", "web-crl"), Logger: log}
+		certs, err := trust.ReadCertificates(ready.World.TrustRoot)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox trust root: %w", err)
+		}
+		to.ExtraRoots, acURL = certs, ready.World.AutoconfigURL
+		dataDir = filepath.Join(*c.dataDir, "sandbox", "web")
+		if err := sandboxDirectory(ctx, ready.World.Directory, dataDir); err != nil {
+			log.Warn("sandbox directory not indexed: no autocomplete", "err", err)
+		}
+	}
+	if err := os.MkdirAll(to.CRLCacheDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	pol, err := trust.New(to)
+	if err != nil {
+		return nil, nil, err
+	}
+	return webApp(ctx, dbURL(*c.db, *c.dataDir), dataDir, acURL, pol, trail, sessions, log)
+}
+
+// sandboxDirectory indexes the sandbox's directory extraction into dataDir (the autocomplete
+// of the compose screen).
+func sandboxDirectory(ctx context.Context, extraction, dataDir string) error {
+	if extraction == "" {
+		return errors.New("the sandbox gives no directory file")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.Open(extraction)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dst := filepath.Join(dataDir, annuaire.IndexFile)
+	tmp := dst + ".new"
+	if _, err := annuaire.BuildIndex(ctx, tmp, f, nil); err != nil {
+		return err
+	}
+	return annuaire.ReplaceIndex(tmp, dst)
+}
+
+func webFileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
