@@ -44,7 +44,18 @@ type webOperator struct {
 	trail         *audit.Trail
 	patientDomain string
 	outbox        *outbox.Outbox
-	log           *slog.Logger
+	// entities are the display labels of organisational mailboxes (ECO.2.2.7: "<Entité>"); a
+	// mailbox not listed is personal ("<Prénom> <NOM>" of the professional).
+	entities map[string]string
+	log      *slog.Logger
+}
+
+// label is the sender label of the From address (ECO.2.2.7).
+func (o *webOperator) label(address string, d *web.Draft) (string, error) {
+	if e, ok := o.entities[strings.ToLower(address)]; ok {
+		return message.SenderLabel{Kind: message.Organisational, Entity: e}.Label()
+	}
+	return message.SenderLabel{Kind: message.Personal, FirstName: d.GivenName, Name: d.FamilyName}.Label()
 }
 
 func (o *webOperator) dial(ctx context.Context, address, author, protocol string, tokens web.TokenFunc) (lps.Endpoint, lps.Auth, *lps.Options, error) {
@@ -111,7 +122,11 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 		// message.Compose carries CDA documents only; a file is never dropped silently.
 		return nil, errors.New("les pièces jointes autres que des documents CDA ne sont pas encore prises en charge")
 	}
-	md := &message.Draft{From: message.Address{Addr: address}, Subject: d.Subject, Text: d.Text, CDAs: d.CDAs,
+	label, err := o.label(address, d)
+	if err != nil {
+		return nil, err
+	}
+	md := &message.Draft{From: message.Address{Name: label, Addr: address}, Subject: d.Subject, Text: d.Text, CDAs: d.CDAs,
 		DSN: d.DSN, MDN: d.MDN, MESFin: d.MESFin, Derogation: d.Derogation}
 	for _, x := range d.To {
 		md.To = append(md.To, message.Address{Addr: x})
@@ -175,6 +190,13 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 	}
 	if err := o.submit(ctx, address, author, tokens, rcpts, c.Data, d.DSN); err != nil {
 		return nil, err
+	}
+	// A copy in Sent, as mail clients keep one (best effort: the mail is gone already).
+	if ic, err := o.imap(ctx, address, author, tokens); err == nil {
+		if _, err := ic.Append(ctx, "Sent", []string{lps.FlagSeen}, bytes.NewReader(c.Data), int64(len(c.Data))); err != nil {
+			o.log.Warn("web: copy to Sent", "account", address, "err", err)
+		}
+		_ = ic.Close()
 	}
 	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts}, nil
 }
@@ -253,7 +275,7 @@ func xdmCDAs(data []byte) ([][]byte, error) {
 
 // webApp builds the web application of serve over the main database (mail index, known patients,
 // outbox, the web's tables) and the local annuaire index when one was imported.
-func webApp(ctx context.Context, url, dataDir, autoconfigURL string, pol *trust.Policy, trail *audit.Trail,
+func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain string, entities map[string]string, pol *trust.Policy, trail *audit.Trail,
 	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
 	migs := append(append(append(mailstore.Migrations(), patients.Migrations...), outbox.Migrations...), web.Migrations...)
 	db, err := store.Open(ctx, url, migs...)
@@ -261,11 +283,15 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL string, pol *trust.
 		return nil, nil, err
 	}
 	pats := patients.New(db)
-	ms := mailstore.New(db, &mailstore.Options{Patients: pats, Logger: log})
+	if patientDomain == "" {
+		patientDomain = ins.DefaultPatientDomain
+	}
+	ms := mailstore.New(db, &mailstore.Options{Patients: pats, PatientDomain: patientDomain, Logger: log})
 	ob := outbox.New(db, &outbox.Options{Logger: log})
 	op := &webOperator{ms: ms, patients: pats, policy: pol, autoconfigURL: autoconfigURL, trail: trail,
-		patientDomain: ins.DefaultPatientDomain, outbox: ob, log: log}
-	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Operator: op, Audit: trail, Logger: log}
+		patientDomain: patientDomain, outbox: ob, entities: entities, log: log}
+	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Operator: op, Audit: trail,
+		PatientDomain: patientDomain, Logger: log}
 	var closers []func()
 	if p := filepath.Join(dataDir, annuaire.IndexFile); webFileExists(p) {
 		x := annuaire.OpenIndex(p)
@@ -294,7 +320,8 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
 	to := trust.Options{Profile: trust.ProfileProduction, AnchorsDir: filepath.Join(*c.dataDir, "trust"),
 		CRLCacheDir: filepath.Join(*c.dataDir, "crl"), Logger: log}
-	var acURL string
+	var acURL, patientDomain string
+	entities := map[string]string{}
 	dataDir := *c.dataDir
 	if ready != nil {
 		to = trust.Options{Profile: trust.ProfileTest, CRLCacheDir: filepath.Join(*c.dataDir, "sandbox", "web-crl"), Logger: log}
@@ -303,6 +330,16 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 			return nil, nil, fmt.Errorf("sandbox trust root: %w", err)
 		}
 		to.ExtraRoots, acURL = certs, ready.World.AutoconfigURL
+		for _, a := range ready.World.Accounts {
+			if a.Kind == "organisational" {
+				entities[strings.ToLower(a.Address)] = firstNonEmptyStr(a.Name, a.Address)
+			}
+		}
+		for _, d := range ready.World.Domains {
+			if strings.HasPrefix(d, "patient.") {
+				patientDomain = d
+			}
+		}
 		dataDir = filepath.Join(*c.dataDir, "sandbox", "web")
 		if err := sandboxDirectory(ctx, ready.World.Directory, dataDir); err != nil {
 			log.Warn("sandbox directory not indexed: no autocomplete", "err", err)
@@ -315,7 +352,7 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 	if err != nil {
 		return nil, nil, err
 	}
-	return webApp(ctx, dbURL(*c.db, *c.dataDir), dataDir, acURL, pol, trail, sessions, log)
+	return webApp(ctx, dbURL(*c.db, *c.dataDir), dataDir, acURL, patientDomain, entities, pol, trail, sessions, log)
 }
 
 // sandboxDirectory indexes the sandbox's directory extraction into dataDir (the autocomplete
@@ -343,4 +380,13 @@ func sandboxDirectory(ctx context.Context, extraction, dataDir string) error {
 func webFileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+func firstNonEmptyStr(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -216,7 +216,7 @@ func (a *App) handleComposePost(w http.ResponseWriter, r *http.Request, c *reqCt
 		http.Redirect(w, r, "/app/compose?saved=1&draft="+id, http.StatusSeeOther)
 		return
 	}
-	d := &Draft{From: from, Subject: cv.Subject, Text: cv.Text, DSN: cv.DSN, MDN: cv.MDN, MESFin: cv.Fin}
+	d := &Draft{From: from, GivenName: c.sess.Pro.GivenName, FamilyName: c.sess.Pro.FamilyName, Subject: cv.Subject, Text: cv.Text, DSN: cv.DSN, MDN: cv.MDN, MESFin: cv.Fin}
 	var err error
 	if d.To, err = splitAddrs(cv.To); err != nil {
 		fail(http.StatusBadRequest, "Destinataire invalide : "+err.Error())

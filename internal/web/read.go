@@ -180,6 +180,10 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		mv.MDNAsked = p.MDNRequested
 	}
 	mv.MDNSent = slices.ContainsFunc(m.Flags, func(f string) bool { return strings.EqualFold(f, "$MDNSent") })
+	if r.URL.Query().Get("mdn") == "sent" && mv.MDNAsked {
+		// Just sent (handleMDN): the flag reaches the local index at the next sync.
+		mv.MDNSent, mv.MDNNotice = true, "Accusé de lecture envoyé à l'expéditeur."
+	}
 	if l.pkg != nil {
 		mv.Documents = documentViews(l, mv.Attachments)
 	}

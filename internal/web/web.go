@@ -49,7 +49,9 @@ type Operator interface {
 // Draft is a mail as the compose screen builds it; Operator.Send composes it (MSSanté rules,
 // XDM packaging, patient addresses).
 type Draft struct {
-	From    string
+	From string
+	// Author is the professional writing (for the sender label, ECO.2.2.7).
+	GivenName, FamilyName string
 	To, Cc  []string
 	Subject string
 	Text    string
