@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/internal/annuaire"
 	"github.com/mssante/mssante/internal/audit"
 	"github.com/mssante/mssante/internal/mailstore"
@@ -20,7 +21,6 @@ import (
 	"github.com/mssante/mssante/internal/server"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/internal/web"
-	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
 	"github.com/mssante/mssante/trust"

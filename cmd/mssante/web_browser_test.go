@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +66,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		return
 	}
 	var png []byte
-	if err := chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond), into(&png, chromedp.FullScreenshot(90))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond), into(&png, chromedp.FullScreenshot(100))); err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	dir := filepath.Join(testkit.ModuleRoot(t), "docs", "screens")
@@ -348,7 +349,7 @@ func TestWeb_browser(t *testing.T) {
 		waitText(t, pctx, base+"/app/inbox?mb="+url.QueryEscape(paul), "imagerie")
 		if err := chromedp.Do(pctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
 			chromedp.WaitVisible(chromedp.ID("send-mdn")), chromedp.Click(chromedp.ID("send-mdn")),
-			chromedp.WaitVisible(chromedp.ID("mdn")), into(&body, chromedp.Text(chromedp.ID("mdn")))); err != nil {
+			chromedp.WaitNotPresent(chromedp.ID("send-mdn")), into(&body, chromedp.Text(chromedp.ID("mdn")))); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(body, "envoyé") {
@@ -361,7 +362,14 @@ func TestWeb_browser(t *testing.T) {
 		}
 		var loc string
 		_ = chromedp.Do(ctx, into(&loc, chromedp.Location()))
-		waitText(t, ctx, loc, "Lu")
+		waitText(t, ctx, loc, "Suivi de l'envoi")
+		var tl string
+		if err := chromedp.Do(ctx, into(&tl, chromedp.Text(chromedp.CSS(".timeline")))); err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^\W*Lu\b`).MatchString(tl) {
+			t.Errorf("timeline of the sent mail has no read receipt: %s", tl)
+		}
 		screenshot(t, ctx, "sent-timeline")
 	})
 

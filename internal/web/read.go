@@ -400,7 +400,7 @@ func (a *App) handlePart(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		ctype = "application/pdf"
 		// Shown in the browser's PDF viewer, in a frame of the app.
 		w.Header().Set("X-Frame-Options", "SAMEORIGIN")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'self'; sandbox")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'self'")
 	} else {
 		ctype = "application/octet-stream" // never rendered by the browser
 	}

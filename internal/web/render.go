@@ -84,6 +84,14 @@ func parseTemplates() (*template.Template, error) {
 		"join":       strings.Join,
 		"firstTitle": func(v ...string) string { return firstNonEmpty(v...) },
 	}
+	// wbr lets an address break after its "@" (the mailbox list of the navigation).
+	funcs["wbr"] = func(s string) template.HTML {
+		local, domain, ok := strings.Cut(s, "@")
+		if !ok {
+			return template.HTML(template.HTMLEscapeString(s))
+		}
+		return template.HTML(template.HTMLEscapeString(local) + "@<wbr>" + template.HTMLEscapeString(domain))
+	}
 	return template.New("").Funcs(funcs).ParseFS(files, "templates/*.html")
 }
 

@@ -52,9 +52,9 @@ type Draft struct {
 	From string
 	// Author is the professional writing (for the sender label, ECO.2.2.7).
 	GivenName, FamilyName string
-	To, Cc  []string
-	Subject string
-	Text    string
+	To, Cc                []string
+	Subject               string
+	Text                  string
 	// ToPatients are known patients (internal/patients ids) written to (ECO.3.1.5); the
 	// address is built from the INS by the mailbox layer.
 	ToPatients []int64
