@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mssante/mssante/ins"
@@ -48,6 +49,74 @@ type webOperator struct {
 	// mailbox not listed is personal ("<Prénom> <NOM>" of the professional).
 	entities map[string]string
 	log      *slog.Logger
+
+	// tokens are the token functions of the last session that sent from each account: the
+	// outbox runner submits with them (a mail queued while no session of its account lives waits
+	// and is retried).
+	mu     sync.Mutex
+	tokens map[string]senderCreds
+}
+
+type senderCreds struct {
+	author string
+	tokens web.TokenFunc
+}
+
+// runOutbox sends the queued mail (internal/outbox: durable, retried, exactly once but for one
+// window) and applies the reports the sync found (delivered, read, bounced) until ctx ends.
+func (o *webOperator) runOutbox(ctx context.Context) {
+	sender := outbox.SenderFunc(func(ctx context.Context, account string) (outbox.Session, error) {
+		o.mu.Lock()
+		cr, ok := o.tokens[strings.ToLower(account)]
+		o.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("no session of %s to send with", account)
+		}
+		ep, auth, opts, err := o.dial(ctx, account, cr.author, "smtp", cr.tokens)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := lps.DialSMTP(ctx, ep, auth, opts)
+		if err != nil {
+			return nil, err
+		}
+		return outbox.LPSSession{Client: sc}, nil
+	})
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := o.outbox.Refresh(ctx, indexReports{o.ms}, outbox.Filter{}); err != nil && ctx.Err() == nil {
+					o.log.Warn("web: outbox refresh", "err", err)
+				}
+			}
+		}
+	}()
+	if _, err := o.outbox.Run(ctx, sender, outbox.RunOptions{Workers: 1, Poll: time.Second}); err != nil && ctx.Err() == nil {
+		o.log.Error("web: outbox runner stopped", "err", err)
+	}
+}
+
+// indexReports gives the outbox the reports the local index found (DSN, MDN, bounces).
+type indexReports struct{ ms *mailstore.Store }
+
+func (r indexReports) ReportsFor(ctx context.Context, messageID string) ([]outbox.Report, error) {
+	list, err := r.ms.ReportsFor(ctx, messageID)
+	if err != nil {
+		return nil, err
+	}
+	var out []outbox.Report
+	for _, rp := range list {
+		if st, ok := outbox.Classify(rp.Kind, rp.Action, rp.Disposition, rp.Failed); ok {
+			out = append(out, outbox.Report{State: st, Reason: strings.TrimSpace(rp.Status + " " + rp.Reason + " " + rp.Disposition),
+				Recipient: rp.Recipient, At: rp.Date})
+		}
+	}
+	return out, nil
 }
 
 // label is the sender label of the From address (ECO.2.2.7).
@@ -188,17 +257,26 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 	for _, a := range append(append([]message.Address{}, md.To...), md.Cc...) {
 		rcpts = append(rcpts, a.Addr)
 	}
-	if err := o.submit(ctx, address, author, tokens, rcpts, c.Data, d.DSN); err != nil {
+	// Stored in the durable outbox before any SMTP command; the runner sends it.
+	var dsn *outbox.DSN
+	if d.DSN {
+		dsn = &outbox.DSN{}
+	}
+	o.mu.Lock()
+	o.tokens[strings.ToLower(address)] = senderCreds{author: author, tokens: tokens}
+	o.mu.Unlock()
+	e, err := o.outbox.Add(ctx, outbox.Message{Account: address, From: address, Rcpts: rcpts, Raw: c.Data, DSN: dsn})
+	if err != nil {
 		return nil, err
 	}
-	// A copy in Sent, as mail clients keep one (best effort: the mail is gone already).
+	// A copy in Sent, as mail clients keep one (best effort).
 	if ic, err := o.imap(ctx, address, author, tokens); err == nil {
 		if _, err := ic.Append(ctx, "Sent", []string{lps.FlagSeen}, bytes.NewReader(c.Data), int64(len(c.Data))); err != nil {
 			o.log.Warn("web: copy to Sent", "account", address, "err", err)
 		}
 		_ = ic.Close()
 	}
-	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts}, nil
+	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts, OutboxID: e.ID}, nil
 }
 
 func (o *webOperator) submit(ctx context.Context, address, author string, tokens web.TokenFunc, rcpts []string, data []byte, dsn bool) error {
@@ -289,7 +367,10 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 	ms := mailstore.New(db, &mailstore.Options{Patients: pats, PatientDomain: patientDomain, Logger: log})
 	ob := outbox.New(db, &outbox.Options{Logger: log})
 	op := &webOperator{ms: ms, patients: pats, policy: pol, autoconfigURL: autoconfigURL, trail: trail,
-		patientDomain: patientDomain, outbox: ob, entities: entities, log: log}
+		patientDomain: patientDomain, outbox: ob, entities: entities, log: log, tokens: map[string]senderCreds{}}
+	octx, stopOutbox := context.WithCancel(ctx)
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); op.runOutbox(octx) }()
 	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Operator: op, Audit: trail,
 		PatientDomain: patientDomain, Logger: log}
 	var closers []func()
@@ -301,11 +382,15 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 	}
 	app, err := web.New(o)
 	if err != nil {
+		stopOutbox()
+		<-outboxDone
 		db.Close()
 		return nil, nil, err
 	}
 	return app, func() {
 		_ = app.Close()
+		stopOutbox()
+		<-outboxDone
 		for _, c := range closers {
 			c()
 		}

@@ -265,7 +265,7 @@ func TestWeb_browser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("text"), "Bonjour Paul, le compte rendu d'imagerie."),
 			chromedp.Click(chromedp.CSS(`input[name="mdn"]`)),
 			chromedp.Click(chromedp.ID("send")),
-			chromedp.WaitVisible(chromedp.CSS("#messages, .empty, .alert-error")),
+			chromedp.WaitVisible(chromedp.CSS("#sent-page, .alert-error")),
 		); err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +290,7 @@ func TestWeb_browser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("text"), "Bonjour, votre rendez-vous est confirmé."),
 			chromedp.Click(chromedp.ID("fin")),
 			chromedp.Click(chromedp.ID("send")),
-			chromedp.WaitVisible(chromedp.CSS("#messages, .empty, .alert-error")),
+			chromedp.WaitVisible(chromedp.CSS("#sent-page, .alert-error")),
 			into(&errText, chromedp.Evaluate[string](`(document.querySelector('.alert-error')||{}).textContent||''`)),
 		); err != nil {
 			t.Fatal(err)

@@ -155,7 +155,7 @@ func (a *App) indexed(ctx context.Context, accounts []string) ([]string, []strin
 	var known, folders []string
 	seen := map[string]bool{}
 	for _, acc := range accounts {
-		fs, err := a.o.Mail.Folders(ctx, acc)
+		fs, err := a.foldersOf(ctx, acc)
 		if err != nil {
 			if !errors.Is(err, mailstore.ErrNotFound) {
 				a.log.Warn("web: folders", "account", acc, "err", err)

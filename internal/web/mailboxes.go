@@ -129,6 +129,7 @@ func (a *App) handleAddMailbox(w http.ResponseWriter, r *http.Request, c *reqCtx
 		return
 	}
 	err := a.o.Operator.Sync(r.Context(), addr, c.author(), TokenFunc(c.sess.Token))
+	a.dropFolders(addr)
 	a.audit(r.Context(), c, addr, audit.ActionAuth, "web: add mailbox", err)
 	if err != nil {
 		d.Error = "Connexion à " + addr + " refusée avec votre identité Pro Santé Connect : " + err.Error()

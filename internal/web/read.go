@@ -491,6 +491,10 @@ func (a *App) timeline(r *http.Request, account, messageID string, reports []mai
 			}
 		}
 	}
+	fromOutbox := map[string]bool{}
+	for _, st := range tv.Steps {
+		fromOutbox[st.Label] = true
+	}
 	for _, rp := range reports {
 		s := stepView{At: rp.Date, Detail: strings.TrimSpace(rp.Recipient + " " + rp.Status + " " + rp.Reason), Bad: rp.Failed}
 		switch {
@@ -500,6 +504,9 @@ func (a *App) timeline(r *http.Request, account, messageID string, reports []mai
 			s.Label = "Lu"
 		default:
 			s.Label = "Distribué"
+		}
+		if fromOutbox[s.Label] {
+			continue // the outbox applied this report already (Refresh)
 		}
 		tv.Steps = append(tv.Steps, s)
 	}

@@ -130,7 +130,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, c *reqCtx, status i
 	}
 	for _, m := range c.mailboxes {
 		v := mailboxView{Address: m.Address, Source: m.Source, Selected: selected[strings.ToLower(m.Address)]}
-		if folders, err := a.o.Mail.Folders(r.Context(), m.Address); err == nil {
+		if folders, err := a.foldersOf(r.Context(), m.Address); err == nil {
 			for _, f := range folders {
 				v.Synced = true
 				if strings.EqualFold(f.Name, "INBOX") {

@@ -2,10 +2,13 @@ package web
 
 import (
 	"context"
+	"errors"
+	"strings"
+
 	"encoding/json"
 	"fmt"
+	"github.com/mssante/mssante/internal/mailstore"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -108,6 +111,7 @@ func (a *App) runSync(ctx context.Context, w *worker, sess *server.BrowserSessio
 			if err != nil {
 				a.log.Warn("web: sync", "account", addr, "national_id", sess.Pro.NationalID, "err", err)
 			}
+			a.dropFolders(addr)
 			w.publish("sync")
 		}
 		select {
@@ -278,4 +282,36 @@ func (a *App) handleEvents(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	}
 }
 
-var _ = slices.Contains[[]string]
+type folderCache struct {
+	list []mailstore.Folder
+	err  error
+	at   time.Time
+}
+
+// foldersTTL bounds how stale the counts of a mailbox synchronised by another process may be.
+const foldersTTL = 5 * time.Second
+
+// foldersOf returns the folders of account with their counts, cached for foldersTTL.
+func (a *App) foldersOf(ctx context.Context, account string) ([]mailstore.Folder, error) {
+	key := strings.ToLower(account)
+	a.mu.Lock()
+	c, ok := a.folders[key]
+	a.mu.Unlock()
+	if ok && time.Since(c.at) < foldersTTL {
+		return c.list, c.err
+	}
+	list, err := a.o.Mail.Folders(ctx, account)
+	if err != nil && !errors.Is(err, mailstore.ErrNotFound) {
+		return nil, err // not cached: a database error is retried at the next request
+	}
+	a.mu.Lock()
+	a.folders[key] = folderCache{list: list, err: err, at: time.Now()}
+	a.mu.Unlock()
+	return list, err
+}
+
+func (a *App) dropFolders(account string) {
+	a.mu.Lock()
+	delete(a.folders, strings.ToLower(account))
+	a.mu.Unlock()
+}

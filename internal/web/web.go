@@ -150,6 +150,9 @@ type App struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker // by session key
+	// folders caches mailstore.Folders (message and unread counts, which count over the
+	// whole folder) per account for a few seconds; a sync of the account drops its entry.
+	folders map[string]folderCache
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -175,7 +178,7 @@ func New(o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{o: o, db: o.DB, secret: make([]byte, 32), log: o.Logger, now: o.Now, workers: map[string]*worker{}}
+	a := &App{o: o, db: o.DB, secret: make([]byte, 32), log: o.Logger, now: o.Now, workers: map[string]*worker{}, folders: map[string]folderCache{}}
 	_, _ = rand.Read(a.secret)
 	var err error
 	if a.tpl, err = parseTemplates(); err != nil {
