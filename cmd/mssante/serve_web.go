@@ -16,6 +16,7 @@ import (
 	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/internal/annuaire"
 	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/patients"
@@ -28,12 +29,13 @@ import (
 	"github.com/mssante/mssante/xdm"
 )
 
-// The web application of `mssante serve` (internal/web) and its operator side.
+// The web application of `mssante serve` (internal/web) and its operator side, over
+// internal/mailbox (one mailbox.Account per operation, with the session's token) and
+// internal/outbox (durable sending).
 //
-// TODO(lead): webOperator talks to lps and message itself because internal/mailbox (branch
-// mailbox) was not in main when it was written; once it is, Send/MDN/Watch become
-// mailbox.Account calls, and Sync needs from mailbox an exported way to run mailstore.Sync on the
-// account's IMAP session (for instance Account.Sync(ctx, *mailstore.Store, *mailstore.SyncOptions)).
+// TODO(lead): Send composes with message.Compose here because internal/mailbox composes only
+// inside Account.Send (which submits at once); an Account.Compose(ctx, *mailbox.Draft) returning
+// the composed mail and its envelope would let the outbox path reuse mailbox's draft resolution.
 
 // webOperator implements web.Operator over the API LPS: IMAP (sync, IDLE, flags) and SMTP
 // (submission), XOAUTH2 with the session's token, the TLS policy, the audit trail.
@@ -72,15 +74,11 @@ func (o *webOperator) runOutbox(ctx context.Context) {
 		if !ok {
 			return nil, fmt.Errorf("no session of %s to send with", account)
 		}
-		ep, auth, opts, err := o.dial(ctx, account, cr.author, "smtp", cr.tokens)
+		acct, err := o.account(account, cr.author, cr.tokens)
 		if err != nil {
 			return nil, err
 		}
-		sc, err := lps.DialSMTP(ctx, ep, auth, opts)
-		if err != nil {
-			return nil, err
-		}
-		return outbox.LPSSession{Client: sc}, nil
+		return &accountSession{acct: acct, timeout: 2 * time.Minute}, nil
 	})
 	go func() {
 		t := time.NewTicker(15 * time.Second)
@@ -127,42 +125,26 @@ func (o *webOperator) label(address string, d *web.Draft) (string, error) {
 	return message.SenderLabel{Kind: message.Personal, FirstName: d.GivenName, Name: d.FamilyName}.Label()
 }
 
-func (o *webOperator) dial(ctx context.Context, address, author, protocol string, tokens web.TokenFunc) (lps.Endpoint, lps.Auth, *lps.Options, error) {
-	servers, err := discover(ctx, address, "personal", o.autoconfigURL, o.policy)
-	if err != nil {
-		return lps.Endpoint{}, lps.Auth{}, nil, err
-	}
-	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: address, Tokens: lps.TokenSourceFunc(tokens)}
-	for _, s := range servers {
-		if s.Protocol != protocol {
-			continue
-		}
-		if s.Username != "" && s.Username != address {
-			auth.Login = s.Username
-		}
-		ep, err := startTLSEndpoint(s)
-		if err != nil {
-			return ep, auth, nil, err
-		}
-		rec := &auditRecorder{trail: o.trail, author: author, server: ep.String(), stderr: os.Stderr}
-		opts := &lps.Options{TLS: o.policy.ClientConfig("", nil), Recorder: rec, ClassifyTLSError: trust.ClassifyHandshakeError,
-			Logger: o.log}
-		return ep, auth, opts, nil
-	}
-	return lps.Endpoint{}, auth, nil, fmt.Errorf("autoconfig gives no %s server for %s", protocol, address)
+// account is the mailbox.Account of address for one operation, authenticated with the
+// session's token (XOAUTH2).
+func (o *webOperator) account(address, author string, tokens web.TokenFunc) (*mailbox.Account, error) {
+	return mailbox.New(o.options(address, author, tokens))
 }
 
-func (o *webOperator) imap(ctx context.Context, address, author string, tokens web.TokenFunc) (*lps.IMAPClient, error) {
-	ep, auth, opts, err := o.dial(ctx, address, author, "imap", tokens)
-	if err != nil {
-		return nil, err
-	}
-	return lps.DialIMAP(ctx, ep, auth, opts)
+func (o *webOperator) options(address, author string, tokens web.TokenFunc) mailbox.Options {
+	return mailbox.Options{Address: address, Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(tokens)},
+		Author: author, AutoconfigURL: o.autoconfigURL, Policy: o.policy, Audit: o.trail, Patients: o.patients,
+		PatientDomain: o.patientDomain, Logger: o.log}
 }
 
 // Sync brings the account into the local index (mailstore.Sync over one IMAP session).
 func (o *webOperator) Sync(ctx context.Context, address, author string, tokens web.TokenFunc) error {
-	ic, err := o.imap(ctx, address, author, tokens)
+	acct, err := o.account(address, author, tokens)
+	if err != nil {
+		return err
+	}
+	defer acct.Close()
+	ic, err := acct.DialIMAP(ctx)
 	if err != nil {
 		return err
 	}
@@ -171,17 +153,19 @@ func (o *webOperator) Sync(ctx context.Context, address, author string, tokens w
 	return err
 }
 
-// Watch keeps IDLE on INBOX and calls changed on each update.
+// Watch keeps IDLE on INBOX (mailbox.Account.Watch: reconnects, re-IDLE) and calls changed on
+// each new mail or reconnection.
 func (o *webOperator) Watch(ctx context.Context, address, author string, tokens web.TokenFunc, changed func()) error {
-	ic, err := o.imap(ctx, address, author, tokens)
+	acct, err := o.account(address, author, tokens)
 	if err != nil {
 		return err
 	}
-	defer ic.Close()
-	if _, err := ic.Select(ctx, "INBOX"); err != nil {
-		return err
-	}
-	return ic.Idle(ctx, func(lps.Update) { changed() })
+	defer acct.Close()
+	return acct.Watch(ctx, "INBOX", &mailbox.WatchOptions{OnEvent: func(ev mailbox.WatchEvent) {
+		if ev.Kind == "mail" || ev.Kind == "reconnected" {
+			changed()
+		}
+	}})
 }
 
 // Send composes the draft with package message (MSSanté headers, XDM, PDF/A, patient rules) and
@@ -211,16 +195,12 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 		if err != nil {
 			return nil, err
 		}
-		var addr string
-		if d.Derogation {
-			dr, err := p.Derogation(o.patientDomain, time.Now())
-			if err != nil {
-				return nil, err
-			}
-			addr = dr.Address
-		} else if addr, err = p.Address(o.patientDomain); err != nil {
+		pr, err := mailbox.PatientAddress(p, o.patientDomain, d.Derogation, time.Now())
+		if err != nil {
 			return nil, err
-		} else {
+		}
+		addr := pr.Address
+		if pr.Derogation == nil {
 			md.Patients = append(md.Patients, p.Identity)
 		}
 		md.To = append(md.To, message.Address{Name: strings.TrimSpace(p.Identity.FirstName + " " + p.Identity.BirthName), Addr: addr})
@@ -270,7 +250,7 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 		return nil, err
 	}
 	// A copy in Sent, as mail clients keep one (best effort).
-	if ic, err := o.imap(ctx, address, author, tokens); err == nil {
+	if ic, err := o.dialIMAP(ctx, address, author, tokens); err == nil {
 		if _, err := ic.Append(ctx, "Sent", []string{lps.FlagSeen}, bytes.NewReader(c.Data), int64(len(c.Data))); err != nil {
 			o.log.Warn("web: copy to Sent", "account", address, "err", err)
 		}
@@ -279,61 +259,25 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts, OutboxID: e.ID}, nil
 }
 
-func (o *webOperator) submit(ctx context.Context, address, author string, tokens web.TokenFunc, rcpts []string, data []byte, dsn bool) error {
-	ep, auth, opts, err := o.dial(ctx, address, author, "smtp", tokens)
+func (o *webOperator) dialIMAP(ctx context.Context, address, author string, tokens web.TokenFunc) (*lps.IMAPClient, error) {
+	acct, err := o.account(address, author, tokens)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sc, err := lps.DialSMTP(ctx, ep, auth, opts)
-	if err != nil {
-		return err
-	}
-	defer sc.Close()
-	var d *lps.DSN
-	if dsn {
-		d = &lps.DSN{}
-	}
-	_, err = sc.Submit(ctx, address, rcpts, bytes.NewReader(data), d)
-	return err
+	defer acct.Close()
+	return acct.DialIMAP(ctx)
 }
 
-// MDN sends the read receipt of a message of the local index and flags it $MDNSent.
+// MDN sends the read receipt of a message (mailbox.Account.MDN: built from the message, flagged
+// $MDNSent).
 func (o *webOperator) MDN(ctx context.Context, address, author string, tokens web.TokenFunc, folder string, uid uint32) error {
-	m, err := o.ms.Get(ctx, address, folder, uid)
+	acct, err := o.account(address, author, tokens)
 	if err != nil {
 		return err
 	}
-	raw, err := o.ms.Body(ctx, m)
-	if err != nil {
-		return err
-	}
-	orig, err := message.Parse(raw, &message.ReadOptions{PatientDomain: o.patientDomain})
-	if err != nil {
-		return err
-	}
-	if !orig.MDNRequested || len(orig.MDNTo) == 0 {
-		return errors.New("aucun accusé de lecture n'est demandé")
-	}
-	c, err := message.BuildMDN(orig, message.Address{Addr: address}, &message.Options{PatientDomain: o.patientDomain})
-	if err != nil {
-		return err
-	}
-	var rcpts []string
-	for _, a := range orig.MDNTo {
-		rcpts = append(rcpts, a.Addr)
-	}
-	if err := o.submit(ctx, address, author, tokens, rcpts, c.Data, false); err != nil {
-		return err
-	}
-	ic, err := o.imap(ctx, address, author, tokens)
-	if err != nil {
-		return err
-	}
-	defer ic.Close()
-	if _, err := ic.Select(ctx, folder); err != nil {
-		return err
-	}
-	return ic.SetFlags(ctx, []uint32{uid}, lps.FlagsAdd, lps.FlagMDNSent)
+	defer acct.Close()
+	_, err = acct.MDN(ctx, folder, uid)
+	return err
 }
 
 // xdmCDAs returns the CDA documents of an IHE XDM archive (a forward packages them again).

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/mssante/mssante/internal/mailstore"
@@ -13,8 +12,8 @@ import (
 	"github.com/mssante/mssante/internal/store"
 )
 
-// sync brings the account's folders into the local store (internal/mailstore).
-// TODO(lead): the account opening (connFlags.dialIMAP) moves to internal/mailbox; re-point here.
+// sync brings the account's folders into the local store (internal/mailstore), over an IMAP
+// session the account (internal/mailbox) opens.
 
 // syncSummary is the JSON summary of `mssante sync` (issue 9).
 type syncSummary struct {
@@ -61,17 +60,22 @@ func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, m
 			return err
 		}
 	}
-	if isTerminal(env.stderr) {
+	if env.stderrTTY {
 		opts.Progress = progressBar(env.stderr)
 	}
 	// --timeout bounds the connection; a long sync is not cut (it would resume anyway).
 	dialCtx, cancel := c.deadline(ctx)
-	ic, t, err := c.dialIMAP(dialCtx, env)
+	acct, done, err := c.open(dialCtx, env)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer done()
+	ic, err := acct.DialIMAP(dialCtx)
 	cancel()
 	if err != nil {
 		return err
 	}
-	defer t.close()
 	defer ic.Close()
 	sum, err := ms.Sync(ctx, ic, *c.account, opts)
 	if opts.Progress != nil {
@@ -85,15 +89,6 @@ func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, m
 }
 
 // isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // progressBar draws "INBOX [#####-----] 120/400 3.2 MB" on one line of w.
 func progressBar(w io.Writer) func(mailstore.Progress) {
 	return func(p mailstore.Progress) {
