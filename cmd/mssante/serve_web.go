@@ -99,6 +99,22 @@ func (o *webOperator) runOutbox(ctx context.Context) {
 	}
 }
 
+// knownPatients is the patients store as mailbox reads it: no known patient with a matricule is
+// an empty answer, not an error (patients.Store.ByMatricule says ErrNotFound, which makes
+// mailbox.Account.Read, hence MDN, fail on a mail about a patient the software does not know).
+// TODO(lead): mailbox.Read should treat patients.ErrNotFound as "none"; then pass the store.
+type knownPatients struct{ s *patients.Store }
+
+func (k knownPatients) ByMatricule(ctx context.Context, m string) ([]patients.Patient, error) {
+	list, err := k.s.ByMatricule(ctx, m)
+	if errors.Is(err, patients.ErrNotFound) {
+		return nil, nil
+	}
+	return list, err
+}
+
+func (k knownPatients) Get(ctx context.Context, id int64) (patients.Patient, error) { return k.s.Get(ctx, id) }
+
 // indexReports gives the outbox the reports the local index found (DSN, MDN, bounces).
 type indexReports struct{ ms *mailstore.Store }
 
@@ -133,7 +149,7 @@ func (o *webOperator) account(address, author string, tokens web.TokenFunc) (*ma
 
 func (o *webOperator) options(address, author string, tokens web.TokenFunc) mailbox.Options {
 	return mailbox.Options{Address: address, Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(tokens)},
-		Author: author, AutoconfigURL: o.autoconfigURL, Policy: o.policy, Audit: o.trail, Patients: o.patients,
+		Author: author, AutoconfigURL: o.autoconfigURL, Policy: o.policy, Audit: o.trail, Patients: knownPatients{o.patients},
 		PatientDomain: o.patientDomain, Logger: o.log}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"net/url"
@@ -17,7 +18,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/testkit"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/trust"
 )
 
 // The web app driven in a real browser (Debian's chromium through chromedp), against
@@ -145,7 +149,36 @@ func TestWeb_browser(t *testing.T) {
 		`<p>Bonjour <b>Docteur</b>, vos résultats.</p><script>parent.document.title='PWNED';fetch('https://tracker.example/js')</script>`+
 		`<img src="https://tracker.example/pixel.png" onerror="parent.document.title='PWNED'" alt="pixel"><a href="javascript:parent.document.title='PWNED'">lien</a>`+"\r\n")
 	ac := []string{"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data}
-	for _, f := range []string{patientMail, htmlMail} {
+	// The operator refuses a From its user does not own, so the patient's mail is put in Jeanne's
+	// INBOX by IMAP APPEND with her own token, as Mon espace santé's delivery would leave it.
+	code, tok, errOut := runCLI(t, "sandbox", "token", "--user", "899700200016", "--data-dir", filepath.Join(data, "sandbox"))
+	if code != 0 {
+		t.Fatalf("sandbox token: %s", errOut)
+	}
+	root, err := trust.ReadCertificates(world.TrustRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := trust.New(trust.Options{Profile: trust.ProfileTest, ExtraRoots: root, SkipRevocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := mailbox.New(mailbox.Options{Address: jeanne, AutoconfigURL: world.AutoconfigURL, Policy: pol,
+		Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return strings.TrimSpace(tok), nil })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := acct.DialIMAP(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(patientMail)
+	if _, err := ic.Append(context.Background(), "INBOX", nil, bytes.NewReader(raw), int64(len(raw))); err != nil {
+		t.Fatal(err)
+	}
+	_ = ic.Close()
+	_ = acct.Close()
+	for _, f := range []string{htmlMail} {
 		args := append([]string{"send", f, "--account", "dpi@hopital.sandbox.mssante.test", "--cert", dpiCert, "--key", dpiKey}, ac...)
 		if code, out, errOut := runCLI(t, args...); code != 0 {
 			t.Fatalf("send %s: %d %s %s", f, code, out, errOut)
@@ -349,11 +382,11 @@ func TestWeb_browser(t *testing.T) {
 		waitText(t, pctx, base+"/app/inbox?mb="+url.QueryEscape(paul), "imagerie")
 		if err := chromedp.Do(pctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
 			chromedp.WaitVisible(chromedp.ID("send-mdn")), chromedp.Click(chromedp.ID("send-mdn")),
-			chromedp.WaitNotPresent(chromedp.ID("send-mdn")), into(&body, chromedp.Text(chromedp.ID("mdn")))); err != nil {
+			chromedp.WaitNotPresent(chromedp.ID("send-mdn")), into(&body, chromedp.Text(chromedp.CSS("main")))); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(body, "envoyé") {
-			t.Errorf("MDN notice: %s", body)
+		if !strings.Contains(body, "Accusé de lecture envoyé") {
+			t.Fatalf("MDN not sent: %s\nserve log: %s", body, lastLines(s.stderr.String(), 15))
 		}
 		waitText(t, ctx, base+"/app/inbox?folder=Sent&mb="+url.QueryEscape(jeanne), "imagerie")
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
@@ -395,4 +428,9 @@ func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 		*dst = v
 		return chromedp.Void{}, err
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
