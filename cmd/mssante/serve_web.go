@@ -113,7 +113,9 @@ func (k knownPatients) ByMatricule(ctx context.Context, m string) ([]patients.Pa
 	return list, err
 }
 
-func (k knownPatients) Get(ctx context.Context, id int64) (patients.Patient, error) { return k.s.Get(ctx, id) }
+func (k knownPatients) Get(ctx context.Context, id int64) (patients.Patient, error) {
+	return k.s.Get(ctx, id)
+}
 
 // indexReports gives the outbox the reports the local index found (DSN, MDN, bounces).
 type indexReports struct{ ms *mailstore.Store }
