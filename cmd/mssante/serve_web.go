@@ -332,9 +332,16 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 		patientDomain: patientDomain, outbox: ob, entities: entities, log: log, tokens: map[string]senderCreds{}}
 	octx, stopOutbox := context.WithCancel(ctx)
 	outboxDone := make(chan struct{})
-	go func() { defer close(outboxDone); op.runOutbox(octx) }()
-	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Operator: op, Audit: trail,
+	if pol != nil {
+		go func() { defer close(outboxDone); op.runOutbox(octx) }()
+	} else {
+		close(outboxDone)
+	}
+	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Audit: trail,
 		PatientDomain: patientDomain, Logger: log}
+	if pol != nil {
+		o.Operator = op
+	}
 	var closers []func()
 	if p := filepath.Join(dataDir, annuaire.IndexFile); webFileExists(p) {
 		x := annuaire.OpenIndex(p)
@@ -397,7 +404,10 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 	}
 	pol, err := trust.New(to)
 	if err != nil {
-		return nil, nil, err
+		// The login and the token API work without it; the web app then reads the local index
+		// only (no sync, no sending) until the anchors are installed.
+		log.Warn("web app without operator access: no TLS policy", "err", err)
+		pol = nil
 	}
 	return webApp(ctx, dbURL(*c.db, *c.dataDir), dataDir, acURL, patientDomain, entities, pol, trail, sessions, log)
 }
