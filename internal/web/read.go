@@ -177,7 +177,8 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 				PDF: strings.HasPrefix(att.ContentType, "application/pdf")})
 		}
 		mv.Warnings = p.Warnings
-		mv.MDNAsked = p.MDNRequested
+		// A read receipt is the recipient's: not offered on the mailbox's own sent mail.
+		mv.MDNAsked = p.MDNRequested && !strings.EqualFold(m.From, m.Account)
 	}
 	mv.MDNSent = slices.ContainsFunc(m.Flags, func(f string) bool { return strings.EqualFold(f, "$MDNSent") })
 	if r.URL.Query().Get("mdn") == "sent" && mv.MDNAsked {
