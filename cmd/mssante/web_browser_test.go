@@ -359,8 +359,9 @@ func TestWeb_browser(t *testing.T) {
 	})
 
 	t.Run("another professional's mailbox refused", func(t *testing.T) {
-		pctx := browser(t, 1024, 768) // Paul, in his own browser
+		pctx := browser(t, 820, 1000) // Paul, in his own browser, on a tablet
 		webLogin(t, pctx, base, "899700300014")
+		screenshot(t, pctx, "inbox-tablet")
 		var body string
 		if err := chromedp.Do(pctx, chromedp.Navigate(base+"/app/inbox?mb="+url.QueryEscape(jeanne)),
 			into(&body, chromedp.Text(chromedp.CSS("main")))); err != nil {
