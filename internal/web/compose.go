@@ -16,7 +16,6 @@ import (
 	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/internal/annuaire"
 	"github.com/mssante/mssante/internal/audit"
-	"github.com/mssante/mssante/internal/patients"
 )
 
 // MESLimit is the size limit of a mail to a Mon espace santé mailbox (25 MB, encoded).
@@ -355,8 +354,6 @@ func splitAddrs(s string) ([]string, error) {
 	return out, nil
 }
 
-type addrLike interface{ String() string }
-
 func addrs[T interface{ String() string }](list []T) []string {
 	out := make([]string, 0, len(list))
 	for _, x := range list {
@@ -455,5 +452,3 @@ func nonEmpty(v ...string) []string {
 	}
 	return out
 }
-
-var _ = patients.StatusQualified

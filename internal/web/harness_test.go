@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -296,5 +295,3 @@ func (hs *harness) uidOf(account, id string) uint32 {
 	}
 	return m.UID
 }
-
-var _ = bytes.Contains

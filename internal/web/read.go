@@ -324,7 +324,6 @@ func narrative(b *strings.Builder, n *cda.Node) {
 var (
 	localPolicy  = mailPolicy(false)
 	remotePolicy = mailPolicy(true)
-	remoteRef    = regexp.MustCompile(`(?i)(src|background|href|poster)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//`)
 )
 
 func mailPolicy(remote bool) *bluemonday.Policy {
