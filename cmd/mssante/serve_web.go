@@ -409,7 +409,7 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 		log.Warn("web app without operator access: no TLS policy", "err", err)
 		pol = nil
 	}
-	return webApp(ctx, dbURL(*c.db, *c.dataDir), dataDir, acURL, patientDomain, entities, pol, trail, sessions, log)
+	return webApp(ctx, *c.db, dataDir, acURL, patientDomain, entities, pol, trail, sessions, log)
 }
 
 // sandboxDirectory indexes the sandbox's directory extraction into dataDir (the autocomplete

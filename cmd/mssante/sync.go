@@ -28,16 +28,20 @@ func init() {
 	register(&command{
 		name:    "sync",
 		summary: "bring the mailbox's folders into the local store (IMAP 143, STARTTLS): first every message, then what changed",
-		usage:   "sync --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--folder F]… [--maildir DIR] [--db URL] [--data-dir DIR]",
+		usage:   "sync --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--folder F]… [--maildir DIR] [--watch [--every D]] [--db URL] [--data-dir DIR]",
 		example: "mssante sync --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --maildir ~/Mail/mssante",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
 			var folders stringList
 			fs.Var(&folders, "folder", "`folder` to synchronise (repeatable; default every folder)")
 			maildir := fs.String("maildir", "", "also write a standard Maildir tree in `DIR` (one file per message, flags in the names as mbsync does)")
+			live := declareSyncWatch(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
+				}
+				if *live.watch {
+					return runSyncWatch(ctx, env, c, folders, *maildir, live)
 				}
 				return runSync(ctx, env, c, folders, *maildir)
 			}
@@ -48,7 +52,7 @@ func init() {
 func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, maildir string) error {
 	// The mail index and the known patients (which give each received document its patient)
 	// share the main database.
-	db, err := store.Open(ctx, dbURL(*c.db, *c.dataDir), append(mailstore.Migrations(), patients.Migrations...)...)
+	db, err := store.Open(ctx, *c.db, append(mailstore.Migrations(), patients.Migrations...)...)
 	if err != nil {
 		return err
 	}

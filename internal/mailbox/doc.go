@@ -24,6 +24,22 @@
 // session, pipelined by lps where the server offers PIPELINING); Watch opens its own IMAP session
 // for IDLE. Every operation is traced in Options.Audit through the lps events.
 //
+// # Live synchronisation and read receipts
+//
+// SyncLive (live.go) keeps an internal/mailstore index up to date in the long-running modes
+// (`mssante sync --watch`, the web app, the gateway): an incremental sync of every folder, then
+// Watch's IDLE session on INBOX (WatchOptions.Changes: new mail, expunges and flag
+// changes of other sessions) triggering a debounced sync of that folder, every folder again each
+// LiveOptions.Every, failed folders retried with back-off (their error kept in the folder's
+// state), one LiveChange per synchronisation that changed something.
+//
+// Displayed (displayed.go) is the one place where a read receipt asked by a received mail is
+// decided (ECO.3.1.6): by the account's policy (mailstore.Settings: never, ask, always; ask by
+// default), queued in the durable internal/outbox under a Message-ID derived from the account
+// and the original (MDNMessageID), then $MDNSent set. The outbox key and the flag both keep it
+// to one receipt, across processes and retries. MDN, which sends at once without the outbox,
+// stays for the one-shot commands.
+//
 // # The patient recipient rule
 //
 // Whether a patient may be written to, and at which address, is decided here, in recipients.go:

@@ -17,12 +17,16 @@ import (
 type WatchEvent struct {
 	// Kind is "watching" (the mailbox is selected: Messages is its count), "mail" (a new message:
 	// Mail), "reconnected" (the operator closed the session, it was reopened, ECO.1.2.7) or
-	// "disconnected" (the operator stays unreachable: retried with back-off; Reason).
+	// "disconnected" (the operator stays unreachable: retried with back-off; Reason). With
+	// WatchOptions.Changes, also "expunged" (a message left the mailbox: Seq) and "flags" (the
+	// flags of message Seq changed in another session).
 	Kind     string
 	Server   string
 	Messages uint32
 	Mail     *Summary
 	Reason   string
+	// Seq is the message sequence number of an "expunged" or "flags" event.
+	Seq uint32
 }
 
 // WatchOptions tune Watch; nil means defaults.
@@ -37,6 +41,9 @@ type WatchOptions struct {
 	MaxBackoff time.Duration
 	// DialTimeout bounds each (re)connection. Default 30 s.
 	DialTimeout time.Duration
+	// Changes also reports expunges and flag changes ("expunged", "flags" events), as the
+	// server announces them during IDLE (SyncLive uses them to resynchronise the folder).
+	Changes bool
 }
 
 func (o *WatchOptions) defaults() WatchOptions {
@@ -126,8 +133,13 @@ func (a *Account) idle(ctx context.Context, ic *lps.IMAPClient, server, mailbox 
 		idleCtx, stopIdle := context.WithTimeout(ctx, w.Reidle)
 		// A new message count ends this IDLE; a timeout renews it. Both check the mailbox.
 		err := ic.Idle(idleCtx, func(u lps.Update) {
-			if u.Messages > 0 {
+			switch {
+			case u.Messages > 0:
 				stopIdle()
+			case u.Expunged > 0 && w.Changes:
+				w.OnEvent(WatchEvent{Kind: "expunged", Server: server, Seq: u.Expunged})
+			case u.Fetched > 0 && w.Changes:
+				w.OnEvent(WatchEvent{Kind: "flags", Server: server, Seq: u.Fetched})
 			}
 		})
 		stopIdle()
