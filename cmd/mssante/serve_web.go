@@ -286,16 +286,22 @@ func (o *webOperator) dialIMAP(ctx context.Context, address, author string, toke
 	return acct.DialIMAP(ctx)
 }
 
-// MDN sends the read receipt of a message (mailbox.Account.MDN: built from the message, flagged
-// $MDNSent).
-func (o *webOperator) MDN(ctx context.Context, address, author string, tokens web.TokenFunc, folder string, uid uint32) error {
+// Displayed hands a displayed message to mailbox.Account.Displayed (ECO.3.1.6): the account's
+// policy (mailstore settings), the receipt queued once in the durable outbox, $MDNSent set.
+func (o *webOperator) Displayed(ctx context.Context, address, author string, tokens web.TokenFunc, folder string, uid uint32, answer string) (string, error) {
 	acct, err := o.account(address, author, tokens)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer acct.Close()
-	_, err = acct.MDN(ctx, folder, uid)
-	return err
+	o.mu.Lock()
+	o.tokens[strings.ToLower(address)] = senderCreds{author: author, tokens: tokens} // the runner sends the receipt
+	o.mu.Unlock()
+	res, err := acct.Displayed(ctx, o.ms, o.outbox, folder, uid, &mailbox.DisplayedOptions{Answer: mailbox.MDNAnswer(answer)})
+	if err != nil {
+		return "", err
+	}
+	return res.Outcome, nil
 }
 
 // xdmCDAs returns the CDA documents of an IHE XDM archive (a forward packages them again).

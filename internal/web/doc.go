@@ -13,12 +13,12 @@
 //	GET  /app/mail/{account}/{uid}?folder=     one message (ECO.3.1.1–3.1.3, 3.1.6)
 //	GET  /app/mail/{account}/{uid}/body?folder=&remote=   the sanitised HTML body (srcdoc source)
 //	GET  /app/mail/{account}/{uid}/part/{n}?folder=       an attachment or a PDF (inline for PDF)
-//	POST /app/mail/{account}/{uid}/mdn         send the read receipt asked for
+//	POST /app/mail/{account}/{uid}/mdn         answer=send|deny: the read receipt under "ask"
 //	GET  /app/patients, /app/patient/{ins}     known patients; one patient across the mailboxes
 //	GET  /app/compose, POST /app/compose       write (to/cc, patient, CDA, files, DSN/MDN, FIN)
 //	GET  /app/directory?q=                     directory search (JSON for the script, else HTML)
 //	POST /app/mailboxes                        add a mailbox (kept once a sync logged in to it)
-//	POST /app/settings                         the read-receipt setting
+//	POST /app/settings                         the read-receipt policy of the mailboxes
 //	GET  /app/events                           text/event-stream: sync state and new mail
 //	GET  /app/static/…                         the embedded stylesheet and script
 //
@@ -42,6 +42,11 @@
 //     (Operator.Sync) every Options.SyncInterval and at once when IDLE reports new mail
 //     (Operator.Watch); its state ("à jour il y a 1 min", or the error) is on every page and pushed
 //     to the script by /app/events.
+//   - Read receipts (ECO.3.1.6): displaying a message that asks for one calls
+//     Operator.Displayed (mailbox.Account.Displayed): the account's policy of the mail index
+//     (never, ask, always; `mssante mail settings` sets the same) decides, the receipt is queued
+//     once in the durable outbox and the mail flagged $MDNSent; under "ask" the page offers
+//     "envoyer" / "ne pas l'envoyer".
 //   - Audit: every action (list, read, send, read receipt, mailbox added) is appended to the trail
 //     with the professional's national id as author and the mailbox as account.
 package web

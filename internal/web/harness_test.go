@@ -145,11 +145,23 @@ func (o *fakeOperator) Send(_ context.Context, address, _ string, _ TokenFunc, d
 	return &Sent{MessageID: "sent-1@test", Recipients: append(d.To, d.Cc...)}, nil
 }
 
-func (o *fakeOperator) MDN(_ context.Context, address, _ string, _ TokenFunc, folder string, uid uint32) error {
+// Displayed follows the account's policy of the index as mailbox.Account.Displayed does (the
+// real one is tested in internal/mailbox and by the browser test).
+func (o *fakeOperator) Displayed(ctx context.Context, address, _ string, _ TokenFunc, folder string, uid uint32, answer string) (string, error) {
+	st, err := o.ms.Settings(ctx, address)
+	if err != nil {
+		return "", err
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	switch {
+	case st.MDN == mailstore.MDNNever || answer == "deny":
+		return "declined", nil
+	case st.MDN == mailstore.MDNAsk && answer == "":
+		return "ask", nil
+	}
 	o.mdns = append(o.mdns, fmt.Sprintf("%s/%s/%d", address, folder, uid))
-	return nil
+	return "queued", nil
 }
 
 // harness is the app over a fresh SQLite store, with two professionals.

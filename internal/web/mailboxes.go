@@ -10,12 +10,13 @@ import (
 
 	"github.com/mssante/mssante/internal/annuaire"
 	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/server"
 	"github.com/mssante/mssante/internal/store"
 )
 
 // Migrations are the web's tables: the mailboxes added by professionals (kept once a login to
-// them succeeded), their drafts and their settings.
+// them succeeded) and their drafts. The read-receipt setting is the mail index's (per account).
 var Migrations = []store.Migration{{
 	Package: "web",
 	Version: 1,
@@ -25,10 +26,6 @@ CREATE TABLE web_mailboxes (
 	address     TEXT NOT NULL,
 	added_at    TEXT NOT NULL,
 	PRIMARY KEY (national_id, address)
-);
-CREATE TABLE web_settings (
-	national_id TEXT NOT NULL PRIMARY KEY,
-	mdn_policy  TEXT NOT NULL
 );
 CREATE TABLE web_drafts (
 	national_id TEXT NOT NULL,
@@ -105,7 +102,7 @@ func (a *App) mailboxesOf(ctx context.Context, sess *server.BrowserSession) ([]M
 
 // handleMailboxes shows the mailboxes and the form to add one.
 func (a *App) handleMailboxes(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	a.render(w, r, c, http.StatusOK, "mailboxes", &pageData{Title: "Boîtes aux lettres", MDNPolicy: a.mdnPolicy(r.Context(), c.author())})
+	a.render(w, r, c, http.StatusOK, "mailboxes", &pageData{Title: "Boîtes aux lettres", MDNPolicy: a.mdnPolicy(r.Context(), c.addresses())})
 }
 
 // handleAddMailbox adds a mailbox the professional opens with their PSC identity (an
@@ -113,7 +110,7 @@ func (a *App) handleMailboxes(w http.ResponseWriter, r *http.Request, c *reqCtx)
 // with the session's token, so that nobody sees a mailbox their identity does not open.
 func (a *App) handleAddMailbox(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	addr := strings.TrimSpace(r.PostFormValue("address"))
-	d := &pageData{Title: "Boîtes aux lettres", MDNPolicy: a.mdnPolicy(r.Context(), c.author())}
+	d := &pageData{Title: "Boîtes aux lettres", MDNPolicy: a.mdnPolicy(r.Context(), c.addresses())}
 	if p, err := mail.ParseAddress(addr); err != nil || p.Address != addr {
 		d.Error = "Adresse MSSanté invalide."
 		a.render(w, r, c, http.StatusBadRequest, "mailboxes", d)
@@ -145,33 +142,30 @@ func (a *App) handleAddMailbox(w http.ResponseWriter, r *http.Request, c *reqCtx
 	http.Redirect(w, r, "/app/inbox?mb="+addr, http.StatusSeeOther)
 }
 
-// MDN policies (ECO.3.1.6): send the read receipt asked once the content was displayed, ask
-// each time, or never.
-const (
-	mdnAuto  = "auto"
-	mdnAsk   = "ask"
-	mdnNever = "never"
-)
-
-func (a *App) mdnPolicy(ctx context.Context, nationalID string) string {
-	var p string
-	if err := a.db.QueryRowContext(ctx, `SELECT mdn_policy FROM web_settings WHERE national_id = ?`, nationalID).Scan(&p); err != nil {
-		return mdnAsk
+// mdnPolicy is the read-receipt policy of the professional's mailboxes (ECO.3.1.6), as the mail
+// index keeps it per account (mailstore.Settings, also `mssante mail settings`): the first
+// mailbox's.
+func (a *App) mdnPolicy(ctx context.Context, accounts []string) string {
+	for _, acc := range accounts {
+		if st, err := a.o.Mail.Settings(ctx, acc); err == nil {
+			return string(st.MDN)
+		}
 	}
-	return p
+	return string(mailstore.DefaultMDNPolicy)
 }
 
-// handleSettings saves the read-receipt setting.
+// handleSettings saves the read-receipt policy of every mailbox of the professional.
 func (a *App) handleSettings(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	p := r.PostFormValue("mdn_policy")
-	if p != mdnAuto && p != mdnAsk && p != mdnNever {
+	p, err := mailstore.ParseMDNPolicy(r.PostFormValue("mdn_policy"))
+	if err != nil {
 		a.fail(w, r, c, http.StatusBadRequest, "Réglage inconnu.")
 		return
 	}
-	if _, err := a.db.ExecContext(r.Context(), `INSERT INTO web_settings (national_id, mdn_policy) VALUES (?, ?)
-		ON CONFLICT (national_id) DO UPDATE SET mdn_policy = excluded.mdn_policy`, c.author(), p); err != nil {
-		a.fail(w, r, c, http.StatusInternalServerError, "Impossible d'enregistrer le réglage.")
-		return
+	for _, acc := range c.addresses() {
+		if err := a.o.Mail.SetMDNPolicy(r.Context(), acc, p); err != nil {
+			a.fail(w, r, c, http.StatusInternalServerError, "Impossible d'enregistrer le réglage.")
+			return
+		}
 	}
 	http.Redirect(w, r, "/app/mailboxes", http.StatusSeeOther)
 }

@@ -145,7 +145,7 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	m := l.msg
 	remote := r.URL.Query().Get("remote") == "1"
 	mv := &mailView{Account: m.Account, Folder: m.Folder, UID: m.UID, URL: mailURL(m.Account, m.Folder, m.UID),
-		Msg: m, From: m.From, MDNPolicy: a.mdnPolicy(r.Context(), c.author()), Classify: a.o.ClassifyPatient != nil,
+		Msg: m, From: m.From, MDNPolicy: a.mdnPolicy(r.Context(), []string{m.Account}), Classify: a.o.ClassifyPatient != nil,
 		RemoteShown: remote, NoBody: !m.HasBody}
 	if m.FromName != "" {
 		mv.From = m.FromName + " <" + m.From + ">"
@@ -181,22 +181,14 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		mv.MDNAsked = p.MDNRequested && !strings.EqualFold(m.From, m.Account)
 	}
 	mv.MDNSent = slices.ContainsFunc(m.Flags, func(f string) bool { return strings.EqualFold(f, "$MDNSent") })
-	if r.URL.Query().Get("mdn") == "sent" && mv.MDNAsked {
-		// Just sent (handleMDN): the flag reaches the local index at the next sync.
-		mv.MDNSent, mv.MDNNotice = true, "Accusé de lecture envoyé à l'expéditeur."
-	}
 	if l.pkg != nil {
 		mv.Documents = documentViews(l, mv.Attachments)
 	}
-	// ECO.3.1.6: the content is on the screen now; send the read receipt as the setting says.
-	if mv.MDNAsked && !mv.MDNSent && mv.MDNPolicy == mdnAuto && a.o.Operator != nil {
-		err := a.o.Operator.MDN(r.Context(), m.Account, c.author(), TokenFunc(c.sess.Token), m.Folder, m.UID)
-		a.audit(r.Context(), c, m.Account, audit.ActionSend, fmt.Sprintf("web: read receipt for UID %d in %s", m.UID, m.Folder), err)
-		if err != nil {
-			mv.MDNNotice = "L'accusé de lecture n'a pas pu être envoyé : " + err.Error()
-		} else {
-			mv.MDNSent, mv.MDNNotice = true, "Accusé de lecture envoyé à l'expéditeur."
-		}
+	// ECO.3.1.6: the content is on the screen now; the account's policy decides (mailbox layer).
+	if mv.MDNAsked && !mv.MDNSent && a.o.Operator != nil {
+		outcome, err := a.o.Operator.Displayed(r.Context(), m.Account, c.author(), TokenFunc(c.sess.Token), m.Folder, m.UID, "")
+		a.audit(r.Context(), c, m.Account, audit.ActionRead, fmt.Sprintf("web: displayed UID %d in %s (read receipt: %s)", m.UID, m.Folder, outcome), err)
+		mv.mdnOutcome(outcome, err)
 	}
 	if reports, err := a.o.Mail.ReportsFor(r.Context(), m.MessageID); err == nil {
 		mv.Reports = reports
@@ -209,6 +201,20 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		w.Header().Set("Content-Security-Policy", csp(true))
 	}
 	a.render(w, r, c, http.StatusOK, "read", &pageData{Title: firstNonEmpty(m.DisplaySubject, "(sans objet)"), Mail: mv})
+}
+
+// mdnOutcome sets the read-receipt notice from the outcome of Operator.Displayed.
+func (mv *mailView) mdnOutcome(outcome string, err error) {
+	switch {
+	case err != nil:
+		mv.MDNNotice = "L'accusé de lecture n'a pas pu être traité : " + err.Error()
+	case outcome == "queued" || outcome == "already":
+		mv.MDNSent, mv.MDNNotice = true, "Accusé de lecture envoyé à l'expéditeur."
+	case outcome == "declined":
+		mv.MDNSent, mv.MDNNotice = true, "Aucun accusé de lecture envoyé (vos réglages ou votre choix)."
+	case outcome == "ask":
+		mv.MDNPolicy = "ask"
+	}
 }
 
 func partURL(m mailstore.Message, n int) string {
@@ -409,7 +415,8 @@ func (a *App) handlePart(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	_, _ = w.Write(data)
 }
 
-// handleMDN sends the read receipt the professional chose to send (ECO.3.1.6, policy "ask").
+// handleMDN records the professional's answer under the "ask" policy: send the read receipt, or
+// never (ECO.3.1.6).
 func (a *App) handleMDN(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	l, ok := a.load(w, r, c)
 	if !ok {
@@ -419,14 +426,19 @@ func (a *App) handleMDN(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		a.fail(w, r, c, http.StatusServiceUnavailable, "Aucun opérateur n'est configuré.")
 		return
 	}
-	err := a.o.Operator.MDN(r.Context(), l.msg.Account, c.author(), TokenFunc(c.sess.Token), l.msg.Folder, l.msg.UID)
-	a.audit(r.Context(), c, l.msg.Account, audit.ActionSend, fmt.Sprintf("web: read receipt for UID %d in %s", l.msg.UID, l.msg.Folder), err)
+	answer := r.PostFormValue("answer")
+	if answer != "send" && answer != "deny" {
+		a.fail(w, r, c, http.StatusBadRequest, "Réponse inconnue.")
+		return
+	}
+	outcome, err := a.o.Operator.Displayed(r.Context(), l.msg.Account, c.author(), TokenFunc(c.sess.Token), l.msg.Folder, l.msg.UID, answer)
+	a.audit(r.Context(), c, l.msg.Account, audit.ActionSend, fmt.Sprintf("web: read receipt %s for UID %d in %s: %s", answer, l.msg.UID, l.msg.Folder, outcome), err)
 	if err != nil {
 		a.fail(w, r, c, http.StatusBadGateway, "L'accusé de lecture n'a pas pu être envoyé : "+err.Error())
 		return
 	}
 	a.kick(c)
-	http.Redirect(w, r, mailURL(l.msg.Account, l.msg.Folder, l.msg.UID)+"&mdn=sent", http.StatusSeeOther)
+	http.Redirect(w, r, mailURL(l.msg.Account, l.msg.Folder, l.msg.UID), http.StatusSeeOther)
 }
 
 // handleClassify hands the message's documents to the patient record (gateway delivery).

@@ -42,8 +42,11 @@ type Operator interface {
 	Watch(ctx context.Context, address, author string, tokens TokenFunc, changed func()) error
 	// Send submits a draft from address; the result names the Message-ID and recipients.
 	Send(ctx context.Context, address, author string, tokens TokenFunc, d *Draft) (*Sent, error)
-	// MDN sends the read receipt asked by message uid of folder (ECO.3.1.6).
-	MDN(ctx context.Context, address, author string, tokens TokenFunc, folder string, uid uint32) error
+	// Displayed tells the mailbox layer that message uid of folder was displayed (ECO.3.1.6):
+	// the account's read-receipt policy (mailstore settings) decides; answer is the
+	// professional's answer under "ask" ("" none yet, "send", "deny"). It returns the outcome of
+	// mailbox.Account.Displayed: "queued", "already", "ask", "declined" or "none".
+	Displayed(ctx context.Context, address, author string, tokens TokenFunc, folder string, uid uint32, answer string) (string, error)
 }
 
 // Draft is a mail as the compose screen builds it; Operator.Send composes it (MSSanté rules,

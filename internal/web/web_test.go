@@ -69,7 +69,7 @@ func TestAuthorization_noSession(t *testing.T) {
 	if w := hs.do("", "GET", "/app/inbox", nil); w.Code != 303 || w.Header().Get("Location") != "/" {
 		t.Errorf("GET /app/inbox without a session: %d %s", w.Code, w.Header().Get("Location"))
 	}
-	if w := hs.do("", "POST", "/app/settings", url.Values{"mdn_policy": {"auto"}}); w.Code != 401 {
+	if w := hs.do("", "POST", "/app/settings", url.Values{"mdn_policy": {"always"}}); w.Code != 401 {
 		t.Errorf("POST without a session: %d, want 401", w.Code)
 	}
 }
@@ -103,18 +103,18 @@ func TestAddMailbox_keptOnlyAfterLogin(t *testing.T) {
 func TestCSRF(t *testing.T) {
 	hs := newHarness(t)
 	for name, form := range map[string]url.Values{
-		"none":    {"mdn_policy": {"auto"}},
-		"forged":  {"mdn_policy": {"auto"}, "csrf": {"AAAA"}},
-		"another": {"mdn_policy": {"auto"}, "csrf": {hs.csrf("dupont")}},
+		"none":    {"mdn_policy": {"always"}},
+		"forged":  {"mdn_policy": {"always"}, "csrf": {"AAAA"}},
+		"another": {"mdn_policy": {"always"}, "csrf": {hs.csrf("dupont")}},
 	} {
 		if w := hs.do("martin", "POST", "/app/settings", form); w.Code != 403 {
 			t.Errorf("%s token: %d, want 403", name, w.Code)
 		}
 	}
-	if p := hs.app.mdnPolicy(context.Background(), drMartinID); p != mdnAsk {
+	if p := hs.app.mdnPolicy(context.Background(), []string{drMartin}); p != "ask" {
 		t.Errorf("policy changed by a refused form: %s", p)
 	}
-	if w := hs.do("martin", "POST", "/app/settings", url.Values{"mdn_policy": {"auto"}, "csrf": {hs.csrf("martin")}}); w.Code != 303 {
+	if w := hs.do("martin", "POST", "/app/settings", url.Values{"mdn_policy": {"always"}, "csrf": {hs.csrf("martin")}}); w.Code != 303 {
 		t.Errorf("with the token: %d", w.Code)
 	}
 	// Every form of the pages carries the token.
@@ -274,13 +274,13 @@ func TestRead_MDNPolicy(t *testing.T) {
 		t.Fatalf("policy ask: button %v, %d sent", strings.Contains(b, "Envoyer l'accusé"), len(hs.op.mdns))
 	}
 	token := hs.csrf("martin")
-	if w := hs.do("martin", "POST", fmt.Sprintf("/app/mail/%s/%d/mdn?folder=INBOX", drMartin, uid), url.Values{"csrf": {token}}); w.Code != 303 {
+	if w := hs.do("martin", "POST", fmt.Sprintf("/app/mail/%s/%d/mdn?folder=INBOX", drMartin, uid), url.Values{"csrf": {token}, "answer": {"send"}}); w.Code != 303 {
 		t.Fatalf("POST mdn: %d", w.Code)
 	}
 	if len(hs.op.mdns) != 1 {
 		t.Fatalf("mdns %v", hs.op.mdns)
 	}
-	hs.do("martin", "POST", "/app/settings", url.Values{"mdn_policy": {"auto"}, "csrf": {token}})
+	hs.do("martin", "POST", "/app/settings", url.Values{"mdn_policy": {"always"}, "csrf": {token}})
 	hs.do("martin", "GET", page, nil)
 	if len(hs.op.mdns) != 2 {
 		t.Errorf("policy auto: %d read receipts, want 2", len(hs.op.mdns))
