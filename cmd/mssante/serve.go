@@ -154,9 +154,18 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 		return err
 	}
 	defer closeDB()
-	srv, err := server.New(server.Options{PSC: client, Secure: secure, IdleTimeout: *c.idle,
+	// The web application (internal/web) under /app/, on the sessions of the server.
+	var srv *server.Server
+	app, closeWeb, err := serveWeb(ctx, c, ready, trail, func(r *http.Request) (*server.BrowserSession, bool) {
+		return srv.BrowserSession(r)
+	}, log.With("component", "web"))
+	if err != nil {
+		return err
+	}
+	defer closeWeb()
+	srv, err = server.New(server.Options{PSC: client, Secure: secure, IdleTimeout: *c.idle,
 		MaxLifetime: *c.maxLife, Mailboxes: mailboxes, MailboxClaims: c.mailboxClaims, NationalIDClaim: *c.nidClaim,
-		Audit: trail, Logger: log})
+		Audit: trail, Logger: log, App: app.Handler()})
 	if err != nil {
 		return err
 	}

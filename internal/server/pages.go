@@ -82,6 +82,10 @@ func (srv *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	if s := srv.session(r); s != nil {
 		d.Pro, _ = s.identity()
 	}
+	if d.Pro != nil && srv.o.App != nil {
+		http.Redirect(w, r, "/app/", http.StatusSeeOther) // the web application
+		return
+	}
 	srv.render(w, http.StatusOK, "home", d)
 }
 

@@ -75,6 +75,10 @@ type Options struct {
 	TrustedOrigins []string
 	// Audit receives login and logout events (nil: none).
 	Audit Auditor
+	// App is the web application (internal/web), mounted at /app/ behind the same CSRF
+	// protection; the home page of a logged-in browser leads there. Nil: none. It finds the
+	// session with Server.BrowserSession.
+	App http.Handler
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Logger receives JSON-friendly events, never a token or a session id (nil: discard).
@@ -194,6 +198,9 @@ func (srv *Server) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /api/v1/me", srv.handleMe)
 	mux.HandleFunc("GET /api/v1/mailboxes/{address}/token", srv.handleToken)
 	mux.HandleFunc("GET /api/v1/events", srv.handleEvents)
+	if srv.o.App != nil {
+		mux.Handle("/app/", srv.o.App)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/annuaire"
+	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/mailbox"
+	"github.com/mssante/mssante/internal/mailstore"
+	"github.com/mssante/mssante/internal/outbox"
+	"github.com/mssante/mssante/internal/patients"
+	"github.com/mssante/mssante/internal/server"
+	"github.com/mssante/mssante/internal/store"
+	"github.com/mssante/mssante/internal/web"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/message"
+	"github.com/mssante/mssante/trust"
+	"github.com/mssante/mssante/xdm"
+)
+
+// The web application of `mssante serve` (internal/web) and its operator side, over
+// internal/mailbox (one mailbox.Account per operation, with the session's token) and
+// internal/outbox (durable sending).
+//
+// TODO(lead): Send composes with message.Compose here because internal/mailbox composes only
+// inside Account.Send (which submits at once); an Account.Compose(ctx, *mailbox.Draft) returning
+// the composed mail and its envelope would let the outbox path reuse mailbox's draft resolution.
+
+// webOperator implements web.Operator over the API LPS: IMAP (sync, IDLE, flags) and SMTP
+// (submission), XOAUTH2 with the session's token, the TLS policy, the audit trail.
+type webOperator struct {
+	ms            *mailstore.Store
+	patients      *patients.Store
+	policy        *trust.Policy
+	autoconfigURL string
+	trail         *audit.Trail
+	patientDomain string
+	outbox        *outbox.Outbox
+	// entities are the display labels of organisational mailboxes (ECO.2.2.7: "<Entité>"); a
+	// mailbox not listed is personal ("<Prénom> <NOM>" of the professional).
+	entities map[string]string
+	log      *slog.Logger
+
+	// tokens are the token functions of the last session that sent from each account: the
+	// outbox runner submits with them (a mail queued while no session of its account lives waits
+	// and is retried).
+	mu     sync.Mutex
+	tokens map[string]senderCreds
+}
+
+type senderCreds struct {
+	author string
+	tokens web.TokenFunc
+}
+
+// runOutbox sends the queued mail (internal/outbox: durable, retried, exactly once but for one
+// window) and applies the reports the sync found (delivered, read, bounced) until ctx ends.
+func (o *webOperator) runOutbox(ctx context.Context) {
+	sender := outbox.SenderFunc(func(ctx context.Context, account string) (outbox.Session, error) {
+		o.mu.Lock()
+		cr, ok := o.tokens[strings.ToLower(account)]
+		o.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("no session of %s to send with", account)
+		}
+		acct, err := o.account(account, cr.author, cr.tokens)
+		if err != nil {
+			return nil, err
+		}
+		return &accountSession{acct: acct, timeout: 2 * time.Minute}, nil
+	})
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := o.outbox.Refresh(ctx, indexReports{o.ms}, outbox.Filter{}); err != nil && ctx.Err() == nil {
+					o.log.Warn("web: outbox refresh", "err", err)
+				}
+			}
+		}
+	}()
+	if _, err := o.outbox.Run(ctx, sender, outbox.RunOptions{Workers: 1, Poll: time.Second}); err != nil && ctx.Err() == nil {
+		o.log.Error("web: outbox runner stopped", "err", err)
+	}
+}
+
+// knownPatients is the patients store as mailbox reads it: no known patient with a matricule is
+// an empty answer, not an error (patients.Store.ByMatricule says ErrNotFound, which makes
+// mailbox.Account.Read, hence MDN, fail on a mail about a patient the software does not know).
+// TODO(lead): mailbox.Read should treat patients.ErrNotFound as "none"; then pass the store.
+type knownPatients struct{ s *patients.Store }
+
+func (k knownPatients) ByMatricule(ctx context.Context, m string) ([]patients.Patient, error) {
+	list, err := k.s.ByMatricule(ctx, m)
+	if errors.Is(err, patients.ErrNotFound) {
+		return nil, nil
+	}
+	return list, err
+}
+
+func (k knownPatients) Get(ctx context.Context, id int64) (patients.Patient, error) {
+	return k.s.Get(ctx, id)
+}
+
+// indexReports gives the outbox the reports the local index found (DSN, MDN, bounces).
+type indexReports struct{ ms *mailstore.Store }
+
+func (r indexReports) ReportsFor(ctx context.Context, messageID string) ([]outbox.Report, error) {
+	list, err := r.ms.ReportsFor(ctx, messageID)
+	if err != nil {
+		return nil, err
+	}
+	var out []outbox.Report
+	for _, rp := range list {
+		if st, ok := outbox.Classify(rp.Kind, rp.Action, rp.Disposition, rp.Failed); ok {
+			out = append(out, outbox.Report{State: st, Reason: strings.TrimSpace(rp.Status + " " + rp.Reason + " " + rp.Disposition),
+				Recipient: rp.Recipient, At: rp.Date})
+		}
+	}
+	return out, nil
+}
+
+// label is the sender label of the From address (ECO.2.2.7).
+func (o *webOperator) label(address string, d *web.Draft) (string, error) {
+	if e, ok := o.entities[strings.ToLower(address)]; ok {
+		return message.SenderLabel{Kind: message.Organisational, Entity: e}.Label()
+	}
+	return message.SenderLabel{Kind: message.Personal, FirstName: d.GivenName, Name: d.FamilyName}.Label()
+}
+
+// account is the mailbox.Account of address for one operation, authenticated with the
+// session's token (XOAUTH2).
+func (o *webOperator) account(address, author string, tokens web.TokenFunc) (*mailbox.Account, error) {
+	return mailbox.New(o.options(address, author, tokens))
+}
+
+func (o *webOperator) options(address, author string, tokens web.TokenFunc) mailbox.Options {
+	return mailbox.Options{Address: address, Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(tokens)},
+		Author: author, AutoconfigURL: o.autoconfigURL, Policy: o.policy, Audit: o.trail, Patients: knownPatients{o.patients},
+		PatientDomain: o.patientDomain, Logger: o.log}
+}
+
+// Sync brings the account into the local index (mailstore.Sync over one IMAP session).
+func (o *webOperator) Sync(ctx context.Context, address, author string, tokens web.TokenFunc) error {
+	acct, err := o.account(address, author, tokens)
+	if err != nil {
+		return err
+	}
+	defer acct.Close()
+	ic, err := acct.DialIMAP(ctx)
+	if err != nil {
+		return err
+	}
+	defer ic.Close()
+	_, err = o.ms.Sync(ctx, ic, address, nil)
+	return err
+}
+
+// Watch keeps IDLE on INBOX (mailbox.Account.Watch: reconnects, re-IDLE) and calls changed on
+// each new mail or reconnection.
+func (o *webOperator) Watch(ctx context.Context, address, author string, tokens web.TokenFunc, changed func()) error {
+	acct, err := o.account(address, author, tokens)
+	if err != nil {
+		return err
+	}
+	defer acct.Close()
+	return acct.Watch(ctx, "INBOX", &mailbox.WatchOptions{OnEvent: func(ev mailbox.WatchEvent) {
+		if ev.Kind == "mail" || ev.Kind == "reconnected" {
+			changed()
+		}
+	}})
+}
+
+// Send composes the draft with package message (MSSanté headers, XDM, PDF/A, patient rules) and
+// submits it.
+func (o *webOperator) Send(ctx context.Context, address, author string, tokens web.TokenFunc, d *web.Draft) (*web.Sent, error) {
+	if len(d.Files) > 0 {
+		// message.Compose carries CDA documents only; a file is never dropped silently.
+		return nil, errors.New("les pièces jointes autres que des documents CDA ne sont pas encore prises en charge")
+	}
+	label, err := o.label(address, d)
+	if err != nil {
+		return nil, err
+	}
+	md := &message.Draft{From: message.Address{Name: label, Addr: address}, Subject: d.Subject, Text: d.Text, CDAs: d.CDAs,
+		DSN: d.DSN, MDN: d.MDN, MESFin: d.MESFin, Derogation: d.Derogation}
+	for _, x := range d.To {
+		md.To = append(md.To, message.Address{Addr: x})
+	}
+	for _, x := range d.Cc {
+		md.Cc = append(md.Cc, message.Address{Addr: x})
+	}
+	for _, id := range d.ToPatients {
+		if o.patients == nil {
+			return nil, errors.New("aucun fichier de patients")
+		}
+		p, err := o.patients.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := mailbox.PatientAddress(p, o.patientDomain, d.Derogation, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		addr := pr.Address
+		if pr.Derogation == nil {
+			md.Patients = append(md.Patients, p.Identity)
+		}
+		md.To = append(md.To, message.Address{Name: strings.TrimSpace(p.Identity.FirstName + " " + p.Identity.BirthName), Addr: addr})
+	}
+	if d.Parent != nil && len(d.Parent.Raw) > 0 {
+		pm, err := message.Parse(d.Parent.Raw, &message.ReadOptions{PatientDomain: o.patientDomain})
+		if err != nil {
+			return nil, err
+		}
+		if d.Forward {
+			// The forwarded documents go again, packaged for this mail; any other file of the
+			// parent would be lost, so the forward is refused rather than silently incomplete.
+			for _, a := range pm.Attachments {
+				if !strings.EqualFold(a.Name, "IHE_XDM.zip") && !strings.HasSuffix(strings.ToLower(a.Name), ".pdf") {
+					return nil, fmt.Errorf("le transfert de la pièce jointe %q n'est pas encore pris en charge", a.Name)
+				}
+			}
+			if len(pm.XDM) > 0 {
+				cdas, err := xdmCDAs(pm.XDM)
+				if err != nil {
+					return nil, err
+				}
+				md.CDAs = append(md.CDAs, cdas...)
+			}
+		} else {
+			md.Parent = message.ParentOf(pm)
+		}
+	}
+	c, err := message.Compose(md, &message.Options{PatientDomain: o.patientDomain})
+	if err != nil {
+		return nil, err
+	}
+	var rcpts []string
+	for _, a := range append(append([]message.Address{}, md.To...), md.Cc...) {
+		rcpts = append(rcpts, a.Addr)
+	}
+	// Stored in the durable outbox before any SMTP command; the runner sends it.
+	var dsn *outbox.DSN
+	if d.DSN {
+		dsn = &outbox.DSN{}
+	}
+	o.mu.Lock()
+	o.tokens[strings.ToLower(address)] = senderCreds{author: author, tokens: tokens}
+	o.mu.Unlock()
+	e, err := o.outbox.Add(ctx, outbox.Message{Account: address, From: address, Rcpts: rcpts, Raw: c.Data, DSN: dsn})
+	if err != nil {
+		return nil, err
+	}
+	// A copy in Sent, as mail clients keep one (best effort).
+	if ic, err := o.dialIMAP(ctx, address, author, tokens); err == nil {
+		if _, err := ic.Append(ctx, "Sent", []string{lps.FlagSeen}, bytes.NewReader(c.Data), int64(len(c.Data))); err != nil {
+			o.log.Warn("web: copy to Sent", "account", address, "err", err)
+		}
+		_ = ic.Close()
+	}
+	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts, OutboxID: e.ID}, nil
+}
+
+func (o *webOperator) dialIMAP(ctx context.Context, address, author string, tokens web.TokenFunc) (*lps.IMAPClient, error) {
+	acct, err := o.account(address, author, tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer acct.Close()
+	return acct.DialIMAP(ctx)
+}
+
+// Displayed hands a displayed message to mailbox.Account.Displayed (ECO.3.1.6): the account's
+// policy (mailstore settings), the receipt queued once in the durable outbox, $MDNSent set.
+func (o *webOperator) Displayed(ctx context.Context, address, author string, tokens web.TokenFunc, folder string, uid uint32, answer string) (string, error) {
+	acct, err := o.account(address, author, tokens)
+	if err != nil {
+		return "", err
+	}
+	defer acct.Close()
+	o.mu.Lock()
+	o.tokens[strings.ToLower(address)] = senderCreds{author: author, tokens: tokens} // the runner sends the receipt
+	o.mu.Unlock()
+	res, err := acct.Displayed(ctx, o.ms, o.outbox, folder, uid, &mailbox.DisplayedOptions{Answer: mailbox.MDNAnswer(answer)})
+	if err != nil {
+		return "", err
+	}
+	return res.Outcome, nil
+}
+
+// xdmCDAs returns the CDA documents of an IHE XDM archive (a forward packages them again).
+func xdmCDAs(data []byte) ([][]byte, error) {
+	pkg, err := xdm.Read(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the forwarded IHE_XDM.zip: %w", err)
+	}
+	var out [][]byte
+	for _, d := range pkg.Documents {
+		if d.CDA != nil {
+			out = append(out, d.Data)
+		}
+	}
+	return out, nil
+}
+
+// webApp builds the web application of serve over the main database (mail index, known patients,
+// outbox, the web's tables) and the local annuaire index when one was imported.
+func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain string, entities map[string]string, pol *trust.Policy, trail *audit.Trail,
+	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
+	migs := append(append(append(mailstore.Migrations(), patients.Migrations...), outbox.Migrations...), web.Migrations...)
+	db, err := store.Open(ctx, url, migs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	pats := patients.New(db)
+	if patientDomain == "" {
+		patientDomain = ins.DefaultPatientDomain
+	}
+	ms := mailstore.New(db, &mailstore.Options{Patients: pats, PatientDomain: patientDomain, Logger: log})
+	ob := outbox.New(db, &outbox.Options{Logger: log})
+	op := &webOperator{ms: ms, patients: pats, policy: pol, autoconfigURL: autoconfigURL, trail: trail,
+		patientDomain: patientDomain, outbox: ob, entities: entities, log: log, tokens: map[string]senderCreds{}}
+	octx, stopOutbox := context.WithCancel(ctx)
+	outboxDone := make(chan struct{})
+	if pol != nil {
+		go func() { defer close(outboxDone); op.runOutbox(octx) }()
+	} else {
+		close(outboxDone)
+	}
+	o := web.Options{Sessions: sessions, Mail: ms, DB: db, Patients: pats, Outbox: ob, Audit: trail,
+		PatientDomain: patientDomain, Logger: log}
+	if pol != nil {
+		o.Operator = op
+	}
+	var closers []func()
+	if p := filepath.Join(dataDir, annuaire.IndexFile); webFileExists(p) {
+		x := annuaire.OpenIndex(p)
+		closers = append(closers, func() { _ = x.Close() })
+		o.Directory = annuaire.NamedSource("local", x)
+		o.MailboxesOf = web.DirectoryMailboxes(x)
+	}
+	app, err := web.New(o)
+	if err != nil {
+		stopOutbox()
+		<-outboxDone
+		db.Close()
+		return nil, nil, err
+	}
+	return app, func() {
+		_ = app.Close()
+		stopOutbox()
+		<-outboxDone
+		for _, c := range closers {
+			c()
+		}
+		db.Close()
+	}, nil
+}
+
+// serveWeb builds the web app of serve: with --sandbox against the sandbox world (its autoconfig,
+// its test root, its directory), else the production IGC Santé anchors and the operators'
+// autoconfig.
+func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *audit.Trail,
+	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
+	to := trust.Options{Profile: trust.ProfileProduction, AnchorsDir: filepath.Join(*c.dataDir, "trust"),
+		CRLCacheDir: filepath.Join(*c.dataDir, "crl"), Logger: log}
+	var acURL, patientDomain string
+	entities := map[string]string{}
+	dataDir := *c.dataDir
+	if ready != nil {
+		to = trust.Options{Profile: trust.ProfileTest, CRLCacheDir: filepath.Join(*c.dataDir, "sandbox", "web-crl"), Logger: log}
+		certs, err := trust.ReadCertificates(ready.World.TrustRoot)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox trust root: %w", err)
+		}
+		to.ExtraRoots, acURL = certs, ready.World.AutoconfigURL
+		for _, a := range ready.World.Accounts {
+			if a.Kind == "organisational" {
+				entities[strings.ToLower(a.Address)] = firstNonEmptyStr(a.Name, a.Address)
+			}
+		}
+		for _, d := range ready.World.Domains {
+			if strings.HasPrefix(d, "patient.") {
+				patientDomain = d
+			}
+		}
+		dataDir = filepath.Join(*c.dataDir, "sandbox", "web")
+		if err := sandboxDirectory(ctx, ready.World.Directory, dataDir); err != nil {
+			log.Warn("sandbox directory not indexed: no autocomplete", "err", err)
+		}
+	}
+	if err := os.MkdirAll(to.CRLCacheDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	pol, err := trust.New(to)
+	if err != nil {
+		// The login and the token API work without it; the web app then reads the local index
+		// only (no sync, no sending) until the anchors are installed.
+		log.Warn("web app without operator access: no TLS policy", "err", err)
+		pol = nil
+	}
+	return webApp(ctx, *c.db, dataDir, acURL, patientDomain, entities, pol, trail, sessions, log)
+}
+
+// sandboxDirectory indexes the sandbox's directory extraction into dataDir (the autocomplete
+// of the compose screen).
+func sandboxDirectory(ctx context.Context, extraction, dataDir string) error {
+	if extraction == "" {
+		return errors.New("the sandbox gives no directory file")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.Open(extraction)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dst := filepath.Join(dataDir, annuaire.IndexFile)
+	tmp := dst + ".new"
+	if _, err := annuaire.BuildIndex(ctx, tmp, f, nil); err != nil {
+		return err
+	}
+	return annuaire.ReplaceIndex(tmp, dst)
+}
+
+func webFileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func firstNonEmptyStr(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
