@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -103,6 +104,21 @@ func (s *memSource) FetchBody(_ context.Context, uid uint32, w io.Writer) (int64
 	s.mu.Unlock()
 	n, err := w.Write(raw)
 	return int64(n), err
+}
+
+// FetchBodies hands the messages out in order, as lps.IMAPClient.FetchBodies streams a batch.
+func (s *memSource) FetchBodies(_ context.Context, uids []uint32, f func(m *lps.FetchedMessage) error) error {
+	for _, uid := range uids {
+		s.mu.Lock()
+		m := s.folders[s.sel][uid-1]
+		s.mu.Unlock()
+		fm := &lps.FetchedMessage{UID: uid, Size: int64(len(m.raw)), Flags: m.flags, InternalDate: t0,
+			Body: bytes.NewReader(m.raw), BodySize: int64(len(m.raw))}
+		if err := f(fm); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fakeOperator syncs from memSources and records what would be sent.
