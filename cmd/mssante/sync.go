@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mssante/mssante/internal/mailstore"
+	"github.com/mssante/mssante/internal/patients"
+	"github.com/mssante/mssante/internal/store"
+)
+
+// sync brings the account's folders into the local store (internal/mailstore).
+// TODO(lead): the account opening (connFlags.dialIMAP) moves to internal/mailbox; re-point here.
+
+// syncSummary is the JSON summary of `mssante sync` (issue 9).
+type syncSummary struct {
+	Folders  int     `json:"folders"`
+	Messages int     `json:"messages"`
+	New      int     `json:"new"`
+	Bytes    int64   `json:"bytes"`
+	Seconds  float64 `json:"seconds"`
+}
+
+func init() {
+	register(&command{
+		name:    "sync",
+		summary: "bring the mailbox's folders into the local store (IMAP 143, STARTTLS): first every message, then what changed",
+		usage:   "sync --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--folder F]… [--maildir DIR] [--db URL] [--data-dir DIR]",
+		example: "mssante sync --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --maildir ~/Mail/mssante",
+		flags: func(fs *flag.FlagSet) runFunc {
+			c := declareConn(fs, "imap")
+			var folders stringList
+			fs.Var(&folders, "folder", "`folder` to synchronise (repeatable; default every folder)")
+			maildir := fs.String("maildir", "", "also write a standard Maildir tree in `DIR` (one file per message, flags in the names as mbsync does)")
+			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				if len(args) != 0 {
+					return usagef("no argument expected")
+				}
+				return runSync(ctx, env, c, folders, *maildir)
+			}
+		},
+	})
+}
+
+func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, maildir string) error {
+	// The mail index and the known patients (which give each received document its patient)
+	// share the main database.
+	db, err := store.Open(ctx, dbURL(*c.db, *c.dataDir), append(mailstore.Migrations(), patients.Migrations...)...)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ms := mailstore.New(db, &mailstore.Options{Patients: patients.New(db)})
+	opts := &mailstore.SyncOptions{Folders: folders}
+	if maildir != "" {
+		if opts.Maildir, err = mailstore.OpenMaildir(maildir); err != nil {
+			return err
+		}
+	}
+	if isTerminal(env.stderr) {
+		opts.Progress = progressBar(env.stderr)
+	}
+	// --timeout bounds the connection; a long sync is not cut (it would resume anyway).
+	dialCtx, cancel := c.deadline(ctx)
+	ic, t, err := c.dialIMAP(dialCtx, env)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	defer ic.Close()
+	sum, err := ms.Sync(ctx, ic, *c.account, opts)
+	if opts.Progress != nil {
+		fmt.Fprintln(env.stderr)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(env.stdout, syncSummary{Folders: sum.Folders, Messages: sum.Messages, New: sum.New,
+		Bytes: sum.Bytes, Seconds: sum.Seconds})
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws "INBOX [#####-----] 120/400 3.2 MB" on one line of w.
+func progressBar(w io.Writer) func(mailstore.Progress) {
+	return func(p mailstore.Progress) {
+		const width = 30
+		filled := width
+		if p.Total > 0 {
+			filled = p.Done * width / p.Total
+		}
+		fmt.Fprintf(w, "\r%-20.20s [%s%s] %d/%d %.1f Mo\x1b[K", p.Folder, strings.Repeat("#", filled),
+			strings.Repeat("-", width-filled), p.Done, p.Total, float64(p.Bytes)/1e6)
+	}
+}

@@ -1,0 +1,225 @@
+package mailstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Maildir writes the synchronised folders as standard Maildirs (one directory per folder, named as
+// on the server with "/" as separator, like mbsync's "SubFolders Verbatim"; cur/ new/ tmp/ in each),
+// so that other tools (mutt, notmuch, mbsync-based setups) can read them. One file per message,
+// written in tmp/ and renamed into cur/ (atomic), named
+// "<internal date>.M<local id>P<pid>.mssante,U=<uid>:2,<flags>" with the Maildir flags in ASCII
+// order (D draft, F flagged, P passed, R replied, S seen, T trashed), as mbsync names them. A flag
+// change renames the file; a message expunged on the server is removed. The files follow the
+// index: at the end of each folder's sync the directory is reconciled with it, so a Maildir left
+// behind by a crash, or created after the index, is completed from the bodies stored.
+type Maildir struct {
+	dir string
+	seq atomic.Int64
+	// Now gives the time that starts new file names (time.Now by default).
+	Now func() time.Time
+}
+
+// OpenMaildir returns the writer of the Maildir tree dir, created (0700) when needed.
+func OpenMaildir(dir string) (*Maildir, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating maildir %s: %w", dir, err)
+	}
+	return &Maildir{dir: dir, Now: time.Now}, nil
+}
+
+// Dir returns the directory of a folder's Maildir.
+func (m *Maildir) Dir(folder string) (string, error) {
+	var parts []string
+	for _, p := range strings.Split(folder, "/") {
+		if p == "" || p == "." || p == ".." || strings.ContainsAny(p, "\x00\\") {
+			return "", fmt.Errorf("folder name %q cannot be a maildir", folder)
+		}
+		parts = append(parts, p)
+	}
+	return filepath.Join(append([]string{m.dir}, parts...)...), nil
+}
+
+func (m *Maildir) ensure(folder string) (string, error) {
+	d, err := m.Dir(folder)
+	if err != nil {
+		return "", err
+	}
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(d, sub), 0o700); err != nil {
+			return "", fmt.Errorf("creating maildir %s: %w", d, err)
+		}
+	}
+	return d, nil
+}
+
+// maildirFlags maps IMAP flags to Maildir info letters.
+var maildirFlags = map[string]byte{`\draft`: 'D', `\flagged`: 'F', `$forwarded`: 'P', `\answered`: 'R', `\seen`: 'S', `\deleted`: 'T'}
+
+func infoOf(flags []string) string {
+	var b []byte
+	for _, f := range flags {
+		if c, ok := maildirFlags[strings.ToLower(f)]; ok {
+			b = append(b, c)
+		}
+	}
+	slices.Sort(b)
+	return string(slices.Compact(b))
+}
+
+func (m *Maildir) name(id int64, uid uint32, flags []string) string {
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	return fmt.Sprintf("%d.M%dP%d.mssante,U=%d:2,%s", now().Unix(), id, os.Getpid(), uid, infoOf(flags))
+}
+
+// put writes one message of local id into folder.
+func (m *Maildir) put(folder string, id int64, uid uint32, flags []string, raw []byte) error {
+	d, err := m.ensure(folder)
+	if err != nil {
+		return err
+	}
+	name := m.name(id, uid, flags)
+	tmp := filepath.Join(d, "tmp", fmt.Sprintf("%s.%d", name, m.seq.Add(1)))
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing maildir message: %w", err)
+	}
+	_, err = fh.Write(raw)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(d, "cur", name))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("writing maildir message: %w", err)
+	}
+	return nil
+}
+
+// maildirFile is a message file found in cur/ or new/.
+type maildirFile struct {
+	path string
+	uid  uint32
+	info string
+}
+
+// scan returns the files of folder by local id.
+func (m *Maildir) scan(folder string) (map[int64]maildirFile, error) {
+	d, err := m.ensure(folder)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]maildirFile{}
+	for _, sub := range []string{"cur", "new"} {
+		ents, err := os.ReadDir(filepath.Join(d, sub))
+		if err != nil {
+			return nil, fmt.Errorf("reading maildir %s: %w", d, err)
+		}
+		for _, e := range ents {
+			id, f, ok := parseMaildirName(e.Name())
+			if !ok {
+				continue
+			}
+			f.path = filepath.Join(d, sub, e.Name())
+			out[id] = f
+		}
+	}
+	return out, nil
+}
+
+// parseMaildirName reads the local id, UID and flags of a name this writer gave.
+func parseMaildirName(name string) (int64, maildirFile, bool) {
+	var f maildirFile
+	base, info, _ := strings.Cut(name, ":2,")
+	f.info = info
+	i := strings.Index(base, ".M")
+	j := strings.Index(base, ".mssante,U=")
+	if i < 0 || j < 0 {
+		return 0, f, false
+	}
+	idPart, _, _ := strings.Cut(base[i+2:], "P")
+	id, err := strconv.ParseInt(idPart, 10, 64)
+	if err != nil {
+		return 0, f, false
+	}
+	uid, err := strconv.ParseUint(base[j+len(".mssante,U="):], 10, 32)
+	if err != nil {
+		return 0, f, false
+	}
+	f.uid = uint32(uid)
+	return id, f, true
+}
+
+// reconcile makes folder's Maildir hold exactly the index's messages of f with their flags.
+func (m *Maildir) reconcile(ctx context.Context, s *Store, f folderState) error {
+	files, err := m.scan(f.Name)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, uid, flags FROM mail_messages WHERE folder_id = ? AND has_body = 1`, f.ID)
+	if err != nil {
+		return fmt.Errorf("reading the index for the maildir: %w", err)
+	}
+	type want struct {
+		uid   uint32
+		flags []string
+	}
+	wanted := map[int64]want{}
+	for rows.Next() {
+		var id, uid int64
+		var flags string
+		if err := rows.Scan(&id, &uid, &flags); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading the index for the maildir: %w", err)
+		}
+		wanted[id] = want{uint32(uid), strings.Fields(flags)}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the index for the maildir: %w", err)
+	}
+	for id, fl := range files {
+		w, ok := wanted[id]
+		switch {
+		case !ok:
+			if err := os.Remove(fl.path); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("removing from the maildir: %w", err)
+			}
+		case w.uid != fl.uid || infoOf(w.flags) != fl.info:
+			base, _, _ := strings.Cut(filepath.Base(fl.path), ",U=")
+			to := filepath.Join(filepath.Dir(filepath.Dir(fl.path)), "cur", fmt.Sprintf("%s,U=%d:2,%s", base, w.uid, infoOf(w.flags)))
+			if err := os.Rename(fl.path, to); err != nil {
+				return fmt.Errorf("renaming in the maildir: %w", err)
+			}
+		}
+	}
+	for id, w := range wanted {
+		if _, ok := files[id]; ok {
+			continue
+		}
+		raw, err := s.body(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := m.put(f.Name, id, w.uid, w.flags, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}

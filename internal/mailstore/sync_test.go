@@ -1,0 +1,272 @@
+package mailstore
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/internal/peertest"
+	"github.com/mssante/mssante/internal/store"
+	"github.com/mssante/mssante/internal/store/storetest"
+	"github.com/mssante/mssante/internal/testpki"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/trust"
+)
+
+// countingSource counts the bodies fetched through it, and cancels the sync before the fetch
+// number cancelAt (0: never).
+type countingSource struct {
+	*lps.IMAPClient
+	mu       sync.Mutex
+	fetches  map[string]int // "folder/uid" → bodies fetched
+	total    int
+	folder   string
+	cancelAt int
+	cancel   context.CancelFunc
+}
+
+func (c *countingSource) Resync(ctx context.Context, mailbox string, since lps.SyncState) (*lps.SyncResult, error) {
+	c.folder = mailbox
+	return c.IMAPClient.Resync(ctx, mailbox, since)
+}
+
+func (c *countingSource) FetchBody(ctx context.Context, uid uint32, w io.Writer) (int64, error) {
+	c.mu.Lock()
+	if c.cancelAt > 0 && c.total+1 == c.cancelAt {
+		c.cancelAt = 0
+		c.cancel()
+		c.mu.Unlock()
+		return 0, ctx.Err()
+	}
+	c.total++
+	c.fetches[fmt.Sprintf("%s/%d", c.folder, uid)]++
+	c.mu.Unlock()
+	return c.IMAPClient.FetchBody(ctx, uid, w)
+}
+
+func (c *countingSource) reset() {
+	c.mu.Lock()
+	c.total = 0
+	c.fetches = map[string]int{}
+	c.mu.Unlock()
+}
+
+// ECO.1.0.2: sync of a real Dovecot mailbox with MSSanté mails (XDM/CDA from the synthetic
+// fixtures, a patient's mail, a Mon espace santé bounce), killed mid-way and resumed: nothing
+// fetched twice, no duplicate; flags follow; an expunge on the server removes locally; a
+// UIDVALIDITY change re-maps without downloading; the Maildir follows the index.
+func TestSync_dovecot_ECO_1_0_2(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
+		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := lps.ParseEndpoint(st.IMAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(t *testing.T, carol string) *lps.IMAPClient {
+		auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: carol,
+			Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return st.Token(carol, time.Hour), nil })}
+		cl, err := lps.DialIMAP(ctxT(t), ep, auth, &lps.Options{TLS: pol.ClientConfig("", nil),
+			ClassifyTLSError: trust.ClassifyHandshakeError, ReconnectDelay: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("DialIMAP: %v\n%s", err, st.Logs())
+		}
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+	doveadm := func(t *testing.T, args ...string) {
+		out, err := exec.Command("doveadm", append([]string{"-c", filepath.Join(st.Dir, "dovecot.conf")}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("doveadm %v: %v\n%s", args, err, out)
+		}
+	}
+
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		carol := "carol." + filepath.Base(t.Name()) + "@test.mssante.fr" // one mailbox per dialect
+		var want []string                                                // Message-IDs delivered to INBOX
+		for i, name := range []string{"n3-cr-biologie.xml", "n3-cr-imagerie.xml", "n3-lettre-liaison.xml", "n1-note-consultation-pdf.xml"} {
+			c := cdaMail(t, name, byte(i), t0.Add(time.Duration(i)*time.Minute))
+			st.Deliver(carol, "INBOX", c.Data)
+			want = append(want, c.MessageID)
+		}
+		for _, f := range []string{"read/patient-plain-order.eml", "read/mes-bounce.eml", "read/dsn-failed.eml"} {
+			st.Deliver(carol, "INBOX", fixture(t, f))
+		}
+		for i := range 5 {
+			st.Deliver(carol, "INBOX", plainMail(drDupont, "Dr Jean DUPONT", fmt.Sprintf("Avis %d", i), fmt.Sprintf("avis-%d@x", i), t0, "texte"))
+		}
+		st.Deliver(carol, "Sent", plainMail(carol, "Carol", "Envoyé", "sent-1@x", t0, "texte"))
+		const inbox, total = 12, 13
+
+		s := New(db, nil)
+		src := &countingSource{IMAPClient: dial(t, carol), fetches: map[string]int{}}
+		md, err := OpenMaildir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := &SyncOptions{Maildir: md, Batch: 4}
+
+		// Killed after 5 messages.
+		ctx, cancel := context.WithCancel(ctxT(t))
+		src.cancel, src.cancelAt = cancel, 6
+		var progress []Progress
+		opts.Progress = func(p Progress) { progress = append(progress, p) }
+		sum, err := s.Sync(ctx, src, carol, opts)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted sync: %+v, %v; want context.Canceled", sum, err)
+		}
+		if sum.New != 5 || src.total != 5 {
+			t.Fatalf("interrupted sync stored %d, fetched %d; want 5 and 5", sum.New, src.total)
+		}
+		if last := progress[len(progress)-1]; last.Folder != "INBOX" || last.Total != inbox || last.Bytes == 0 {
+			t.Errorf("progress %+v", progress)
+		}
+		opts.Progress = nil
+		// Resumed: only the 7 + 1 others are fetched.
+		sum, err = s.Sync(ctxT(t), src, carol, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.New != total-5 || src.total != total || sum.Messages != total || sum.Folders != 3 || sum.Bytes == 0 {
+			t.Errorf("resumed sync %+v, %d fetches; want %d new, %d fetches in all", sum, src.total, total-5, total)
+		}
+		for k, n := range src.fetches {
+			if n != 1 {
+				t.Errorf("%s fetched %d times", k, n)
+			}
+		}
+		checkIndex(t, s, carol, want, total)
+		checkMaildir(t, md, "INBOX", inbox, 0)
+
+		// Up to date: nothing fetched.
+		src.reset()
+		sum, err = s.Sync(ctxT(t), src, carol, opts)
+		if err != nil || sum.New != 0 || src.total != 0 || sum.Messages != total {
+			t.Errorf("third sync %+v %v, %d fetches", sum, err, src.total)
+		}
+
+		// Flags set and messages expunged by another client.
+		other := dial(t, carol)
+		if _, err := other.Select(ctxT(t), "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.SetFlags(ctxT(t), []uint32{1, 2}, lps.FlagsAdd, lps.FlagSeen); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Delete(ctxT(t), []uint32{11, 12}); err != nil {
+			t.Fatal(err)
+		}
+		sum, err = s.Sync(ctxT(t), src, carol, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.FlagsChanged != 2 || sum.Removed != 2 || sum.Messages != total-2 || src.total != 0 {
+			t.Errorf("after flags and expunge: %+v, %d fetches", sum, src.total)
+		}
+		if m, err := s.Get(ctxT(t), carol, "INBOX", 1); err != nil || !m.Seen {
+			t.Errorf("UID 1 after \\Seen: %+v %v", m, err)
+		}
+		if _, err := s.Get(ctxT(t), carol, "INBOX", 12); !errors.Is(err, ErrNotFound) {
+			t.Errorf("expunged UID 12: %v, want ErrNotFound", err)
+		}
+		checkMaildir(t, md, "INBOX", inbox-2, 2)
+
+		// UIDVALIDITY changed on the server: re-mapped, not downloaded, not duplicated.
+		doveadm(t, "mailbox", "update", "-u", carol, "--uid-validity", fmt.Sprint(time.Now().Unix()%1000000+int64(len(t.Name()))), "INBOX")
+		st.KickIMAP(carol)
+		sum, err = s.Sync(ctxT(t), src, carol, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Remapped != inbox-2 || sum.New != 0 || sum.Messages != total-2 || src.total != 0 {
+			t.Errorf("after UIDVALIDITY change: %+v, %d fetches", sum, src.total)
+		}
+		checkIndex(t, s, carol, want, total-2)
+		checkMaildir(t, md, "INBOX", inbox-2, 2)
+
+		// A message over the size cap: indexed from its envelope, body left on the server.
+		big := plainMail(drDupont, "Dr Jean DUPONT", "Gros fichier", "big@x", t0, strings.Repeat("données ", 20000))
+		st.Deliver(carol, "INBOX", big)
+		opts.MaxBody = int64(len(big)) - 1
+		sum, err = s.Sync(ctxT(t), src, carol, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.New != 1 || sum.TooLarge != 1 || src.total != 0 {
+			t.Errorf("too large: %+v, %d fetches", sum, src.total)
+		}
+		m, err := s.ByMessageID(ctxT(t), carol, "big@x")
+		if err != nil || m.HasBody || m.DisplaySubject != "Gros fichier" || m.FromName != "Dr Jean DUPONT" || m.Size < int64(len(big)) {
+			t.Errorf("too large message %+v %v", m, err)
+		}
+		if _, err := s.Body(ctxT(t), m); !errors.Is(err, ErrNotFound) {
+			t.Errorf("body of the too large message: %v, want ErrNotFound", err)
+		}
+		checkMaildir(t, md, "INBOX", inbox-2, 2)
+	}, Migrations()...)
+}
+
+// checkIndex checks that every Message-ID of want is listed once and the counts.
+func checkIndex(t *testing.T, s *Store, account string, want []string, n int) {
+	t.Helper()
+	page, err := s.List(ctxT(t), Query{Accounts: []string{account}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != n {
+		t.Errorf("index holds %d messages, want %d", len(page.Messages), n)
+	}
+	seen := map[string]int{}
+	docs := 0
+	for _, m := range page.Messages {
+		seen[m.MessageID]++
+		docs += len(m.Documents)
+	}
+	for _, id := range want {
+		if seen[id] != 1 {
+			t.Errorf("Message-ID %s listed %d times", id, seen[id])
+		}
+	}
+	if docs != len(want) {
+		t.Errorf("%d documents indexed, want %d", docs, len(want))
+	}
+}
+
+// checkMaildir checks the number of files in folder's cur/ and of seen ones.
+func checkMaildir(t *testing.T, md *Maildir, folder string, n, seen int) {
+	t.Helper()
+	d, err := md.Dir(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(d, "cur"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := 0
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ":2,S") {
+			s++
+		}
+	}
+	if len(ents) != n || s != seen {
+		t.Errorf("maildir %s: %d files, %d seen; want %d, %d", folder, len(ents), s, n, seen)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(d, "tmp")); len(tmp) != 0 {
+		t.Errorf("maildir tmp/ not empty: %d files", len(tmp))
+	}
+}
