@@ -142,7 +142,6 @@ var packages = []row{
 // lead deletes each line when that branch is merged (a planned package that exists is reported).
 var planned = map[string]bool{
 	"internal/mailbox": true,
-	"internal/outbox":  true,
 	"internal/web":     true,
 	"internal/gateway": true,
 	"internal/doctor":  true,

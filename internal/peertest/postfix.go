@@ -3,8 +3,11 @@ package peertest
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -93,12 +96,27 @@ func (s *Stack) startPostfix(o Options) {
 	for _, sub := range []string{"queue", "data"} {
 		must(t, os.MkdirAll(filepath.Join(d, "pf", sub), 0o755))
 	}
-	must(t, os.Chown(filepath.Join(d, "pf", "data"), 103, 106))
+	uid, gid := postfixIDs(t)
+	must(t, os.Chown(filepath.Join(d, "pf", "data"), uid, gid))
 	run(t, s.postfix, "-c", etc, "start")
 	t.Cleanup(func() {
 		_, _ = runQuiet(s.postfix, "-c", etc, "stop")
 	})
 	waitPort(t, s.Submission, filepath.Join(d, "postfix.log"))
+}
+
+// postfixIDs are the uid and gid of the postfix user, which owns the data directory (they differ
+// between machines: Debian allocates them at install).
+func postfixIDs(t testing.TB) (uid, gid int) {
+	u, err := user.Lookup("postfix")
+	if err != nil {
+		t.Fatalf("peertest: %v", err)
+	}
+	uid, err = strconv.Atoi(u.Uid)
+	must(t, err)
+	gid, err = strconv.Atoi(u.Gid)
+	must(t, err)
+	return uid, gid
 }
 
 // RestartPostfix stops and starts Postfix: open SMTP sessions are closed by the server.
