@@ -123,7 +123,7 @@ type outboxLine struct {
 	Timeline  []outbox.Event `json:"timeline,omitempty"`
 }
 
-func lineOf(e outbox.Entry) outboxLine {
+func outboxLineOf(e outbox.Entry) outboxLine {
 	l := outboxLine{ID: e.ID, MessageID: e.MessageID, State: e.State, Reason: e.Reason, Account: e.Account,
 		Rcpts: e.Rcpts, Attempts: e.Attempts, Updated: e.UpdatedAt}
 	if !e.NextAttemptAt.IsZero() {
@@ -180,7 +180,7 @@ func runOutboxAdd(ctx context.Context, env *cmdEnv, account, url string, files [
 		if !e.Added {
 			fmt.Fprintf(env.stderr, "mssante outbox add: %s: <%s> is already in the outbox (id %d, %s): not added again\n", p.file, e.MessageID, e.ID, e.State)
 		}
-		l := lineOf(e)
+		l := outboxLineOf(e)
 		l.File = p.file
 		if err := writeJSONLine(env.stdout, l); err != nil {
 			return err
@@ -285,7 +285,7 @@ func runOutboxStatus(ctx context.Context, env *cmdEnv, url string, f outbox.Filt
 		return err
 	}
 	for _, e := range entries {
-		l := lineOf(e)
+		l := outboxLineOf(e)
 		if timeline {
 			if l.Timeline, err = ob.Timeline(ctx, e.ID); err != nil {
 				return err
