@@ -143,6 +143,5 @@ var packages = []row{
 var planned = map[string]bool{
 	"internal/mailbox": true,
 	"internal/web":     true,
-	"internal/gateway": true,
 	"internal/doctor":  true,
 }
