@@ -78,9 +78,9 @@ func (r *SyncResult) Apply(prev SyncState) SyncState {
 // VANISHED responses an ENABLE QRESYNC session receives, so QRESYNC is never enabled, even when
 // offered. It costs one more round trip than SELECT (QRESYNC) and gives the same result.
 //
-// Without CONDSTORE (the sandbox operator), or when since has no HighestModSeq, Resync falls
-// back to a full listing of the flags (Full) rather than failing: the answer is still exact,
-// only larger. A changed UIDVALIDITY gives Reset. since.UIDs is optional; without it Vanished is
+// Without CONDSTORE (a server that does not offer it), or when since has no HighestModSeq,
+// Resync falls back to a full listing of the flags (Full) rather than failing: the answer is
+// still exact, only larger. A changed UIDVALIDITY gives Reset. since.UIDs is optional; without it Vanished is
 // empty.
 func (cl *IMAPClient) Resync(ctx context.Context, mailbox string, since SyncState) (*SyncResult, error) {
 	var res *SyncResult

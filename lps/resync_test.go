@@ -170,8 +170,8 @@ func testResync(t *testing.T, e *peerEnv) {
 	}
 }
 
-// ECO.1.0.2: a server without CONDSTORE (the sandbox operator) gets a full flag listing, still
-// exact: every message with its flags, the expunged known UIDs as vanished.
+// ECO.1.0.2: a server without CONDSTORE (the sandbox operator with CONDSTORE off) gets a full
+// flag listing, still exact: every message with its flags, the expunged known UIDs as vanished.
 func TestResync_withoutCondstore_ECO_1_0_2(t *testing.T) {
 	pki := testpki.New(t, testpki.Options{})
 	pki.ServeRevocation()
@@ -184,7 +184,8 @@ func TestResync_withoutCondstore_ECO_1_0_2(t *testing.T) {
 			}
 			return operator.Claims{SubjectNameID: rpps}, nil
 		},
-		Accounts: []operator.Account{{Address: addr, Kind: operator.KindPersonal, NationalIDs: []string{rpps}}},
+		Accounts:         []operator.Account{{Address: addr, Kind: operator.KindPersonal, NationalIDs: []string{rpps}}},
+		DisableCondStore: true, // the sandbox offers CONDSTORE (its Resync is TestConformanceIMAP_resyncCondstore)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func TestResync_withoutCondstore_ECO_1_0_2(t *testing.T) {
 	}
 	defer cl.Close()
 	if cl.Capable("CONDSTORE") {
-		t.Skip("the sandbox operator now offers CONDSTORE; this test needs a server without it")
+		t.Fatal("DisableCondStore: the operator still offers CONDSTORE")
 	}
 	state := stateOf(t, cl, "INBOX")
 	if !slices.Equal(state.UIDs, uids) || state.HighestModSeq != 0 {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -42,6 +43,9 @@ type cmdEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
+	// stderrTTY: stderr is a terminal, a person reads it (lines for people may go among the
+	// JSON logs there, never when a program collects them).
+	stderrTTY bool
 }
 
 var commands = map[string]*command{}
@@ -64,13 +68,23 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &cmdEnv{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}, os.Args[1:])
+	code := run(ctx, &cmdEnv{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, stderrTTY: isTerminal(os.Stderr)}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
+// isTerminal tells whether f is a character device (a terminal), not a file or a pipe.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 // run dispatches args and returns the process exit code.
 func run(ctx context.Context, env *cmdEnv, args []string) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(env.stdout, versionLine(debug.ReadBuildInfo()))
+		return 0
+	}
 	c, rest := lookup(args)
 	if c == nil {
 		if len(args) == 0 || isHelp(args[0]) {
@@ -192,16 +206,82 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func printUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "usage: mssante %s\n\n%s\n", c.usage, c.summary)
-	var b strings.Builder
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	if b.Len() > 0 {
-		fmt.Fprintf(w, "\nflags:\n%s", b.String())
+	if b := flagDefaults(fs); b != "" {
+		fmt.Fprintf(w, "\nflags:\n%s", b)
 	}
 	if c.example != "" {
 		fmt.Fprintf(w, "\nexample:\n  %s\n", c.example)
 	}
+}
+
+// flagDefaults lists the flags as the usage lines spell them, "--name VALUE", with the usage text
+// and the default once: flag.PrintDefaults would print "-name" and repeat a default the text
+// already states.
+func flagDefaults(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		value, usage := flag.UnquoteUsage(f)
+		b.WriteString("  --" + f.Name)
+		if value != "" {
+			b.WriteString(" " + value)
+		}
+		b.WriteString("\n        " + strings.ReplaceAll(usage, "\n", "\n        "))
+		if !strings.Contains(usage, "default") && !zeroDefault(f) {
+			if strings.ContainsAny(f.DefValue, " \t") {
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(&b, " (default %s)", f.DefValue)
+			}
+		}
+		b.WriteString("\n")
+	})
+	return b.String()
+}
+
+// zeroDefault tells whether f's default is its type's zero value, not worth printing.
+func zeroDefault(f *flag.Flag) bool {
+	switch f.DefValue {
+	case "", "false", "0", "0s", "[]":
+		return true
+	}
+	return false
+}
+
+// versionLine is what `mssante --version` prints: the module version and the VCS commit the
+// binary was built from (runtime/debug build information), and the Go version.
+func versionLine(bi *debug.BuildInfo, ok bool) string {
+	if !ok || bi == nil {
+		return "mssante (no build information)"
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	var rev, when string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	line := "mssante " + version
+	if rev != "" {
+		line += " commit " + rev
+		if dirty {
+			line += " (modified)"
+		}
+		if when != "" {
+			line += " " + when
+		}
+	} else {
+		line += " commit unknown (built without VCS information)"
+	}
+	return line + " " + bi.GoVersion
 }
 
 func printCommands(w io.Writer, prefix string) {
@@ -216,7 +296,7 @@ func printCommands(w io.Writer, prefix string) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-22s %s\n", name, commands[name].summary)
 	}
-	fmt.Fprintf(w, "\nRun \"mssante <command> --help\" for a command's flags and an example.\n")
+	fmt.Fprintf(w, "\nRun \"mssante <command> --help\" for a command's flags and an example; \"mssante --version\" for the version.\n")
 }
 
 // stringList is a repeatable string flag (--to A --to B).

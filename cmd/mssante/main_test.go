@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -94,5 +96,56 @@ func TestINSAddress(t *testing.T) {
 	}
 	if _, _, code := runMain(t, "ins", "address", "--ins", "221042545611404", "--derogation"); code != 1 {
 		t.Errorf("derogation with a wrong key: code %d, want 1", code)
+	}
+}
+
+// Issue 11 item 5: --help spells the flags as the usage lines do, "--flag", and states each
+// default once.
+func TestHelp_flagsSpelledAsUsage(t *testing.T) {
+	for name := range commands {
+		out, _, _ := runMain(t, append(strings.Fields(name), "--help")...)
+		_, flags, _ := strings.Cut(out, "\nflags:\n")
+		flags, _, _ = strings.Cut(flags, "\nexample:")
+		var entries []string
+		for _, line := range strings.Split(strings.TrimRight(flags, "\n"), "\n") {
+			switch {
+			case strings.HasPrefix(line, "  --"):
+				entries = append(entries, line)
+			case strings.HasPrefix(line, "        ") && len(entries) > 0:
+				entries[len(entries)-1] += "\n" + line
+			case line != "":
+				t.Errorf("%s --help: flag line %q not spelled --flag", name, line)
+			}
+		}
+		for _, e := range entries {
+			if strings.Count(e, "(default") > 1 || strings.Contains(e, "(default") && strings.Count(e, "default") > 1 {
+				t.Errorf("%s --help: default stated twice in %q", name, e)
+			}
+		}
+	}
+	out, _, _ := runMain(t, "serve", "--help")
+	if !strings.Contains(out, "  --idle-timeout duration\n        end a session unused this long (default 30m0s)\n") {
+		t.Errorf("serve --help:\n%s", out)
+	}
+	if !strings.Contains(out, "  --psc-discovery-url URL\n        PSC discovery URL (default issuer + /.well-known/wallet-openid-configuration)\n") {
+		t.Errorf("serve --help repeats or loses a default the text states:\n%s", out)
+	}
+}
+
+// Issue 11 item 5: --version prints the module version, the VCS commit and the Go version.
+func TestVersion(t *testing.T) {
+	out, errOut, code := runMain(t, "--version")
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "mssante ") || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("--version: code %d, %q %q", code, out, errOut)
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/mssante/mssante", Version: "v0.3.0"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "554e266ec6b8"}, {Key: "vcs.time", Value: "2026-12-02T15:07:35Z"},
+			{Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionLine(bi, true), "mssante v0.3.0 commit 554e266ec6b8 (modified) 2026-12-02T15:07:35Z go1.26.8"; got != want {
+		t.Errorf("versionLine = %q, want %q", got, want)
+	}
+	bi.Settings = nil
+	if got := versionLine(bi, true); !strings.Contains(got, "v0.3.0") || !strings.Contains(got, "commit unknown") {
+		t.Errorf("versionLine without VCS = %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/lps"
@@ -57,7 +58,7 @@ func init() {
 			c := declareConn(fs, "smtp")
 			once := fs.Bool("once", false, "send what is due, wait for messages being sent, then exit (else keep running until interrupted)")
 			workers := fs.Int("workers", 1, "`N` messages sent at once, each worker over its own SMTP session")
-			lease := fs.Duration("lease", time.Minute, "a message taken by a run that died is taken again after `duration`")
+			lease := fs.Duration("lease", time.Minute, "a message taken by a run that died is taken again after `duration` (at once when the run was a killed process of this host on a SQLite database)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
@@ -72,7 +73,7 @@ func init() {
 	register(&command{
 		name:    "outbox status",
 		summary: "list the outbox messages and their state as JSON lines (queued, sending, sent, delivered, read, bounced, failed)",
-		usage:   "outbox status [--account ADDR] [--state STATE] [--timeline] [--db URL] [--data-dir DIR]",
+		usage:   "outbox status [--account ADDR] [--state STATE] [--timeline] [--db URL] [--data-dir DIR] (delivered, read, bounced come from the reports mssante sync brought into the same database)",
 		example: "mssante outbox status --account dr.martin@test.mssante.fr --state failed --timeline",
 		flags: func(fs *flag.FlagSet) runFunc {
 			account := fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "only the messages of this mailbox `address`")
@@ -235,7 +236,13 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, wor
 		return err
 	}
 	t.setServer(ep)
-	ob, closeDB, err := openOutbox(ctx, dbURL(*c.db, *c.dataDir), &outbox.Options{Lease: lease, Logger: t.opts.Logger})
+	url := dbURL(*c.db, *c.dataDir)
+	opts := &outbox.Options{Lease: lease, Logger: t.opts.Logger}
+	if strings.HasPrefix(url, "sqlite:") {
+		// One host's processes share a SQLite file: a killed run's messages are taken at once.
+		opts.Dead = outbox.LocalDead
+	}
+	ob, closeDB, err := openOutbox(ctx, url, opts)
 	if err != nil {
 		return err
 	}
@@ -278,8 +285,18 @@ func runOutboxStatus(ctx context.Context, env *cmdEnv, url string, f outbox.Filt
 	}
 	defer closeQuietly(db)
 	ob := outbox.New(db, nil)
-	// TODO(lead): when internal/mailstore is merged, ob.Refresh(ctx, reports, f) here, with the
-	// mail index as outbox.Reports, so that delivered/read/bounced show from the synced reports.
+	// The reports sync brought into the same database move sent messages to delivered, read or
+	// bounced (recorded in their timeline); without a mail index, the states are the outbox's.
+	if v, err := db.Version(ctx, mailstore.Package); err != nil {
+		return err
+	} else if v > 0 {
+		if err := store.Migrate(ctx, db, mailstore.Migrations()...); err != nil {
+			return err
+		}
+		if _, err := ob.Refresh(ctx, mailReports{mailstore.New(db, nil)}, f); err != nil {
+			return err
+		}
+	}
 	entries, err := ob.List(ctx, f)
 	if err != nil {
 		return err

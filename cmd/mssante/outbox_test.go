@@ -23,7 +23,6 @@ import (
 	"github.com/mssante/mssante/internal/store/storetest"
 	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
-	"github.com/mssante/mssante/message"
 	"github.com/mssante/mssante/trust"
 )
 
@@ -375,70 +374,6 @@ func TestOutbox_refusals(t *testing.T) {
 	}
 }
 
-// imapReports is outbox.Reports read straight from alice's INBOX (what the mail index will do
-// during sync): every report mail parsed by the message package, matched by Original-Message-ID.
-type imapReports struct{ byID map[string][]outbox.Report }
-
-func (r imapReports) ReportsFor(ctx context.Context, id string) ([]outbox.Report, error) {
-	return r.byID[id], nil
-}
-
-func (p *outboxPeer) reports(t *testing.T, user string, want int, timeout time.Duration) imapReports {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
-	defer cancel()
-	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{p.pki.Root.Cert}, OrgIntermediates: []*x509.Certificate{p.pki.Org.Cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, _ := lps.ParseEndpoint(p.st.IMAP)
-	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: user,
-		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return p.st.Token(user, time.Hour), nil })}
-	ic, err := lps.DialIMAP(ctx, ep, auth, &lps.Options{TLS: pol.ClientConfig("", nil), ClassifyTLSError: trust.ClassifyHandshakeError})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ic.Close()
-	for deadline := time.Now().Add(timeout); ; {
-		if _, err := ic.Select(ctx, "INBOX"); err != nil {
-			t.Fatal(err)
-		}
-		uids, err := ic.Search(ctx, lps.Criteria{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := imapReports{byID: map[string][]outbox.Report{}}
-		n := 0
-		for _, uid := range uids {
-			var b strings.Builder
-			if _, err := ic.FetchBody(ctx, uid, &b); err != nil {
-				t.Fatal(err)
-			}
-			m, err := message.Parse([]byte(b.String()), nil)
-			if err != nil {
-				continue
-			}
-			for _, rep := range m.Reports {
-				st, ok := outbox.Classify(rep.Kind, rep.Action, rep.Disposition, rep.Failed())
-				if !ok {
-					continue
-				}
-				reason := rep.Status
-				if rep.Reason != "" {
-					reason = strings.TrimSpace(rep.Status + " " + rep.Reason)
-				}
-				r.byID[rep.OriginalMessageID] = append(r.byID[rep.OriginalMessageID],
-					outbox.Report{State: st, Reason: reason, Recipient: rep.Recipient, At: m.Date})
-				n++
-			}
-		}
-		if n >= want || time.Now().After(deadline) {
-			return r
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
 // Issue 9 item 4: the DSNs Postfix returns (RFC 3464: delivered to bob; failed, 5.1.1, for a
 // mailbox Dovecot refuses — a local part with '#', outside Dovecot's auth_username_chars, so its
 // LMTP answers "550 5.1.1 User doesn't exist": the stand-in for a closed patient mailbox) turn the
@@ -458,22 +393,36 @@ func TestOutbox_reportsFromPostfix(t *testing.T) {
 	if _, errOut, code := runMain(t, append([]string{"outbox", "run", "--once"}, p.args(db)...)...); code != 0 {
 		t.Fatalf("outbox run: %d %s", code, errOut)
 	}
-	reps := p.reports(t, obAlice, 2, time.Minute)
-	sdb, err := store.Open(context.Background(), db, outbox.Migrations...)
-	if err != nil {
-		t.Fatal(err)
+	// The DSNs arrive in alice's INBOX; sync brings them into the same database, and outbox
+	// status applies them.
+	syncArgs := []string{"sync", "--account", obAlice, "--token-file", p.tokenFile, "--imap", p.st.IMAP,
+		"--trust-root", p.root, "--data-dir", p.data, "--db", db}
+	var lines []outboxLine
+	for deadline := time.Now().Add(time.Minute); ; {
+		if _, errOut, code := runMain(t, syncArgs...); code != 0 {
+			t.Fatalf("sync: %d %s", code, errOut)
+		}
+		out, errOut, code := runMain(t, "outbox", "status", "--timeline", "--db", db)
+		if code != 0 {
+			t.Fatalf("outbox status: %d %s", code, errOut)
+		}
+		lines = outboxLines(t, out)
+		if len(lines) == 2 && lines[0].State == outbox.Delivered && lines[1].State == outbox.Bounced || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
-	defer sdb.Close()
-	ob := outbox.New(sdb, nil)
-	if _, err := ob.Refresh(context.Background(), reps, outbox.Filter{}); err != nil {
-		t.Fatal(err)
+	if len(lines) != 2 || lines[0].State != outbox.Delivered || lines[1].State != outbox.Bounced || !strings.Contains(lines[1].Reason, "5.1.1") ||
+		len(lines[1].Timeline) != 4 || lines[1].Timeline[3].State != outbox.Bounced {
+		t.Errorf("after sync: %+v\n%s", lines, p.st.Logs())
 	}
-	list, _ := ob.List(context.Background(), outbox.Filter{})
-	if len(list) != 2 || list[0].State != outbox.Delivered || list[1].State != outbox.Bounced || !strings.Contains(list[1].Reason, "5.1.1") {
-		t.Errorf("after the reports: %+v\nreports %+v\n%s", list, reps.byID, p.st.Logs())
+	for _, l := range lines {
+		t.Logf("%s: %s %s", l.MessageID, l.State, l.Reason)
 	}
-	for _, e := range list {
-		t.Logf("%s: %s %s", e.MessageID, e.State, e.Reason)
+	// Shown once: a second status does not add to the timeline.
+	out, _, _ := runMain(t, "outbox", "status", "--timeline", "--db", db)
+	if again := outboxLines(t, out); len(again) != 2 || len(again[1].Timeline) != 4 {
+		t.Errorf("second status: %s", out)
 	}
 }
 
@@ -510,5 +459,33 @@ func TestOutboxAdd_idempotentAndUsage(t *testing.T) {
 	}
 	if _, _, code := runMain(t, "outbox", "status", "--db", "sqlite:"+filepath.Join(dir, "typo.db")); code != 1 {
 		t.Errorf("status of a database that does not exist: code %d, want 1", code)
+	}
+}
+
+// Without --once, outbox run keeps running: it sends what is added while it runs, and stops
+// cleanly (exit 0, its counts on stdout) on SIGTERM.
+func TestOutbox_runKeepsRunning(t *testing.T) {
+	p := newOutboxPeer(t)
+	p.build(t)
+	db := storetest.URL(t, store.SQLite)
+	cmd := exec.Command(p.bin, append([]string{"outbox", "run"}, p.args(db)...)...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the run is polling an empty outbox
+	ids := p.add(t, db, "live", 3)
+	got := p.received(t, ids, time.Minute)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	var st outbox.Stats
+	if jerr := json.Unmarshal([]byte(out.String()), &st); err != nil || jerr != nil || st.Sent != 3 {
+		t.Errorf("run: %v, stdout %q (%v), stderr %s", err, out.String(), jerr, errOut.String())
+	}
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("%s received %d times", id, got[id])
+		}
 	}
 }

@@ -77,6 +77,9 @@ func init() {
 				if err != nil {
 					return err
 				}
+				if !e.Running {
+					fmt.Fprintf(env.stderr, "mssante sandbox env: no sandbox is running on %s: the addresses are those of its last start (start it: mssante sandbox --data-dir %s)\n", *dir, *dir)
+				}
 				var v any = e
 				if *acct != "" {
 					i := slices.IndexFunc(e.Accounts, func(a sandbox.Account) bool { return strings.EqualFold(a.Address, *acct) })
@@ -95,11 +98,12 @@ func init() {
 	register(&command{
 		name:    "sandbox token",
 		summary: "print a fresh TEST access token of the running sandbox's PSC emulator (sandbox only)",
-		usage:   "sandbox token --user NATIONAL_ID [--data-dir DIR]",
-		example: "mssante sandbox token --user 899700200016 > jeanne.token   # TEST token of Dr Jeanne ESSAI-SANDBOX, 10 min",
+		usage:   "sandbox token --user NATIONAL_ID [-o FILE] [--data-dir DIR]",
+		example: "mssante sandbox token --user 899700200016 -o jeanne.token   # TEST token of Dr Jeanne ESSAI-SANDBOX, 10 min, file 0600",
 		flags: func(fs *flag.FlagSet) runFunc {
 			dir := sandboxDirFlag(fs)
 			user := fs.String("user", "", "national `id` of a sandbox professional (see `sandbox env`)")
+			out := fs.String("o", "", "write the token to this `file`, created or truncated with mode 0600 (default: stdout)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 || *user == "" {
 					return usagef("--user is required, and no argument")
@@ -108,8 +112,18 @@ func init() {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.stderr, "mssante: SANDBOX access token for %s, valid %s, issued by the sandbox PSC emulator: TEST ONLY, not a Pro Santé Connect token\n",
-					*user, tok.ExpiresIn)
+				where := "stdout"
+				if *out != "" {
+					if err := writeSecretFile(*out, []byte(tok.AccessToken+"\n")); err != nil {
+						return err
+					}
+					where = *out + " (mode 0600)"
+				}
+				fmt.Fprintf(env.stderr, "mssante: SANDBOX access token for %s, valid %s, issued by the sandbox PSC emulator, written to %s: TEST ONLY, not a Pro Santé Connect token\n",
+					*user, tok.ExpiresIn, where)
+				if *out != "" {
+					return nil
+				}
 				_, err = fmt.Fprintln(env.stdout, tok.AccessToken)
 				return err
 			}
@@ -135,6 +149,24 @@ func init() {
 			}
 		},
 	})
+}
+
+// writeSecretFile writes data to name readable by its owner only: created 0600, or truncated and
+// set back to 0600 when it exists (a token file of an earlier run may be wider).
+func writeSecretFile(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeEnvField prints one field of the JSON form of v: a string or number as plain text (for
@@ -216,6 +248,7 @@ func runSandbox(ctx context.Context, env *cmdEnv, o sandbox.Options) error {
 		return err
 	}
 	e := w.Env()
+	home := e.AutoconfigURL + "/"
 	fmt.Fprintf(env.stderr, `mssante sandbox: TEST world running (identities, PKI and tokens are fictitious)
   data dir      %s
   IMAP          %s (STARTTLS)
@@ -239,7 +272,7 @@ accounts:
 		}
 		fmt.Fprintf(env.stderr, "  %-15s %-45s %s\n", a.Kind, a.Address, extra)
 	}
-	fmt.Fprintf(env.stderr, "try: mssante sandbox env   (Ctrl-C stops)\n")
+	fmt.Fprintf(env.stderr, "try: mssante sandbox env   (Ctrl-C stops)\nopen (home page, test certificate: trust %s):\n%s\n", e.TrustRoot, home)
 	<-ctx.Done()
 	fmt.Fprintf(env.stderr, "mssante sandbox: stopping\n")
 	if err := w.Close(); err != nil && !errors.Is(err, context.Canceled) {

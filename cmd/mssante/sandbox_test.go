@@ -107,15 +107,27 @@ func TestSandbox_acceptance(t *testing.T) {
 	if _, err := os.Stat(env.TrustRoot); err != nil {
 		t.Fatalf("trust_root: %v", err)
 	}
+	if !env.Running || strings.Contains(errOut, "no sandbox is running") {
+		t.Errorf("sandbox env while it runs: running %v, stderr %q", env.Running, errOut)
+	}
 
+	// The README's `sandbox token --user ID -o FILE`: the file is 0600, even when an earlier, wider
+	// file is there (issue 11 item 5).
 	tokenFile := func(who sandbox.Account) string {
-		out, errOut, code := runMain(t, "sandbox", "token", "--user", who.NationalID, "--data-dir", sbDir)
-		if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 || !strings.Contains(errOut, "SANDBOX") {
-			t.Fatalf("sandbox token: code %d, stderr %q", code, errOut)
-		}
 		f := filepath.Join(dir, who.NationalID+".token")
-		if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
+		if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		out, errOut, code := runMain(t, "sandbox", "token", "--user", who.NationalID, "--data-dir", sbDir, "-o", f)
+		if code != 0 || out != "" || !strings.Contains(errOut, "SANDBOX") || !strings.Contains(errOut, f) {
+			t.Fatalf("sandbox token -o: code %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		tok, err := os.ReadFile(f)
+		if err != nil || strings.Count(strings.TrimSpace(string(tok)), ".") != 2 {
+			t.Fatalf("token file: %v %q", err, tok)
+		}
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("token file mode %v (%v), want 0600", fi.Mode().Perm(), err)
 		}
 		return f
 	}
@@ -260,7 +272,11 @@ func TestSandboxEnv_contractAndGet(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sandbox env: %d %s", code, errOut)
 	}
+	if !strings.Contains(errOut, "no sandbox is running on "+dir) {
+		t.Errorf("sandbox env of a stopped sandbox: stderr %q, want a note that it is not running", errOut)
+	}
 	var raw struct {
+		Running       *bool            `json:"running"`
 		AutoconfigURL *string          `json:"autoconfig_url"`
 		TrustRoot     *string          `json:"trust_root"`
 		IMAP          *string          `json:"imap"`
@@ -271,7 +287,7 @@ func TestSandboxEnv_contractAndGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	if raw.AutoconfigURL == nil || !strings.HasPrefix(*raw.AutoconfigURL, "https://") || raw.TrustRoot == nil ||
-		raw.IMAP == nil || raw.SMTP == nil || len(raw.Accounts) == 0 {
+		raw.IMAP == nil || raw.SMTP == nil || len(raw.Accounts) == 0 || raw.Running == nil || *raw.Running {
 		t.Fatalf("sandbox env lacks a contract field: %s", out)
 	}
 	kinds := map[string]int{}

@@ -26,34 +26,37 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "run the intermediate LPS server (PSC login, tokens for thick clients, events)",
-		usage: "serve [--sandbox] [--listen ADDR] [--tls-cert PEM --tls-key PEM] [--public-url URL] " +
+		usage: "serve [--sandbox [--sandbox-ports default|random] [--sandbox-dir DIR]] [--listen ADDR] [--tls-cert PEM --tls-key PEM] [--public-url URL] " +
 			"[--psc production|bas | --psc-issuer URL [--psc-discovery-url URL]] [--psc-client-id ID (--psc-client-secret-file F | --psc-client-cert PEM --psc-client-key PEM)] " +
 			"[--psc-scopes S] [--psc-any-acr] [--psc-national-id-claim C] [--psc-mailbox-claim C]… " +
 			"[--idle-timeout D] [--max-session D] [--data-dir DIR]",
 		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := &serveFlags{
-				listen:       fs.String("listen", envOr("MSSANTE_LISTEN", "127.0.0.1:8080"), "`address` to listen on (env MSSANTE_LISTEN); plain HTTP only on a loopback address"),
-				tlsCert:      fs.String("tls-cert", envOr("MSSANTE_TLS_CERT", ""), "TLS certificate chain `file` (PEM); enables HTTPS and Secure cookies"),
-				tlsKey:       fs.String("tls-key", envOr("MSSANTE_TLS_KEY", ""), "TLS private key `file` (PEM) of --tls-cert"),
-				publicURL:    fs.String("public-url", envOr("MSSANTE_PUBLIC_URL", ""), "external base `URL` (behind a proxy); default from --listen"),
-				sandbox:      fs.Bool("sandbox", false, "start the offline MSSanté world in the process (operator, test PKI, autoconfig, PSC emulator) and log in against it"),
-				sandboxPorts: fs.String("sandbox-ports", "default", "`ports` of the sandbox world: default (IMAP 1143, SMTP 1587, HTTPS 18443, HTTP 18080, PSC 18081) or random"),
-				preset:       fs.String("psc", envOr("MSSANTE_PSC", "bas"), "PSC `environment`: production or bas (sandbox)"),
-				issuer:       fs.String("psc-issuer", envOr("MSSANTE_PSC_ISSUER", ""), "PSC issuer `URL` (overrides --psc)"),
-				discovery:    fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
-				clientID:     fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
-				secretFile:   fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
-				clientCert:   fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
-				clientKey:    fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
-				scopes:       fs.String("psc-scopes", envOr("MSSANTE_PSC_SCOPES", ""), "`scopes` asked at login, space-separated (default \"openid scope_all\"; with --psc-issuer: openid, plus scope_all and offline_access when the provider lists them)"),
-				anyACR:       fs.Bool("psc-any-acr", false, "accept a login whatever acr the provider reports (test providers that ignore acr_values=eidas1; refused with --psc production)"),
-				nidClaim:     fs.String("psc-national-id-claim", envOr("MSSANTE_PSC_NATIONAL_ID_CLAIM", "SubjectNameID"), "userinfo `claim` of the national id (absent: preferred_username, then sub)"),
-				idle:         fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
-				maxLife:      fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
-				logLevel:     fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
-				dataDir:      dataDirFlag(fs),
-				db:           dbFlag(fs),
+				listen:    fs.String("listen", envOr("MSSANTE_LISTEN", "127.0.0.1:8080"), "`address` to listen on (env MSSANTE_LISTEN); plain HTTP only on a loopback address"),
+				tlsCert:   fs.String("tls-cert", envOr("MSSANTE_TLS_CERT", ""), "TLS certificate chain `file` (PEM); enables HTTPS and Secure cookies"),
+				tlsKey:    fs.String("tls-key", envOr("MSSANTE_TLS_KEY", ""), "TLS private key `file` (PEM) of --tls-cert"),
+				publicURL: fs.String("public-url", envOr("MSSANTE_PUBLIC_URL", ""), "external base `URL` (behind a proxy); default from --listen"),
+				sandbox:   fs.Bool("sandbox", false, "start the offline MSSanté world in the process (operator, test PKI, autoconfig, PSC emulator) and log in against it"),
+				sandboxPorts: fs.String("sandbox-ports", "default", "`ports` of the sandbox world: default (those of `mssante sandbox`: IMAP "+portOf(sandbox.DefaultIMAPAddr)+
+					", SMTP "+portOf(sandbox.DefaultSMTPAddr)+", HTTPS "+portOf(sandbox.DefaultHTTPSAddr)+", HTTP "+portOf(sandbox.DefaultHTTPAddr)+
+					", PSC "+portOf(sandbox.DefaultPSCAddr)+", or those of its last start) or random"),
+				sandboxDir: fs.String("sandbox-dir", envOr("MSSANTE_SANDBOX_DIR", ""), "`directory` of the sandbox world, the one `mssante sandbox` uses (env MSSANTE_SANDBOX_DIR; default <data-dir>/sandbox)"),
+				preset:     fs.String("psc", envOr("MSSANTE_PSC", "bas"), "PSC `environment`: production or bas (sandbox)"),
+				issuer:     fs.String("psc-issuer", envOr("MSSANTE_PSC_ISSUER", ""), "PSC issuer `URL` (overrides --psc)"),
+				discovery:  fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
+				clientID:   fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
+				secretFile: fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
+				clientCert: fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
+				clientKey:  fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
+				scopes:     fs.String("psc-scopes", envOr("MSSANTE_PSC_SCOPES", ""), "`scopes` asked at login, space-separated (default \"openid scope_all\"; with --psc-issuer: openid, plus scope_all and offline_access when the provider lists them)"),
+				anyACR:     fs.Bool("psc-any-acr", false, "accept a login whatever acr the provider reports (test providers that ignore acr_values=eidas1; refused with --psc production)"),
+				nidClaim:   fs.String("psc-national-id-claim", envOr("MSSANTE_PSC_NATIONAL_ID_CLAIM", "SubjectNameID"), "userinfo `claim` of the national id (absent: preferred_username, then sub)"),
+				idle:       fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
+				maxLife:    fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
+				logLevel:   fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
+				dataDir:    dataDirFlag(fs),
+				db:         dbFlag(fs),
 			}
 			fs.Var(&c.mailboxClaims, "psc-mailbox-claim", "userinfo `claim` (a string or a list) giving the professional's mailboxes (repeatable; default email and mailboxes)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
@@ -69,7 +72,7 @@ func init() {
 type serveFlags struct {
 	listen, tlsCert, tlsKey, publicURL              *string
 	sandbox                                         *bool
-	sandboxPorts                                    *string
+	sandboxPorts, sandboxDir                        *string
 	preset, issuer, discovery, clientID, secretFile *string
 	clientCert, clientKey                           *string
 	scopes, nidClaim                                *string
@@ -172,6 +175,11 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 	if err := writeJSONLine(env.stdout, serveReady{Status: "listening", URL: base, TLS: secure, Sandbox: ready}); err != nil {
 		return err
 	}
+	// For a person at a terminal, the address to open alone on its line among the JSON logs (the
+	// ready line on stdout and the "listening" log carry it for programs, whose stderr stays JSON).
+	if env.stderrTTY {
+		fmt.Fprintf(env.stderr, "\nmssante serve: open in a browser:\n%s/\n\n", base)
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -185,6 +193,15 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 		return nil
 	}
 	return err
+}
+
+// portOf is the port of a host:port address.
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return p
 }
 
 // listen opens the listening socket; without TLS only a loopback address is accepted.
@@ -208,7 +225,13 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 	func(context.Context, *psc.UserInfo) ([]string, error), error) {
 	redirect := base + "/auth/callback"
 	if *c.sandbox {
-		opts := sandbox.Options{DataDir: filepath.Join(*c.dataDir, "sandbox"), Logger: log.With("component", "sandbox")}
+		// The world of `mssante sandbox` (same directory, same default ports): one world, and its
+		// lock tells a second start where the running one is.
+		dir := *c.sandboxDir
+		if dir == "" {
+			dir = filepath.Join(*c.dataDir, "sandbox")
+		}
+		opts := sandbox.Options{DataDir: dir, Logger: log.With("component", "sandbox")}
 		switch *c.sandboxPorts {
 		case "default":
 		case "random":
@@ -279,7 +302,12 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 func sandboxPSC(ctx context.Context, opts sandbox.Options, redirect string, log *slog.Logger) (psc.Config, *sandboxReady,
 	func(context.Context, *psc.UserInfo) ([]string, error), error) {
 	w, err := sandbox.Start(ctx, opts)
-	if err != nil {
+	switch {
+	case errors.Is(err, sandbox.ErrRunning):
+		return psc.Config{}, nil, nil, fmt.Errorf("start the sandbox: %w\nstop that sandbox first (serve --sandbox runs the world itself), or give serve another world with --sandbox-dir", err)
+	case errors.Is(err, sandbox.ErrPortInUse):
+		return psc.Config{}, nil, nil, fmt.Errorf("start the sandbox: %w\nwith serve: --sandbox-ports random picks free ports", err)
+	case err != nil:
 		return psc.Config{}, nil, nil, fmt.Errorf("start the sandbox: %w", err)
 	}
 	cfg := psc.Config{Issuer: w.PSC.Issuer, DiscoveryURL: w.PSC.DiscoveryURL(), ClientID: sandbox.SandboxClientID, RedirectURL: redirect}

@@ -7,14 +7,17 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mssante/mssante/internal/sandbox"
 	"github.com/mssante/mssante/internal/testpki"
 )
 
@@ -207,5 +210,59 @@ func TestServe_pscRegistrationRequired(t *testing.T) {
 		if _, errOut, code := runMain(t, append(args, "--data-dir", dir)...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut)
 		}
+	}
+}
+
+// Issue 11 item 4: `serve --sandbox` and `sandbox` share one world (same directory, same default
+// ports): a second start says that one runs and where, a taken port says how serve moves it, and
+// the address to open stands alone on its stderr line.
+func TestServe_sandboxSharedWorld(t *testing.T) {
+	dir := t.TempDir()
+	any := "127.0.0.1:0"
+	startSandboxCmd(t, "--data-dir", filepath.Join(dir, "sandbox"), "--imap", any, "--smtp", any, "--https", any, "--http", any, "--psc", any)
+	e, err := sandbox.EnvOf(filepath.Join(dir, "sandbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runMain(t, "serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errOut, "already running") || !strings.Contains(errOut, e.IMAP) || !strings.Contains(errOut, "--sandbox-dir") {
+		t.Errorf("serve --sandbox on the running sandbox's world: exit %d\n%s", code, errOut)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// A fresh world whose first port (revocation: the certificates carry it) is taken.
+	_, errOut, code = runMain(t, "sandbox", "--data-dir", filepath.Join(dir, "other"), "--http", ln.Addr().String(),
+		"--imap", any, "--smtp", any, "--https", any, "--psc", any)
+	if code != 1 || !strings.Contains(errOut, ln.Addr().String()) || !strings.Contains(errOut, "--http") {
+		t.Errorf("sandbox with a taken port: exit %d\n%s", code, errOut)
+	}
+
+	// At a terminal, the address to open stands alone on its line.
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &lockedBuffer{}
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &cmdEnv{stdout: pw, stderr: stderr, stdin: strings.NewReader(""), stderrTTY: true},
+			[]string{"serve", "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()})
+		_ = pw.Close()
+	}()
+	defer func() { cancel(); <-done }()
+	line, err := bufio.NewReader(pr).ReadBytes('\n')
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	var ready serveReady
+	if err != nil || json.Unmarshal(line, &ready) != nil {
+		t.Fatalf("ready line %q: %v; %s", line, err, stderr.String())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(strings.Split(stderr.String(), "\n"), ready.URL+"/") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line %q alone on stderr:\n%s", ready.URL+"/", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

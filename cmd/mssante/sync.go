@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/mssante/mssante/internal/mailstore"
@@ -61,7 +60,7 @@ func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, m
 			return err
 		}
 	}
-	if isTerminal(env.stderr) {
+	if env.stderrTTY {
 		opts.Progress = progressBar(env.stderr)
 	}
 	// --timeout bounds the connection; a long sync is not cut (it would resume anyway).
@@ -85,15 +84,6 @@ func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, m
 }
 
 // isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // progressBar draws "INBOX [#####-----] 120/400 3.2 MB" on one line of w.
 func progressBar(w io.Writer) func(mailstore.Progress) {
 	return func(p mailstore.Progress) {

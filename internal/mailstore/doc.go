@@ -33,7 +33,7 @@
 //   - Crash safety: each new message is committed in its own transaction with its documents and
 //     reports; a folder's HIGHESTMODSEQ is written only after every message it announces is
 //     stored, so the next sync asks again for anything not committed, and skips what was. Flag
-//     updates and removals are idempotent. UIDNEXT is the highest UID seen plus one (Resync does
+//     updates and removals are idempotent. UIDNEXT is the highest UID stored plus one (Resync does
 //     not report the server's).
 //   - UIDVALIDITY change: the index's messages of the old value are found again among the
 //     server's by Message-ID and size and re-mapped to their new UID (no download, no duplicate);
@@ -42,7 +42,8 @@
 //     PostgreSQL) never store a message twice (UNIQUE (folder, UID), ON CONFLICT DO NOTHING) but
 //     may both fetch it.
 //   - Removal: a message leaves the index only when the server says it is gone (VANISHED through
-//     Resync's UID SEARCH, or absent from a full listing). A folder not synchronised is untouched.
+//     Resync's UID SEARCH, or absent from a full listing), a folder only when LIST no longer
+//     shows it during a sync of every folder. A sync of named folders touches no other folder.
 //   - Sender kinds: "patient" and the patient identity come from message.Parse; "mes_notice" is a
 //     patient-domain address without a matricule (message.Parse's rule that such mails are Mon
 //     espace santé itself); "applicative" a mail whose text carries message.Compose's closing

@@ -320,6 +320,7 @@ type Folder struct {
 	Messages      int       `json:"messages"`
 	Unseen        int       `json:"unseen"`
 	UIDValidity   uint32    `json:"uidvalidity"`
+	UIDNext       uint32    `json:"uidnext"`
 	HighestModSeq uint64    `json:"highestmodseq,omitempty"`
 	SyncedAt      time.Time `json:"synced_at,omitzero"`
 	LastError     string    `json:"last_error,omitempty"`
@@ -333,7 +334,7 @@ func (s *Store) Folders(ctx context.Context, accounts ...string) ([]Folder, erro
 		if err != nil {
 			return nil, err
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT f.name, f.uidvalidity, f.highestmodseq, f.synced_at, f.last_error,
+		rows, err := s.db.QueryContext(ctx, `SELECT f.name, f.uidvalidity, f.uidnext, f.highestmodseq, f.synced_at, f.last_error,
 			(SELECT COUNT(*) FROM mail_messages m WHERE m.folder_id = f.id),
 			(SELECT COUNT(*) FROM mail_messages m WHERE m.folder_id = f.id AND m.seen = 0)
 			FROM mail_folders f WHERE f.account_id = ? ORDER BY f.name`, id)
@@ -342,13 +343,13 @@ func (s *Store) Folders(ctx context.Context, accounts ...string) ([]Folder, erro
 		}
 		for rows.Next() {
 			f := Folder{Account: acc}
-			var uv, hm int64
+			var uv, un, hm int64
 			var synced string
-			if err := rows.Scan(&f.Name, &uv, &hm, &synced, &f.LastError, &f.Messages, &f.Unseen); err != nil {
+			if err := rows.Scan(&f.Name, &uv, &un, &hm, &synced, &f.LastError, &f.Messages, &f.Unseen); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("reading folders: %w", err)
 			}
-			f.UIDValidity, f.HighestModSeq, f.SyncedAt = uint32(uv), uint64(hm), parseTime(synced)
+			f.UIDValidity, f.UIDNext, f.HighestModSeq, f.SyncedAt = uint32(uv), uint32(un), uint64(hm), parseTime(synced)
 			out = append(out, f)
 		}
 		err = rows.Err()

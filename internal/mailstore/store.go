@@ -329,14 +329,16 @@ func (s *Store) remap(ctx context.Context, id int64, uid, uidvalidity uint32, fl
 	return nil
 }
 
-// saveFolder records the folder's state after its messages were committed.
-func (s *Store) saveFolder(ctx context.Context, f folderState, uidnext uint32, syncErr error) error {
+// saveFolder records the folder's state after its messages were committed; UIDNEXT is the
+// highest UID stored plus one (Resync does not give the server's).
+func (s *Store) saveFolder(ctx context.Context, f folderState, syncErr error) error {
 	msg := ""
 	if syncErr != nil {
 		msg = syncErr.Error()
 	}
-	q := `UPDATE mail_folders SET uidvalidity = ?, highestmodseq = ?, uidnext = ?, synced_at = ?, last_error = ? WHERE id = ?`
-	args := []any{int64(f.UIDValidity), int64(f.HighestModSeq), int64(uidnext), formatTime(s.opts.Now()), msg, f.ID}
+	q := `UPDATE mail_folders SET uidvalidity = ?, highestmodseq = ?, synced_at = ?, last_error = ?,
+		uidnext = COALESCE((SELECT MAX(uid) FROM mail_messages WHERE folder_id = ?), 0) + 1 WHERE id = ?`
+	args := []any{int64(f.UIDValidity), int64(f.HighestModSeq), formatTime(s.opts.Now()), msg, f.ID, f.ID}
 	if syncErr != nil { // keep the state: only the error is new
 		q = `UPDATE mail_folders SET last_error = ? WHERE id = ?`
 		args = []any{msg, f.ID}
@@ -345,6 +347,32 @@ func (s *Store) saveFolder(ctx context.Context, f folderState, uidnext uint32, s
 		return fmt.Errorf("saving folder %s: %w", f.Name, err)
 	}
 	return nil
+}
+
+// dropFoldersBut removes the account's folders not in keep (deleted on the server) and returns
+// the number of messages they held.
+func (s *Store) dropFoldersBut(ctx context.Context, accountID int64, keep []string) (int, error) {
+	args := []any{accountID}
+	cond := ""
+	if len(keep) > 0 {
+		cond = " AND name NOT IN (" + placeholders(len(keep)) + ")"
+		for _, k := range keep {
+			args = append(args, k)
+		}
+	}
+	var n int
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM mail_messages WHERE folder_id IN
+			(SELECT id FROM mail_folders WHERE account_id = ?`+cond+`)`, args...).Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM mail_folders WHERE account_id = ?`+cond, args...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("removing folders deleted on the server: %w", err)
+	}
+	return n, nil
 }
 
 func placeholders(n int) string {

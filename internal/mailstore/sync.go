@@ -102,16 +102,30 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 				folders = append(folders, b.Name)
 			}
 		}
+		// A folder deleted on the server leaves the index with its messages.
+		n, err := s.dropFoldersBut(ctx, acc, folders)
+		if err != nil {
+			return sum, err
+		}
+		sum.Removed += n
 	}
+	// A folder that fails (its error is kept in mail_folders.last_error) does not stop the
+	// others; a cancelled context or a broken session does.
+	var errs []error
 	for _, name := range folders {
 		err := s.syncFolder(ctx, src, acc, name, &o, &sum)
 		sum.Seconds = time.Since(start).Seconds()
 		if err != nil {
-			return sum, fmt.Errorf("synchronising %s of %s: %w", name, account, err)
+			err = fmt.Errorf("synchronising %s of %s: %w", name, account, err)
+			if ctx.Err() != nil || errors.Is(err, lps.ErrConnBroken) || errors.Is(err, lps.ErrClosed) {
+				return sum, errors.Join(append(errs, err)...)
+			}
+			errs = append(errs, err)
+			continue
 		}
 		sum.Folders++
 	}
-	return sum, nil
+	return sum, errors.Join(errs...)
 }
 
 func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name string, o *SyncOptions, sum *Summary) (err error) {
@@ -121,7 +135,7 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 	}
 	defer func() {
 		if err != nil {
-			_ = s.saveFolder(ctx, f, 0, err)
+			_ = s.saveFolder(ctx, f, err)
 		}
 	}()
 	locals, err := s.locals(ctx, f.ID)
@@ -196,7 +210,7 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 		// The messages of the old UIDVALIDITY are re-mapped or gone: from now on the state is the
 		// new one, with no MODSEQ until every new message is stored.
 		f.UIDValidity, f.HighestModSeq = res.UIDValidity, 0
-		if err := s.saveFolder(ctx, f, 0, nil); err != nil {
+		if err := s.saveFolder(ctx, f, nil); err != nil {
 			return err
 		}
 	}
@@ -209,11 +223,7 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 		// message that could not be fetched keeps the previous MODSEQ, so that it is asked again.
 		f.HighestModSeq = res.HighestModSeq
 	}
-	var uidnext uint32
-	if len(res.Changed) > 0 {
-		uidnext = res.Changed[len(res.Changed)-1].UID + 1
-	}
-	if err := s.saveFolder(ctx, f, uidnext, nil); err != nil {
+	if err := s.saveFolder(ctx, f, nil); err != nil {
 		return err
 	}
 	n, err := s.count(ctx, f.ID)

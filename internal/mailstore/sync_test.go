@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,6 +218,48 @@ func TestSync_dovecot_ECO_1_0_2(t *testing.T) {
 			t.Errorf("body of the too large message: %v, want ErrNotFound", err)
 		}
 		checkMaildir(t, md, "INBOX", inbox-2, 2)
+
+		// A folder the server refuses does not stop the others; its error is kept.
+		sum, err = s.Sync(ctxT(t), src, carol, &SyncOptions{Folders: []string{"Nope", "Sent"}})
+		if err == nil || !strings.Contains(err.Error(), "Nope") || sum.Folders != 1 {
+			t.Errorf("sync of a missing folder: %+v %v", sum, err)
+		}
+		folders, err := s.Folders(ctxT(t), carol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range folders {
+			if (f.Name == "Nope") != (f.LastError != "") || (f.Name == "INBOX" && (f.Messages != inbox-1 || f.Unseen != inbox-3 || f.HighestModSeq == 0 || f.UIDNext != inbox+2 || f.SyncedAt.IsZero())) {
+				t.Errorf("folder %+v", f)
+			}
+		}
+
+		// A folder deleted on the server leaves the index (its messages with it) at the next sync
+		// of every folder; so does "Nope", which never existed there.
+		doveadm(t, "mailbox", "create", "-u", carol, "Archives")
+		st.Deliver(carol, "Archives", plainMail(drDupont, "Dr Jean DUPONT", "Archivé", "arch@x", t0, "texte"))
+		if sum, err = s.Sync(ctxT(t), src, carol, nil); err != nil || sum.New != 1 || sum.Folders != 4 {
+			t.Fatalf("sync with Archives: %+v %v", sum, err)
+		}
+		doveadm(t, "mailbox", "delete", "-u", carol, "Archives")
+		sum, err = s.Sync(ctxT(t), src, carol, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Removed != 1 || sum.Folders != 3 || src.total != 1 {
+			t.Errorf("after deleting Archives: %+v, %d fetches", sum, src.total)
+		}
+		folders, err = s.Folders(ctxT(t), carol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range folders {
+			names = append(names, f.Name)
+		}
+		if want := []string{"INBOX", "Sent", "Trash"}; !slices.Equal(names, want) {
+			t.Errorf("folders after deleting Archives: %q, want %q", names, want)
+		}
 	}, Migrations()...)
 }
 

@@ -108,6 +108,10 @@ type Options struct {
 	// worker renews at a third of it while it sends; a dead worker's message is taken again when
 	// its lease has expired.
 	Lease time.Duration
+	// Dead, when set, tells whether the lease owner named is known to be dead (a process of
+	// this host that no longer exists: see LocalDead). Run then takes its messages at once
+	// instead of waiting for their leases to expire. Nil: leases always run out.
+	Dead func(owner string) bool
 	// Grace is how long a submission under way may still take when the run is stopped
 	// (default 10 seconds).
 	Grace time.Duration

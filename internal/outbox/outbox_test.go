@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -525,6 +527,59 @@ func TestRun_lostLeaseAbandonsSubmission(t *testing.T) {
 		tl, _ := o.Timeline(ctx, e.ID)
 		if len(tl) != 2 {
 			t.Errorf("timeline = %+v", tl)
+		}
+	}, Migrations...)
+}
+
+func TestLocalDead(t *testing.T) {
+	host, _ := os.Hostname()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip(err)
+	}
+	gone := cmd.ProcessState.Pid()
+	for owner, want := range map[string]bool{
+		fmt.Sprintf("%s:%d:ab", host, gone):        true,
+		fmt.Sprintf("%s:%d:ab", host, os.Getpid()): false,
+		fmt.Sprintf("other-%s:%d:ab", host, gone):  false,
+		"w1": false, host + ":x:ab": false,
+	} {
+		if got := LocalDead(owner); got != want {
+			t.Errorf("LocalDead(%q) = %v, want %v", owner, got, want)
+		}
+	}
+}
+
+// A run takes at once the messages of a lease owner Options.Dead reports dead (a killed run of
+// this host), without waiting for the lease to expire.
+func TestRun_deadOwnerReclaimedAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := newClock()
+		dead := New(db, &Options{Now: clk.Now, Owner: "killed", Lease: time.Hour})
+		e, _ := dead.Add(ctx, testMessage(1))
+		if c, err := dead.claim(ctx, ""); err != nil || c == nil {
+			t.Fatal(c, err)
+		}
+		alive := New(db, &Options{Now: clk.Now, Owner: "alive", Lease: time.Hour, Dead: func(o string) bool { return o == "killed" }})
+		f := &fakeSender{}
+		if st, err := alive.Run(ctx, f, RunOptions{Once: true, Poll: time.Millisecond}); err != nil || st.Sent != 1 {
+			t.Fatalf("Run = %+v, %v", st, err)
+		}
+		tl, _ := alive.Timeline(ctx, e.ID)
+		if len(tl) != 4 || !strings.Contains(tl[2].Reason, "lease of killed expired") {
+			t.Errorf("timeline = %+v", tl)
+		}
+		// Without Dead the lease is waited for.
+		e2, _ := dead.Add(ctx, testMessage(2))
+		if c, err := dead.claim(ctx, ""); err != nil || c == nil || c.id != e2.ID {
+			t.Fatal(c, err)
+		}
+		patient := New(db, &Options{Now: clk.Now, Owner: "patient"})
+		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if st, err := patient.Run(rctx, f, RunOptions{Once: true, Poll: time.Millisecond}); st.Attempts != 0 || err == nil {
+			t.Errorf("Run without Dead = %+v, %v; want it to wait for the lease", st, err)
 		}
 	}, Migrations...)
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,6 +251,65 @@ func (o *Outbox) finish(ctx context.Context, c *claimed, out Result, sendErr err
 	return e, state, nil
 }
 
+// reclaimDead expires the leases of owners opts.Dead reports dead, so that their messages are due
+// now (the owner is re-checked in the UPDATE: a lease renewed meanwhile by a live owner is left).
+func (o *Outbox) reclaimDead(ctx context.Context, account string) error {
+	if o.opts.Dead == nil {
+		return nil
+	}
+	q := `SELECT DISTINCT lease_owner FROM outbox_messages WHERE state = ? AND lease_expires_at > ?`
+	now := formatTime(o.opts.Now())
+	args := []any{string(Sending), now}
+	if account != "" {
+		q += ` AND account = ?`
+		args = append(args, account)
+	}
+	rows, err := o.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("outbox leases: %w", err)
+	}
+	var dead []string
+	for rows.Next() {
+		var owner string
+		if err := rows.Scan(&owner); err != nil {
+			rows.Close()
+			return fmt.Errorf("outbox leases: %w", err)
+		}
+		if owner != o.opts.Owner && o.opts.Dead(owner) {
+			dead = append(dead, owner)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("outbox leases: %w", err)
+	}
+	for _, owner := range dead {
+		if _, err := o.db.ExecContext(ctx, `UPDATE outbox_messages SET lease_expires_at = ?
+			WHERE state = ? AND lease_owner = ?`, now, string(Sending), owner); err != nil {
+			return fmt.Errorf("expire the leases of %s: %w", owner, err)
+		}
+		o.opts.Logger.Info("outbox: leases of a dead run expired", "owner", owner)
+	}
+	return nil
+}
+
+// LocalDead reports whether owner (as New names it: "host:pid:random") is a process of this host
+// that no longer exists. A process of another host, or one that still exists (even if its pid was
+// reused), is not dead. Meant for one host's processes sharing a SQLite file; where processes of
+// several hosts or pid namespaces with one hostname share a database, leave Options.Dead nil.
+func LocalDead(owner string) bool {
+	host, _ := os.Hostname()
+	parts := strings.Split(owner, ":")
+	if len(parts) != 3 || parts[0] != host {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return !processExists(pid)
+}
+
 // inFlight counts the messages being sent under a lease that has not expired.
 func (o *Outbox) inFlight(ctx context.Context, account string) (int, error) {
 	q := `SELECT count(*) FROM outbox_messages WHERE state = ? AND lease_expires_at > ?`
@@ -276,6 +338,9 @@ func (o *Outbox) Run(ctx context.Context, s Sender, ro RunOptions) (Stats, error
 	}
 	if ro.Poll <= 0 {
 		ro.Poll = time.Second
+	}
+	if err := o.reclaimDead(ctx, ro.Account); err != nil {
+		return Stats{}, err
 	}
 	var (
 		mu    sync.Mutex
@@ -362,6 +427,9 @@ func (w *worker) loop(ctx context.Context, count func(State)) error {
 				if err == nil && n == 0 {
 					return nil
 				}
+			}
+			if err := w.o.reclaimDead(ctx, w.ro.Account); err != nil && ctx.Err() == nil {
+				w.o.opts.Logger.Warn("outbox: reclaiming dead leases failed", "err", err)
 			}
 			if !w.pause(ctx) {
 				break

@@ -39,6 +39,9 @@ issuers = %s
 	must(t, os.Chown(filepath.Join(d, "mail"), 65534, 65534))
 
 	imapPort, lmtpPort := freePort(t), freePort(t)
+	for lmtpPort == imapPort { // freePort closes its listener: the next call may get the same port
+		lmtpPort = freePort(t)
+	}
 	s.IMAP, s.LMTP = addr(imapPort), addr(lmtpPort)
 	ssl := fmt.Sprintf(`ssl = yes
 ssl_cert = <%s
@@ -50,6 +53,19 @@ ssl_min_protocol = TLSv1.2
 `, chainFile, keyFile, filepath.Join(d, "tls", "ca.pem"))
 	if o.NoTLS {
 		ssl = "ssl = no\n"
+	}
+	quotaPlugin, quotaConf := "", ""
+	if o.QuotaKB > 0 {
+		quotaPlugin = " quota"
+		quotaConf = fmt.Sprintf(`protocol imap {
+  mail_plugins = $mail_plugins imap_quota
+}
+plugin {
+  quota = count:User quota
+  quota_rule = *:storage=%dK
+  quota_vsizes = yes
+}
+`, o.QuotaKB)
 	}
 	conf := fmt.Sprintf(`# peertest private Dovecot
 base_dir = %[1]s/run
@@ -69,7 +85,7 @@ first_valid_uid = 1
 mail_location = maildir:%[1]s/mail/%%d/%%n
 mail_uid = 65534
 mail_gid = 65534
-mail_plugins = $mail_plugins
+mail_plugins = $mail_plugins%[7]s
 imap_capability = +MOVE
 namespace inbox {
   inbox = yes
@@ -125,7 +141,7 @@ service auth {
 protocol lmtp {
   postmaster_address = postmaster@%[6]s
 }
-`, d, imapPort, ssl, imapPort, lmtpPort, s.Domain)
+%[8]s`, d, imapPort, ssl, imapPort, lmtpPort, s.Domain, quotaPlugin, quotaConf)
 	confFile := filepath.Join(d, "dovecot.conf")
 	writeFile(t, confFile, []byte(conf), 0o644)
 	cmd := exec.Command(s.dovecot, "-F", "-c", confFile)

@@ -52,6 +52,9 @@ type Options struct {
 	NoTLS bool
 	// NoPostfix starts Dovecot alone.
 	NoPostfix bool
+	// QuotaKB, when set, gives every mailbox a storage quota of that many KiB (quota plugin,
+	// count backend, root "User quota"; IMAP QUOTA, RFC 9208).
+	QuotaKB int
 
 	// TokenKey, when set, is the key Dovecot validates access tokens with (an external token
 	// issuer, such as a PSC emulator); Stack.Token then cannot sign. TokenClientID (the azp claim,

@@ -74,7 +74,9 @@ smtpd_tls_protocols = >=TLSv1.2
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_restriction_classes = app_needs_cert
 app_needs_cert = permit_tls_all_clientcerts, reject
-smtpd_sender_restrictions = check_sender_access texthash:%[1]s/pf/etc/app_senders
+smtpd_sender_login_maps = regexp:%[1]s/pf/etc/sender_logins
+smtpd_sender_restrictions = reject_sender_login_mismatch, check_sender_access texthash:%[1]s/pf/etc/app_senders
+header_checks = regexp:%[1]s/pf/etc/header_checks
 `
 
 func (s *Stack) startPostfix(o Options) {
@@ -90,6 +92,11 @@ func (s *Stack) startPostfix(o Options) {
 		fmt.Fprintf(&senders, "%s app_needs_cert\n", u)
 	}
 	writeFile(t, filepath.Join(etc, "app_senders"), []byte(senders.String()), 0o644)
+	writeFile(t, filepath.Join(etc, "sender_logins"), []byte("/^(.+)$/ ${1}\n"), 0o644)
+	// Operators check the From field against the login with a milter (Postfix alone cannot): a
+	// display name "Usurpation" stands for a mismatch here, refused as a milter would, with
+	// 550 5.7.1 at the end of DATA.
+	writeFile(t, filepath.Join(etc, "header_checks"), []byte("/^From:.*Usurpation/ REJECT From header rejected: not owned by the login\n"), 0o644)
 	writeFile(t, filepath.Join(etc, "master.cf"), []byte(fmt.Sprintf(masterCF, s.Submission, s.SubmissionNoTLS)), 0o644)
 	writeFile(t, filepath.Join(etc, "main.cf"), []byte(fmt.Sprintf(mainCF, d, s.Domain, s.LMTP,
 		s.chainFile, s.keyFile, caFile)), 0o644)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	htmltemplate "html/template"
-	"net"
 	"net/http"
 	"strings"
 	"text/template"
@@ -72,8 +71,8 @@ func (w *World) autoconfigHandler() http.Handler {
 			http.NotFound(rw, r)
 			return
 		}
-		ih, ip, _ := net.SplitHostPort(c.IMAP)
-		sh, sp, _ := net.SplitHostPort(c.SMTP)
+		ih, ip := AutoconfigHost(c.IMAP)
+		sh, sp := AutoconfigHost(c.SMTP)
 		d := autoconfigData{Domain: xmlEscape(domain), IMAPHost: ih, IMAPPort: ip, SMTPHost: sh, SMTPPort: sp,
 			PSC: w.PSC.URL, Issuer: xmlEscape(w.PSC.Issuer), Auths: []string{"OAuth2", "TLS-client-cert"}}
 		var b bytes.Buffer

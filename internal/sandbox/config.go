@@ -5,18 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 )
 
-// Default listening addresses: ports that need no root, stable across restarts (the certificates
-// carry the revocation URL).
+// Default listening addresses, shared by `mssante sandbox` and `mssante serve --sandbox` (one
+// world, one lock): ports that need no root, stable across restarts (the certificates carry the
+// revocation URL), in one block of their own, 25xxx, away from the ports development tools take
+// (1143 and 1025 of mail bridges, 8080, 18080…) and below the ephemeral range.
 const (
-	DefaultIMAPAddr  = "127.0.0.1:1143"
-	DefaultSMTPAddr  = "127.0.0.1:1587"
-	DefaultHTTPSAddr = "127.0.0.1:18443" // autoconfig
-	DefaultHTTPAddr  = "127.0.0.1:18080" // CRL and OCSP
-	DefaultPSCAddr   = "127.0.0.1:18081" // Pro Santé Connect emulator
+	DefaultIMAPAddr  = "127.0.0.1:25143"
+	DefaultSMTPAddr  = "127.0.0.1:25587"
+	DefaultHTTPSAddr = "127.0.0.1:25443" // autoconfig
+	DefaultHTTPAddr  = "127.0.0.1:25080" // CRL and OCSP
+	DefaultPSCAddr   = "127.0.0.1:25081" // Pro Santé Connect emulator
 )
 
 // Default domains: the operator's professional domain, an organisation's domain, and the domain
@@ -126,6 +129,9 @@ func (c *Config) save(dataDir string) error {
 
 // Env is what `mssante sandbox env` prints: where a client finds the world.
 type Env struct {
+	// Running tells whether a sandbox process holds the data directory now; when false, the
+	// addresses are those of the last start and nothing listens there.
+	Running       bool      `json:"running"`
 	AutoconfigURL string    `json:"autoconfig_url"`
 	TrustRoot     string    `json:"trust_root"`
 	IMAP          string    `json:"imap"`
@@ -138,7 +144,7 @@ type Env struct {
 	Patients      []Patient `json:"patients"`
 }
 
-// EnvOf returns the environment of the sandbox in dataDir (running or not).
+// EnvOf returns the environment of the sandbox in dataDir, running or not (Env.Running says).
 func EnvOf(dataDir string) (*Env, error) {
 	c, err := LoadConfig(dataDir)
 	if err != nil {
@@ -148,7 +154,23 @@ func EnvOf(dataDir string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.env(abs), nil
+	e := c.env(abs)
+	e.Running, _ = Running(abs)
+	return e, nil
+}
+
+// AutoconfigHost is the host name handed out for a listening address: "localhost" for a loopback
+// IP, because clients such as mbsync verify the server certificate's DNS names only, never its IP
+// addresses (the sandbox's server certificate names localhost).
+func AutoconfigHost(addr string) (host, port string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		host = "localhost"
+	}
+	return host, port
 }
 
 func (c *Config) env(dataDir string) *Env {

@@ -44,3 +44,23 @@ func lockDir(dir string) (unlock func(), err error) {
 		_ = f.Close() // releases the lock
 	}, nil
 }
+
+// Running tells whether a process holds the lock of the sandbox in dir, and its process id when
+// known. It takes nothing: a shared lock attempt, released at once.
+func Running(dir string) (running bool, pid int) {
+	name := filepath.Join(dir, lockFile)
+	f, err := os.Open(name)
+	if err != nil {
+		return false, 0
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false, 0
+	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, 0
+	}
+	data, _ := os.ReadFile(name)
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	return true, pid
+}

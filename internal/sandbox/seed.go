@@ -26,6 +26,11 @@ var (
 	seedLettreLiaison []byte
 )
 
+// DemoCDA returns a copy of the seed laboratory report of the sandbox patient whose mailbox is
+// open (CHÂTEAU Jérôme, qualified INS under the test OID): a document `mssante demo --sandbox`
+// can send to that patient inside the sandbox.
+func DemoCDA() []byte { return append([]byte(nil), seedCRBiologie...) }
+
 // directoryFile is the seed directory extraction, in the data directory.
 const directoryFile = "annuaire-extraction.txt"
 

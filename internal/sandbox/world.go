@@ -65,12 +65,42 @@ type World struct {
 // ErrRunning means another sandbox runs on the data directory (Start refuses a second one).
 var ErrRunning = errors.New("a sandbox is already running")
 
+// ErrPortInUse means a listening address is taken by another program.
+var ErrPortInUse = errors.New("port in use by another program")
+
+// PortError is a listening failure: which endpoint, which address, and the Options field (the
+// `mssante sandbox` flag) that moves it. It wraps ErrPortInUse when the port is taken.
+type PortError struct {
+	What, Addr, Flag string
+	Err              error
+}
+
+func (e *PortError) Error() string {
+	if errors.Is(e.Err, ErrPortInUse) {
+		return fmt.Sprintf("sandbox: %s %s: port in use by another program: free it or choose another address with --%s (a second sandbox needs its own --imap, --smtp, --https, --http and --psc, or --data-dir of the running one to use it)",
+			e.What, e.Addr, e.Flag)
+	}
+	return fmt.Sprintf("sandbox: %s %s: %v", e.What, e.Addr, e.Err)
+}
+
+func (e *PortError) Unwrap() error { return e.Err }
+
 // listenError names the endpoint and, for a port in use, the flag that moves it.
 func listenError(what, addr, flag string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("sandbox: %s %s: port in use by another program: free it or choose another address with --%s (a second sandbox needs its own --imap, --smtp, --https, --http and --psc)", what, addr, flag)
+		err = ErrPortInUse
 	}
-	return fmt.Errorf("sandbox: %s %s: %w", what, addr, err)
+	return &PortError{What: what, Addr: addr, Flag: flag, Err: err}
+}
+
+// runningError completes lockDir's ErrRunning with where the running sandbox listens.
+func runningError(dir string, err error) error {
+	c, cerr := LoadConfig(dir)
+	if cerr != nil {
+		return err
+	}
+	return fmt.Errorf("%w\n  IMAP %s, SMTP %s, autoconfig https://%s, PSC emulator http://%s\n  (`mssante sandbox env --data-dir %s` prints it all)",
+		err, c.IMAP, c.SMTP, c.HTTPS, c.PSC, dir)
 }
 
 // serverHosts are the names in the server certificate.
@@ -97,6 +127,9 @@ func Start(ctx context.Context, o Options) (*World, error) {
 		return nil, err
 	}
 	unlock, err := lockDir(dir)
+	if errors.Is(err, ErrRunning) {
+		return nil, runningError(dir, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -302,8 +335,12 @@ func def(v, d string) string {
 	return v
 }
 
-// Env returns what `mssante sandbox env` prints.
-func (w *World) Env() *Env { return w.Config.env(w.DataDir) }
+// Env returns what `mssante sandbox env` prints (Running is true: this process runs it).
+func (w *World) Env() *Env {
+	e := w.Config.env(w.DataDir)
+	e.Running = true
+	return e
+}
 
 // Mailboxes returns the personal and organisational mailboxes the professional nationalID may
 // open with XOAUTH2 (the operator's rule), personal first: what `mssante serve --sandbox` shows

@@ -233,7 +233,7 @@ func TestAutoconfigEndpoint(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s: %v", a.Address, fam, err)
 			}
-			if s.IMAP.Addr() != w.Config.IMAP || s.SMTP.Addr() != w.Config.SMTP || s.IMAP.SocketType != "STARTTLS" ||
+			if s.IMAP.Addr() != localhostAddr(t, w.Config.IMAP) || s.SMTP.Addr() != localhostAddr(t, w.Config.SMTP) || s.IMAP.SocketType != "STARTTLS" ||
 				s.SMTP.Username != a.Address {
 				t.Errorf("%s %s: %+v", a.Address, fam, s)
 			}

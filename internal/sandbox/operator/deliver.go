@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"mime"
 	"mime/quotedprintable"
 	"net/mail"
 	"slices"
@@ -47,12 +48,12 @@ func (op *Operator) deliver(env *envelope, data []byte) (string, error) {
 	for _, r := range env.rcpts {
 		if r.acct.Kind == KindPatient && op.isClosed(r.addr) {
 			outs = append(outs, outcome{rcpt: r, action: "failed", status: "5.2.1",
-				diag: "smtp; 550 5.2.1 <" + r.addr + ">: mailbox closed (boîte aux lettres fermée)"})
+				diag: "smtp; 550 5.2.1 <" + r.addr + ">: mailbox closed"})
 			continue
 		}
 		if _, known := op.account(r.addr); !known && r.acct.Kind == KindPatient {
 			outs = append(outs, outcome{rcpt: r, action: "failed", status: "5.1.1",
-				diag: "smtp; 550 5.1.1 <" + r.addr + ">: unknown patient or invalid address (patient inconnu ou adresse invalide)"})
+				diag: "smtp; 550 5.1.1 <" + r.addr + ">: unknown patient or invalid address"})
 			continue
 		}
 		if err := op.deliverLocal(env, r.addr, id, data, now); err != nil {
@@ -142,14 +143,16 @@ const (
 
 // buildReport writes a multipart/report (RFC 6522) with a message/delivery-status part
 // (RFC 3464): the human part, the per-recipient fields, then the original header or message as
-// RET asked (HDRS by default).
+// RET asked (HDRS by default). The header fields are ASCII (non-ASCII words RFC 2047-encoded)
+// and so are the delivery-status fields (RFC 3464 §2.1.1: US-ASCII, the Diagnostic-Code is the
+// SMTP reply); the French text lives in the human part only, declared utf-8.
 func (op *Operator) buildReport(env *envelope, outs []outcome, data []byte, now time.Time, kind reportKind) []byte {
 	boundary := "=_report_" + randomHex(12)
 	var b bytes.Buffer
 	from, subject, human := op.reportText(env, outs, kind)
-	fmt.Fprintf(&b, "From: %s\r\n", from)
+	fmt.Fprintf(&b, "From: %s\r\n", from.String()) // net/mail encodes a non-ASCII name (RFC 2047)
 	fmt.Fprintf(&b, "To: <%s>\r\n", env.from)
-	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", subject))
 	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", randomHex(12), op.opts.Hostname)
 	if id := originalMessageID(data); id != "" {
@@ -174,7 +177,7 @@ func (op *Operator) buildReport(env *envelope, outs []outcome, data []byte, now 
 		if o.rcpt.orcpt != "" {
 			fmt.Fprintf(&b, "Original-Recipient: rfc822; %s\r\n", o.rcpt.orcpt)
 		}
-		fmt.Fprintf(&b, "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: %s\r\n", o.action, o.status, o.diag)
+		fmt.Fprintf(&b, "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: %s\r\n", o.action, o.status, asciiOnly(o.diag))
 	}
 	if env.ret == smtp.DSNReturnFull {
 		fmt.Fprintf(&b, "\r\n--%s\r\nContent-Type: message/rfc822\r\n\r\n", boundary)
@@ -187,22 +190,27 @@ func (op *Operator) buildReport(env *envelope, outs []outcome, data []byte, now 
 	return b.Bytes()
 }
 
-// reportText returns the From, Subject and human-readable part of a report. The success report
-// is Postfix's; the failure for a closed patient mailbox is Mon espace santé's form.
-func (op *Operator) reportText(env *envelope, outs []outcome, kind reportKind) (from, subject, human string) {
+// reportText returns the From, Subject and human-readable part of a report, each in one
+// language: the success report is Postfix's (English), the failure for a patient mailbox is Mon
+// espace santé's form (French).
+func (op *Operator) reportText(env *envelope, outs []outcome, kind reportKind) (from mail.Address, subject, human string) {
 	var rcpts []string
 	for _, o := range outs {
 		rcpts = append(rcpts, "<"+o.rcpt.addr+">")
 	}
 	if kind == successReport {
-		return fmt.Sprintf("MAILER-DAEMON (Mail Delivery System) <MAILER-DAEMON@%s>", op.opts.Hostname),
+		return mail.Address{Name: "Mail Delivery System", Address: "MAILER-DAEMON@" + op.opts.Hostname},
 			"Successful Mail Delivery Report",
-			fmt.Sprintf("Ceci est le système de messagerie de %s.\n\n"+
-				"Votre message a été distribué aux destinataires suivants :\n\n%s\n\n"+
-				"This is the mail system at host %s.\nYour message was successfully delivered to the destination(s) listed above.\n",
-				op.opts.Hostname, strings.Join(rcpts, "\n"), op.opts.Hostname)
+			// Postfix's text, in its one language (the operator's, not ours).
+			fmt.Sprintf("This is the mail system at host %s.\n\n"+
+				"Your message was successfully delivered to the destination(s)\n"+
+				"listed below. If the message was delivered to mailbox you will\n"+
+				"receive no further notifications. Otherwise you may still receive\n"+
+				"notifications of mail delivery errors from other systems.\n\n"+
+				"                   The mail system\n\n%s\n",
+				op.opts.Hostname, strings.Join(rcpts, "\n"))
 	}
-	return fmt.Sprintf("Mon espace santé <ne-pas-repondre@%s>", op.opts.PatientDomain),
+	return mail.Address{Name: "Mon espace santé", Address: "ne-pas-repondre@" + op.opts.PatientDomain},
 		"Message non distribué",
 		fmt.Sprintf("Message non distribué\n\n"+
 			"Votre message n'a pas pu être distribué au destinataire suivant :\n\n%s\n\n"+
@@ -262,6 +270,18 @@ func originalMessageID(data []byte) string {
 		return ""
 	}
 	return id
+}
+
+// asciiOnly replaces every non-ASCII or control byte with '?' (a delivery-status field is
+// US-ASCII, RFC 3464 §2.1.1).
+func asciiOnly(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 0x7f || c < 0x20 && c != '\t' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 func mailDate(s string) (time.Time, error) { return mail.ParseDate(s) }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"sort"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -13,11 +15,12 @@ import (
 
 // imapSession is one IMAP connection: not authenticated, then bound to one mailbox account.
 type imapSession struct {
-	op   *Operator
-	conn *imapserver.Conn
-	acct Account
-	user *userStore // nil until authenticated
-	sel  *view      // selected folder, or nil
+	op    *Operator
+	conn  *imapserver.Conn
+	front *imapFront
+	acct  Account
+	user  *userStore // nil until authenticated
+	sel   *view      // selected folder, or nil
 }
 
 var (
@@ -31,15 +34,20 @@ var imapAuthFailed = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Res
 	Text: "Authentication failed"}
 
 func (op *Operator) newIMAPSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	return &imapSession{op: op, conn: c}, nil, nil
+	s := &imapSession{op: op, conn: c}
+	if fc, ok := c.NetConn().(frontConn); ok {
+		s.front = fc.f
+		fc.f.sess = s
+	}
+	return s, nil, nil
 }
 
+// tlsState is the TLS of the client connection, which the front terminates (nil before STARTTLS).
 func (s *imapSession) tlsState() *tls.ConnectionState {
-	if tc, ok := s.conn.NetConn().(*tls.Conn); ok {
-		cs := tc.ConnectionState()
-		return &cs
+	if s.front == nil {
+		return nil
 	}
-	return nil
+	return s.front.tlsState
 }
 
 func (s *imapSession) bind(a Account, mech string) error {
@@ -56,8 +64,11 @@ func (s *imapSession) refused(mech, user string, err error) {
 	s.op.log.Info("imap login refused", "bal", user, "mech", mech, "err", err)
 }
 
-// AuthenticateMechanisms lists XOAUTH2 (personal, organisational) and PLAIN (applicative).
-func (s *imapSession) AuthenticateMechanisms() []string { return []string{"XOAUTH2", "PLAIN"} }
+// AuthenticateMechanisms lists XOAUTH2 and OAUTHBEARER (RFC 7628) for personal and
+// organisational mailboxes, PLAIN for applicative ones.
+func (s *imapSession) AuthenticateMechanisms() []string {
+	return []string{"XOAUTH2", "OAUTHBEARER", "PLAIN"}
+}
 
 // Authenticate returns the SASL server for mech (called after STARTTLS only: InsecureAuth is off).
 func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
@@ -65,6 +76,15 @@ func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
 	switch mech {
 	case "XOAUTH2":
 		return &xoauth2Server{fail: imapAuthFailed, check: func(user, token string) error {
+			a, err := s.op.authXOAUTH2(ctx, user, token)
+			if err != nil {
+				s.refused(mech, user, err)
+				return err
+			}
+			return s.bind(a, mech)
+		}}, nil
+	case "OAUTHBEARER":
+		return &oauthBearerServer{fail: imapAuthFailed, check: func(user, token string) error {
 			a, err := s.op.authXOAUTH2(ctx, user, token)
 			if err != nil {
 				s.refused(mech, user, err)
@@ -128,8 +148,11 @@ func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.Se
 	s.sel = &view{mb: mb, st: mb.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
 	flags := []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft,
 		imap.FlagForwarded, imap.FlagMDNSent}
-	d := &imap.SelectData{Flags: flags, PermanentFlags: append(append([]imap.Flag{}, flags...), imap.FlagWildcard),
-		NumMessages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	d := &imap.SelectData{Flags: flags, NumMessages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	if !s.sel.readOnly {
+		// EXAMINE: "PERMANENTFLAGS ()", no flag can be changed (RFC 3501 §6.3.2), as Dovecot.
+		d.PermanentFlags = append(append([]imap.Flag{}, flags...), imap.FlagWildcard)
+	}
 	for i, m := range mb.msgs {
 		if !hasFlag(m, imap.FlagSeen) {
 			d.FirstUnseenSeqNum = uint32(i) + 1
@@ -173,29 +196,61 @@ func (s *imapSession) subscribe(name string, on bool) error {
 	return mb.saveLocked()
 }
 
+// List lists the folders with \HasChildren or \HasNoChildren; a parent that is not a folder
+// (CREATE Archives/2026 without Archives) is listed \Noselect \HasChildren, as Dovecot does.
 func (s *imapSession) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	if len(patterns) == 0 {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
+	type entry struct {
+		name          string
+		attr          imap.MailboxAttr
+		sub, noSelect bool
+	}
+	var entries []entry
+	names := map[string]bool{}
 	for _, mb := range s.user.list() {
 		mb.mu.Lock()
-		name, attr, sub := mb.name, mb.attr, mb.subscribed
+		entries = append(entries, entry{name: mb.name, attr: mb.attr, sub: mb.subscribed})
+		names[mb.name] = true
 		mb.mu.Unlock()
-		if options != nil && options.SelectSubscribed && !sub {
+	}
+	for _, e := range entries {
+		for i := strings.IndexByte(e.name, delim); i > 0; i = nextDelim(e.name, i) {
+			if p := e.name[:i]; !names[p] {
+				names[p] = true
+				entries = append(entries, entry{name: p, noSelect: true})
+			}
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	for _, e := range entries {
+		if options != nil && options.SelectSubscribed && !e.sub {
 			continue
 		}
 		match := false
 		for _, p := range patterns {
-			match = match || imapserver.MatchList(name, delim, ref, p)
+			match = match || imapserver.MatchList(e.name, delim, ref, p)
 		}
 		if !match {
 			continue
 		}
-		d := &imap.ListData{Mailbox: name, Delim: delim, Attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}}
-		if attr != "" {
-			d.Attrs = append(d.Attrs, attr)
+		d := &imap.ListData{Mailbox: e.name, Delim: delim}
+		if e.noSelect {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
 		}
-		if sub && options != nil && options.ReturnSubscribed {
+		children := imap.MailboxAttrHasNoChildren
+		for n := range names {
+			if strings.HasPrefix(n, e.name+string(delim)) {
+				children = imap.MailboxAttrHasChildren
+				break
+			}
+		}
+		d.Attrs = append(d.Attrs, children)
+		if e.attr != "" {
+			d.Attrs = append(d.Attrs, e.attr)
+		}
+		if e.sub && options != nil && options.ReturnSubscribed {
 			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if err := w.WriteList(d); err != nil {
@@ -203,6 +258,15 @@ func (s *imapSession) List(w *imapserver.ListWriter, ref string, patterns []stri
 		}
 	}
 	return nil
+}
+
+// nextDelim returns the index of the next delimiter after i in name, or -1.
+func nextDelim(name string, i int) int {
+	j := strings.IndexByte(name[i+1:], delim)
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 func (s *imapSession) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
@@ -259,6 +323,9 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 	if r.Size() > s.op.opts.MaxMessageSize {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
 	}
+	if err := s.checkQuota(r.Size()); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return nil, err
@@ -301,6 +368,9 @@ var errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Respon
 	Text: "Mailbox is read-only (EXAMINE)"}
 
 func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if err := s.checkSeqSet("COPY", numSet); err != nil {
+		return nil, err
+	}
 	return s.copyMessages(numSet, dest, false)
 }
 
@@ -308,6 +378,9 @@ func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, err
 func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	if s.sel.readOnly {
 		return errReadOnly
+	}
+	if err := s.checkSeqSet("MOVE", numSet); err != nil {
+		return err
 	}
 	d, err := s.copyMessages(numSet, dest, true)
 	if err != nil {
@@ -326,7 +399,13 @@ func (s *imapSession) copyMessages(numSet imap.NumSet, destName string, move boo
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Source and destination are the same mailbox"}
 	}
 	var items []*msgMeta
-	s.sel.forEach(numSet, func(_ uint32, m *msgMeta) { c := *m; items = append(items, &c) })
+	var size int64
+	s.sel.forEach(numSet, func(_ uint32, m *msgMeta) { c := *m; items = append(items, &c); size += m.Size })
+	if !move {
+		if err := s.checkQuota(size); err != nil {
+			return nil, err
+		}
+	}
 	d := &imap.CopyData{}
 	for _, m := range items {
 		data, err := src.read(m.UID)
@@ -349,6 +428,28 @@ func (s *imapSession) copyMessages(numSet imap.NumSet, destName string, move boo
 		}
 	}
 	return d, nil
+}
+
+// checkSeqSet refuses message sequence numbers beyond the mailbox as Dovecot does ("BAD Error in
+// IMAP command FETCH: Invalid messageset"); UIDs beyond it simply match nothing.
+func (s *imapSession) checkSeqSet(cmd string, numSet imap.NumSet) error {
+	set, ok := numSet.(imap.SeqSet)
+	if !ok {
+		return nil
+	}
+	mb := s.sel.mb
+	mb.mu.Lock()
+	n := uint32(len(mb.msgs))
+	if n > 0 {
+		n = max(n, s.sel.st.EncodeSeqNum(n))
+	}
+	mb.mu.Unlock()
+	for _, r := range set {
+		if r.Start > n || r.Stop > n {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Error in IMAP command " + cmd + ": Invalid messageset"}
+		}
+	}
+	return nil
 }
 
 // isUIDSet reports whether the command used UIDs.

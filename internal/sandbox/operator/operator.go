@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-smtp"
 
@@ -121,6 +119,13 @@ type Options struct {
 	// MaxMessageSize is the per-message limit in bytes (SIZE); default 50 MB. PatientMaxSize
 	// applies to messages with a patient recipient; default 25 MB (decimal), like Mon espace santé.
 	MaxMessageSize, PatientMaxSize int64
+	// QuotaStorage is the storage quota of each mailbox in bytes, all folders together (IMAP
+	// QUOTA, RFC 9208, root "User quota"; APPEND and COPY over it get NO [OVERQUOTA]); default
+	// 1 GB.
+	QuotaStorage int64
+	// DisableCondStore turns IMAP CONDSTORE off (RFC 7162 not offered), for tests of clients
+	// that must cope with a server without it.
+	DisableCondStore bool
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -131,6 +136,7 @@ type Options struct {
 const (
 	DefaultMaxMessageSize = 50_000_000
 	DefaultPatientMaxSize = 25_000_000
+	DefaultQuotaStorage   = 1_000_000_000
 )
 
 // Operator is a running sandbox operator: IMAP and SMTP submission with STARTTLS on 127.0.0.1,
@@ -146,6 +152,7 @@ type Operator struct {
 	domains  map[string]bool
 
 	imapLn, smtpLn net.Listener
+	smtpPipe       *smtpPipeListener // the front's pipes to go-smtp (front.go)
 	imapSrv        *imapserver.Server
 	smtpSrv        *smtp.Server
 	wg             sync.WaitGroup
@@ -197,6 +204,9 @@ func setDefaults(o *Options) {
 	o.ProDomain, o.OrgDomain, o.PatientDomain = strings.ToLower(o.ProDomain), strings.ToLower(o.OrgDomain), strings.ToLower(o.PatientDomain)
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.QuotaStorage <= 0 {
+		o.QuotaStorage = DefaultQuotaStorage
 	}
 	if o.PatientMaxSize <= 0 {
 		o.PatientMaxSize = DefaultPatientMaxSize
@@ -307,18 +317,8 @@ func (op *Operator) Start(ctx context.Context) error {
 		return fmt.Errorf("operator: smtp listen: %w", err)
 	}
 	op.imapLn, op.smtpLn = imapLn, smtpLn
-	op.imapSrv = imapserver.New(&imapserver.Options{
-		NewSession: op.newIMAPSession,
-		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {},
-			imap.CapNamespace: {}, imap.CapSpecialUse: {}, imap.CapChildren: {}},
-		Logger:       log.New(slogWriter{op.log, "imap"}, "", 0),
-		TLSConfig:    op.tls,
-		InsecureAuth: false, // ECO.1.0.2: no authentication before STARTTLS
-	})
-	op.smtpSrv = op.newSMTPServer()
-	op.wg.Add(2)
-	go func() { defer op.wg.Done(); _ = op.imapSrv.Serve(imapLn) }()
-	go func() { defer op.wg.Done(); _ = op.smtpSrv.Serve(smtpLn) }()
+	op.startIMAP(imapLn)
+	op.startSMTP(smtpLn)
 	context.AfterFunc(ctx, func() { _ = op.Close() })
 	op.log.Info("sandbox operator listening", "imap", op.IMAPAddr(), "smtp", op.SMTPAddr())
 	return nil
@@ -354,6 +354,9 @@ func (op *Operator) Close() error {
 			if ln != nil {
 				err = errors.Join(err, ignoreClosed(ln.Close()))
 			}
+		}
+		if op.smtpPipe != nil {
+			_ = op.smtpPipe.Close()
 		}
 		op.wg.Wait()
 	})

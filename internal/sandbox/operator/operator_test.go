@@ -230,14 +230,19 @@ func TestSubmit_unknownRecipient(t *testing.T) {
 	}
 }
 
-// The sender must be the authenticated mailbox (or <> for reports).
+// The sender must be the authenticated mailbox (or <> for reports): refused at RCPT like
+// Postfix's reject_sender_login_mismatch; the From field at the end of DATA.
 func TestSubmit_senderBoundToLogin(t *testing.T) {
 	w := newWorld(t)
 	sc := w.smtp(w.xoauth2(alice, aliceID, time.Hour))
 	_, err := sc.Submit(ctxT(t), bob, []string{bob}, bytes.NewReader(testMessage(bob, bob, "spoof")), nil)
 	var se *lps.SendError
-	if !errors.As(err, &se) || se.Command != "MAIL" || se.Code != 553 {
-		t.Errorf("MAIL FROM another mailbox: err = %v, want 553", err)
+	if !errors.As(err, &se) || se.Command != "RCPT" || se.Code != 553 {
+		t.Errorf("MAIL FROM another mailbox: err = %v, want 553 at RCPT", err)
+	}
+	_, err = sc.Submit(ctxT(t), alice, []string{bob}, bytes.NewReader(testMessage(bob, bob, "spoof")), nil)
+	if !errors.As(err, &se) || se.Code != 550 || !strings.Contains(se.Line, "From header rejected") {
+		t.Errorf("From: another mailbox: err = %v, want 550 From header rejected", err)
 	}
 }
 
@@ -253,9 +258,14 @@ func TestSubmit_closedPatientBounce(t *testing.T) {
 	}
 	ic := w.imap(w.xoauth2(alice, aliceID, time.Hour))
 	uid := waitFor(t, ic, "Message non distribu")
-	m, err := message.Parse(fetch(t, ic, uid), nil)
+	raw := fetch(t, ic, uid)
+	checkReportASCII(t, raw) // issue 11 item 3
+	m, err := message.Parse(raw, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m.Subject != "Message non distribué" || m.From.Name != "Mon espace santé" {
+		t.Errorf("bounce From %+v, Subject %q: want them decoded to the French text", m.From, m.Subject)
 	}
 	if len(m.Reports) != 1 || !m.Reports[0].Failed() || m.Reports[0].Recipient != closedPat || m.Reports[0].Status != "5.2.1" {
 		t.Errorf("bounce reports = %+v", m.Reports)

@@ -72,6 +72,7 @@ type mailbox struct {
 	uidNext     imap.UID
 	subscribed  bool
 	msgs        []*msgMeta
+	modSeq      uint64 // HIGHESTMODSEQ (RFC 7162): raised by every append, flag change and expunge
 	tracker     *imapserver.MailboxTracker
 	deleted     bool
 }
@@ -81,15 +82,20 @@ type msgMeta struct {
 	Flags []string  `json:"flags,omitempty"`
 	Date  time.Time `json:"date"`
 	Size  int64     `json:"size"`
+	// ModSeq is the mod-sequence of the message's last change (RFC 7162).
+	ModSeq uint64 `json:"modseq,omitempty"`
 }
 
 type indexJSON struct {
-	Name        string     `json:"name"`
-	SpecialUse  string     `json:"special_use,omitempty"`
-	UIDValidity uint32     `json:"uid_validity"`
-	UIDNext     uint32     `json:"uid_next"`
-	Subscribed  bool       `json:"subscribed"`
-	Messages    []*msgMeta `json:"messages"`
+	Name        string `json:"name"`
+	SpecialUse  string `json:"special_use,omitempty"`
+	UIDValidity uint32 `json:"uid_validity"`
+	UIDNext     uint32 `json:"uid_next"`
+	Subscribed  bool   `json:"subscribed"`
+	// HighestModSeq is the mailbox's HIGHESTMODSEQ (RFC 7162); an index written before CONDSTORE
+	// has none and starts at 1.
+	HighestModSeq uint64     `json:"highest_modseq,omitempty"`
+	Messages      []*msgMeta `json:"messages"`
 }
 
 func openStore(dataDir string, now func() time.Time) (*store, error) {
@@ -177,7 +183,11 @@ func loadMailbox(dir string) (*mailbox, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	mb := &mailbox{dir: dir, name: ix.Name, attr: imap.MailboxAttr(ix.SpecialUse), uidValidity: ix.UIDValidity,
-		uidNext: imap.UID(ix.UIDNext), subscribed: ix.Subscribed, msgs: ix.Messages}
+		uidNext: imap.UID(ix.UIDNext), subscribed: ix.Subscribed, msgs: ix.Messages, modSeq: max(ix.HighestModSeq, 1)}
+	for _, m := range mb.msgs {
+		m.ModSeq = max(m.ModSeq, 1)
+		mb.modSeq = max(mb.modSeq, m.ModSeq)
+	}
 	sort.Slice(mb.msgs, func(i, j int) bool { return mb.msgs[i].UID < mb.msgs[j].UID })
 	mb.tracker = imapserver.NewMailboxTracker(uint32(len(mb.msgs)))
 	mb.removeStrays()
@@ -241,7 +251,7 @@ func (u *userStore) create(name string, attr imap.MailboxAttr) (*mailbox, error)
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
 	}
 	mb := &mailbox{dir: filepath.Join(u.dir, hex.EncodeToString([]byte(name))), name: name, attr: attr,
-		uidValidity: u.st.newValidity(), uidNext: 1, subscribed: true, tracker: imapserver.NewMailboxTracker(0)}
+		uidValidity: u.st.newValidity(), uidNext: 1, subscribed: true, modSeq: 1, tracker: imapserver.NewMailboxTracker(0)}
 	if err := os.RemoveAll(mb.dir); err != nil {
 		return nil, err
 	}
@@ -308,7 +318,7 @@ func (u *userStore) rename(oldName, newName string) error {
 // saveLocked writes the index atomically.
 func (mb *mailbox) saveLocked() error {
 	ix := indexJSON{Name: mb.name, SpecialUse: string(mb.attr), UIDValidity: mb.uidValidity,
-		UIDNext: uint32(mb.uidNext), Subscribed: mb.subscribed, Messages: mb.msgs}
+		UIDNext: uint32(mb.uidNext), Subscribed: mb.subscribed, HighestModSeq: mb.modSeq, Messages: mb.msgs}
 	if ix.Messages == nil {
 		ix.Messages = []*msgMeta{}
 	}
@@ -371,13 +381,15 @@ func (mb *mailbox) appendMessage(data []byte, flags []imap.Flag, date time.Time)
 	if err := writeAtomic(filepath.Join(mb.dir, emlName(uid)), data); err != nil {
 		return nil, err
 	}
-	m := &msgMeta{UID: uid, Date: date.UTC().Truncate(time.Second), Size: int64(len(data))}
+	m := &msgMeta{UID: uid, Date: date.UTC().Truncate(time.Second), Size: int64(len(data)), ModSeq: mb.modSeq + 1}
 	setFlags(m, imap.StoreFlagsSet, flags)
 	mb.msgs = append(mb.msgs, m)
 	mb.uidNext++
+	mb.modSeq++
 	if err := mb.saveLocked(); err != nil {
 		mb.msgs = mb.msgs[:len(mb.msgs)-1]
 		mb.uidNext--
+		mb.modSeq--
 		_ = os.Remove(filepath.Join(mb.dir, emlName(uid)))
 		return nil, err
 	}
@@ -419,8 +431,10 @@ func (mb *mailbox) expungeLocked(remove func(m *msgMeta) bool) error {
 	}
 	old := mb.msgs
 	mb.msgs = kept
+	mb.modSeq++
 	if err := mb.saveLocked(); err != nil {
 		mb.msgs = old
+		mb.modSeq--
 		return err
 	}
 	for i := len(old) - 1; i >= 0; i-- {
@@ -441,6 +455,12 @@ func hasFlag(m *msgMeta, f imap.Flag) bool {
 		}
 	}
 	return false
+}
+
+// touchLocked gives m the next mod-sequence of the mailbox (its flags changed).
+func (mb *mailbox) touchLocked(m *msgMeta) {
+	mb.modSeq++
+	m.ModSeq = mb.modSeq
 }
 
 // setFlags applies a STORE operation. \Recent cannot be set by clients (RFC 3501 §2.3.2).

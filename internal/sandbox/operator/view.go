@@ -97,6 +97,9 @@ type fetchItem struct {
 // Fetch writes the requested items; a non-peek body section sets \Seen (RFC 3501 §6.4.5).
 func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	v := s.sel
+	if err := s.checkSeqSet("FETCH", numSet); err != nil {
+		return err
+	}
 	markSeen := false
 	for _, bs := range options.BodySection {
 		markSeen = markSeen || !bs.Peek
@@ -104,14 +107,24 @@ func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, optio
 	markSeen = markSeen && !v.readOnly
 	var items []fetchItem
 	var changed bool
+	cond := s.cond()
 	v.forEach(numSet, func(seq uint32, m *msgMeta) {
+		if cond.changedSince > 0 && m.ModSeq <= cond.changedSince {
+			return // FETCH (CHANGEDSINCE n), RFC 7162 §3.1.4.1
+		}
 		if markSeen && !hasFlag(m, imap.FlagSeen) {
 			setFlags(m, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen})
+			v.mb.touchLocked(m)
 			v.mb.tracker.QueueMessageFlags(seq, m.UID, flagList(m), v.st)
 			changed = true
 		}
 		items = append(items, fetchItem{seq: v.st.EncodeSeqNum(seq), meta: *m, flags: flagList(m)})
 	})
+	if cond.modSeq {
+		for _, it := range items {
+			cond.reportModSeq(it.seq, it.meta.ModSeq)
+		}
+	}
 	if changed {
 		v.mb.mu.Lock()
 		err := v.mb.saveLocked()
@@ -171,7 +184,9 @@ func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap
 		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(data)))
+		bs := imapserver.ExtractBodyStructure(bytes.NewReader(data))
+		defaultCharset(bs)
+		rw.WriteBodyStructure(bs)
 	}
 	for _, bs := range options.BodySection {
 		b := imapserver.ExtractBodySection(bytes.NewReader(data), bs)
@@ -199,21 +214,70 @@ func writeContent(rw *imapserver.FetchResponseWriter, data []byte, options *imap
 	return nil
 }
 
+// defaultCharset gives a text part without parameters the charset RFC 2045 §5.2 defaults to
+// ("charset" "us-ascii"), as Dovecot does; go-imap leaves NIL. A part without Content-Type is
+// text/plain; charset=us-ascii.
+func defaultCharset(bs imap.BodyStructure) {
+	switch p := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		if strings.EqualFold(p.Type, "text") && len(p.Params) == 0 {
+			p.Params = map[string]string{"charset": "us-ascii"}
+		}
+		if p.MessageRFC822 != nil && p.MessageRFC822.BodyStructure != nil {
+			defaultCharset(p.MessageRFC822.BodyStructure)
+		}
+	case *imap.BodyStructureMultiPart:
+		for _, c := range p.Children {
+			defaultCharset(c)
+		}
+	}
+}
+
 // Store changes flags (keywords such as $MDNSent included) and reports them unless .SILENT.
 func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
 	v := s.sel
+	if err := s.checkSeqSet("STORE", numSet); err != nil {
+		return err
+	}
 	if v.readOnly {
 		return errReadOnly
 	}
 	var items []fetchItem
+	var modified imap.NumSet = &imap.SeqSet{}
+	if isUIDSet(numSet) {
+		modified = &imap.UIDSet{}
+	}
+	cond := s.cond()
 	v.mb.mu.Lock()
 	v.forEachLocked(numSet, func(seq uint32, m *msgMeta) {
+		if cond.unchangedSince != nil && m.ModSeq > *cond.unchangedSince {
+			// STORE (UNCHANGEDSINCE n): changed since, left alone (RFC 7162 §3.1.3).
+			switch set := modified.(type) {
+			case *imap.UIDSet:
+				set.AddNum(m.UID)
+			case *imap.SeqSet:
+				set.AddNum(v.st.EncodeSeqNum(seq))
+			}
+			return
+		}
+		before := strings.Join(m.Flags, " ")
 		setFlags(m, flags.Op, flags.Flags)
+		if strings.Join(m.Flags, " ") != before {
+			v.mb.touchLocked(m)
+		}
 		v.mb.tracker.QueueMessageFlags(seq, m.UID, flagList(m), v.st)
 		items = append(items, fetchItem{seq: v.st.EncodeSeqNum(seq), meta: *m, flags: flagList(m)})
 	})
 	err := v.mb.saveLocked()
 	v.mb.mu.Unlock()
+	if str := modified.String(); str != "" {
+		cond.setModified(str)
+	}
+	if cond.enabled {
+		for _, it := range items {
+			cond.reportModSeq(it.seq, it.meta.ModSeq)
+		}
+	}
 	if err != nil || flags.Silent {
 		return err
 	}
@@ -246,12 +310,19 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 	})
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
+	cond := s.cond()
 	for _, c := range all {
+		if n := cond.searchFilter(); n > 0 && c.meta.ModSeq < n {
+			continue // SEARCH MODSEQ n (RFC 7162 §3.1.5)
+		}
 		ok, err := s.match(c.seq, &c.meta, criteria, last)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
+			if cond.searchFilter() > 0 {
+				cond.reportSearchModSeq(c.meta.ModSeq)
+			}
 			seqs.AddNum(c.seq)
 			uids.AddNum(c.meta.UID)
 		}

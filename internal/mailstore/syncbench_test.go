@@ -1,0 +1,74 @@
+package mailstore
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mssante/mssante/internal/peertest"
+	"github.com/mssante/mssante/internal/store"
+	"github.com/mssante/mssante/internal/store/storetest"
+	"github.com/mssante/mssante/internal/testpki"
+	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/trust"
+)
+
+// BenchmarkSync: first sync of a 500-message mailbox (~5 KB each, one CDA mail in ten) from the
+// real Dovecot over STARTTLS, into a fresh index, per dialect.
+func BenchmarkSync(b *testing.B) {
+	const n = 500
+	pki := testpki.New(b, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(b, peertest.Options{PKI: pki, NoPostfix: true})
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
+		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const carol = "carol@test.mssante.fr"
+	var bytes int64
+	for i := range n {
+		var raw []byte
+		if i%10 == 0 {
+			raw = cdaMail(b, "n3-cr-biologie.xml", byte(i), t0).Data
+		} else {
+			raw = plainMail(drDupont, "Dr Jean DUPONT", fmt.Sprintf("Avis %d", i), fmt.Sprintf("s%d@x", i), t0,
+				strings.Repeat("Compte rendu de consultation. ", 160))
+		}
+		bytes += int64(len(raw))
+		st.Deliver(carol, "INBOX", raw)
+	}
+	ep, err := lps.ParseEndpoint(st.IMAP)
+	if err != nil {
+		b.Fatal(err)
+	}
+	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: carol,
+		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return st.Token(carol, time.Hour), nil })}
+	cl, err := lps.DialIMAP(ctxT(b), ep, auth, &lps.Options{TLS: pol.ClientConfig("", nil), ClassifyTLSError: trust.ClassifyHandshakeError})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	for _, d := range storetest.Dialects {
+		b.Run(string(d), func(b *testing.B) {
+			if d == store.Postgres && os.Getenv(storetest.EnvPostgres) == "" {
+				b.Skip(storetest.EnvPostgres + " not set")
+			}
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				s := New(storetest.Open(b, d, Migrations()...), nil)
+				b.StartTimer()
+				sum, err := s.Sync(ctxT(b), cl, carol, &SyncOptions{Folders: []string{"INBOX"}})
+				if err != nil || sum.New != n {
+					b.Fatalf("%+v %v", sum, err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "msg/s")
+			b.SetBytes(bytes)
+		})
+	}
+}
