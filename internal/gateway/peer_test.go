@@ -24,6 +24,7 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
+	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/internal/testkit"
@@ -351,3 +352,5 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func outboxFilterAll() outbox.Filter { return outbox.Filter{} }
