@@ -275,6 +275,41 @@ func (g *Gateway) lease(ctx context.Context, name string) (bool, error) {
 	return got, nil
 }
 
+// errLeaseLost: the lease could not be renewed; the work under it stopped before any effect
+// another holder could repeat.
+var errLeaseLost = errors.New("lease lost")
+
+// underLease runs f with a context cancelled when the named lease (held on entry) cannot be
+// renewed; it renews it every third of Options.Lease meanwhile.
+func (g *Gateway) underLease(ctx context.Context, name string, f func(ctx context.Context) error) error {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(g.o.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				if ok, err := g.lease(lctx, name); err != nil || !ok {
+					cancel(errLeaseLost)
+					return
+				}
+			}
+		}
+	}()
+	err := f(lctx)
+	if errors.Is(context.Cause(lctx), errLeaseLost) {
+		return fmt.Errorf("%s: %w", name, errLeaseLost)
+	}
+	return err
+}
+
 // release gives the named lease up (at shutdown), so that another process takes over at once.
 func (g *Gateway) release(name string) {
 	_, _ = g.db.ExecContext(context.Background(), `DELETE FROM gateway_leases WHERE name = ? AND owner = ?`, name, g.owner)

@@ -69,7 +69,7 @@ func (g *Gateway) syncLoop(ctx context.Context, mb Mailbox, sem chan struct{}) {
 				}
 				sess = s
 			}
-			return g.syncOnce(ctx, mb, sess)
+			return g.underLease(ctx, leaseName, func(ctx context.Context) error { return g.syncOnce(ctx, mb, sess, leaseName) })
 		}()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -99,7 +99,7 @@ func (g *Gateway) syncLoop(ctx context.Context, mb Mailbox, sem chan struct{}) {
 
 // syncOnce brings the folder into the local index, applies the delivery reports to the outbox,
 // ingests the documents of new mail, then moves the mail that is committed.
-func (g *Gateway) syncOnce(ctx context.Context, mb Mailbox, sess IMAPSession) error {
+func (g *Gateway) syncOnce(ctx context.Context, mb Mailbox, sess IMAPSession, leaseName string) error {
 	addr := canon(mb.Address)
 	if _, err := g.ms.Sync(ctx, sess, addr, &mailstore.SyncOptions{Folders: []string{g.o.Folder}}); err != nil {
 		return err
@@ -130,8 +130,16 @@ func (g *Gateway) syncOnce(ctx context.Context, mb Mailbox, sess IMAPSession) er
 	}
 	if g.o.DoneFolder != "" && len(done) > 0 {
 		// Only now: every document of these messages is committed locally (ECO reception rules).
-		for i := 0; i < len(done); i += 500 {
-			if err := sess.Move(ctx, g.o.Folder, done[i:min(i+500, len(done))], g.o.DoneFolder); err != nil {
+		// Two processes moving one message at once would give the done folder two copies: each
+		// batch starts on a freshly renewed lease and must end within a third of it.
+		for i := 0; i < len(done); i += 100 {
+			if ok, err := g.lease(ctx, leaseName); err != nil || !ok {
+				return fmt.Errorf("move to %s: %w", g.o.DoneFolder, errLeaseLost)
+			}
+			mctx, cancel := context.WithTimeout(ctx, g.o.Lease/3)
+			err := sess.Move(mctx, g.o.Folder, done[i:min(i+100, len(done))], g.o.DoneFolder)
+			cancel()
+			if err != nil {
 				return fmt.Errorf("move to %s: %w", g.o.DoneFolder, err)
 			}
 		}

@@ -67,7 +67,9 @@ func (g *Gateway) webhookLoop(ctx context.Context, mailbox string) {
 	defer g.release(name)
 	client := g.o.Webhook.Client
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		// A post ends well within the lease, so that two processes never post one mailbox's
+		// events at once (order).
+		client = &http.Client{Timeout: g.o.Lease / 3}
 	}
 	for ctx.Err() == nil {
 		ok, err := g.lease(ctx, name)
