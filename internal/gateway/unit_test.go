@@ -23,8 +23,10 @@ import (
 // unreachable is a mailbox whose operator cannot be reached (the sync loops back off).
 type unreachable struct{}
 
-func (unreachable) SMTP(context.Context) (outbox.Session, error) { return nil, errors.New("injoignable") }
-func (unreachable) IMAP(context.Context) (IMAPSession, error)    { return nil, errors.New("injoignable") }
+func (unreachable) SMTP(context.Context) (outbox.Session, error) {
+	return nil, errors.New("injoignable")
+}
+func (unreachable) IMAP(context.Context) (IMAPSession, error) { return nil, errors.New("injoignable") }
 
 // Issue 13 item 2: the store keeps the SHA-256 of a key only; a key opens its own mailbox; a
 // client certificate naming a mailbox does too.
