@@ -437,3 +437,63 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	t.Logf("%s: %d documents received, %d drops + 1 API mail sent, %d SIGKILLs of 2 concurrent processes: 0 lost, 0 delivered twice to the folder, %d second copies at bob (same Message-ID)",
 		d, nIn, nOut, kills, copies)
 }
+
+// Issue 13 item 1: `mssante gateway` serves every [[account]] table of config.toml when no
+// --account is given (each with its certificate and servers); /healthz answers and /readyz
+// says, in French, which mailbox is not synchronised yet (the servers here do not exist).
+func TestGateway_accountsFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	root := filepath.Join(dir, "root.pem")
+	writeTestFile(t, root, pki.RootPEM())
+	var toml strings.Builder
+	for _, a := range []string{"labo@test.mssante.fr", "radio@test.mssante.fr"} {
+		cert, key, _ := pki.Client("499700000000001", a).WriteFiles(t, dir, strings.Split(a, "@")[0])
+		fmt.Fprintf(&toml, "[[account]]\naddress = %q\ncert = %q\nkey = %q\nsmtp = \"127.0.0.1:1\"\nimap = \"127.0.0.1:1\"\n\n", a, cert, key)
+	}
+	conf := filepath.Join(dir, "config.toml")
+	writeTestFile(t, conf, []byte(toml.String()))
+	bin := filepath.Join(dir, "mssante")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "gateway", "--config", conf, "--listen", "127.0.0.1:0", "--trust-root", root,
+		"--data-dir", filepath.Join(dir, "data"), "--max-backoff", "1s")
+	errBuf := &syncBuffer{}
+	cmd.Stderr = errBuf
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	var ready struct {
+		URL       string
+		Mailboxes []string
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || len(ready.Mailboxes) != 2 {
+		_ = cmd.Process.Kill()
+		t.Fatalf("ready line %q (%v)\n%s", line, err, errBuf.String())
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(ready.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("healthz %d %s", code, body)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "radio@test.mssante.fr pas encore synchronisée") {
+		t.Errorf("readyz %d %s", code, body)
+	}
+	if code, _ := get("/api/v1/documents"); code != 401 {
+		t.Errorf("documents without key: %d", code)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("SIGTERM: %v\n%s", err, errBuf.String())
+	}
+}
