@@ -121,3 +121,40 @@ func BenchmarkParse_corpus(b *testing.B) {
 		}
 	}
 }
+
+// TestParse_corpusRelatedDocument reads relatedDocument/parentDocument of an ANS sample that
+// replaces an earlier document (typeCode RPLC): the CI-SIS HL7v2 volet "Transmission LPS de
+// documents CDA reçus par courriel MSSanté" turns it into MDM^T10 with TXA-13 = the parent id.
+func TestParse_corpusRelatedDocument(t *testing.T) {
+	path := testkit.Shared(t, "corpus", "cda", "IMG_CR_IMG_2024.01.xml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := d.Replaces()
+	if want := (II{Root: "90E1C8EC-F951-4B26-A305-A34848818DD6"}); !ok || id != want {
+		t.Errorf("Replaces() = %v, %v, want %v, true", id, ok, want)
+	}
+	if len(d.RelatedDocuments) != 1 || d.RelatedDocuments[0].TypeCode != "RPLC" {
+		t.Errorf("RelatedDocuments = %+v, want one RPLC", d.RelatedDocuments)
+	}
+}
+
+// TestParse_noRelatedDocument: an original document replaces nothing.
+func TestParse_noRelatedDocument(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "n3-cr-biologie.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := d.Replaces(); ok {
+		t.Errorf("Replaces() = %v, true, want false", id)
+	}
+}

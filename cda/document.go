@@ -160,6 +160,9 @@ type Document struct {
 	Language        string // "fr-FR"
 	SetID           II
 	Version         string
+	// RelatedDocuments are the relatedDocument/parentDocument elements: the document this one
+	// replaces (typeCode RPLC) or appends to (APND).
+	RelatedDocuments []RelatedDocument
 
 	Patient            Patient
 	Authors            []Author
@@ -233,4 +236,22 @@ type Node struct {
 	ColSpan   int  // th/td, 0 when absent
 	RowSpan   int
 	Children  []*Node
+}
+
+// RelatedDocument is a relatedDocument of the header: its typeCode and the parentDocument ids.
+type RelatedDocument struct {
+	TypeCode string // "RPLC" (replacement), "APND", "XFRM"
+	ID       II     // parentDocument/id
+	SetID    II     // parentDocument/setId
+	Version  string // parentDocument/versionNumber
+}
+
+// Replaces returns the id of the document this one replaces (relatedDocument typeCode RPLC), if any.
+func (d *Document) Replaces() (II, bool) {
+	for _, r := range d.RelatedDocuments {
+		if r.TypeCode == "RPLC" && r.ID.Root != "" {
+			return r.ID, true
+		}
+	}
+	return II{}, false
 }

@@ -14,6 +14,12 @@ func (x *xDocument) document() (*Document, error) {
 		SetID:           x.SetID.ii(),
 		Version:         strings.TrimSpace(x.Version.Value),
 	}
+	for _, r := range x.Related {
+		d.RelatedDocuments = append(d.RelatedDocuments, RelatedDocument{
+			TypeCode: strings.TrimSpace(r.TypeCode), ID: r.ID.ii(), SetID: r.SetID.ii(),
+			Version: strings.TrimSpace(r.Version.Value),
+		})
+	}
 	for _, t := range x.TemplateIDs {
 		d.TemplateIDs = append(d.TemplateIDs, t.ii())
 	}

@@ -55,9 +55,17 @@ type xDocument struct {
 	Custodian       *xOrg           `xml:"custodian>assignedCustodian>representedCustodianOrganization"`
 	LegalAuth       *xLegalAuth     `xml:"legalAuthenticator"`
 	ServiceEvents   []xServiceEvent `xml:"documentationOf>serviceEvent"`
+	Related         []xRelated      `xml:"relatedDocument"`
 	FacilityCode    *xCode          `xml:"componentOf>encompassingEncounter>location>healthCareFacility>code"`
 	Structured      *xStructured    `xml:"component>structuredBody"`
 	NonXML          *xNonXML        `xml:"component>nonXMLBody"`
+}
+
+type xRelated struct {
+	TypeCode string `xml:"typeCode,attr"`
+	ID       xII    `xml:"parentDocument>id"`
+	SetID    xII    `xml:"parentDocument>setId"`
+	Version  xValue `xml:"parentDocument>versionNumber"`
 }
 
 type xRecordTarget struct {

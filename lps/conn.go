@@ -169,6 +169,14 @@ func earlier(a, b time.Time) time.Time {
 	return a
 }
 
+// Write sends p, then asks the kernel to acknowledge the server's next segment at once (quickAck):
+// every write of the session, the TLS handshake's included, goes through here.
+func (c *ctxConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	quickAck(c.Conn)
+	return n, err
+}
+
 func (c *ctxConn) applyLocked() {
 	if c.cancelled {
 		_ = c.Conn.SetDeadline(expired)

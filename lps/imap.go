@@ -40,10 +40,13 @@ type IMAPClient struct {
 }
 
 // Update is unilateral data the server sent about the selected mailbox (during IDLE or after a
-// command): a new message count, or an expunged message.
+// command): a new message count, an expunged message, or a message whose flags changed.
 type Update struct {
 	Messages uint32 // new number of messages (EXISTS); 0 when not an EXISTS update
 	Expunged uint32 // sequence number of an expunged message; 0 when none
+	// Fetched is the sequence number of a message the server sent a FETCH about that no command
+	// asked for (another session changed its flags, RFC 3501 §7.4.2); 0 when none.
+	Fetched uint32
 }
 
 // DialIMAP connects to ep, requires STARTTLS (ErrNoSTARTTLS otherwise) and authenticates. Errors
@@ -72,6 +75,12 @@ func (cl *IMAPClient) handler() *imapclient.UnilateralDataHandler {
 			}
 		},
 		Expunge: func(seq uint32) { notify(Update{Expunged: seq}) },
+		// Called on a goroutine of its own; the data must be read for the session to go on.
+		Fetch: func(msg *imapclient.FetchMessageData) {
+			seq := msg.SeqNum
+			_, _ = msg.Collect()
+			notify(Update{Fetched: seq})
+		},
 	}
 }
 

@@ -40,6 +40,19 @@ func (k SenderKind) String() string {
 // MarshalText makes the kind a JSON string.
 func (k SenderKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads "professional" or "patient" (JSON written by MarshalText).
+func (k *SenderKind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "professional":
+		*k = Professional
+	case "patient":
+		*k = Patient
+	default:
+		return fmt.Errorf("message: unknown sender kind %q", b)
+	}
+	return nil
+}
+
 // PatientSender is the identity of a patient who wrote from Mon espace santé (ECO.3.1.2): birth
 // name and first name from the From label, INS matricule from the address.
 type PatientSender struct {
@@ -208,10 +221,29 @@ func (m *Message) readHeader(patientDomain string) {
 			m.Headers[k] = strings.TrimSpace(fields.Value())
 		}
 	}
-	if m.From.IsPatient(patientDomain) && hasMatriculeShape(m.From) {
-		m.SenderKind = Patient
-		m.Patient = m.patientSender()
+	var warnings []string
+	m.SenderKind, m.Patient, warnings = classifySender(m.From, patientDomain)
+	m.Warnings = append(m.Warnings, warnings...)
+}
+
+// Sender applies ECO.3.1.1 and ECO.3.1.2 to a sender address alone (a mailbox list reads only
+// the envelope): Patient with the identity read from the address and its label when a patient
+// wrote from Mon espace santé (patientDomain, ins.DefaultPatientDomain when empty), else
+// Professional and nil. It is the rule Parse applies to From.
+func Sender(from Address, patientDomain string) (SenderKind, *PatientSender) {
+	if patientDomain == "" {
+		patientDomain = ins.DefaultPatientDomain
 	}
+	k, p, _ := classifySender(from, patientDomain)
+	return k, p
+}
+
+func classifySender(from Address, patientDomain string) (SenderKind, *PatientSender, []string) {
+	if !from.IsPatient(patientDomain) || !hasMatriculeShape(from) {
+		return Professional, nil, nil
+	}
+	p, warnings := patientSender(from)
+	return Patient, p, warnings
 }
 
 func (m *Message) addresses(key string) []Address {
@@ -236,20 +268,21 @@ func hasMatriculeShape(a Address) bool {
 }
 
 // patientSender reads the identity of a Mon espace santé sender (ECO.3.1.2).
-func (m *Message) patientSender() *PatientSender {
-	local, _, _ := strings.Cut(m.From.Addr, "@")
+func patientSender(from Address) (*PatientSender, []string) {
+	var warnings []string
+	local, _, _ := strings.Cut(from.Addr, "@")
 	p := &PatientSender{INS: strings.ToUpper(local)}
 	if mat, err := ins.Parse(local); err == nil {
 		p.INS, p.KeyValid = mat.String(), true
 	} else {
-		m.warn("matricule INS de l'expéditeur invalide (%s) : %v", local, err)
+		warnings = append(warnings, fmt.Sprintf("matricule INS de l'expéditeur invalide (%s) : %v", local, err))
 	}
 	var ambiguous bool
-	p.BirthName, p.FirstName, ambiguous = splitPatientLabel(m.From.Name)
+	p.BirthName, p.FirstName, ambiguous = splitPatientLabel(from.Name)
 	if ambiguous {
-		m.warn("nom et prénom de l'usager déduits de l'ordre du libellé « %s » (prénom puis nom)", m.From.Name)
+		warnings = append(warnings, fmt.Sprintf("nom et prénom de l'usager déduits de l'ordre du libellé « %s » (prénom puis nom)", from.Name))
 	}
-	return p
+	return p, warnings
 }
 
 // splitPatientLabel reads "Prénom NOM", "NOM Prénom" or "Prénom Nom" from the From label of a

@@ -64,8 +64,10 @@
 // the future, before nextUpdate). A responder that cannot be reached leaves the CRL's status. CRLs
 // first because their cache keeps connections up through an outage of the publication point, as
 // ECO.1.1.7 wants, and the IGC Santé CA certificates carry CRL distribution points only. When
-// neither gives a status the connection is refused (fail closed). Options.SkipRevocation is a
-// logged relaxation.
+// neither gives a status the connection is refused (fail closed). The certificates of the chain,
+// and the CRL and the OCSP responder of each, are asked at the same time: a handshake waits for the
+// slowest answer, not for the sum of the four (the refusal reported is still the one nearest the
+// leaf). Options.SkipRevocation is a logged relaxation.
 //
 // Refusals: every refusal is a *RefusalError whose Rule starts with the ECO id (RuleRevokedCRL is
 // "ECO.1.1.6 revoked (CRL)"), so that the message shown says which rule refused the server.

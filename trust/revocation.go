@@ -76,6 +76,33 @@ func newRevocationChecker(o Options, log *slog.Logger) *revocationChecker {
 	return r
 }
 
+// checkChain checks every certificate of chain (leaf first, anchor last) below the anchor, all at
+// once: their statuses are independent, so a handshake waits for the slowest publication point
+// rather than for the sum of them (two CRLs and two OCSP answers for an IGC Santé server chain).
+// The error is the one of the certificate nearest the leaf that fails, as a check in chain order
+// would give.
+func (r *revocationChecker) checkChain(ctx context.Context, chain []*x509.Certificate) error {
+	n := len(chain) - 1
+	if n <= 1 {
+		if n == 1 {
+			return r.check(ctx, chain[0], chain[1])
+		}
+		return nil
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = r.check(ctx, chain[i], chain[i+1]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // check returns nil when cert (issued by issuer) is known not to be revoked, else a *RefusalError.
 // CRLs come first: their cache keeps connections working through an outage of the publication
 // point (ECO.1.1.7), and IGC Santé CA certificates carry CRL distribution points only. The OCSP
@@ -83,7 +110,16 @@ func newRevocationChecker(o Options, log *slog.Logger) *revocationChecker {
 // revoked": it is fresher than a CRL published up to a week ago, and a certificate it says is
 // revoked is refused. When the CRL gave a status and the responder cannot be reached (or answers
 // "unknown"), the CRL's status stands. With neither, the server is refused (fail closed, ECO.1.1.6).
+// The responder is asked while the CRL is fetched (the check waits for the slower, not for both
+// in turn), and the question is withdrawn when the CRL says revoked.
 func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certificate) error {
+	var ocspDone chan ocspOutcome
+	if len(httpURLs(cert.OCSPServer)) > 0 {
+		octx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ocspDone = make(chan ocspOutcome, 1)
+		go func() { ocspDone <- r.ocspStatus(octx, cert, issuer) }()
+	}
 	var problems []error
 	crlOK := false
 	for _, url := range httpURLs(cert.CRLDistributionPoints) {
@@ -99,21 +135,15 @@ func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 		crlOK = true
 		break
 	}
-	for _, url := range httpURLs(cert.OCSPServer) {
-		resp, err := r.ocsp(ctx, url, cert, issuer)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("ocsp %s: %w", url, err))
-			continue
-		}
-		switch resp.Status {
-		case ocsp.Good:
+	if ocspDone != nil {
+		o := <-ocspDone
+		if o.good {
 			return nil
-		case ocsp.Revoked:
-			return refuse(RuleRevokedOCSP, cert, fmt.Errorf("%w at %s (OCSP %s)", ErrRevoked,
-				resp.RevokedAt.UTC().Format(time.RFC3339), url))
-		default:
-			problems = append(problems, fmt.Errorf("ocsp %s: status unknown", url))
 		}
+		if o.refusal != nil {
+			return o.refusal
+		}
+		problems = append(problems, o.problems...)
 	}
 	if crlOK {
 		if len(problems) > 0 {
@@ -127,6 +157,38 @@ func (r *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 	}
 	r.log.Warn("revocation status unknown", "subject", cert.Subject.String(), "err", errors.Join(problems...))
 	return refuse(RuleRevocationUnknown, cert, errors.Join(append([]error{ErrRevocationUnknown}, problems...)...))
+}
+
+// ocspOutcome is what the OCSP responders of a certificate said: good, revoked (refusal), or
+// nothing usable (problems).
+type ocspOutcome struct {
+	good     bool
+	refusal  error
+	problems []error
+}
+
+// ocspStatus asks the responders of cert in turn until one gives a status.
+func (r *revocationChecker) ocspStatus(ctx context.Context, cert, issuer *x509.Certificate) ocspOutcome {
+	var out ocspOutcome
+	for _, url := range httpURLs(cert.OCSPServer) {
+		resp, err := r.ocsp(ctx, url, cert, issuer)
+		if err != nil {
+			out.problems = append(out.problems, fmt.Errorf("ocsp %s: %w", url, err))
+			continue
+		}
+		switch resp.Status {
+		case ocsp.Good:
+			out.good = true
+			return out
+		case ocsp.Revoked:
+			out.refusal = refuse(RuleRevokedOCSP, cert, fmt.Errorf("%w at %s (OCSP %s)", ErrRevoked,
+				resp.RevokedAt.UTC().Format(time.RFC3339), url))
+			return out
+		default:
+			out.problems = append(out.problems, fmt.Errorf("ocsp %s: status unknown", url))
+		}
+	}
+	return out
 }
 
 func httpURLs(urls []string) []string {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,5 +216,100 @@ func BenchmarkRevocationCheck(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// barrierClient forwards requests to the real endpoint only once want of them are in flight
+// together; a checker that asks one after the other never gets there and sees every request
+// fail after wait.
+func barrierClient(want int, wait time.Duration) (*http.Client, func() int) {
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		arrived++
+		if arrived == want {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(wait):
+			return nil, errors.New("barrier: the other requests of the chain were not asked meanwhile")
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	return client, func() int { mu.Lock(); defer mu.Unlock(); return arrived }
+}
+
+// TestRevocation_chainAtOnce: the CRL and the OCSP answer of the leaf and of the intermediate are
+// asked at the same time (ECO.1.1.6 on the whole chain, with the wait of one round trip instead of
+// four): the endpoint answers only once all four requests are in flight.
+func TestRevocation_chainAtOnce(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{})
+	pki.ServeRevocation()
+	leaf := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}}).Cert
+	chain := []*x509.Certificate{leaf, pki.Org.Cert, pki.Root.Cert}
+	client, arrived := barrierClient(4, 10*time.Second)
+	r := newRevocationChecker(Options{HTTPClient: client, Now: time.Now, CRLRefresh: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := r.checkChain(context.Background(), chain); err != nil {
+		t.Fatalf("checkChain: %v", err)
+	}
+	if n := arrived(); n != 4 {
+		t.Errorf("%d requests, want 4 (CRL and OCSP of two certificates)", n)
+	}
+}
+
+// TestRevocation_chainFirstFailure: checked at once, a chain still reports the refusal of the
+// certificate nearest the leaf (here both the leaf and the intermediate are revoked), and an
+// intermediate revoked alone refuses the chain.
+func TestRevocation_chainFirstFailure(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{})
+	pki.ServeRevocation()
+	leaf := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}}).Cert
+	chain := []*x509.Certificate{leaf, pki.Org.Cert, pki.Root.Cert}
+	r := newRevocationChecker(Options{HTTPClient: http.DefaultClient, Now: time.Now, CRLRefresh: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pki.Revoke(pki.Org.Cert)
+	var re *RefusalError
+	if err := r.checkChain(context.Background(), chain); !errors.As(err, &re) || re.Rule != RuleRevokedCRL ||
+		!strings.Contains(re.Subject, "ORGANISATIONS") {
+		t.Fatalf("intermediate revoked: %v", err)
+	}
+	pki.Revoke(leaf)
+	if err := r.checkChain(context.Background(), chain); !errors.As(err, &re) || re.Rule != RuleRevokedCRL ||
+		strings.Contains(re.Subject, "ORGANISATIONS") {
+		t.Fatalf("leaf and intermediate revoked: %v, want the leaf's refusal", err)
+	}
+}
+
+// BenchmarkRevocationChain measures the revocation check of a leaf and its intermediate (CRL and
+// OCSP each, downloaded at every check as the CLI does) with a publication point 5 ms away: the
+// wait is about one round trip (requests at once), not four.
+//
+//	go test -run XXX -bench RevocationChain ./trust
+func BenchmarkRevocationChain(b *testing.B) {
+	pki, err := testpki.Generate(testpki.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pki.Close()
+	pki.ServeRevocation()
+	leaf := pki.Issue(testpki.LeafOptions{Names: []string{"a.test"}}).Cert
+	chain := []*x509.Certificate{leaf, pki.Org.Cert, pki.Root.Cert}
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		time.Sleep(5 * time.Millisecond) // the network between the client and the publication point
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	r := newRevocationChecker(Options{HTTPClient: client, Now: time.Now, CRLRefresh: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for b.Loop() {
+		if err := r.checkChain(context.Background(), chain); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

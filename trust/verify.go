@@ -46,12 +46,7 @@ func (p *Policy) verifyState(ctx context.Context, cs tls.ConnectionState) error 
 	if p.rev == nil {
 		return nil
 	}
-	for i := 0; i+1 < len(chain); i++ {
-		if err := p.rev.check(ctx, chain[i], chain[i+1]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.rev.checkChain(ctx, chain)
 }
 
 // pickChain returns the longest verified chain whose issuing intermediate is an allowed

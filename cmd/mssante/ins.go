@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/mailbox"
 )
 
 // insCheck is the JSON of "mssante ins check".
@@ -139,10 +140,11 @@ func checkINS(s string, oid ins.OID, domain string, now time.Time) (insCheck, er
 }
 
 func derogationAddress(env *cmdEnv, matricule, domain string) error {
-	r, err := ins.Derogation(matricule, domain, time.Now())
+	pr, err := mailbox.TypedDerogation(matricule, domain, time.Now()) // the one patient rule
 	if err != nil {
 		return err
 	}
+	r := *pr.Derogation
 	out := map[string]any{
 		"address": r.Address, "qualified": false, "derogation": true, "confirm_required": true,
 		"sex": string(r.Decoded.Sex), "birth_year": r.BirthYear,

@@ -1,23 +1,20 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mssante/mssante/internal/serverapi"
 )
 
 // mssante login: the thick client of the intermediate LPS server (Figure 2 of the referential).
@@ -101,84 +98,92 @@ type loginLine struct {
 	Reason          string            `json:"reason,omitempty"`
 }
 
-// agent is the client side of one session with the intermediate server.
+// agent is the client side of one session with the intermediate server (internal/serverapi),
+// with what the commands print.
 type agent struct {
-	base   string
-	http   *http.Client
-	handle string // the bearer session handle: memory only, never printed
+	*serverapi.Client
 	// nationalID is the professional's, once logged in (for the audit trail).
 	nationalID string
-	// onPending, when set, prints the "pending" line of a login instead of the agent's format
-	// (mssante watch).
-	onPending func(loginLine)
 }
 
-// pending prints the line that tells the professional how to approve the login.
-func (a *agent) pending(env *cmdEnv, l loginLine) {
-	if a.onPending != nil {
-		a.onPending(l)
-		return
+// newAgent builds the client of --server; onPending, when set, prints the "pending" line of a
+// login instead of the agent's format (mssante watch).
+func newAgent(env *cmdEnv, server, caFile string, onPending func(loginLine)) (*agent, error) {
+	hc, err := agentHTTPClient(caFile)
+	if err != nil {
+		return nil, err
 	}
-	_ = writeJSONLine(env.stdout, l)
+	c, err := serverapi.NewClient(server, hc)
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	c.OnPending = func(p serverapi.Pending) {
+		if p.BindingMessage != "" {
+			where := map[string]string{"CARD": "avec votre carte CPS", "MOBILE": "sur votre application e-CPS"}[p.Channel]
+			fmt.Fprintf(env.stderr, "Code de vérification : %s — validez la demande %s.\n", p.BindingMessage, where)
+		} else {
+			fmt.Fprintf(env.stderr, "Ouvrez %s dans votre navigateur et saisissez le code %s, puis connectez-vous avec Pro Santé Connect.\n",
+				p.VerificationURL, p.UserCode)
+		}
+		l := loginLine{Status: "pending", BindingMessage: p.BindingMessage, UserCode: p.UserCode,
+			VerificationURL: p.VerificationURL, ExpiresIn: p.ExpiresIn}
+		if onPending != nil {
+			onPending(l)
+			return
+		}
+		_ = writeJSONLine(env.stdout, l)
+	}
+	return &agent{Client: c}, nil
+}
+
+// login logs in by CIBA with nationalID, else by a browser user code.
+func (a *agent) login(ctx context.Context, nationalID, channel string) error {
+	if nationalID != "" {
+		return a.LoginCIBA(ctx, nationalID, strings.ToUpper(channel))
+	}
+	return a.LoginBrowser(ctx)
 }
 
 func runLogin(ctx context.Context, env *cmdEnv, c *loginFlags) error {
-	u, err := url.Parse(*c.server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return usagef("--server: %q is not an http(s) URL", *c.server)
-	}
-	hc, err := agentHTTPClient(*c.caFile)
+	a, err := newAgent(env, *c.server, *c.caFile, nil)
 	if err != nil {
 		return err
 	}
-	a := &agent{base: strings.TrimSuffix(u.String(), "/"), http: hc}
-	if *c.nationalID != "" {
-		err = a.loginCIBA(ctx, env, *c.nationalID, strings.ToUpper(*c.channel))
-	} else {
-		err = a.loginBrowser(ctx, env)
-	}
-	if err != nil {
+	if err := a.login(ctx, *c.nationalID, *c.channel); err != nil {
 		return err
 	}
-	var me struct {
-		NationalID string   `json:"national_id"`
-		GivenName  string   `json:"given_name"`
-		FamilyName string   `json:"family_name"`
-		Mailboxes  []string `json:"mailboxes"`
-	}
-	if err := a.getJSON(ctx, "/api/v1/me", &me); err != nil {
-		a.logout()
+	me, err := a.Me(ctx)
+	if err != nil {
+		a.Logout()
 		return err
 	}
 	boxes := me.Mailboxes
 	if len(c.mailboxes) > 0 {
-		boxes = slices.DeleteFunc(slices.Clone(c.mailboxes), func(m string) bool {
-			return !slices.ContainsFunc(me.Mailboxes, func(x string) bool { return strings.EqualFold(x, m) })
-		})
+		boxes = slices.DeleteFunc(slices.Clone(c.mailboxes), func(m string) bool { return !me.HasMailbox(m) })
 	}
 	if len(boxes) == 0 {
-		a.logout()
+		a.Logout()
 		return errors.New("no mailbox of this session to publish")
 	}
 	links, err := newTokenLinks(*c.runtimeDir, boxes)
 	if err != nil {
-		a.logout()
+		a.Logout()
 		return err
 	}
 	defer links.close()
 	exp, err := a.publish(ctx, links)
 	if err != nil {
-		a.logout()
+		a.Logout()
 		return err
 	}
 	_ = writeJSONLine(env.stdout, loginLine{Status: "logged_in", NationalID: me.NationalID, GivenName: me.GivenName,
 		FamilyName: me.FamilyName, TokenFiles: links.paths(), ExpiresAt: &exp})
 	fmt.Fprintf(env.stderr, "Connecté : %s %s. Jetons publiés dans %s (Ctrl-C pour se déconnecter).\n",
 		me.GivenName, me.FamilyName, *c.runtimeDir)
-	reason, err := a.follow(ctx, a.republish(ctx, env, links))
+	reason, err := a.Follow(ctx, a.republish(ctx, env, links))
 	if ctx.Err() != nil {
 		links.close()
-		a.logout()
+		a.Logout()
 		_ = writeJSONLine(env.stdout, loginLine{Status: "logged_out"})
 		return nil
 	}
@@ -208,96 +213,12 @@ func agentHTTPClient(caFile string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// loginCIBA starts a CIBA login, shows the binding message and polls until the professional
-// answers. The session handle is kept in a.handle.
-func (a *agent) loginCIBA(ctx context.Context, env *cmdEnv, nationalID, channel string) error {
-	var start struct {
-		Handle         string `json:"handle"`
-		BindingMessage string `json:"binding_message"`
-		Interval       int    `json:"interval"`
-		ExpiresIn      int    `json:"expires_in"`
-	}
-	in := map[string]string{"national_id": nationalID, "channel": channel, "client": "agent"}
-	if err := a.postJSON(ctx, "/auth/ciba/start", in, &start, http.StatusOK); err != nil {
-		return err
-	}
-	a.handle = start.Handle
-	where := map[string]string{"CARD": "avec votre carte CPS", "MOBILE": "sur votre application e-CPS"}[channel]
-	fmt.Fprintf(env.stderr, "Code de vérification : %s — validez la demande %s.\n", start.BindingMessage, where)
-	a.pending(env, loginLine{Status: "pending", BindingMessage: start.BindingMessage, ExpiresIn: start.ExpiresIn})
-	deadline := time.Now().Add(time.Duration(start.ExpiresIn) * time.Second)
-	return a.poll(ctx, "/auth/ciba/poll", time.Duration(max(start.Interval, 1))*time.Second, deadline)
-}
-
-// poll asks path every interval until the login completes (the session handle replaces the
-// pre-login one), fails, or deadline passes.
-func (a *agent) poll(ctx context.Context, path string, interval time.Duration, deadline time.Time) error {
-	for {
-		if time.Now().After(deadline) {
-			return errors.New("authentication request expired: run login again")
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		var poll struct {
-			Status   string `json:"status"`
-			Session  string `json:"session"`
-			Interval int    `json:"interval"`
-		}
-		if err := a.postJSON(ctx, path, nil, &poll, 0); err != nil {
-			return err
-		}
-		switch poll.Status {
-		case "ok":
-			if poll.Session == "" {
-				return errors.New("server gave no session handle")
-			}
-			a.handle = poll.Session
-			return nil
-		case "pending":
-			interval = time.Duration(max(poll.Interval, 1)) * time.Second
-		case "denied":
-			return errors.New("authentication refused")
-		case "expired":
-			return errors.New("authentication request expired: run login again")
-		default:
-			return fmt.Errorf("authentication failed (%s)", poll.Status)
-		}
-	}
-}
-
-// loginBrowser asks for a user code, shows where to type it, and polls until the browser login
-// made for this client completes.
-func (a *agent) loginBrowser(ctx context.Context, env *cmdEnv) error {
-	var start struct {
-		Handle          string `json:"handle"`
-		UserCode        string `json:"user_code"`
-		VerificationURL string `json:"verification_url"`
-		Interval        int    `json:"interval"`
-		ExpiresIn       int    `json:"expires_in"`
-	}
-	if err := a.postJSON(ctx, "/auth/device/start", nil, &start, http.StatusOK); err != nil {
-		return err
-	}
-	a.handle = start.Handle
-	fmt.Fprintf(env.stderr, "Ouvrez %s dans votre navigateur et saisissez le code %s, puis connectez-vous avec Pro Santé Connect.\n",
-		start.VerificationURL, start.UserCode)
-	a.pending(env, loginLine{Status: "pending", UserCode: start.UserCode,
-		VerificationURL: start.VerificationURL, ExpiresIn: start.ExpiresIn})
-	deadline := time.Now().Add(time.Duration(start.ExpiresIn) * time.Second)
-	return a.poll(ctx, "/auth/device/poll", time.Duration(max(start.Interval, 1))*time.Second, deadline)
-}
-
 // publish fetches the current token of every mailbox and swaps its link; it returns the
 // earliest expiry.
 func (a *agent) publish(ctx context.Context, links *tokenLinks) (time.Time, error) {
 	var earliest time.Time
 	for _, box := range links.mailboxes() {
-		tok, exp, err := a.token(ctx, box)
+		tok, exp, err := a.Token(ctx, box)
 		if err != nil {
 			return earliest, err
 		}
@@ -311,61 +232,6 @@ func (a *agent) publish(ctx context.Context, links *tokenLinks) (time.Time, erro
 		}
 	}
 	return earliest, nil
-}
-
-// token fetches the current access token of a mailbox. The answer is decoded so that the token
-// lands in a byte slice the caller zeroes.
-func (a *agent) token(ctx context.Context, mailbox string) ([]byte, time.Time, error) {
-	body, status, err := a.do(ctx, http.MethodGet, "/api/v1/mailboxes/"+url.PathEscape(mailbox)+"/token", nil)
-	defer clear(body)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if status != http.StatusOK {
-		return nil, time.Time{}, serverError(status, body)
-	}
-	var v struct {
-		AccessToken json.RawMessage `json:"access_token"`
-		ExpiresAt   time.Time       `json:"expires_at"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, time.Time{}, errors.New("token answer: invalid JSON")
-	}
-	defer clear(v.AccessToken)
-	tok := bytes.Trim(v.AccessToken, `"`)
-	if len(tok) == 0 || bytes.ContainsAny(tok, "\\\" \r\n") {
-		return nil, time.Time{}, errors.New("token answer: no usable access token")
-	}
-	return bytes.Clone(tok), v.ExpiresAt, nil
-}
-
-// errSessionGone: the server no longer knows the session (401).
-var errSessionGone = errors.New("session unknown to the server")
-
-// follow reads the event stream until the session ends (it returns the reason) or ctx is done,
-// calling onEvent with "ready" (the stream is open) and "token-renewed". A broken stream is
-// reopened.
-func (a *agent) follow(ctx context.Context, onEvent func(kind string)) (string, error) {
-	backoff := time.Second
-	for {
-		reason, err := a.stream(ctx, onEvent)
-		switch {
-		case reason != "":
-			return reason, nil
-		case errors.Is(err, errSessionGone):
-			return "unknown-session", nil
-		case ctx.Err() != nil:
-			return "", ctx.Err()
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
 }
 
 // republish is the login agent's event handler: it publishes the current tokens at "ready" and
@@ -383,116 +249,4 @@ func (a *agent) republish(ctx context.Context, env *cmdEnv, links *tokenLinks) f
 			_ = writeJSONLine(env.stdout, loginLine{Status: "token-renewed", ExpiresAt: &exp})
 		}
 	}
-}
-
-// stream reads one event stream connection.
-func (a *agent) stream(ctx context.Context, onEvent func(kind string)) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/api/v1/events", nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.handle)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized {
-		return "", errSessionGone
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("events: HTTP %d", resp.StatusCode)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var ev struct {
-			Kind   string `json:"kind"`
-			Reason string `json:"reason"`
-		}
-		if json.Unmarshal([]byte(data), &ev) != nil {
-			continue
-		}
-		switch ev.Kind {
-		case "session-ended":
-			return ev.Reason, nil
-		case "ready", "token-renewed":
-			onEvent(ev.Kind)
-		}
-	}
-	return "", sc.Err()
-}
-
-// logout ends the session at the server (and so at PSC), best effort.
-func (a *agent) logout() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _, _ = a.do(ctx, http.MethodPost, "/auth/logout", nil)
-	a.handle = ""
-}
-
-func (a *agent) getJSON(ctx context.Context, path string, v any) error {
-	body, status, err := a.do(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return serverError(status, body)
-	}
-	return json.Unmarshal(body, v)
-}
-
-// postJSON posts in and decodes the answer; want 0 accepts any status with a JSON body.
-func (a *agent) postJSON(ctx context.Context, path string, in, v any, want int) error {
-	var rd io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		rd = bytes.NewReader(b)
-	}
-	body, status, err := a.do(ctx, http.MethodPost, path, rd)
-	if err != nil {
-		return err
-	}
-	if (want != 0 && status != want) || status >= 500 || status == http.StatusUnauthorized {
-		return serverError(status, body)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s: invalid answer", path)
-	}
-	return nil
-}
-
-// do sends one request with the session handle and reads a bounded body.
-func (a *agent) do(ctx context.Context, method, path string, body io.Reader) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.handle != "" {
-		req.Header.Set("Authorization", "Bearer "+a.handle)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("server %s: %w", a.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return b, resp.StatusCode, err
-}
-
-// serverError turns an error answer of the server into an error with its French message.
-func serverError(status int, body []byte) error {
-	var v struct{ Error, Message string }
-	if json.Unmarshal(body, &v) == nil && v.Message != "" {
-		return fmt.Errorf("server: HTTP %d %s: %s", status, v.Error, v.Message)
-	}
-	return fmt.Errorf("server: HTTP %d", status)
 }

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/lps"
+	"github.com/mssante/mssante/message"
 )
 
 // Outbox commands (issue 9): add stores messages, run sends them, status shows them. The
@@ -139,6 +141,7 @@ func runOutboxAdd(ctx context.Context, env *cmdEnv, account, url string, files [
 		file  string
 		rcpts []string
 		raw   []byte
+		dsn   bool // the mail asks for one (Return-Receipt-To, as compose --dsn writes it)
 		added string
 	}
 	var msgs []prepared
@@ -151,11 +154,11 @@ func runOutboxAdd(ctx context.Context, env *cmdEnv, account, url string, files [
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		rcpts, msg, err := envelope(raw)
+		env, err := message.EnvelopeOf(raw)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		p := prepared{file: file, rcpts: rcpts, raw: msg}
+		p := prepared{file: file, rcpts: env.Recipients, raw: env.Data, dsn: env.DSN}
 		if added {
 			p.added = id
 		}
@@ -168,7 +171,7 @@ func runOutboxAdd(ctx context.Context, env *cmdEnv, account, url string, files [
 	defer closeDB()
 	for _, p := range msgs {
 		m := outbox.Message{Account: account, From: account, Rcpts: p.rcpts, Raw: p.raw}
-		if dsn {
+		if dsn || p.dsn {
 			m.DSN = &outbox.DSN{}
 		}
 		e, err := ob.Add(ctx, m)
@@ -190,12 +193,11 @@ func runOutboxAdd(ctx context.Context, env *cmdEnv, account, url string, files [
 	return nil
 }
 
-// cliSender opens the SMTP sessions of the run's account.
+// cliSender opens the sessions of the run's account: one mailbox.Account (one SMTP session) per
+// worker, sharing the policy and the audit trail.
 type cliSender struct {
 	account string
-	t       *transport
-	c       *connFlags
-	ep      lps.Endpoint
+	opts    mailbox.Options
 	timeout time.Duration
 }
 
@@ -203,41 +205,68 @@ func (s *cliSender) Open(ctx context.Context, account string) (outbox.Session, e
 	if !strings.EqualFold(account, s.account) {
 		return nil, fmt.Errorf("no credentials for %s in this run (--account %s)", account, s.account)
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	sc, err := lps.DialSMTP(dctx, s.ep, s.t.auth, s.t.opts)
+	acct, err := mailbox.New(s.opts)
 	if err != nil {
-		return nil, s.c.refused(s.ep, err)
+		return nil, err
 	}
-	return timedSession{outbox.LPSSession{Client: sc}, s.timeout}, nil
+	return &accountSession{acct: acct, timeout: s.timeout}, nil
 }
 
-// timedSession bounds each submission by --timeout: a server that stops answering does not hold
-// the message's lease forever.
-type timedSession struct {
-	outbox.LPSSession
+// accountSession submits outbox entries through a mailbox.Account, each bounded by --timeout: a
+// server that stops answering does not hold the message's lease forever.
+type accountSession struct {
+	acct    *mailbox.Account
 	timeout time.Duration
 }
 
-func (s timedSession) Submit(ctx context.Context, from string, rcpts []string, raw []byte, dsn *outbox.DSN) (outbox.Result, error) {
+func (s *accountSession) Submit(ctx context.Context, from string, rcpts []string, raw []byte, dsn *outbox.DSN) (outbox.Result, error) {
+	if !strings.EqualFold(from, s.acct.Address()) {
+		return outbox.Result{}, &lps.SendError{Permanent: true, Command: "MAIL",
+			Err: fmt.Errorf("the envelope sender %s is not the account %s", from, s.acct.Address())}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.LPSSession.Submit(ctx, from, rcpts, raw, dsn)
+	e := mailbox.Envelope{Recipients: rcpts, Data: raw}
+	if dsn != nil {
+		e.DSN = &lps.DSN{Return: dsn.Return, Notify: dsn.Notify, EnvelopeID: dsn.EnvelopeID}
+	}
+	res, err := s.acct.SendEnvelope(ctx, e)
+	var re *mailbox.RecipientError
+	if errors.As(err, &re) {
+		// The patient rule refuses a recipient: retrying cannot change it.
+		return outbox.Result{}, &lps.SendError{Permanent: true, Command: "RCPT", Err: err}
+	}
+	if err != nil {
+		return outbox.Result{}, err
+	}
+	return outbox.Result{Response: res.Response}, nil
 }
 
+func (s *accountSession) Close() error { return s.acct.Close() }
+
 func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, workers int, lease time.Duration) error {
-	t, err := c.open(ctx, env)
+	if err := c.checkAccount(); err != nil {
+		return err
+	}
+	creds, author, err := c.credentials()
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	ep, err := c.endpoint(ctx, t, "smtp")
+	o, err := c.options(env, creds, author)
 	if err != nil {
 		return err
 	}
-	t.setServer(ep)
+	if o.Policy, err = c.policy(env.stderr); err != nil {
+		return err
+	}
 	url := dbURL(*c.db, *c.dataDir)
-	opts := &outbox.Options{Lease: lease, Logger: t.opts.Logger}
+	trail, closeAudit, err := openAuditURL(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	o.Audit = trail
+	opts := &outbox.Options{Lease: lease, Logger: o.Logger}
 	if strings.HasPrefix(url, "sqlite:") {
 		// One host's processes share a SQLite file: a killed run's messages are taken at once.
 		opts.Dead = outbox.LocalDead
@@ -247,7 +276,7 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, wor
 		return err
 	}
 	defer closeDB()
-	s := &cliSender{account: *c.account, t: t, c: c, ep: ep, timeout: *c.timeout}
+	s := &cliSender{account: *c.account, opts: o, timeout: *c.timeout}
 	progress := func(e outbox.Entry) {
 		switch e.State {
 		case outbox.Queued:
@@ -258,7 +287,7 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, wor
 			fmt.Fprintf(env.stderr, "mssante outbox run: %d <%s> %s (attempt %d)\n", e.ID, e.MessageID, e.State, e.Attempts)
 		}
 	}
-	fmt.Fprintf(env.stderr, "mssante outbox run: sending the messages of %s through %s (%d worker(s), lease %v)\n", *c.account, ep, workers, lease)
+	fmt.Fprintf(env.stderr, "mssante outbox run: sending the messages of %s (%d worker(s), lease %v)\n", *c.account, workers, lease)
 	st, err := ob.Run(ctx, s, outbox.RunOptions{Once: once, Workers: workers, Account: *c.account, Progress: progress})
 	if err != nil && !(errors.Is(err, context.Canceled) && !once) {
 		return err

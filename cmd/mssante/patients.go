@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/ins"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/patients"
 )
 
@@ -270,32 +271,28 @@ func patientsAddress(fs *flag.FlagSet) runFunc {
 					return fmt.Errorf("adresse refusée : aucun patient connu n'a le matricule %s ; l'enregistrer avec « mssante patients add » "+
 						"(identité qualifiée) ; sinon %s", *matricule, derogationHint)
 				}
-				d, err := patients.DerogationTyped(*matricule, *domain, time.Now())
+				r, err := mailbox.TypedDerogation(*matricule, *domain, time.Now())
 				if err != nil {
 					return err
 				}
-				out := derogationView(d)
-				out.NotQualifiedWhy = []string{"patient inconnu du logiciel : NIR saisi"}
+				out := derogationView(*r.Derogation)
+				out.NotQualifiedWhy = r.NotQualified
 				return writeJSON(env.stdout, out)
 			}
 			view := patientView(p)
-			addr, err := p.Address(*domain)
-			if err == nil {
-				return writeJSON(env.stdout, addressJSON{Address: addr, Qualified: true, KnownPatient: true, Patient: &view})
-			}
+			r, err := mailbox.PatientAddress(p, *domain, *derogation, time.Now()) // the one patient rule
 			var re *patients.RefusalError
-			if !errors.As(err, &re) || !re.DerogationPossible {
-				return err
-			}
-			if !*derogation {
+			if err != nil && !*derogation && errors.As(err, &re) && re.DerogationPossible {
 				return fmt.Errorf("%v ; %s", err, derogationHint)
 			}
-			d, derr := p.Derogation(*domain, time.Now())
-			if derr != nil {
-				return derr
+			if err != nil {
+				return err
 			}
-			out := derogationView(d)
-			out.KnownPatient, out.Patient, out.NotQualifiedWhy = true, &view, re.Reasons
+			if r.Derogation == nil {
+				return writeJSON(env.stdout, addressJSON{Address: r.Address, Qualified: true, KnownPatient: true, Patient: &view})
+			}
+			out := derogationView(*r.Derogation)
+			out.KnownPatient, out.Patient, out.NotQualifiedWhy = true, &view, r.NotQualified
 			return writeJSON(env.stdout, out)
 		})
 	}

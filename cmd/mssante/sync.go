@@ -12,8 +12,8 @@ import (
 	"github.com/mssante/mssante/internal/store"
 )
 
-// sync brings the account's folders into the local store (internal/mailstore).
-// TODO(lead): the account opening (connFlags.dialIMAP) moves to internal/mailbox; re-point here.
+// sync brings the account's folders into the local store (internal/mailstore), over an IMAP
+// session the account (internal/mailbox) opens.
 
 // syncSummary is the JSON summary of `mssante sync` (issue 9).
 type syncSummary struct {
@@ -28,16 +28,20 @@ func init() {
 	register(&command{
 		name:    "sync",
 		summary: "bring the mailbox's folders into the local store (IMAP 143, STARTTLS): first every message, then what changed",
-		usage:   "sync --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--folder F]… [--maildir DIR] [--db URL] [--data-dir DIR]",
+		usage:   "sync --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--folder F]… [--maildir DIR] [--watch [--every D]] [--db URL] [--data-dir DIR]",
 		example: "mssante sync --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --maildir ~/Mail/mssante",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
 			var folders stringList
 			fs.Var(&folders, "folder", "`folder` to synchronise (repeatable; default every folder)")
 			maildir := fs.String("maildir", "", "also write a standard Maildir tree in `DIR` (one file per message, flags in the names as mbsync does)")
+			live := declareSyncWatch(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
+				}
+				if *live.watch {
+					return runSyncWatch(ctx, env, c, folders, *maildir, live)
 				}
 				return runSync(ctx, env, c, folders, *maildir)
 			}
@@ -65,12 +69,17 @@ func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, m
 	}
 	// --timeout bounds the connection; a long sync is not cut (it would resume anyway).
 	dialCtx, cancel := c.deadline(ctx)
-	ic, t, err := c.dialIMAP(dialCtx, env)
+	acct, done, err := c.open(dialCtx, env)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer done()
+	ic, err := acct.DialIMAP(dialCtx)
 	cancel()
 	if err != nil {
 		return err
 	}
-	defer t.close()
 	defer ic.Close()
 	sum, err := ms.Sync(ctx, ic, *c.account, opts)
 	if opts.Progress != nil {

@@ -1,35 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/mail"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/mssante/mssante/autoconfig"
-	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/trust"
 )
 
 // Transport commands: autoconfig, send, list, fetch (API LPS, issue 3). Connection flags are
 // shared: the account, its credentials (a token file read at each authentication, or a client
-// certificate and key), the servers (autoconfig or explicit), the trust policy.
+// certificate and key), the servers (autoconfig or explicit), the trust policy. The work is done
+// by internal/mailbox; this file turns flags into mailbox.Options and prints the results.
 
 // connFlags are the flags of a command that talks to the operator.
 type connFlags struct {
@@ -39,11 +30,11 @@ type connFlags struct {
 	keyFile       *string
 	autoconfigURL *string
 	server        *string // --smtp or --imap
+	serverFlag    string
 	trustRoots    stringList
 	profile       *string
 	dataDir       *string
 	db            *string
-	family        *string
 	timeout       *time.Duration
 	serverName    *string
 }
@@ -60,6 +51,7 @@ func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 		db:            dbFlag(fs),
 		timeout:       fs.Duration("timeout", 2*time.Minute, "give up the whole operation after `duration`"),
 		serverName:    fs.String("server-name", envOr("MSSANTE_SERVER_NAME", ""), "`name` the server certificate must carry (default: the server's host; for a server reached by IP address)"),
+		serverFlag:    serverFlag,
 	}
 	fs.Var(&c.trustRoots, "trust-root", "PEM `file` of a root that REPLACES the IGC Santé anchors (test environments; repeatable; logged as a relaxation)")
 	if serverFlag != "" {
@@ -68,111 +60,43 @@ func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 	return c
 }
 
-// auth builds the authentication from the flags. The token file is read at each authentication
-// and never copied (ECO.1.2.5).
-func (c *connFlags) auth() (lps.Auth, string, error) {
-	if *c.account == "" {
-		return lps.Auth{}, "", usagef("--account is required")
-	}
-	if _, err := mail.ParseAddress(*c.account); err != nil || strings.ContainsAny(*c.account, "<> ") {
-		return lps.Auth{}, "", usagef("--account: %q is not a mailbox address", *c.account)
+// credentials reads --token-file or --cert/--key. The token file is read at each authentication
+// and never copied (ECO.1.2.5); author is the audit author the token names.
+func (c *connFlags) credentials() (creds mailbox.Credentials, author string, err error) {
+	if err := c.checkAccount(); err != nil {
+		return creds, "", err
 	}
 	switch {
 	case *c.tokenFile != "" && *c.certFile != "":
-		return lps.Auth{}, "", usagef("--token-file and --cert are exclusive")
+		return creds, "", usagef("--token-file and --cert are exclusive")
 	case *c.tokenFile != "":
-		file := *c.tokenFile
-		author := *c.account
-		if tok, err := readToken(file); err == nil {
-			author = tokenAuthor(tok, author)
-		} else {
-			return lps.Auth{}, "", err
+		tok, err := mailbox.ReadToken(*c.tokenFile)
+		if err != nil {
+			return creds, "", err
 		}
-		return lps.Auth{Method: lps.AuthXOAUTH2, Address: *c.account,
-			Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return readToken(file) })}, author, nil
+		return mailbox.Credentials{Tokens: mailbox.TokenFile(*c.tokenFile)}, mailbox.TokenAuthor(tok, ""), nil
 	case *c.certFile != "":
 		if *c.keyFile == "" {
-			return lps.Auth{}, "", usagef("--cert needs --key")
+			return creds, "", usagef("--cert needs --key")
 		}
-		cert, err := loadClientCertificate(*c.certFile, *c.keyFile)
+		cert, err := mailbox.LoadClientCertificate(*c.certFile, *c.keyFile)
 		if err != nil {
-			return lps.Auth{}, "", err
+			return creds, "", err
 		}
-		author := *c.account
-		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil && len(leaf.Subject.OrganizationalUnit) > 0 {
-			author = leaf.Subject.OrganizationalUnit[0]
-		}
-		return lps.Auth{Method: lps.AuthCertPlain, Address: *c.account, Certificate: &cert}, author, nil
+		return mailbox.Credentials{Certificate: &cert}, "", nil
 	}
-	return lps.Auth{}, "", usagef("--token-file or --cert/--key is required")
+	return creds, "", usagef("--token-file or --cert/--key is required")
 }
 
-// loadClientCertificate reads the ORG AUTH_CLI certificate (with its chain, leaf first) and its
-// private key (PKCS#1, PKCS#8 or SEC 1 PEM; both may be in one file). An encrypted key is refused
-// with a message saying so: Go cannot decrypt it and a passphrase has no place on the command line.
-func loadClientCertificate(certFile, keyFile string) (tls.Certificate, error) {
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("client certificate: %w", err)
+// checkAccount: --account is given and is a mailbox address (usage errors).
+func (c *connFlags) checkAccount() error {
+	if *c.account == "" {
+		return usagef("--account is required")
 	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("client certificate key: %w", err)
+	if _, err := mailbox.New(mailbox.Options{Address: *c.account}); err != nil {
+		return usagef("--%v", err)
 	}
-	for name, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
-		if !bytes.Contains(data, []byte("-----BEGIN ")) {
-			return tls.Certificate{}, fmt.Errorf("client certificate: %s is not PEM (DER or PKCS#12?): convert it, e.g. "+
-				"openssl pkcs12 -in FILE.p12 -clcerts -nokeys -out cert.pem and openssl pkcs12 -in FILE.p12 -nocerts -noenc -out key.pem", name)
-		}
-	}
-	for rest := keyPEM; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-			return tls.Certificate{}, fmt.Errorf("client certificate key %s is encrypted (passphrase-protected): "+
-				"give an unencrypted key file readable only by you (openssl pkey -in %s -out KEY.pem)", keyFile, keyFile)
-		}
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("client certificate %s / key %s: %w", certFile, keyFile, err)
-	}
-	return cert, nil
-}
-
-func readToken(file string) (string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("token file: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", errors.New("token file is empty")
-	}
-	return tok, nil
-}
-
-// tokenAuthor reads the professional's id from the token's claims (preferred_username, else sub)
-// for the audit trail; the token itself is not kept.
-func tokenAuthor(tok, def string) string {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return def
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return def
-	}
-	var claims struct {
-		PreferredUsername string `json:"preferred_username"`
-		Sub               string `json:"sub"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return def
-	}
-	return firstNonEmpty(claims.PreferredUsername, claims.Sub, def)
+	return nil
 }
 
 // policy builds the TLS policy: IGC Santé anchors of the profile from <data-dir>/trust, or the
@@ -196,10 +120,8 @@ func (c *connFlags) policy(stderr io.Writer) (*trust.Policy, error) {
 		}
 		o.ExtraRoots = append(o.ExtraRoots, certs...)
 	}
-	if o.CRLCacheDir != "" {
-		if err := os.MkdirAll(o.CRLCacheDir, 0o700); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(o.CRLCacheDir, 0o700); err != nil {
+		return nil, err
 	}
 	return trust.New(o)
 }
@@ -228,123 +150,72 @@ func (c *connFlags) deadline(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, *c.timeout)
 }
 
-// refused is the error of a connection the server or the policy refused, with a hint when the
-// certificate does not carry the name the server was reached by.
-func (c *connFlags) refused(ep lps.Endpoint, err error) error {
-	var re *trust.RefusalError
-	if errors.As(err, &re) && re.Rule == trust.RuleHostname && *c.serverName == "" {
-		return fmt.Errorf("connection to %s refused: %w (give the name in the certificate with --server-name)", ep, err)
-	}
-	return fmt.Errorf("connection to %s refused: %w", ep, err)
-}
-
-// session is what a transport command needs: options for lps and the audit trail.
-type transport struct {
-	auth   lps.Auth
-	author string
-	opts   *lps.Options
-	policy *trust.Policy
-	close  func()
-}
-
-func (c *connFlags) open(ctx context.Context, env *cmdEnv) (*transport, error) {
-	auth, author, err := c.auth()
-	if err != nil {
-		return nil, err
-	}
-	return c.openWith(ctx, env, auth, author)
-}
-
-// openWith is open with an authentication built by the caller (watch logs in at a server).
-func (c *connFlags) openWith(ctx context.Context, env *cmdEnv, auth lps.Auth, author string) (*transport, error) {
-	pol, err := c.policy(env.stderr)
-	if err != nil {
-		return nil, err
-	}
-	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
-	if err != nil {
-		return nil, err
-	}
-	rec := &auditRecorder{trail: trail, author: author, stderr: env.stderr}
-	opts := &lps.Options{TLS: pol.ClientConfig(*c.serverName, nil), Recorder: rec,
-		ClassifyTLSError: trust.ClassifyHandshakeError,
-		Logger:           slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	return &transport{auth: auth, author: author, opts: opts, policy: pol, close: closeDB}, nil
-}
-
-// auditRecorder stores lps events in the audit trail (ECO.4.1.1); the trail redacts again.
-type auditRecorder struct {
-	trail  *audit.Trail
-	author string
-	server string
-	stderr io.Writer
-}
-
-func (r *auditRecorder) Record(ctx context.Context, ev lps.Event) {
-	action := audit.Action(ev.Action)
-	if ev.Action == lps.ActionFetch {
-		action = audit.ActionRead
-	}
-	e := audit.Event{Time: ev.Time, Author: r.author, Account: ev.Account, Action: action,
-		Server: r.server, Request: ev.Request, Response: ev.Response, OK: ev.Err == nil}
-	if ev.Err != nil {
-		e.Error = ev.Err.Error()
-	}
-	if _, err := r.trail.Append(context.WithoutCancel(ctx), e); err != nil {
-		fmt.Fprintf(r.stderr, "mssante: audit trail: %v\n", err)
-	}
-}
-
-func (t *transport) setServer(ep lps.Endpoint) {
-	if r, ok := t.opts.Recorder.(*auditRecorder); ok {
-		r.server = ep.String()
-	}
-}
-
-// endpoint resolves the server of protocol ("smtp" or "imap"): the explicit flag, else autoconfig.
-func (c *connFlags) endpoint(ctx context.Context, t *transport, protocol string) (lps.Endpoint, error) {
+// options are the mailbox options of the flags, with the given credentials (watch brings its own).
+func (c *connFlags) options(env *cmdEnv, creds mailbox.Credentials, author string) (mailbox.Options, error) {
+	o := mailbox.Options{Address: *c.account, Credentials: creds, Author: author,
+		AutoconfigURL: *c.autoconfigURL, ServerName: *c.serverName,
+		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if c.server != nil && *c.server != "" {
 		ep, err := lps.ParseEndpoint(*c.server)
 		if err != nil {
-			return lps.Endpoint{}, usagef("--%s: %v", protocol, err)
+			return o, usagef("--%s: %v", c.serverFlag, err)
 		}
-		return ep, nil
+		if c.serverFlag == "smtp" {
+			o.SMTP = ep
+		} else {
+			o.IMAP = ep
+		}
 	}
-	family := "personal"
-	if t.auth.Method == lps.AuthCertPlain {
-		family = "applicative"
-	}
-	servers, err := discover(ctx, *c.account, family, *c.autoconfigURL, t.policy)
+	return o, nil
+}
+
+// open builds the account of the flags: credentials, policy, audit trail. done closes the
+// sessions, then the trail.
+func (c *connFlags) open(ctx context.Context, env *cmdEnv) (*mailbox.Account, func(), error) {
+	creds, author, err := c.credentials()
 	if err != nil {
-		return lps.Endpoint{}, err
+		return nil, nil, err
 	}
-	for _, s := range servers {
-		if s.Protocol == protocol {
-			// The operator's <username> (placeholders substituted) is the login; MSSanté
-			// operators give the address itself (ECO.1.2.1, ECO.1.3.1).
-			if s.Username != "" && s.Username != t.auth.Address {
-				t.auth.Login = s.Username
-			}
-			return startTLSEndpoint(s)
-		}
+	o, err := c.options(env, creds, author)
+	if err != nil {
+		return nil, nil, err
 	}
-	return lps.Endpoint{}, fmt.Errorf("autoconfig gives no %s server for %s", protocol, family)
+	return c.openWith(ctx, env, o)
+}
+
+// openWith completes o with the policy and the audit trail and builds the account.
+func (c *connFlags) openWith(ctx context.Context, env *cmdEnv, o mailbox.Options) (*mailbox.Account, func(), error) {
+	pol, err := c.policy(env.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Policy, o.Audit = pol, trail
+	acct, err := mailbox.New(o)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return acct, func() { _ = acct.Close(); closeDB() }, nil
 }
 
 func init() {
 	register(&command{
 		name:    "send",
-		summary: "submit an .eml message to the operator (SMTP 587, STARTTLS, XOAUTH2 or certificate)",
-		usage:   "send FILE.eml --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --smtp HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--dsn] [--data-dir DIR]",
+		summary: "submit .eml messages to the operator over one session (SMTP 587, STARTTLS, XOAUTH2 or certificate)",
+		usage:   "send FILE.eml… --account ADDR (--token-file F | --cert F --key F) [--autoconfig-url URL | --smtp HOST:PORT] [--trust-root PEM]… [--server-name NAME] [--profile production|test] [--dsn] [--data-dir DIR]",
 		example: "mssante send cr.eml --account dr.martin@test.mssante.fr --token-file ~/.psc-token --smtp smtp.test.mssante.fr:587 --dsn",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "smtp")
-			dsn := fs.Bool("dsn", false, "ask for delivery status notifications (RFC 3461) when the server offers DSN")
+			dsn := fs.Bool("dsn", false, "ask for delivery status notifications (RFC 3461) when the server offers DSN (always asked for a message composed with --dsn)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
-				if len(args) != 1 {
-					return usagef("one message file expected")
+				if len(args) == 0 {
+					return usagef("at least one message file expected")
 				}
-				return runSend(ctx, env, c, args[0], *dsn)
+				return runSend(ctx, env, c, args, *dsn)
 			}
 		},
 	})
@@ -355,7 +226,7 @@ func init() {
 		example: "mssante list --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --limit 20",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
-			mailbox := fs.String("mailbox", "INBOX", "`mailbox` to list")
+			box := fs.String("mailbox", "INBOX", "`mailbox` to list")
 			limit := fs.Int("limit", 50, "at most `N` messages, the most recent (0: all)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
@@ -364,7 +235,7 @@ func init() {
 				if *limit < 0 {
 					return usagef("--limit must be ≥ 0")
 				}
-				return runList(ctx, env, c, *mailbox, *limit)
+				return runList(ctx, env, c, *box, *limit)
 			}
 		},
 	})
@@ -375,7 +246,7 @@ func init() {
 		example: "mssante fetch --account dr.martin@test.mssante.fr --token-file ~/.psc-token --imap imap.test.mssante.fr:143 --uid 42 -o msg.eml",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
-			mailbox := fs.String("mailbox", "INBOX", "`mailbox` holding the message")
+			box := fs.String("mailbox", "INBOX", "`mailbox` holding the message")
 			uid := fs.Uint("uid", 0, "`UID` of the message (required)")
 			out := fs.String("o", "", "output `file` (required; - writes the message on stdout, without the JSON summary)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
@@ -385,7 +256,7 @@ func init() {
 				if *uid == 0 || *uid > 1<<32-1 || *out == "" {
 					return usagef("--uid and -o are required")
 				}
-				return runFetch(ctx, env, c, *mailbox, uint32(*uid), *out)
+				return runFetch(ctx, env, c, *box, uint32(*uid), *out)
 			}
 		},
 	})
@@ -409,245 +280,115 @@ func init() {
 	})
 }
 
-type sendResult struct {
-	Account      string   `json:"account"`
-	Server       string   `json:"server"`
-	TLSVersion   string   `json:"tls_version"`
-	TLSSuite     string   `json:"tls_suite"`
-	From         string   `json:"from"`
-	Recipients   []string `json:"recipients"`
-	Size         int64    `json:"size"`
-	DSNRequested bool     `json:"dsn_requested"`
-	Response     string   `json:"response"`
-}
+// sendResult and listLine are the JSON printed by send and list.
+type (
+	sendResult = mailbox.SendResult
+	listLine   = mailbox.Summary
+)
 
-func runSend(ctx context.Context, env *cmdEnv, c *connFlags, file string, dsn bool) error {
+func runSend(ctx context.Context, env *cmdEnv, c *connFlags, files []string, dsn bool) error {
+	if err := c.checkAccount(); err != nil {
+		return err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	rcpts, msg, err := envelope(raw)
-	if err != nil {
-		return err
-	}
-	t, err := c.open(ctx, env)
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	ep, err := c.endpoint(ctx, t, "smtp")
-	if err != nil {
-		return err
-	}
-	t.setServer(ep)
-	sc, err := lps.DialSMTP(ctx, ep, t.auth, t.opts)
-	if err != nil {
-		return c.refused(ep, err)
-	}
-	defer sc.Close()
-	var d *lps.DSN
-	if dsn {
-		d = &lps.DSN{}
-	}
-	res, err := sc.Submit(ctx, *c.account, rcpts, bytes.NewReader(msg), d)
-	if err != nil {
-		return err
-	}
-	if dsn && !res.DSNRequested {
-		fmt.Fprintf(env.stderr, "mssante send: %s does not offer DSN (RFC 3461): message sent without a delivery status request\n", ep)
-	}
-	version, suite := sc.TLS()
-	return writeJSON(env.stdout, sendResult{Account: *c.account, Server: ep.String(), TLSVersion: version,
-		TLSSuite: suite, From: *c.account, Recipients: rcpts, Size: res.Size, DSNRequested: res.DSNRequested,
-		Response: res.Response})
-}
-
-// envelope returns the recipients of a message (To, Cc, Bcc) and the message without its Bcc
-// header, which must not reach the recipients.
-func envelope(raw []byte) ([]string, []byte, error) {
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read message: %w", err)
-	}
-	var rcpts []string
-	seen := map[string]bool{}
-	for _, h := range []string{"To", "Cc", "Bcc"} {
-		if m.Header.Get(h) == "" {
-			continue
-		}
-		list, err := m.Header.AddressList(h)
+	raws := make([][]byte, len(files))
+	for i, f := range files {
+		raw, err := os.ReadFile(f)
 		if err != nil {
-			return nil, nil, fmt.Errorf("message header %s: %w", h, err)
+			return err
 		}
-		for _, a := range list {
-			if k := strings.ToLower(a.Address); !seen[k] {
-				seen[k] = true
-				rcpts = append(rcpts, a.Address)
-			}
-		}
+		raws[i] = raw
 	}
-	if len(rcpts) == 0 {
-		return nil, nil, errors.New("the message has no recipient (To, Cc, Bcc)")
-	}
-	return rcpts, stripHeader(raw, "Bcc"), nil
-}
-
-// stripHeader removes every field name (and its continuation lines) from the header of raw.
-func stripHeader(raw []byte, name string) []byte {
-	var out bytes.Buffer
-	rest := raw
-	skipping := false
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
-		line := rest
-		if i >= 0 {
-			line = rest[:i+1]
-		}
-		rest = rest[len(line):]
-		trimmed := bytes.TrimRight(line, "\r\n")
-		if len(trimmed) == 0 {
-			out.Write(line)
-			out.Write(rest)
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if !skipping {
-				out.Write(line)
-			}
-			continue
-		}
-		colon := bytes.IndexByte(trimmed, ':')
-		skipping = colon > 0 && strings.EqualFold(strings.TrimSpace(string(trimmed[:colon])), name)
-		if !skipping {
-			out.Write(line)
-		}
-	}
-	return out.Bytes()
-}
-
-type listLine struct {
-	UID     uint32    `json:"uid"`
-	From    string    `json:"from"`
-	Subject string    `json:"subject"`
-	Date    time.Time `json:"date"`
-	Flags   []string  `json:"flags"`
-	Size    int64     `json:"size"`
-}
-
-func (c *connFlags) dialIMAP(ctx context.Context, env *cmdEnv) (*lps.IMAPClient, *transport, error) {
-	t, err := c.open(ctx, env)
-	if err != nil {
-		return nil, nil, err
-	}
-	ep, err := c.endpoint(ctx, t, "imap")
-	if err != nil {
-		t.close()
-		return nil, nil, err
-	}
-	t.setServer(ep)
-	ic, err := lps.DialIMAP(ctx, ep, t.auth, t.opts)
-	if err != nil {
-		t.close()
-		return nil, nil, c.refused(ep, err)
-	}
-	return ic, t, nil
-}
-
-// openMailbox opens an IMAP session and selects mailbox; done closes the session, then the
-// transport (audit trail).
-func (c *connFlags) openMailbox(ctx context.Context, env *cmdEnv, mailbox string) (*lps.IMAPClient, func(), error) {
-	ic, t, err := c.dialIMAP(ctx, env)
-	if err != nil {
-		return nil, nil, err
-	}
-	done := func() {
-		_ = ic.Close()
-		t.close()
-	}
-	if _, err := ic.Select(ctx, mailbox); err != nil {
-		done()
-		return nil, nil, err
-	}
-	return ic, done, nil
-}
-
-func runList(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, limit int) error {
-	ctx, cancel := c.deadline(ctx)
-	defer cancel()
-	ic, done, err := c.openMailbox(ctx, env, mailbox)
+	acct, done, err := c.open(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer done()
-	uids, err := ic.Search(ctx, lps.Criteria{})
-	if err != nil {
-		return err
-	}
-	sort.Slice(uids, func(i, j int) bool { return uids[i] > uids[j] })
-	if limit > 0 && len(uids) > limit {
-		uids = uids[:limit]
-	}
-	sums, err := ic.Summaries(ctx, uids)
-	if err != nil {
-		return err
-	}
-	sort.Slice(sums, func(i, j int) bool { return sums[i].UID > sums[j].UID })
-	for _, s := range sums {
-		if err := writeJSONLine(env.stdout, listLine{UID: s.UID, From: strings.Join(s.From, ", "),
-			Subject: s.Subject, Date: s.Date, Flags: s.Flags, Size: s.Size}); err != nil {
+	for i, raw := range raws {
+		res, err := acct.SendRaw(ctx, raw, &mailbox.SendOptions{DSN: dsn})
+		if err != nil {
+			return fmt.Errorf("%s: %w", files[i], err)
+		}
+		if res.DSNAsked && !res.DSNRequested {
+			fmt.Fprintf(env.stderr, "mssante send: %s does not offer DSN (RFC 3461): %s sent without a delivery status request\n", res.Server, files[i])
+		}
+		write := writeJSON
+		if len(files) > 1 {
+			write = writeJSONLine
+		}
+		if err := write(env.stdout, res); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, mailbox string, uid uint32, out string) error {
+func runList(ctx context.Context, env *cmdEnv, c *connFlags, box string, limit int) error {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	ic, done, err := c.openMailbox(ctx, env, mailbox)
+	acct, done, err := c.open(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer done()
+	list, err := acct.List(ctx, box, &mailbox.ListOptions{Limit: limit})
+	if err != nil {
+		return err
+	}
+	for _, s := range list.Messages {
+		if err := writeJSONLine(env.stdout, s); err != nil {
+			return err
+		}
+	}
+	if list.Truncated {
+		fmt.Fprintf(env.stderr, "mssante list: %d messages sur %d affichés (--limit %d ; --limit 0 pour tous)\n",
+			len(list.Messages), list.Total, limit)
+	}
+	return nil
+}
+
+func runFetch(ctx context.Context, env *cmdEnv, c *connFlags, box string, uid uint32, out string) error {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
+	acct, done, err := c.open(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer done()
 	if out == "-" {
 		// The message itself on stdout (no JSON summary, which would mix with it).
-		_, err := ic.FetchBody(ctx, uid, env.stdout)
+		_, err := acct.Fetch(ctx, box, uid, env.stdout)
 		return err
 	}
-	var n int64
-	if fi, serr := os.Stat(out); serr == nil && !fi.Mode().IsRegular() {
-		// A device or a pipe (/dev/stdout, a FIFO): written in place, never replaced by a rename.
+	n, err := fetchToFile(out, func(w io.Writer) (int64, error) { return acct.Fetch(ctx, box, uid, w) })
+	if err != nil {
+		return err
+	}
+	return writeJSON(env.stdout, map[string]any{"uid": uid, "mailbox": box, "bytes": n, "file": out})
+}
+
+// fetchToFile writes through a temporary file renamed at the end, or in place for a device or a
+// pipe (/dev/stdout, a FIFO), which must never be replaced by a rename.
+func fetchToFile(out string, fetch func(io.Writer) (int64, error)) (int64, error) {
+	if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
 		f, err := os.OpenFile(out, os.O_WRONLY, 0)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		n, err = ic.FetchBody(ctx, uid, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	} else {
-		tmp, err := os.CreateTemp(filepath.Dir(out), ".fetch-*.eml")
-		if err != nil {
-			return fmt.Errorf("-o %s: %w", out, err)
-		}
-		defer os.Remove(tmp.Name())
-		n, err = ic.FetchBody(ctx, uid, tmp)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if err := os.Rename(tmp.Name(), out); err != nil {
-			return err
-		}
+		n, err := fetch(f)
+		return n, errors.Join(err, f.Close())
 	}
-	return writeJSON(env.stdout, map[string]any{"uid": uid, "mailbox": mailbox, "bytes": n, "file": out})
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".fetch-*.eml")
+	if err != nil {
+		return 0, fmt.Errorf("-o %s: %w", out, err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := fetch(tmp)
+	if err = errors.Join(err, tmp.Close()); err != nil {
+		return n, err
+	}
+	return n, os.Rename(tmp.Name(), out)
 }
 
 type autoconfigResult struct {
@@ -666,95 +407,62 @@ func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string
 			family = "applicative"
 		}
 	}
-	if family != "personal" && family != "applicative" {
+	fam, err := autoconfig.ParseFamily(family)
+	if err != nil {
 		return usagef("--family must be personal or applicative")
 	}
-	var t *transport
-	var pol *trust.Policy
-	var err error
-	if test {
-		if t, err = c.open(ctx, env); err != nil {
-			return err
-		}
-		defer t.close()
-		if (family == "applicative") != (t.auth.Method == lps.AuthCertPlain) {
-			return usagef("family %s needs %s", family, map[bool]string{true: "--cert/--key", false: "--token-file"}[family == "applicative"])
-		}
-		pol = t.policy
-	} else if pol, err = c.policy(env.stderr); err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return err
-		}
-		// Discovery alone only needs the public roots; the IGC Santé anchors are missing until
-		// `mssante trust update` has run.
-		fmt.Fprintf(env.stderr, "mssante autoconfig: IGC Santé anchors unavailable (%v); fetching with the system roots only\n", err)
-		pol = nil
-	}
-	servers, err := discover(ctx, *c.account, family, *c.autoconfigURL, pol)
+	acct, done, err := c.autoconfigAccount(ctx, env, fam, test)
 	if err != nil {
 		return err
 	}
-	res := autoconfigResult{Address: *c.account, Family: family, Servers: servers}
-	var failed []string
+	defer done()
+	servers, err := acct.Discover(ctx)
+	if err != nil {
+		return err
+	}
+	res := autoconfigResult{Address: *c.account, Family: family, Servers: []autoconfig.Server{servers.SMTP, servers.IMAP}}
+	var probeErr error
 	if test {
-		for _, s := range servers {
-			ep, err := startTLSEndpoint(s)
-			if err != nil {
-				res.Test = append(res.Test, lps.Step{Protocol: s.Protocol, Name: "starttls", Error: err.Error()})
-				failed = append(failed, err.Error())
-				continue
-			}
-			t.setServer(ep)
-			auth := t.auth
-			if s.Username != "" && s.Username != auth.Address {
-				auth.Login = s.Username
-			}
-			steps := lps.Probe(ctx, s.Protocol, ep, auth, t.opts)
-			res.Test = append(res.Test, steps...)
-			if last := steps[len(steps)-1]; !last.OK {
-				failed = append(failed, fmt.Sprintf("%s %s: %s: %s", s.Protocol, ep, last.Name, last.Error))
-			}
-		}
+		res.Test, probeErr = acct.Probe(ctx)
 	}
 	if err := writeJSON(env.stdout, res); err != nil {
 		return err
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("connection test failed: %s", strings.Join(failed, "; "))
-	}
-	return nil
+	return probeErr
 }
 
-// discover resolves the servers of address for family through autoconfig (ECO.1.1.9): the
-// document from https://autoconfig.<domain> (or baseURL), fetched with IGC Santé anchors plus the
-// public roots; entries of the family, placeholders substituted, plaintext entries refused.
-func discover(ctx context.Context, address, family, baseURL string, pol *trust.Policy) ([]autoconfig.Server, error) {
-	var client *http.Client // system roots only, when no policy could be built (discovery without test)
-	if pol != nil {
-		client = pol.AutoconfigHTTPClient()
+// autoconfigAccount is the account of autoconfig: with credentials for --test-connection, else
+// for discovery alone, which only needs the public roots when the IGC Santé anchors are missing
+// (until `mssante trust update` has run).
+func (c *connFlags) autoconfigAccount(ctx context.Context, env *cmdEnv, fam autoconfig.Family, test bool) (*mailbox.Account, func(), error) {
+	if test {
+		creds, author, err := c.credentials()
+		if err != nil {
+			return nil, nil, err
+		}
+		if (fam == autoconfig.FamilyApplicative) != (creds.Certificate != nil) {
+			return nil, nil, usagef("family %s needs %s", fam, map[bool]string{true: "--cert/--key", false: "--token-file"}[fam == autoconfig.FamilyApplicative])
+		}
+		o, err := c.options(env, creds, author)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.Family = fam
+		return c.openWith(ctx, env, o)
 	}
-	fam, err := autoconfig.ParseFamily(family)
+	o := mailbox.Options{Address: *c.account, Family: fam, AutoconfigURL: *c.autoconfigURL}
+	pol, err := c.policy(env.stderr)
 	if err != nil {
-		return nil, usagef("--family: %v", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return nil, nil, err
+		}
+		fmt.Fprintf(env.stderr, "mssante autoconfig: IGC Santé anchors unavailable (%v); fetching with the system roots only\n", err)
 	}
-	cfg, err := autoconfig.Discover(ctx, address, autoconfig.Options{BaseURL: baseURL, HTTPClient: client})
+	o.Policy = pol
+	acct, err := mailbox.New(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, usagef("%v", err)
 	}
-	sel, err := cfg.Select(fam)
-	if err != nil {
-		return nil, fmt.Errorf("autoconfig %s: %w", cfg.URL, err)
-	}
-	return []autoconfig.Server{sel.SMTP, sel.IMAP}, nil
-}
-
-// startTLSEndpoint checks that an autoconfig server uses STARTTLS, the only mode of the API LPS
-// (ECO.1.0.1, ECO.1.0.2: SMTP 587 and IMAP 143 with STARTTLS).
-func startTLSEndpoint(s autoconfig.Server) (lps.Endpoint, error) {
-	if !strings.EqualFold(s.SocketType, "STARTTLS") {
-		return lps.Endpoint{}, fmt.Errorf("autoconfig %s server %s uses socketType %s: the API LPS requires STARTTLS (ECO.1.0.1/ECO.1.0.2)",
-			s.Protocol, s.Addr(), s.SocketType)
-	}
-	return lps.Endpoint{Host: s.Host, Port: s.Port}, nil
+	return acct, func() { _ = acct.Close() }, nil
 }

@@ -276,16 +276,3 @@ func writeTestFile(t *testing.T, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
-
-func TestStripHeader_bcc(t *testing.T) {
-	in := "To: a@x.fr\r\nBcc: b@x.fr,\r\n c@x.fr\r\nSubject: s\r\n\r\nBcc: in body\r\n"
-	got := string(stripHeader([]byte(in), "bcc"))
-	want := "To: a@x.fr\r\nSubject: s\r\n\r\nBcc: in body\r\n"
-	if got != want {
-		t.Errorf("stripHeader = %q, want %q", got, want)
-	}
-	rcpts, _, err := envelope([]byte(in))
-	if err != nil || strings.Join(rcpts, ",") != "a@x.fr,b@x.fr,c@x.fr" {
-		t.Errorf("envelope = %v, %v", rcpts, err)
-	}
-}

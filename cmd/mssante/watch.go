@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/lps"
 )
 
@@ -63,8 +58,7 @@ type watchLine struct {
 // watchPoll is how often the token file is checked for a renewal or the end of the session.
 var watchPoll = time.Second
 
-// watchReidle is how long one IDLE command lasts before it is renewed (RFC 2177: under 29 min); the
-// mailbox is checked for new messages at each renewal too.
+// watchReidle is how long one IDLE command lasts before it is renewed.
 var watchReidle = 10 * time.Minute
 
 func init() {
@@ -72,7 +66,7 @@ func init() {
 		name:    "watch",
 		summary: "keep an IMAP IDLE session open and print new mail and session events as JSON lines",
 		usage: "watch --account ADDR (--token-file F | --server URL [--national-id ID [--channel MOBILE|CARD]] [--ca-file PEM] | --cert F --key F) " +
-			"[--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--profile production|test] [--mailbox INBOX] [--data-dir DIR]",
+			"[--autoconfig-url URL | --imap HOST:PORT] [--trust-root PEM]… [--profile production|test] [--mailbox INBOX] [--timeout D] [--data-dir DIR]",
 		example: "mssante watch --account dr.martin@test.mssante.fr --token-file \"$XDG_RUNTIME_DIR/mssante/dr.martin@test.mssante.fr.token\" --imap imap.test.mssante.fr:143",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
@@ -91,6 +85,8 @@ func init() {
 				if *w.server != "" && (*c.tokenFile != "" || *c.certFile != "") {
 					return usagef("--server excludes --token-file and --cert")
 				}
+				// --timeout bounds each connection; given explicitly, it also ends the watch.
+				fs.Visit(func(f *flag.Flag) { w.until = w.until || f.Name == "timeout" })
 				return runWatch(ctx, env, w)
 			}
 		},
@@ -100,14 +96,14 @@ func init() {
 type watchFlags struct {
 	conn                                         *connFlags
 	mailbox, server, nationalID, channel, caFile *string
+	until                                        bool // --timeout given: the watch ends after it
 }
 
-// watcher is one running watch.
+// watcher prints the lines of one running watch.
 type watcher struct {
 	env     *cmdEnv
 	account string
 	mailbox string
-	server  string // IMAP endpoint, for the lines
 
 	outMu sync.Mutex
 }
@@ -119,108 +115,104 @@ func (w *watcher) emit(l watchLine) {
 	_ = writeJSONLine(w.env.stdout, l)
 }
 
-// sessionEndedError ends watch with exit 1: the professional's session has ended.
-type sessionEndedError struct{ reason string }
-
-func (e *sessionEndedError) Error() string {
-	return fmt.Sprintf("session ended (%s): log in again (session Pro Santé Connect terminée, reconnectez-vous)", e.reason)
-}
-
-// reopenWatcher turns the lps REOPEN events into "reconnected" lines, and passes every event on to
-// the audit trail.
-type reopenWatcher struct {
-	next lps.Recorder
-	w    *watcher
-}
-
-func (r *reopenWatcher) Record(ctx context.Context, ev lps.Event) {
-	if r.next != nil {
-		r.next.Record(ctx, ev)
+// event prints an event of mailbox.Watch.
+func (w *watcher) event(ev mailbox.WatchEvent) {
+	l := watchLine{Event: ev.Kind, Server: ev.Server, Reason: ev.Reason}
+	switch ev.Kind {
+	case "watching":
+		n := ev.Messages
+		l.Account, l.Mailbox, l.Messages = w.account, w.mailbox, &n
+	case "mail":
+		m := ev.Mail
+		date := m.Date
+		l = watchLine{Event: "mail", Account: w.account, Mailbox: w.mailbox, UID: m.UID, From: m.From,
+			Subject: m.Subject, Date: &date, Size: m.Size, Flags: m.Flags}
 	}
-	if ev.Action == lps.ActionConnect && ev.Err == nil && strings.HasPrefix(ev.Request, "REOPEN") {
-		r.w.emit(watchLine{Event: "reconnected", Server: r.w.server})
-	}
+	w.emit(l)
 }
 
 func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 	c := f.conn
 	w := &watcher{env: env, account: *c.account, mailbox: *f.mailbox}
-	if *c.account == "" {
-		return usagef("--account is required")
+	if err := c.checkAccount(); err != nil {
+		return err
+	}
+	if f.until && *c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *c.timeout)
+		defer cancel()
 	}
 	// sessCtx ends with the professional's session: the IMAP session is then closed at once.
 	sessCtx, endSession := context.WithCancelCause(ctx)
 	defer endSession(nil)
 
-	var (
-		auth   lps.Auth
-		author string
-		err    error
-		a      *agent
-	)
+	var o mailbox.Options
 	if *f.server != "" {
-		a, err = watchLogin(ctx, w, f)
+		a, err := watchLogin(ctx, w, f)
 		if err != nil {
 			return err
 		}
 		defer func() {
 			// Ctrl-C or a failure: log out here and at PSC, unless the session already ended.
-			var se *sessionEndedError
+			var se *mailbox.SessionEnded
 			if !errors.As(context.Cause(sessCtx), &se) {
-				a.logout()
+				a.Logout()
 			}
 		}()
-		account := *c.account
-		auth = lps.Auth{Method: lps.AuthXOAUTH2, Address: account, Tokens: lps.TokenSourceFunc(func(ctx context.Context) (string, error) {
-			tok, _, err := a.token(ctx, account)
-			if err != nil {
-				return "", err
-			}
-			s := string(tok)
-			clear(tok)
-			return s, nil
-		})}
-		author = a.nationalID
+		if o, err = c.options(env, mailbox.Credentials{Tokens: lps.TokenSourceFunc(a.TokenFunc(*c.account))}, a.nationalID); err != nil {
+			return err
+		}
 		go func() {
-			reason, err := a.follow(sessCtx, func(kind string) {
+			reason, err := a.Follow(sessCtx, func(kind string) {
 				if kind == "token-renewed" {
 					l := watchLine{Event: kind}
-					if _, exp, err := a.token(sessCtx, account); err == nil {
+					if tok, exp, err := a.Token(sessCtx, *c.account); err == nil {
+						clear(tok)
 						l.ExpiresAt = &exp
 					}
 					w.emit(l)
 				}
 			})
 			if err == nil && reason != "" {
-				endSession(&sessionEndedError{reason: reason})
+				endSession(&mailbox.SessionEnded{Reason: reason})
 			}
 		}()
 	} else {
-		if auth, author, err = c.auth(); err != nil {
+		creds, author, err := c.credentials()
+		if err != nil {
+			return err
+		}
+		if o, err = c.options(env, creds, author); err != nil {
 			return err
 		}
 		if *c.tokenFile != "" {
-			go watchTokenFile(sessCtx, w, *c.tokenFile, endSession)
+			go mailbox.FollowTokenFile(sessCtx, *c.tokenFile, watchPoll, func(exp time.Time) {
+				l := watchLine{Event: "token-renewed"}
+				if !exp.IsZero() {
+					l.ExpiresAt = &exp
+				}
+				w.emit(l)
+			}, func(e *mailbox.SessionEnded) { endSession(e) })
 		}
 	}
-
-	t, err := c.openWith(ctx, env, auth, author)
+	acct, done, err := c.openWith(ctx, env, o)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	t.opts.Recorder = &reopenWatcher{next: t.opts.Recorder, w: w}
-
-	err = w.run(sessCtx, c, t)
-	if cause := context.Cause(sessCtx); cause != nil {
-		var se *sessionEndedError
-		if errors.As(cause, &se) {
-			w.emit(watchLine{Event: "session-ended", Reason: se.reason})
-			return se
-		}
+	defer done()
+	err = acct.Watch(sessCtx, *f.mailbox, &mailbox.WatchOptions{OnEvent: w.event, Reidle: watchReidle,
+		DialTimeout: max(*c.timeout, 10*time.Second)})
+	var se *mailbox.SessionEnded
+	if errors.As(context.Cause(sessCtx), &se) {
+		w.emit(watchLine{Event: "session-ended", Reason: se.Reason})
+		return se
 	}
 	if ctx.Err() != nil {
-		w.emit(watchLine{Event: "stopped"})
+		l := watchLine{Event: "stopped"}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			l.Reason = "timeout"
+		}
+		w.emit(l)
 		return nil
 	}
 	return err
@@ -229,213 +221,25 @@ func runWatch(ctx context.Context, env *cmdEnv, f *watchFlags) error {
 // watchLogin logs in at the intermediate server (CIBA or browser user code) and checks that the
 // account is one of the session's mailboxes.
 func watchLogin(ctx context.Context, w *watcher, f *watchFlags) (*agent, error) {
-	u, err := url.Parse(*f.server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, usagef("--server: %q is not an http(s) URL", *f.server)
-	}
-	hc, err := agentHTTPClient(*f.caFile)
-	if err != nil {
-		return nil, err
-	}
-	a := &agent{base: strings.TrimSuffix(u.String(), "/"), http: hc, onPending: func(l loginLine) {
+	a, err := newAgent(w.env, *f.server, *f.caFile, func(l loginLine) {
 		w.emit(watchLine{Event: "pending", BindingMessage: l.BindingMessage, UserCode: l.UserCode,
 			VerificationURL: l.VerificationURL})
-	}}
-	if *f.nationalID != "" {
-		err = a.loginCIBA(ctx, w.env, *f.nationalID, strings.ToUpper(*f.channel))
-	} else {
-		err = a.loginBrowser(ctx, w.env)
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
-	var me struct {
-		NationalID string   `json:"national_id"`
-		Mailboxes  []string `json:"mailboxes"`
-	}
-	if err := a.getJSON(ctx, "/api/v1/me", &me); err != nil {
-		a.logout()
+	if err := a.login(ctx, *f.nationalID, *f.channel); err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(me.Mailboxes, func(m string) bool { return strings.EqualFold(m, w.account) }) {
-		a.logout()
+	me, err := a.Me(ctx)
+	if err != nil {
+		a.Logout()
+		return nil, err
+	}
+	if !me.HasMailbox(w.account) {
+		a.Logout()
 		return nil, fmt.Errorf("%s is not a mailbox of this professional (%s)", w.account, strings.Join(me.Mailboxes, ", "))
 	}
 	a.nationalID = me.NationalID
 	return a, nil
-}
-
-// watchTokenFile follows a token file: a new token is a renewal, a missing file (the login agent
-// removed its link, or ended) the end of the session. Only a hash of the token is kept.
-func watchTokenFile(ctx context.Context, w *watcher, file string, end context.CancelCauseFunc) {
-	var last [sha256.Size]byte
-	if tok, err := readToken(file); err == nil {
-		last = sha256.Sum256([]byte(tok))
-	}
-	tick := time.NewTicker(watchPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		tok, err := readToken(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			end(&sessionEndedError{reason: "token-file-removed"})
-			return
-		}
-		if err != nil {
-			continue
-		}
-		if sum := sha256.Sum256([]byte(tok)); sum != last {
-			last = sum
-			l := watchLine{Event: "token-renewed"}
-			if exp, ok := tokenExpiry(tok); ok {
-				l.ExpiresAt = &exp
-			}
-			w.emit(l)
-		}
-	}
-}
-
-// tokenExpiry reads the exp claim of a JWT access token (not verified: for display only).
-func tokenExpiry(tok string) (time.Time, bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return time.Time{}, false
-	}
-	n, err := claims.Exp.Int64()
-	if err != nil || n <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(n, 0).UTC(), true
-}
-
-// run opens the IMAP session, selects the mailbox and idles until ctx ends. Each change announced
-// during IDLE ends that IDLE command; the new messages are then listed and IDLE resumes.
-func (w *watcher) run(ctx context.Context, c *connFlags, t *transport) error {
-	dial := func() (*lps.IMAPClient, error) {
-		dctx, cancel := context.WithTimeout(ctx, max(*c.timeout, 10*time.Second))
-		defer cancel()
-		ep, err := c.endpoint(dctx, t, "imap")
-		if err != nil {
-			return nil, err
-		}
-		t.setServer(ep)
-		w.server = ep.String()
-		ic, err := lps.DialIMAP(dctx, ep, t.auth, t.opts)
-		if err != nil {
-			return nil, c.refused(ep, err)
-		}
-		return ic, nil
-	}
-	ic, err := dial()
-	if err != nil {
-		return err
-	}
-	// Close the session as soon as the professional's session ends (ECO.1.2.6), whatever it is
-	// doing.
-	stop := context.AfterFunc(ctx, func() { _ = ic.Close() })
-	defer stop()
-	defer ic.Close()
-
-	st, err := ic.Select(ctx, w.mailbox)
-	if err != nil {
-		return err
-	}
-	lastUID := uint32(0)
-	if uids, err := ic.Search(ctx, lps.Criteria{}); err == nil && len(uids) > 0 {
-		lastUID = slices.Max(uids)
-	} else if err != nil {
-		return err
-	}
-	n := st.Messages
-	w.emit(watchLine{Event: "watching", Account: w.account, Mailbox: w.mailbox, Server: w.server, Messages: &n})
-
-	backoff := time.Second
-	for ctx.Err() == nil {
-		idleCtx, stopIdle := context.WithTimeout(ctx, watchReidle)
-		// A new message count ends this IDLE; a timeout renews it. Both check the mailbox.
-		err := ic.Idle(idleCtx, func(u lps.Update) {
-			if u.Messages > 0 {
-				stopIdle()
-			}
-		})
-		stopIdle()
-		if err == nil && ctx.Err() == nil {
-			lastUID, err = w.announce(ctx, ic, lastUID)
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			backoff = time.Second
-			continue
-		}
-		if permanentIMAP(err) {
-			return fmt.Errorf("IMAP session to %s: %w", w.server, err)
-		}
-		// The operator is unreachable for longer than lps's own retries (a restart): wait and
-		// reopen while the professional's session lasts (ECO.1.2.7, ECO.1.2.3).
-		w.emit(watchLine{Event: "disconnected", Server: w.server, Reason: err.Error()})
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, watchMaxBackoff)
-	}
-	return nil
-}
-
-// watchMaxBackoff bounds the wait between two reopening attempts.
-var watchMaxBackoff = 30 * time.Second
-
-// permanentIMAP reports the errors that reopening cannot cure: authentication or TLS policy
-// refused, no STARTTLS, session closed here.
-func permanentIMAP(err error) bool {
-	for _, e := range []error{lps.ErrAuth, lps.ErrTLSPolicy, lps.ErrNoSTARTTLS, lps.ErrClosed} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-// announce prints the messages whose UID is above last and returns the highest UID seen.
-func (w *watcher) announce(ctx context.Context, ic *lps.IMAPClient, last uint32) (uint32, error) {
-	uids, err := ic.Search(ctx, lps.Criteria{})
-	if err != nil {
-		return last, err
-	}
-	uids = slices.DeleteFunc(uids, func(u uint32) bool { return u <= last })
-	if len(uids) == 0 {
-		return last, nil
-	}
-	slices.Sort(uids)
-	sums, err := ic.Summaries(ctx, uids)
-	if err != nil {
-		return last, err
-	}
-	slices.SortFunc(sums, func(a, b lps.Summary) int { return int(int64(a.UID) - int64(b.UID)) })
-	for _, s := range sums {
-		date := s.Date
-		w.emit(watchLine{Event: "mail", Account: w.account, Mailbox: w.mailbox, UID: s.UID,
-			From: strings.Join(s.From, ", "), Subject: s.Subject, Date: &date, Size: s.Size, Flags: s.Flags})
-		last = max(last, s.UID)
-	}
-	return max(last, uids[len(uids)-1]), nil
 }

@@ -276,32 +276,6 @@ func TestWatch_usage(t *testing.T) {
 	}
 }
 
-// tokenExpiry reads exp for display and refuses what is not a JWT.
-func TestWatch_tokenExpiry(t *testing.T) {
-	exp, ok := tokenExpiry("eyJhbGciOiJub25lIn0.eyJleHAiOjE3OTk5OTk5OTl9.c2ln")
-	if !ok || exp.Unix() != 1799999999 {
-		t.Fatalf("tokenExpiry = %v, %t", exp, ok)
-	}
-	for _, bad := range []string{"", "opaque", "a.b.c", "eyJhbGciOiJub25lIn0.eyJleHAiOiJ4In0.c2ln"} {
-		if _, ok := tokenExpiry(bad); ok {
-			t.Errorf("tokenExpiry(%q) ok", bad)
-		}
-	}
-}
-
-// tokenExpiry reads a token file's content, outside input: it never panics.
-func FuzzTokenExpiry(f *testing.F) {
-	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjE3OTk5OTk5OTl9.c2ln")
-	f.Add("a.eyJleHAiOi0xfQ.b")
-	f.Add("..")
-	f.Add("opaque-token")
-	f.Fuzz(func(t *testing.T, tok string) {
-		if exp, ok := tokenExpiry(tok); ok && exp.Unix() <= 0 {
-			t.Fatalf("expiry %v accepted", exp)
-		}
-	})
-}
-
 // flakyProxy forwards TCP connections to a server; while down it cuts every connection and
 // refuses new ones (an operator restarting).
 type flakyProxy struct {

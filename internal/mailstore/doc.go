@@ -56,6 +56,9 @@
 //   - Full text: SQLite FTS5 (unicode61, diacritics removed) as an external-content table kept by
 //     triggers; PostgreSQL a generated to_tsvector('french', …) column under a GIN index. The
 //     indexed text is folded (fold.Words) in both, so that "resultat" finds "Résultats".
+//   - Settings (settings.go): the account's mail settings, for now the read receipt policy
+//     (never, ask, always) that mailbox.Displayed applies. A schema of its own
+//     (SettingsPackage), keyed by address: the professional's choices outlive a rebuilt index.
 //   - Pagination: Limit/Offset, or keyset (Query.After = Page.Next) on (sort key, id), which
 //     costs the same on page 1 and page 1000.
 package mailstore

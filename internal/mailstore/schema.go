@@ -9,9 +9,10 @@ import (
 // Package is the name of this package's schema in the store's migrations table.
 const Package = "mail"
 
-// Migrations returns the schema of the local mail index, for store.Open.
+// Migrations returns the schema of the local mail index and of the mail settings
+// (settings.go), for store.Open.
 func Migrations() []store.Migration {
-	return []store.Migration{{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres}}
+	return []store.Migration{{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres}, settingsMigration}
 }
 
 // The two schemas differ only in ids, blobs and full text: SQLite FTS5 as an external-content

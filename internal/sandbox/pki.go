@@ -324,16 +324,6 @@ func (p *pki) isRevoked(cert *x509.Certificate) bool {
 	return ok
 }
 
-// issuerOf returns the CA that signed cert (root or ORG), or nil.
-func (p *pki) issuerOf(cert *x509.Certificate) *authority {
-	for _, a := range []*authority{p.org, p.root} {
-		if cert.CheckSignatureFrom(a.cert) == nil {
-			return a
-		}
-	}
-	return nil
-}
-
 // crl builds the current CRL of ca. Revoked serials are kept per issuer: a serial is listed by the
 // CA whose subject issued it, known from the certificates on disk (server and clients for the ORG
 // CA, the intermediate for the root).

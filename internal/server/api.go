@@ -8,20 +8,16 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/internal/psc"
+	"github.com/mssante/mssante/internal/serverapi"
 )
 
-// meAnswer is the answer of GET /api/v1/me.
-type meAnswer struct {
-	Professional
-	Session        sessionInfo `json:"session"`
-	TokenExpiresAt time.Time   `json:"token_expires_at,omitzero"`
-}
-
-type sessionInfo struct {
-	Kind          string    `json:"kind"` // "cookie" or "bearer"
-	IdleExpiresAt time.Time `json:"idle_expires_at"`
-	ExpiresAt     time.Time `json:"expires_at"`
-}
+// The JSON of the API is declared once, in internal/serverapi, for the server and its clients.
+type (
+	meAnswer    = serverapi.Me
+	sessionInfo = serverapi.SessionInfo
+	tokenAnswer = serverapi.Token
+	streamEvent = serverapi.Event
+)
 
 // professionalSession returns the logged-in session of r, or answers 401.
 func (srv *Server) professionalSession(w http.ResponseWriter, r *http.Request) (*session, *Professional, Holder) {
@@ -48,14 +44,6 @@ func (srv *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		Session: sessionInfo{Kind: kindName(s.kind), IdleExpiresAt: idle, ExpiresAt: abs}})
 }
 
-// tokenAnswer is the answer of GET /api/v1/mailboxes/{address}/token.
-type tokenAnswer struct {
-	Mailbox     string    `json:"mailbox"`
-	AccessToken string    `json:"access_token"`
-	TokenType   string    `json:"token_type"` // "Bearer"
-	ExpiresAt   time.Time `json:"expires_at"`
-}
-
 // handleToken gives a thick client the current PSC access token for one of its mailboxes
 // (Figure 2 of the referential). Only bearer sessions get it: a browser session never sees a PSC
 // token. The answer is not cacheable (Cache-Control: no-store).
@@ -70,7 +58,7 @@ func (srv *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, apiError{Error: "bearer_only",
 			Message: "Le jeton n'est remis qu'aux clients lourds authentifiés."})
 		return
-	case !pro.hasMailbox(addr):
+	case !pro.HasMailbox(addr):
 		writeJSON(w, http.StatusNotFound, apiError{Error: "unknown_mailbox",
 			Message: "Cette boîte aux lettres n'est pas rattachée à votre session."})
 		return
@@ -88,15 +76,6 @@ func (srv *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	srv.log.Debug("access token handed out", "sid", logID(s), "mailbox", addr)
 	writeJSON(w, http.StatusOK, tokenAnswer{Mailbox: addr, AccessToken: tok, TokenType: "Bearer", ExpiresAt: h.Expiry()})
-}
-
-// streamEvent is the data of one server-sent event: the Holder's event, or the server's own end
-// of the session (idle timeout, maximum lifetime, logout).
-type streamEvent struct {
-	Kind      string    `json:"kind"` // "ready", "token-renewed", "session-ended"
-	Time      time.Time `json:"time"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"` // ready, token-renewed: access token expiry
-	Reason    string    `json:"reason,omitempty"`    // session-ended
 }
 
 // heartbeat is the interval of SSE comments that keep proxies from closing an idle stream.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mssante/mssante/internal/audit"
 	"github.com/mssante/mssante/internal/psc"
+	"github.com/mssante/mssante/internal/serverapi"
 )
 
 // handleLogin starts a redirect login: a new pre-login session (cookie) keeps the PKCE verifier,
@@ -233,23 +234,10 @@ func kindName(k sessionKind) string {
 }
 
 // cibaStartRequest is the body of POST /auth/ciba/start (JSON, or a form from the login page).
-type cibaStartRequest struct {
-	NationalID string `json:"national_id"`
-	Channel    string `json:"channel"` // MOBILE (default) or CARD
-	// Client is "agent" for a thick client (the session is a bearer handle returned in the
-	// answer), anything else for a browser (the session is a cookie).
-	Client string `json:"client"`
-}
+type cibaStartRequest = serverapi.CIBAStartRequest
 
 // cibaStartAnswer is the answer of POST /auth/ciba/start.
-type cibaStartAnswer struct {
-	// Handle is the bearer handle of the pre-login session (thick clients only): poll with
-	// "Authorization: Bearer <handle>". Browsers are identified by the cookie instead.
-	Handle         string `json:"handle,omitempty"`
-	BindingMessage string `json:"binding_message"` // show it: the professional checks it on the device
-	Interval       int    `json:"interval"`        // seconds between two polls
-	ExpiresIn      int    `json:"expires_in"`      // seconds
-}
+type cibaStartAnswer = serverapi.CIBAStartAnswer
 
 var nationalIDPattern = regexp.MustCompile(`^[0-9A-Za-z]{6,20}$`)
 
@@ -326,12 +314,7 @@ func readCIBAStart(r *http.Request) (cibaStartRequest, error) {
 
 // cibaPollAnswer is the answer of /auth/ciba/poll.
 type cibaPollAnswer struct {
-	Status string `json:"status"` // "pending", "ok", "denied", "expired"
-	// Session is the bearer handle of the professional session (thick clients, status ok). It
-	// replaces the start handle, which stops working.
-	Session  string        `json:"session,omitempty"`
-	Interval int           `json:"interval,omitempty"` // pending: seconds before the next poll
-	Me       *Professional `json:"me,omitempty"`       // ok
+	serverapi.PollAnswer
 
 	fresh bool // the login completed in this poll: the session id is rotated
 }
@@ -392,31 +375,31 @@ func cibaMessage(status string) string {
 // pollLocked runs one poll step; s.mu is held.
 func (srv *Server) pollLocked(ctx context.Context, s *session) (cibaPollAnswer, int) {
 	if s.pro != nil {
-		return cibaPollAnswer{Status: "ok", Me: s.pro}, http.StatusOK
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "ok", Me: s.pro}}, http.StatusOK
 	}
 	p := s.pending
 	if p == nil || p.ciba == nil {
-		return cibaPollAnswer{Status: "expired"}, http.StatusGone
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "expired"}}, http.StatusGone
 	}
 	if p.failed != "" {
-		return cibaPollAnswer{Status: p.failed}, http.StatusForbidden
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: p.failed}}, http.StatusForbidden
 	}
 	now := srv.now()
 	if !now.Before(p.ciba.Expires) {
 		p.failed = "expired"
-		return cibaPollAnswer{Status: "expired"}, http.StatusForbidden
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "expired"}}, http.StatusForbidden
 	}
 	if now.Before(p.nextPoll) {
-		return cibaPollAnswer{Status: "pending", Interval: secondsUntil(now, p.nextPoll)}, http.StatusAccepted
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "pending", Interval: secondsUntil(now, p.nextPoll)}}, http.StatusAccepted
 	}
 	tok, err := srv.o.PSC.PollCIBAOnce(ctx, p.ciba)
 	switch {
 	case err == nil:
 		if err := srv.completeLogin(ctx, s, tok, "ciba"); err != nil {
 			p.failed = "failed"
-			return cibaPollAnswer{Status: "failed"}, http.StatusBadGateway
+			return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "failed"}}, http.StatusBadGateway
 		}
-		return cibaPollAnswer{Status: "ok", Me: s.pro, fresh: true}, http.StatusOK
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "ok", Me: s.pro}, fresh: true}, http.StatusOK
 	case errors.Is(err, psc.ErrSlowDown):
 		p.ciba.Interval += psc.SlowDownStep
 	case errors.Is(err, psc.ErrAuthorizationPending):
@@ -430,10 +413,10 @@ func (srv *Server) pollLocked(ctx context.Context, s *session) (cibaPollAnswer, 
 	}
 	if p.failed != "" {
 		srv.log.Info("ciba login failed", "sid", logID(s), "status", p.failed)
-		return cibaPollAnswer{Status: p.failed}, http.StatusForbidden
+		return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: p.failed}}, http.StatusForbidden
 	}
 	p.nextPoll = now.Add(p.ciba.Interval)
-	return cibaPollAnswer{Status: "pending", Interval: secondsUntil(now, p.nextPoll)}, http.StatusAccepted
+	return cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "pending", Interval: secondsUntil(now, p.nextPoll)}}, http.StatusAccepted
 }
 
 func secondsUntil(now, t time.Time) int {

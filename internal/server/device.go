@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mssante/mssante/internal/serverapi"
 )
 
 // Browser login for a thick client (a "device" handoff, after RFC 8628): the client asks for a
@@ -83,13 +85,7 @@ func (d *deviceCodes) add(code string, s *session) {
 }
 
 // deviceStartAnswer is the answer of POST /auth/device/start.
-type deviceStartAnswer struct {
-	Handle          string `json:"handle"`           // bearer handle to poll with
-	UserCode        string `json:"user_code"`        // to type on VerificationURL
-	VerificationURL string `json:"verification_url"` // open it in a browser
-	Interval        int    `json:"interval"`
-	ExpiresIn       int    `json:"expires_in"`
-}
+type deviceStartAnswer = serverapi.DeviceStartAnswer
 
 // devicePollInterval is the poll interval given to thick clients.
 const devicePollInterval = 2 * time.Second
@@ -157,21 +153,21 @@ func (srv *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 func (srv *Server) handleDevicePoll(w http.ResponseWriter, r *http.Request) {
 	s := srv.session(r)
 	if s == nil || s.kind != kindBearer {
-		writeJSON(w, http.StatusUnauthorized, cibaPollAnswer{Status: "expired"})
+		writeJSON(w, http.StatusUnauthorized, cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "expired"}})
 		return
 	}
 	s.mu.Lock()
-	ans := cibaPollAnswer{Status: "pending", Interval: int(devicePollInterval / time.Second)}
+	ans := cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "pending", Interval: int(devicePollInterval / time.Second)}}
 	status := http.StatusAccepted
 	switch {
 	case s.pro != nil && !s.delivered:
 		s.delivered = true
-		ans = cibaPollAnswer{Status: "ok", Me: s.pro, fresh: true}
+		ans = cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "ok", Me: s.pro}, fresh: true}
 		status = http.StatusOK
 	case s.pro != nil:
-		ans, status = cibaPollAnswer{Status: "ok", Me: s.pro}, http.StatusOK
+		ans, status = cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: "ok", Me: s.pro}}, http.StatusOK
 	case s.pending != nil && s.pending.failed != "":
-		ans, status = cibaPollAnswer{Status: s.pending.failed}, http.StatusForbidden
+		ans, status = cibaPollAnswer{PollAnswer: serverapi.PollAnswer{Status: s.pending.failed}}, http.StatusForbidden
 	}
 	s.mu.Unlock()
 	if ans.fresh {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mssante/mssante/internal/audit"
 	"github.com/mssante/mssante/internal/psc"
+	"github.com/mssante/mssante/internal/serverapi"
 )
 
 // PSC is what the server needs from the Pro Santé Connect client; *psc.Client implements it.
@@ -43,19 +44,7 @@ type Auditor interface {
 }
 
 // Professional is the identity of a logged-in session, as shown by GET /api/v1/me.
-type Professional struct {
-	NationalID string    `json:"national_id"` // SubjectNameID: IDNPS ("8" + RPPS)
-	GivenName  string    `json:"given_name"`
-	FamilyName string    `json:"family_name"`
-	Mailboxes  []string  `json:"mailboxes"`   // the MSSanté addresses the session may use
-	AuthMethod string    `json:"auth_method"` // "code" (redirect) or "ciba"
-	LoginTime  time.Time `json:"login_time"`
-}
-
-// hasMailbox reports whether addr is one of the professional's mailboxes (case-insensitive).
-func (p *Professional) hasMailbox(addr string) bool {
-	return slices.ContainsFunc(p.Mailboxes, func(m string) bool { return strings.EqualFold(m, addr) })
-}
+type Professional = serverapi.Professional
 
 // Options configure a Server. Only PSC is required.
 type Options struct {
@@ -283,10 +272,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // apiError is the JSON body of an error answer. Message is in French (shown to the professional).
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
+type apiError = serverapi.Error
 
 // fail answers an error: an HTML page to a browser navigation, JSON otherwise.
 func (srv *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, message string) {
