@@ -15,8 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/autoconfig"
 	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/gateway"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/patients"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/lps"
@@ -131,9 +133,9 @@ func deref(s *string) string {
 	return *s
 }
 
-// connector builds the lps sessions of one account: credentials, servers (flags, table or
+// connector builds the mailbox options of one account: credentials, servers (flags, table or
 // autoconfig), TLS policy and the audit trail of the database.
-func (f *gatewayFlags) connector(ctx context.Context, env *cmdEnv, a config.Account) (*gateway.LPSConnector, func(), error) {
+func (f *gatewayFlags) connector(ctx context.Context, env *cmdEnv, a config.Account) (*gateway.AccountConnector, func(), error) {
 	c := *f.conn
 	c.account, c.tokenFile, c.certFile, c.keyFile = &a.Address, &a.TokenFile, &a.Cert, &a.Key
 	if a.AutoconfigURL != "" {
@@ -142,22 +144,43 @@ func (f *gatewayFlags) connector(ctx context.Context, env *cmdEnv, a config.Acco
 	if a.ServerName != "" {
 		c.serverName = &a.ServerName
 	}
-	t, err := c.open(ctx, env)
+	none := ""
+	c.server = &none
+	creds, author, err := c.credentials()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", a.Address, err)
 	}
-	eps := map[string]lps.Endpoint{}
-	for proto, explicit := range map[string]string{"smtp": a.SMTP, "imap": a.IMAP} {
-		c.server = &explicit
-		ep, err := c.endpoint(ctx, t, proto)
-		if err != nil {
-			t.close()
-			return nil, nil, fmt.Errorf("%s: %w", a.Address, err)
-		}
-		eps[proto] = ep
+	o, err := c.options(env, creds, author)
+	if err != nil {
+		return nil, nil, err
 	}
-	return &gateway.LPSConnector{SMTPServer: eps["smtp"], IMAPServer: eps["imap"], Auth: t.auth, Options: t.opts,
-		Timeout: *f.conn.timeout}, t.close, nil
+	for _, s := range []struct {
+		flag, value string
+		ep          *lps.Endpoint
+	}{{"smtp", a.SMTP, &o.SMTP}, {"imap", a.IMAP, &o.IMAP}} {
+		if s.value == "" {
+			continue // autoconfig (ECO.1.1.9)
+		}
+		if *s.ep, err = lps.ParseEndpoint(s.value); err != nil {
+			return nil, nil, usagef("%s: --%s: %v", a.Address, s.flag, err)
+		}
+	}
+	if a.Family != "" {
+		o.Family = autoconfig.Family(a.Family)
+	}
+	if o.Policy, err = c.policy(env.stderr); err != nil {
+		return nil, nil, err
+	}
+	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Audit = trail
+	if _, err := mailbox.New(o); err != nil {
+		closeDB()
+		return nil, nil, fmt.Errorf("%s: %w", a.Address, err)
+	}
+	return &gateway.AccountConnector{Options: o, Timeout: *c.timeout}, closeDB, nil
 }
 
 func runGateway(ctx context.Context, env *cmdEnv, f *gatewayFlags, cfg *config.Config) error {

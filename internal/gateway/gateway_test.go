@@ -233,7 +233,7 @@ func TestGateway_sendAndReceive(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer aic.Close()
-		ic := aic.(*lpsIMAP).IMAPClient
+		ic := aic.(*imapSession).IMAPClient
 		// (Traités also receives the DSN of the mail sent above, once it is applied to the outbox.)
 		var inINBOX, done []string
 		waitFor(t, 30*time.Second, "the mails moved to Traités", func() bool {

@@ -24,6 +24,7 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
@@ -48,7 +49,7 @@ type peer struct {
 	pki  *testpki.PKI
 	pol  *trust.Policy
 	dir  string
-	conn map[string]*LPSConnector
+	conn map[string]*AccountConnector
 }
 
 func newPeer(t *testing.T) *peer {
@@ -61,12 +62,11 @@ func newPeer(t *testing.T) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{st: st, pki: pki, pol: pol, dir: t.TempDir(), conn: map[string]*LPSConnector{}}
+	p := &peer{st: st, pki: pki, pol: pol, dir: t.TempDir(), conn: map[string]*AccountConnector{}}
 	for _, a := range []string{appli, other} {
 		leaf := pki.Client(orgID, a)
-		p.conn[a] = &LPSConnector{SMTPServer: endpoint(t, st.Submission), IMAPServer: endpoint(t, st.IMAP),
-			Auth:    lps.Auth{Method: lps.AuthCertPlain, Address: a, Certificate: &leaf.TLS},
-			Options: &lps.Options{TLS: pol.ClientConfig("", nil), ClassifyTLSError: trust.ClassifyHandshakeError}, Timeout: 30 * time.Second}
+		p.conn[a] = &AccountConnector{Options: mailbox.Options{Address: a, Credentials: mailbox.Credentials{Certificate: &leaf.TLS},
+			SMTP: endpoint(t, st.Submission), IMAP: endpoint(t, st.IMAP), Policy: pol}, Timeout: 30 * time.Second}
 	}
 	return p
 }
