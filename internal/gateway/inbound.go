@@ -202,7 +202,7 @@ func (g *Gateway) ingest(ctx context.Context, addr string, m mailstore.Message) 
 	}
 	info, err := extract(raw, g.o.Compose.PatientDomain)
 	if err != nil {
-		// An unreadable mail is kept (in gateway_messages) and left on the server.
+		// An unreadable mail is kept (gateway_messages, GET …/message of no document) and logged.
 		g.log.Warn("received mail unreadable", "mailbox", addr, "uid", m.UID, "err", err)
 		info = mailInfo{from: m.From, senderKind: string(m.SenderKind), subject: m.Subject}
 	}
