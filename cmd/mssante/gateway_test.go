@@ -262,7 +262,10 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 			name := fmt.Sprintf("drop-%03d", i)
 			_ = os.WriteFile(filepath.Join(out, name+".xml"), gwCDA(t, fmt.Sprintf("OUT-%s-%d", d, i)), 0o600)
 			side, _ := json.Marshal(map[string]any{"to": []string{gwBob}, "body": fmt.Sprintf("Envoi %d.", i)})
-			_ = os.WriteFile(filepath.Join(out, name+".json"), side, 0o600)
+			// The sidecar last, atomically (a dot name, then renamed), as the drop folder asks.
+			tmp := filepath.Join(out, "."+name+".json.tmp")
+			_ = os.WriteFile(tmp, side, 0o600)
+			_ = os.Rename(tmp, filepath.Join(out, name+".json"))
 			select {
 			case <-stopProducers:
 				return
@@ -418,7 +421,12 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		}
 	}
 	if errs, _ := os.ReadDir(filepath.Join(out, "error")); len(errs) != 0 {
-		t.Errorf("%d files in error/", len(errs))
+		var names []string
+		for _, e := range errs {
+			b, _ := os.ReadFile(filepath.Join(out, "error", e.Name()))
+			names = append(names, fmt.Sprintf("%s: %.200s", e.Name(), b))
+		}
+		t.Errorf("%d files in error/: %v", len(errs), names)
 	}
 	if left, _ := os.ReadDir(filepath.Join(out, "processing")); len(left) != 0 {
 		t.Errorf("%d files left in processing/", len(left))

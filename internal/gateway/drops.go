@@ -18,7 +18,8 @@ import (
 //
 //	{"from": "…", "to": ["…"], "cc": [], "body": "…", "dsn": true, "mdn": false}
 //
-// The sidecar is the signal. The gateway claims a drop by renaming the sidecar into processing/
+// The sidecar is the signal; write it atomically (to a name starting with "." then renamed), so
+// that it is never read half-written. The gateway claims a drop by renaming the sidecar into processing/
 // (one rename: one process wins), then its CDA files; composes the mail with the drop id (a hash
 // of the files) as the seed of its Message-ID and stores it in the outbox (a crash anywhere
 // before the end gives, at the next scan of processing/, the same Message-ID, which the outbox
@@ -77,7 +78,7 @@ func (g *Gateway) scanDrops(ctx context.Context) error {
 		return err
 	}
 	for _, name := range pending {
-		g.processDrop(ctx, name)
+		g.claimedDrop(ctx, name)
 	}
 	fresh, err := sidecars(dir)
 	if err != nil {
@@ -91,7 +92,7 @@ func (g *Gateway) scanDrops(ctx context.Context) error {
 		if err := os.Rename(filepath.Join(dir, name+".json"), filepath.Join(proc, name+".json")); err != nil {
 			continue
 		}
-		g.processDrop(ctx, name)
+		g.claimedDrop(ctx, name)
 	}
 	return nil
 }
@@ -133,6 +134,26 @@ func dropFiles(dir, name string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// claimedDrop processes drop name of processing/ under the lease "drop:NAME" of the store: a drop
+// being processed by a live process (the one that claimed it, or the one resuming it after a
+// crash) is left to it; a dead process's lease expires and another process resumes the drop.
+func (g *Gateway) claimedDrop(ctx context.Context, name string) {
+	lease := "drop:" + name
+	ok, err := g.lease(ctx, lease)
+	if err != nil || !ok {
+		return
+	}
+	defer g.release(lease)
+	// Finished by its holder meanwhile: the sidecar left processing/ before the lease was freed.
+	if _, err := os.Stat(filepath.Join(g.o.OutboxDir, dropProcessing, name+".json")); err != nil {
+		return
+	}
+	_ = g.underLease(ctx, lease, func(ctx context.Context) error {
+		g.processDrop(ctx, name)
+		return nil
+	})
 }
 
 // processDrop sends the claimed drop name (its sidecar is in processing/).

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,6 +133,55 @@ func TestGateway_dropFolder(t *testing.T) {
 		}
 		if len(es) != 3 {
 			t.Errorf("outbox holds %d messages, want 3", len(es))
+		}
+	}, Migrations()...)
+}
+
+// Two gateways scanning one drop folder (and resuming each other's processing/) send each drop
+// once and refuse none: a drop being processed is left to its process (lease "drop:NAME").
+func TestGateway_twoGatewaysOneDropFolder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		p := newPeer(t)
+		out := filepath.Join(p.dir, "out")
+		if err := os.MkdirAll(out, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		const n = 24
+		for i := range n {
+			name := fmt.Sprintf("d%02d", i)
+			if err := os.WriteFile(filepath.Join(out, name+".xml"), cdaFixture(t, "n3-cr-biologie.xml", "TWO-"+name), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			side, _ := json.Marshal(map[string]any{"to": []string{bob}})
+			if err := os.WriteFile(filepath.Join(out, name+".json"), side, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 {
+			g, err := New(db, Options{Mailboxes: []Mailbox{{Address: appli, Conn: p.conn[appli]}},
+				OutboxDir: out, Poll: 20 * time.Millisecond, Lease: 6 * time.Second, Reidle: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runGateway(t, g)
+		}
+		waitFor(t, 90*time.Second, "every drop in sent/", func() bool {
+			st, _ := filepath.Glob(filepath.Join(out, dropSent, "*.status.json"))
+			return len(st) == n
+		})
+		if errs, _ := os.ReadDir(filepath.Join(out, dropError)); len(errs) != 0 {
+			t.Errorf("%d files in error/", len(errs))
+		}
+		bic := p.bobIMAP(t)
+		waitFor(t, 60*time.Second, "the mails at bob", func() bool { return len(folderMessages(t, bic, "INBOX")) >= n })
+		time.Sleep(time.Second)
+		ids := folderMessages(t, bic, "INBOX")
+		seen := map[string]bool{}
+		for _, id := range ids {
+			seen[id] = true
+		}
+		if len(ids) != n || len(seen) != n {
+			t.Errorf("bob received %d mails, %d Message-IDs, want %d", len(ids), len(seen), n)
 		}
 	}, Migrations()...)
 }
