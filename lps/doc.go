@@ -33,6 +33,10 @@
 //	st, err := imap.Select(ctx, "INBOX")
 //	uids, err := imap.Search(ctx, lps.Criteria{Unseen: true})
 //	n, err := imap.FetchBody(ctx, uids[0], w)
+//	err = imap.FetchBodies(ctx, uids, func(m *lps.FetchedMessage) error { _, err := io.Copy(w, m.Body); return err })
+//
+// FetchBodies asks many messages in one UID FETCH and hands each body to its function as it
+// arrives from the connection, in bounded memory: a full sync is not bound by round trips.
 //
 // Submission sends MAIL and RCPT as one group when the server offers PIPELINING (RFC 2920), DATA
 // after their replies (all or nothing), DSN parameters when it offers DSN (RFC 3461), and checks

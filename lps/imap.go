@@ -416,7 +416,10 @@ func (cl *IMAPClient) do(ctx context.Context, action, req string, retry bool, f 
 			return &IMAPError{Command: req, Err: local.err}
 		}
 		cl.markBroken()
-		if !retry || attempt >= 1 || ctx.Err() != nil {
+		if cerr := ctx.Err(); cerr != nil { // the cancellation broke the session: say so
+			return &IMAPError{Command: req, Err: fmt.Errorf("%w: %w: %w", ErrConnBroken, cerr, err)}
+		}
+		if !retry || attempt >= 1 {
 			return &IMAPError{Command: req, Err: fmt.Errorf("%w: %w", ErrConnBroken, err)}
 		}
 	}

@@ -245,6 +245,7 @@ func (cl *IMAPClient) FetchBody(ctx context.Context, uid uint32, w io.Writer) (i
 				k, err := io.Copy(w, io.LimitReader(body.Literal, cl.opts.maxBody()))
 				n += k
 				if err != nil {
+					_ = c.Close() // go-imap's reader stopped before the deferred Close reads the body again
 					return "", err
 				}
 			}

@@ -134,6 +134,7 @@ func TestPeers(t *testing.T) {
 	t.Run("NoReopenWithoutValidAuth", func(t *testing.T) { testNoReopenWithoutAuth(t, e) })
 	t.Run("WrongServerName", func(t *testing.T) { testWrongServerName(t, e) })
 	t.Run("Resync", func(t *testing.T) { testResync(t, e) })
+	t.Run("FetchBodies", func(t *testing.T) { testFetchBodies(t, e) })
 	t.Run("RevokedServer", func(t *testing.T) { testRevokedServer(t, e) }) // last: revokes the servers' certificate
 }
 

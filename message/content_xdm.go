@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	mathrand "math/rand/v2"
+	"strings"
 
 	"github.com/mssante/mssante/cda"
 	"github.com/mssante/mssante/pdfa"
@@ -40,6 +41,10 @@ func receivedDocument(pkg *xdm.Package, d *xdm.Document) ReceivedDocument {
 	r := ReceivedDocument{PatientID: firstNonEmpty(e.PatientID, pkg.Submission.PatientID), Path: d.Path,
 		Code: e.TypeCode.Code, DisplayName: e.TypeCode.Display, Title: e.Title, Level: cda.LevelUnknown.String()}
 	r.INS = e.INS.Matricule.String()
+	r.UniqueID = e.UniqueID
+	if !e.INS.Matricule.IsZero() {
+		r.PatientOID = string(e.INS.OID)
+	}
 	if r.INS == "" && e.PatientID == "" {
 		r.INS = pkg.Submission.INS.Matricule.String()
 	}
@@ -49,6 +54,8 @@ func receivedDocument(pkg *xdm.Package, d *xdm.Document) ReceivedDocument {
 		r.Title = firstNonEmpty(c.Title, r.Title)
 		r.Level = c.Level.String()
 		r.Qualified = c.Patient.Identity.Qualified() == nil
+		p := InfoFromCDA(c).Patient
+		r.PatientName = strings.TrimSpace(p.Name() + " " + p.FirstName)
 	}
 	return r
 }

@@ -74,6 +74,12 @@ type ReceivedDocument struct {
 	DisplayName string `json:"display_name"`
 	Level       string `json:"level"`
 	Title       string `json:"title"`
+	// PatientOID is the assigning authority of PatientID when it is an INS.
+	PatientOID string `json:"patient_oid,omitempty"`
+	// PatientName is the patient's name and first name in the CDA header.
+	PatientName string `json:"patient_name,omitempty"`
+	// UniqueID is the XDS uniqueId of the document in METADATA.XML.
+	UniqueID string `json:"unique_id,omitempty"`
 	// Qualified reports whether the CDA header carries a qualified INS (ECO.2.4.2).
 	Qualified bool   `json:"qualified_ins"`
 	Path      string `json:"path"`
@@ -102,6 +108,10 @@ type Report struct {
 	// Reason is the diagnostic as the server wrote it.
 	Reason            string `json:"reason,omitempty"`
 	OriginalMessageID string `json:"original_message_id,omitempty"`
+	// OriginalEnvelopeID is the ENVID the sender gave at MAIL FROM, as the DSN returns it in
+	// Original-Envelope-Id (RFC 3464 §2.2.1; the outbox sets it to the Message-ID). Empty for MDNs
+	// and bounces.
+	OriginalEnvelopeID string `json:"original_envelope_id,omitempty"`
 }
 
 // Failed reports whether the report says the mail did not reach its recipient.
@@ -509,13 +519,18 @@ func addressOf(v string) string {
 func parseDSN(data []byte) []Report {
 	blocks := readFieldBlocks(data)
 	var out []Report
+	envID := ""
 	for i, h := range blocks {
 		if i == 0 && !h.Has("Final-Recipient") {
-			continue // per-message fields
+			// Per-message fields (RFC 3464 §2.2). Original-Envelope-Id is kept as written:
+			// Postfix writes the ENVID as it decoded it from MAIL FROM's xtext.
+			envID = strings.TrimSpace(h.Get("Original-Envelope-Id"))
+			continue
 		}
 		out = append(out, Report{Kind: "dsn", Recipient: addressOf(firstNonEmpty(h.Get("Final-Recipient"), h.Get("Original-Recipient"))),
 			Action: strings.ToLower(strings.TrimSpace(h.Get("Action"))), Status: strings.TrimSpace(h.Get("Status")),
-			Reason: eightBitText(strings.TrimSpace(addressOfDiag(h.Get("Diagnostic-Code"))))})
+			Reason:             eightBitText(strings.TrimSpace(addressOfDiag(h.Get("Diagnostic-Code")))),
+			OriginalEnvelopeID: envID})
 	}
 	return out
 }

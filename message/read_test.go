@@ -84,6 +84,30 @@ func TestParse_dsn(t *testing.T) {
 	}
 }
 
+// ECO.2.3.1: a Postfix DSN (the shape Postfix 3.7 writes: per-message fields first, X-Postfix
+// fields, Original-Envelope-Id when MAIL FROM gave ENVID) gives the envelope id to each
+// recipient's report, for the outbox to match on (RFC 3464 §2.2.1); without ENVID it is empty.
+func TestParse_dsnOriginalEnvelopeID(t *testing.T) {
+	m := readFixture(t, "dsn-postfix-envid.eml")
+	if len(m.Reports) != 2 {
+		t.Fatalf("reports = %+v", m.Reports)
+	}
+	const envid = "3f9c2a7e41d0b6a8.outbox@medecin.mssante.fr"
+	for _, r := range m.Reports {
+		if r.Kind != "dsn" || r.OriginalEnvelopeID != envid || r.OriginalMessageID != envid {
+			t.Errorf("report %+v, want envelope id and original Message-ID %s", r, envid)
+		}
+	}
+	if r := m.Reports[0]; r.Action != "failed" || r.Status != "5.1.1" || !strings.Contains(r.Reason, "unknown user") {
+		t.Errorf("failed report = %+v", r)
+	}
+	for _, r := range readFixture(t, "dsn-failed.eml").Reports {
+		if r.OriginalEnvelopeID != "" {
+			t.Errorf("envelope id %q in a DSN without Original-Envelope-Id", r.OriginalEnvelopeID)
+		}
+	}
+}
+
 // Mon espace santé's "Message non distribué" is a bounce with its recipient and reason.
 func TestParse_mesBounce(t *testing.T) {
 	m := readFixture(t, "mes-bounce.eml")

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"time"
 
 	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/store"
 )
 
@@ -17,13 +17,16 @@ func init() {
 		usage:   "audit verify [--db URL] [--data-dir DIR]",
 		example: "mssante audit verify --data-dir ./data",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dataDir := dataDirFlag(fs)
-			db := dbFlag(fs)
+			conf := useConfig(fs, "data_dir", "db")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
-				trail, closeDB, err := openExistingAudit(ctx, dbURL(*db, *dataDir))
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				trail, closeDB, err := openExistingAudit(ctx, cfg)
 				if err != nil {
 					return err
 				}
@@ -45,8 +48,7 @@ func init() {
 		usage:   "audit export [--since TIME] [--db URL] [--data-dir DIR]",
 		example: "mssante audit export --since 2026-11-01 --data-dir ./data",
 		flags: func(fs *flag.FlagSet) runFunc {
-			dataDir := dataDirFlag(fs)
-			db := dbFlag(fs)
+			conf := useConfig(fs, "data_dir", "db")
 			since := fs.String("since", "", "only events at or after `TIME` (RFC 3339, or YYYY-MM-DD in local time)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
@@ -56,7 +58,11 @@ func init() {
 				if err != nil {
 					return usagef("--since: %v", err)
 				}
-				trail, closeDB, err := openExistingAudit(ctx, dbURL(*db, *dataDir))
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				trail, closeDB, err := openExistingAudit(ctx, cfg)
 				if err != nil {
 					return err
 				}
@@ -79,8 +85,7 @@ func init() {
 // the way the acceptance checks make several processes append to one database at the same time
 // (--count N appends N events, each in its own transaction).
 func auditAppend(fs *flag.FlagSet) runFunc {
-	dataDir := dataDirFlag(fs)
-	db := dbFlag(fs)
+	conf := useConfig(fs, "data_dir", "db")
 	action := fs.String("action", "", "`action` of the events: note, or one of the mail actions (connect, send, list…) (required)")
 	detail := fs.String("detail", "", "`text` recorded as the request of the events (redacted like every request)")
 	author := fs.String("author", "operator", "`author` recorded in the events")
@@ -97,7 +102,11 @@ func auditAppend(fs *flag.FlagSet) runFunc {
 		if *count < 1 {
 			return usagef("--count must be at least 1")
 		}
-		trail, closeDB, err := openAuditURL(ctx, dbURL(*db, *dataDir))
+		cfg, err := conf()
+		if err != nil {
+			return err
+		}
+		trail, closeDB, err := openAuditURL(ctx, string(cfg.DB), cfg.Audit.Retention)
 		if err != nil {
 			return err
 		}
@@ -136,43 +145,28 @@ func parseSince(s string) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02", s, time.Local)
 }
 
-// openAudit opens the audit trail of the database of dataDir (MSSANTE_DB when set) and prunes the
-// events past the retention period; it creates the trail when there is none.
-func openAudit(ctx context.Context, dataDir string) (*audit.Trail, func(), error) {
-	return openAuditURL(ctx, dbURL("", dataDir))
-}
-
 // openAuditURL opens the audit trail of the database at url, creating it when needed, and prunes
-// the events past the retention period (MSSANTE_AUDIT_RETENTION, a Go duration; six months by
-// default, ECO.4.1.1).
-func openAuditURL(ctx context.Context, url string) (*audit.Trail, func(), error) {
+// the events older than retention (audit.retention: six months by default, ECO.4.1.1).
+func openAuditURL(ctx context.Context, url string, retention time.Duration) (*audit.Trail, func(), error) {
 	db, err := store.Open(ctx, url, audit.Migrations...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pruned(ctx, db)
+	return pruned(ctx, db, retention)
 }
 
-// openExistingAudit is openAuditURL for the commands that read the trail: a database without a
-// trail (a mistyped --db or --data-dir) is an error, not an intact empty trail.
-func openExistingAudit(ctx context.Context, url string) (*audit.Trail, func(), error) {
-	db, err := openExisting(ctx, url, "audit", "audit trail", audit.Migrations...)
+// openExistingAudit opens the trail of the configured database for the commands that read it:
+// a database without a trail (a mistyped --db or --data-dir) is an error, not an intact empty
+// trail.
+func openExistingAudit(ctx context.Context, cfg *config.Config) (*audit.Trail, func(), error) {
+	db, err := openExisting(ctx, string(cfg.DB), "audit", "audit trail", audit.Migrations...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pruned(ctx, db)
+	return pruned(ctx, db, cfg.Audit.Retention)
 }
 
-func pruned(ctx context.Context, db *store.DB) (*audit.Trail, func(), error) {
-	retention := audit.DefaultRetention
-	if v := envOr("MSSANTE_AUDIT_RETENTION", ""); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("MSSANTE_AUDIT_RETENTION: %w", err)
-		}
-		retention = d
-	}
+func pruned(ctx context.Context, db *store.DB, retention time.Duration) (*audit.Trail, func(), error) {
 	trail := audit.New(db, nil)
 	if _, err := trail.Prune(ctx, retention); err != nil {
 		db.Close()

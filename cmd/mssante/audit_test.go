@@ -16,7 +16,7 @@ import (
 func TestAuditVerifyExport(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	trail, closeDB, err := openAudit(ctx, dir)
+	trail, closeDB, err := openAuditURL(ctx, store.DefaultURL(dir), audit.DefaultRetention)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/mssante/mssante/internal/config"
 )
@@ -20,12 +21,79 @@ import (
 //		…
 //
 // `mssante config show` prints the effective configuration and where each value came from.
+//
+// A command binds its keys once per flag set: the connection flags (declareConn), the state
+// flags (stateFlagsOf) and the command's own useConfig share one binding, so that the one
+// Config they see holds every flag given. Flag structs whose fields other code reads
+// (connFlags, stateFlags, serveFlags) are filled by onConfig once the flags are parsed, before
+// the command runs (run in main.go calls configured).
+
+// flagConfig is the configuration of one flag set: its binding, loaded once.
+type flagConfig struct {
+	b     *config.Binding
+	once  sync.Once
+	cfg   *config.Config
+	err   error
+	fills []func(*config.Config)
+}
+
+func (c *flagConfig) load() (*config.Config, error) {
+	c.once.Do(func() { c.cfg, c.err = loadConfig(c.b) })
+	return c.cfg, c.err
+}
+
+// flagConfigs are the bindings of the flag sets being declared or parsed (run forgets each one
+// once its command is parsed).
+var flagConfigs = struct {
+	sync.Mutex
+	m map[*flag.FlagSet]*flagConfig
+}{m: map[*flag.FlagSet]*flagConfig{}}
+
+func bindConfig(fs *flag.FlagSet, keys []string) *flagConfig {
+	flagConfigs.Lock()
+	defer flagConfigs.Unlock()
+	c := flagConfigs.m[fs]
+	if c == nil {
+		c = &flagConfig{b: config.Bind(fs, os.LookupEnv, keys...)}
+		flagConfigs.m[fs] = c
+	} else {
+		c.b.Add(keys...)
+	}
+	return c
+}
 
 // useConfig declares on fs the flags of keys (and --config) and returns the loader to call once
-// the flags are parsed. A configuration error is a usage error (exit 2).
+// the flags are parsed. A configuration error is a usage error (exit 2). Every call on one flag
+// set shares one binding and one Config.
 func useConfig(fs *flag.FlagSet, keys ...string) func() (*config.Config, error) {
-	b := config.Bind(fs, os.LookupEnv, keys...)
-	return func() (*config.Config, error) { return loadConfig(b) }
+	return bindConfig(fs, keys).load
+}
+
+// onConfig is useConfig for a flag struct: fill receives the effective Config once the flags
+// are parsed, before the command runs.
+func onConfig(fs *flag.FlagSet, fill func(*config.Config), keys ...string) {
+	c := bindConfig(fs, keys)
+	c.fills = append(c.fills, fill)
+}
+
+// configured runs the fills of fs's configuration once its flags are parsed and forgets fs;
+// with load false (--help, a flag error) it only forgets it.
+func configured(fs *flag.FlagSet, load bool) error {
+	flagConfigs.Lock()
+	c := flagConfigs.m[fs]
+	delete(flagConfigs.m, fs)
+	flagConfigs.Unlock()
+	if c == nil || !load || len(c.fills) == 0 {
+		return nil
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	for _, fill := range c.fills {
+		fill(cfg)
+	}
+	return nil
 }
 
 func loadConfig(b *config.Binding) (*config.Config, error) {

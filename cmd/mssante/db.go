@@ -8,32 +8,14 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/store"
 )
 
-// The database of the commands that keep state (audit trail, known patients): --db URL, else
-// MSSANTE_DB, else the SQLite file of the data directory. A URL's password is never printed: the
-// flag has no default to show in --help, and store redacts its errors.
-
-// dbFlag declares --db.
-func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", "", "database `URL`: sqlite:PATH or postgres://user@host:port/db?sslmode=verify-full "+
-		"(env MSSANTE_DB; default sqlite:<data-dir>/mssante.db)")
-}
-
-// dbURL is the database to open: the --db value, else MSSANTE_DB, else sqlite:<dataDir>/mssante.db.
-func dbURL(flagValue, dataDir string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	if v := envOr("MSSANTE_DB", ""); v != "" {
-		return v
-	}
-	if dataDir == "" {
-		dataDir = defaultDataDir()
-	}
-	return store.DefaultURL(dataDir)
-}
+// The database of the commands that keep state (audit trail, known patients, mail index,
+// outbox): the key db of internal/config, --db URL, else MSSANTE_DB, else the file's db, else
+// the SQLite file of the data directory. A URL's password is never printed: config.DatabaseURL
+// redacts it in --help and config show, and store redacts its errors.
 
 // errNoDatabase is returned by openExisting for a database the package never wrote to.
 var errNoDatabase = errors.New("not found")
@@ -65,20 +47,34 @@ func openExisting(ctx context.Context, url, pkg, what string, migrations ...stor
 	return db, nil
 }
 
-// stateFlags are --data-dir and --db of a command that keeps state.
-type stateFlags struct{ dataDir, db *string }
-
-func stateFlagsOf(fs *flag.FlagSet) *stateFlags {
-	return &stateFlags{dataDir: dataDirFlag(fs), db: dbFlag(fs)}
+// stateFlags are --data-dir and --db of a command that keeps state (and the keys it adds), with
+// the effective values once the flags are parsed.
+type stateFlags struct {
+	dataDir, db *string
+	cfg         *config.Config
 }
 
-// url is the database the flags name (dbURL).
-func (f *stateFlags) url() string { return dbURL(*f.db, *f.dataDir) }
+func stateFlagsOf(fs *flag.FlagSet, keys ...string) *stateFlags {
+	f := &stateFlags{}
+	onConfig(fs, func(cfg *config.Config) {
+		db := string(cfg.DB)
+		f.dataDir, f.db, f.cfg = &cfg.DataDir, &db, cfg
+	}, append([]string{"data_dir", "db"}, keys...)...)
+	return f
+}
 
-// dir is the data directory (the default one when --data-dir is empty).
-func (f *stateFlags) dir() string {
-	if *f.dataDir == "" {
-		return defaultDataDir()
+// url is the database to open.
+func (f *stateFlags) url() string { return *f.db }
+
+// dir is the data directory.
+func (f *stateFlags) dir() string { return *f.dataDir }
+
+// reword replaces the help of a configuration flag by one saying what it means for this
+// command, keeping the other layers it names ("(env …, config …)").
+func reword(fs *flag.FlagSet, name, usage string) {
+	f := fs.Lookup(name)
+	if i := strings.LastIndex(f.Usage, " (env "); i >= 0 {
+		usage += f.Usage[i:]
 	}
-	return *f.dataDir
+	f.Usage = usage
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mssante/mssante/autoconfig"
 	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/gateway"
 	"github.com/mssante/mssante/internal/mailbox"
@@ -88,13 +87,16 @@ func init() {
 		example: "mssante gateway key create --mailbox labo@hopital.mssante.fr --data-dir /var/lib/mssante",
 		flags: func(fs *flag.FlagSet) runFunc {
 			mailbox := fs.String("mailbox", "", "mailbox `address` the key gives access to")
-			dataDir := dataDirFlag(fs)
-			db := dbFlag(fs)
+			conf := useConfig(fs, "data_dir", "db")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 || *mailbox == "" || !strings.Contains(*mailbox, "@") {
 					return usagef("--mailbox ADDRESS is required")
 				}
-				d, err := store.Open(ctx, dbURL(*db, *dataDir), gateway.Migrations()...)
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
+				d, err := store.Open(ctx, string(cfg.DB), gateway.Migrations()...)
 				if err != nil {
 					return err
 				}
@@ -109,14 +111,16 @@ func init() {
 	})
 }
 
-// gatewayAccounts are the mailboxes to serve: the flags' account, else every [[account]].
+// gatewayAccounts are the mailboxes to serve: the flags' account (with its [[account]] table
+// when there is one), else every [[account]] table.
 func gatewayAccounts(f *gatewayFlags, cfg *config.Config) ([]config.Account, error) {
-	c := f.conn
-	if *c.account != "" {
-		a := config.Account{Address: *c.account, TokenFile: *c.tokenFile, Cert: *c.certFile, Key: *c.keyFile,
-			SMTP: deref(c.server), IMAP: *f.imap, AutoconfigURL: *c.autoconfigURL, ServerName: *c.serverName}
-		if t, ok := cfg.Account(*c.account); ok && a.Cert == "" && a.TokenFile == "" {
-			a = t
+	if cfg.Mail.Account != "" || len(cfg.Accounts) == 1 {
+		a := cfg.MailAccount()
+		if f.conn.server != nil && *f.conn.server != "" {
+			a.SMTP = *f.conn.server
+		}
+		if *f.imap != "" {
+			a.IMAP = *f.imap
 		}
 		return []config.Account{a}, nil
 	}
@@ -126,26 +130,13 @@ func gatewayAccounts(f *gatewayFlags, cfg *config.Config) ([]config.Account, err
 	return cfg.Accounts, nil
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // connector builds the mailbox options of one account: credentials, servers (flags, table or
 // autoconfig), TLS policy and the audit trail of the database.
 func (f *gatewayFlags) connector(ctx context.Context, env *cmdEnv, a config.Account) (*gateway.AccountConnector, func(), error) {
 	c := *f.conn
-	c.account, c.tokenFile, c.certFile, c.keyFile = &a.Address, &a.TokenFile, &a.Cert, &a.Key
-	if a.AutoconfigURL != "" {
-		c.autoconfigURL = &a.AutoconfigURL
-	}
-	if a.ServerName != "" {
-		c.serverName = &a.ServerName
-	}
 	none := ""
 	c.server = &none
+	c.useAccount(a)
 	creds, author, err := c.credentials()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", a.Address, err)
@@ -165,13 +156,10 @@ func (f *gatewayFlags) connector(ctx context.Context, env *cmdEnv, a config.Acco
 			return nil, nil, usagef("%s: --%s: %v", a.Address, s.flag, err)
 		}
 	}
-	if a.Family != "" {
-		o.Family = autoconfig.Family(a.Family)
-	}
 	if o.Policy, err = c.policy(env.stderr); err != nil {
 		return nil, nil, err
 	}
-	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
+	trail, closeDB, err := openAuditURL(ctx, *c.db, c.cfg.Audit.Retention)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +183,7 @@ func runGateway(ctx context.Context, env *cmdEnv, f *gatewayFlags, cfg *config.C
 		return err
 	}
 	defer ln.Close()
-	db, err := store.Open(ctx, dbURL(*f.conn.db, *f.conn.dataDir), gateway.Migrations()...)
+	db, err := store.Open(ctx, *f.conn.db, gateway.Migrations()...)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/serverapi"
 )
 
@@ -49,13 +49,13 @@ func init() {
 		usage:   "login --server URL [--national-id ID [--channel MOBILE|CARD]] [--mailbox ADDR]… [--runtime-dir DIR] [--ca-file PEM]",
 		example: "mssante login --server https://lps.example.fr --national-id 899700000018 --channel MOBILE",
 		flags: func(fs *flag.FlagSet) runFunc {
-			c := &loginFlags{
-				server:     fs.String("server", envOr("MSSANTE_SERVER", ""), "intermediate LPS server `URL` (env MSSANTE_SERVER)"),
-				nationalID: fs.String("national-id", envOr("MSSANTE_NATIONAL_ID", ""), "national `id` (IDNPS, \"8\"+RPPS) to authenticate by CIBA; without it, log in in a browser with a user code"),
-				channel:    fs.String("channel", "MOBILE", "where PSC asks for approval: MOBILE (e-CPS app) or CARD (CPS card)"),
-				runtimeDir: fs.String("runtime-dir", defaultRuntimeDir(), "`directory` of the token links (default $XDG_RUNTIME_DIR/mssante)"),
-				caFile:     fs.String("ca-file", envOr("MSSANTE_SERVER_CA", ""), "PEM `file` of the CA that signed the server certificate (default: system roots)"),
-			}
+			c := &loginFlags{}
+			onConfig(fs, func(cfg *config.Config) {
+				l := &cfg.Login
+				c.server, c.nationalID, c.channel, c.runtimeDir, c.caFile = &l.Server, &l.NationalID, &l.Channel, &l.RuntimeDir, &l.ServerCA
+			}, "login.server", "login.national_id", "login.channel", "login.runtime_dir", "login.server_ca")
+			reword(fs, "national-id", "national `id` (IDNPS, \"8\"+RPPS) to authenticate by CIBA; without it, log in in a browser with a user code")
+			reword(fs, "ca-file", "PEM `file` of the CA that signed the server certificate (default: system roots)")
 			fs.Var(&c.mailboxes, "mailbox", "publish the token of this mailbox only (repeatable; default all the session's mailboxes)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
@@ -73,14 +73,6 @@ func init() {
 type loginFlags struct {
 	server, nationalID, channel, runtimeDir, caFile *string
 	mailboxes                                       stringList
-}
-
-// defaultRuntimeDir is $XDG_RUNTIME_DIR/mssante (a per-user tmpfs), else <tmp>/mssante-<uid>.
-func defaultRuntimeDir() string {
-	if v := os.Getenv("XDG_RUNTIME_DIR"); v != "" {
-		return filepath.Join(v, "mssante")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("mssante-%d", os.Getuid()))
 }
 
 // loginLine is one JSON line of the agent on stdout.

@@ -16,7 +16,9 @@ import (
 // SQLite file). The offline commands refuse a database sync never wrote to.
 type mailDB struct{ *stateFlags }
 
-func declareMailDB(fs *flag.FlagSet) *mailDB { return &mailDB{stateFlagsOf(fs)} }
+func declareMailDB(fs *flag.FlagSet, keys ...string) *mailDB {
+	return &mailDB{stateFlagsOf(fs, keys...)}
+}
 
 func (f *mailDB) open(ctx context.Context) (*mailstore.Store, func(), error) {
 	db, err := openExisting(ctx, f.url(), mailstore.Package, "mail index (run mssante sync first)", mailstore.Migrations()...)
@@ -126,15 +128,16 @@ func init() {
 		usage:   "mail show --account ADDR (--uid N [--folder F] | --message-id ID) [--db URL] [--data-dir DIR]",
 		example: "mssante mail show --account dr.martin@test.mssante.fr --uid 42 --folder INBOX",
 		flags: func(fs *flag.FlagSet) runFunc {
-			account := fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "mailbox `address` (env MSSANTE_ACCOUNT)")
+			dbf := declareMailDB(fs, "mail.account")
 			uid := fs.Uint("uid", 0, "`UID` of the message in --folder")
 			folder := fs.String("folder", "INBOX", "`folder` of --uid")
 			msgID := fs.String("message-id", "", "Message-ID of the message (with or without <>)")
-			dbf := declareMailDB(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
+				acct := dbf.cfg.MailAccount()
+				account := &acct.Address
 				if *account == "" || (*uid == 0) == (*msgID == "") {
 					return usagef("--account and one of --uid or --message-id are required")
 				}

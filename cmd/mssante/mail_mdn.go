@@ -23,13 +23,14 @@ func init() {
 		usage:   "mail settings --account ADDR [--mdn never|ask|always] [--db URL] [--data-dir DIR]",
 		example: "mssante mail settings --account dr.martin@test.mssante.fr --mdn always",
 		flags: func(fs *flag.FlagSet) runFunc {
-			account := fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "mailbox `address` (env MSSANTE_ACCOUNT)")
 			mdn := fs.String("mdn", "", "read receipts asked by received mail: never, ask (each time; the default) or always (`policy`)")
-			sf := stateFlagsOf(fs)
+			sf := stateFlagsOf(fs, "mail.account")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
+				acct := sf.cfg.MailAccount()
+				account := &acct.Address
 				if err := checkAccount(*account); err != nil {
 					return err
 				}
@@ -90,7 +91,7 @@ func init() {
 }
 
 func runMailDisplayed(ctx context.Context, env *cmdEnv, c *connFlags, folder string, uid uint32, answer mailbox.MDNAnswer) error {
-	url := dbURL(*c.db, *c.dataDir)
+	url := *c.db
 	db, err := openExisting(ctx, url, mailstore.Package, "mail index (run mssante sync first)", append(mailstore.Migrations(), outbox.Migrations...)...)
 	if err != nil {
 		return err

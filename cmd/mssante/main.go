@@ -105,6 +105,9 @@ func run(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.SetOutput(io.Discard)
 	runner := c.flags(fs)
 	positional, err := parseInterleaved(fs, rest)
+	if cerr := configured(fs, err == nil); err == nil {
+		err = cerr // the configuration, once every flag is known
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		printUsage(env.stdout, c, fs)
 		return 0
@@ -221,6 +224,9 @@ func flagDefaults(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fs.VisitAll(func(f *flag.Flag) {
 		value, usage := flag.UnquoteUsage(f)
+		if n, ok := f.Value.(interface{ ArgName() string }); ok && value == "value" {
+			value = n.ArgName() // a configuration flag: "duration", "string" as flag.Duration would say
+		}
 		b.WriteString("  --" + f.Name)
 		if value != "" {
 			b.WriteString(" " + value)

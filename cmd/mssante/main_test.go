@@ -124,10 +124,10 @@ func TestHelp_flagsSpelledAsUsage(t *testing.T) {
 		}
 	}
 	out, _, _ := runMain(t, "serve", "--help")
-	if !strings.Contains(out, "  --idle-timeout duration\n        end a session unused this long (default 30m0s)\n") {
+	if !strings.Contains(out, "  --idle-timeout duration\n        end a session unused this long (env MSSANTE_IDLE_TIMEOUT, config server.idle_timeout) (default 30m0s)\n") {
 		t.Errorf("serve --help:\n%s", out)
 	}
-	if !strings.Contains(out, "  --psc-discovery-url URL\n        PSC discovery URL (default issuer + /.well-known/wallet-openid-configuration)\n") {
+	if !strings.Contains(out, "  --psc-discovery-url URL\n        PSC discovery URL (default issuer + /.well-known/wallet-openid-configuration) (env MSSANTE_PSC_DISCOVERY_URL, config psc.discovery_url)\n") {
 		t.Errorf("serve --help repeats or loses a default the text states:\n%s", out)
 	}
 }

@@ -47,7 +47,7 @@ func init() {
 				if err := checkAccount(*c.account); err != nil {
 					return err
 				}
-				return runOutboxAdd(ctx, env, *c.account, dbURL(*c.db, *c.dataDir), args, *dsn)
+				return runOutboxAdd(ctx, env, *c.account, *c.db, args, *dsn)
 			}
 		},
 	})
@@ -78,8 +78,8 @@ func init() {
 		usage:   "outbox status [--account ADDR] [--state STATE] [--timeline] [--db URL] [--data-dir DIR] (delivered, read, bounced come from the reports mssante sync brought into the same database)",
 		example: "mssante outbox status --account dr.martin@test.mssante.fr --state failed --timeline",
 		flags: func(fs *flag.FlagSet) runFunc {
-			account := fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "only the messages of this mailbox `address`")
-			sf := stateFlagsOf(fs)
+			sf := stateFlagsOf(fs, "mail.account")
+			reword(fs, "account", "only the messages of this mailbox `address`")
 			state := fs.String("state", "", "only the messages in this `state`")
 			timeline := fs.Bool("timeline", false, "add each message's state changes")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
@@ -87,7 +87,7 @@ func init() {
 					return usagef("no argument expected")
 				}
 				var f outbox.Filter
-				f.Account = *account
+				f.Account = sf.cfg.Mail.Account
 				if *state != "" {
 					switch s := outbox.State(*state); s {
 					case outbox.Queued, outbox.Sending, outbox.Sent, outbox.Delivered, outbox.Read, outbox.Bounced, outbox.Failed:
@@ -259,8 +259,8 @@ func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, wor
 	if o.Policy, err = c.policy(env.stderr); err != nil {
 		return err
 	}
-	url := dbURL(*c.db, *c.dataDir)
-	trail, closeAudit, err := openAuditURL(ctx, url)
+	url := *c.db
+	trail, closeAudit, err := openAuditURL(ctx, url, c.cfg.Audit.Retention)
 	if err != nil {
 		return err
 	}

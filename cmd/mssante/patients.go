@@ -245,12 +245,11 @@ type addressJSON struct {
 }
 
 func patientsAddress(fs *flag.FlagSet) runFunc {
-	dir := stateFlagsOf(fs)
+	dir := stateFlagsOf(fs, "patient_domain")
 	matricule := fs.String("ins", "", "INS `matricule` of the patient (or the NIR typed, with --derogation)")
 	oid := fs.String("oid", "", "`OID` when several known patients share the matricule")
 	idFlag := fs.String("id", "", "`id` of a known patient")
 	derogation := fs.Bool("derogation", false, "use the temporary derogation of ECO.2.2.6 for an identity that is not qualified")
-	domain := fs.String("patient-domain", "", "patient mail `domain` (default $MSSANTE_PATIENT_DOMAIN, else "+ins.DefaultPatientDomain+")")
 	return func(ctx context.Context, env *cmdEnv, args []string) error {
 		if len(args) > 0 {
 			return usagef("unexpected argument %q", args[0])
@@ -258,9 +257,7 @@ func patientsAddress(fs *flag.FlagSet) runFunc {
 		if (*matricule == "") == (*idFlag == "") {
 			return usagef("exactly one of --ins and --id is required")
 		}
-		if *domain == "" {
-			*domain = envOr("MSSANTE_PATIENT_DOMAIN", "")
-		}
+		domain := &dir.cfg.PatientDomain
 		return withPatients(ctx, env, dir, func(st *patients.Store) error {
 			p, found, err := findPatient(ctx, st, *idFlag, *matricule, *oid)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/sandbox"
 )
 
@@ -21,10 +22,13 @@ import (
 // `sandbox env` says where things are (JSON); `sandbox token` gets a TEST access token from the
 // running sandbox's PSC emulator.
 
-// sandboxDirFlag declares --data-dir with the sandbox default $XDG_DATA_HOME/mssante/sandbox.
+// sandboxDirFlag declares --data-dir of the sandbox commands: the key sandbox.dir
+// (MSSANTE_SANDBOX_DIR, config sandbox.dir; default <data_dir>/sandbox). The value is there
+// once the flags are parsed.
 func sandboxDirFlag(fs *flag.FlagSet) *string {
-	return fs.String("data-dir", envOr("MSSANTE_SANDBOX_DIR", filepath.Join(defaultDataDir(), "sandbox")),
-		"sandbox `directory` (env MSSANTE_SANDBOX_DIR; default $XDG_DATA_HOME/mssante/sandbox)")
+	dir := new(string)
+	onConfig(fs, func(cfg *config.Config) { *dir = cfg.Sandbox.Dir }, "sandbox.dir")
+	return dir
 }
 
 func init() {

@@ -10,10 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/psc"
 	"github.com/mssante/mssante/internal/sandbox"
 	"github.com/mssante/mssante/internal/server"
@@ -33,32 +33,17 @@ func init() {
 		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := &serveFlags{
-				listen:    fs.String("listen", envOr("MSSANTE_LISTEN", "127.0.0.1:8080"), "`address` to listen on (env MSSANTE_LISTEN); plain HTTP only on a loopback address"),
-				tlsCert:   fs.String("tls-cert", envOr("MSSANTE_TLS_CERT", ""), "TLS certificate chain `file` (PEM); enables HTTPS and Secure cookies"),
-				tlsKey:    fs.String("tls-key", envOr("MSSANTE_TLS_KEY", ""), "TLS private key `file` (PEM) of --tls-cert"),
-				publicURL: fs.String("public-url", envOr("MSSANTE_PUBLIC_URL", ""), "external base `URL` (behind a proxy); default from --listen"),
-				sandbox:   fs.Bool("sandbox", false, "start the offline MSSanté world in the process (operator, test PKI, autoconfig, PSC emulator) and log in against it"),
+				sandbox: fs.Bool("sandbox", false, "start the offline MSSanté world in the process (operator, test PKI, autoconfig, PSC emulator) and log in against it"),
 				sandboxPorts: fs.String("sandbox-ports", "default", "`ports` of the sandbox world: default (those of `mssante sandbox`: IMAP "+portOf(sandbox.DefaultIMAPAddr)+
 					", SMTP "+portOf(sandbox.DefaultSMTPAddr)+", HTTPS "+portOf(sandbox.DefaultHTTPSAddr)+", HTTP "+portOf(sandbox.DefaultHTTPAddr)+
 					", PSC "+portOf(sandbox.DefaultPSCAddr)+", or those of its last start) or random"),
-				sandboxDir: fs.String("sandbox-dir", envOr("MSSANTE_SANDBOX_DIR", ""), "`directory` of the sandbox world, the one `mssante sandbox` uses (env MSSANTE_SANDBOX_DIR; default <data-dir>/sandbox)"),
-				preset:     fs.String("psc", envOr("MSSANTE_PSC", "bas"), "PSC `environment`: production or bas (sandbox)"),
-				issuer:     fs.String("psc-issuer", envOr("MSSANTE_PSC_ISSUER", ""), "PSC issuer `URL` (overrides --psc)"),
-				discovery:  fs.String("psc-discovery-url", envOr("MSSANTE_PSC_DISCOVERY_URL", ""), "PSC discovery `URL` (default issuer + /.well-known/wallet-openid-configuration)"),
-				clientID:   fs.String("psc-client-id", envOr("MSSANTE_PSC_CLIENT_ID", ""), "client `id` registered at PSC"),
-				secretFile: fs.String("psc-client-secret-file", envOr("MSSANTE_PSC_CLIENT_SECRET_FILE", ""), "`file` holding the PSC client secret (never on the command line)"),
-				clientCert: fs.String("psc-client-cert", envOr("MSSANTE_PSC_CLIENT_CERT", ""), "client certificate `file` (PEM) for mutual TLS at PSC, instead of a secret"),
-				clientKey:  fs.String("psc-client-key", envOr("MSSANTE_PSC_CLIENT_KEY", ""), "private key `file` (PEM) of --psc-client-cert"),
-				scopes:     fs.String("psc-scopes", envOr("MSSANTE_PSC_SCOPES", ""), "`scopes` asked at login, space-separated (default \"openid scope_all\"; with --psc-issuer: openid, plus scope_all and offline_access when the provider lists them)"),
-				anyACR:     fs.Bool("psc-any-acr", false, "accept a login whatever acr the provider reports (test providers that ignore acr_values=eidas1; refused with --psc production)"),
-				nidClaim:   fs.String("psc-national-id-claim", envOr("MSSANTE_PSC_NATIONAL_ID_CLAIM", "SubjectNameID"), "userinfo `claim` of the national id (absent: preferred_username, then sub)"),
-				idle:       fs.Duration("idle-timeout", 30*time.Minute, "end a session unused this long"),
-				maxLife:    fs.Duration("max-session", 12*time.Hour, "end a session this long after login"),
-				logLevel:   fs.String("log-level", envOr("MSSANTE_LOG_LEVEL", "info"), "`level` of the JSON logs on stderr: debug, info, warn, error"),
-				dataDir:    dataDirFlag(fs),
-				db:         dbFlag(fs),
+				// --sandbox-dir is serve's name of sandbox.dir, whose flag is the sandbox commands' --data-dir.
+				sandboxDir: fs.String("sandbox-dir", "", "`directory` of the sandbox world, the one `mssante sandbox` uses (env MSSANTE_SANDBOX_DIR, config sandbox.dir; default <data-dir>/sandbox)"),
 			}
-			fs.Var(&c.mailboxClaims, "psc-mailbox-claim", "userinfo `claim` (a string or a list) giving the professional's mailboxes (repeatable; default email and mailboxes)")
+			onConfig(fs, c.fill, serveKeys...)
+			reword(fs, "listen", "`address` to listen on; plain HTTP only on a loopback address")
+			reword(fs, "psc-scopes", "`scopes` asked at login, space-separated (default \"openid scope_all\"; with --psc-issuer: openid, plus scope_all and offline_access when the provider lists them)")
+			reword(fs, "psc-any-acr", "accept a login whatever acr the provider reports (test providers that ignore acr_values=eidas1; refused with --psc production)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("serve takes no arguments")
@@ -69,6 +54,8 @@ func init() {
 	})
 }
 
+// serveFlags are the flags of serve; those of internal/config (server.*, psc.*, data_dir, db)
+// point into the effective configuration once the flags are parsed.
 type serveFlags struct {
 	listen, tlsCert, tlsKey, publicURL              *string
 	sandbox                                         *bool
@@ -81,6 +68,27 @@ type serveFlags struct {
 	idle, maxLife                                   *time.Duration
 	logLevel, dataDir                               *string
 	db                                              *string
+	cfg                                             *config.Config
+}
+
+// serveKeys are the configuration keys of serve.
+var serveKeys = []string{"server.listen", "server.tls_cert", "server.tls_key", "server.public_url", "server.log_level",
+	"server.idle_timeout", "server.max_session", "psc.env", "psc.issuer", "psc.discovery_url", "psc.client_id",
+	"psc.client_secret_file", "psc.client_cert", "psc.client_key", "psc.scopes", "psc.national_id_claim",
+	"psc.mailbox_claims", "psc.any_acr", "data_dir", "db"}
+
+func (c *serveFlags) fill(cfg *config.Config) {
+	s, p := &cfg.Server, &cfg.PSC
+	c.listen, c.tlsCert, c.tlsKey, c.publicURL, c.logLevel = &s.Listen, &s.TLSCert, &s.TLSKey, &s.PublicURL, &s.LogLevel
+	c.idle, c.maxLife = &s.IdleTimeout, &s.MaxSession
+	c.preset, c.issuer, c.discovery, c.clientID, c.secretFile = &p.Env, &p.Issuer, &p.DiscoveryURL, &p.ClientID, &p.ClientSecretFile
+	c.clientCert, c.clientKey, c.scopes, c.nidClaim, c.anyACR = &p.ClientCert, &p.ClientKey, &p.Scopes, &p.NationalIDClaim, &p.AnyACR
+	c.mailboxClaims = p.MailboxClaims
+	db := string(cfg.DB)
+	c.dataDir, c.db, c.cfg = &cfg.DataDir, &db, cfg
+	if *c.sandboxDir == "" {
+		c.sandboxDir = &cfg.Sandbox.Dir // MSSANTE_SANDBOX_DIR, the file, else <data-dir>/sandbox
+	}
 }
 
 // serveReady is the JSON line written on stdout once the server listens.
@@ -141,7 +149,7 @@ func runServe(ctx context.Context, env *cmdEnv, c *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
+	trail, closeDB, err := openAuditURL(ctx, *c.db, c.cfg.Audit.Retention)
 	if err != nil {
 		return err
 	}
@@ -227,11 +235,7 @@ func pscConfig(ctx context.Context, c *serveFlags, base string, log *slog.Logger
 	if *c.sandbox {
 		// The world of `mssante sandbox` (same directory, same default ports): one world, and its
 		// lock tells a second start where the running one is.
-		dir := *c.sandboxDir
-		if dir == "" {
-			dir = filepath.Join(*c.dataDir, "sandbox")
-		}
-		opts := sandbox.Options{DataDir: dir, Logger: log.With("component", "sandbox")}
+		opts := sandbox.Options{DataDir: *c.sandboxDir, Logger: log.With("component", "sandbox")}
 		switch *c.sandboxPorts {
 		case "default":
 		case "random":

@@ -52,7 +52,7 @@ func init() {
 func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, maildir string) error {
 	// The mail index and the known patients (which give each received document its patient)
 	// share the main database.
-	db, err := store.Open(ctx, dbURL(*c.db, *c.dataDir), append(mailstore.Migrations(), patients.Migrations...)...)
+	db, err := store.Open(ctx, *c.db, append(mailstore.Migrations(), patients.Migrations...)...)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/autoconfig"
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/trust"
@@ -22,14 +23,18 @@ import (
 // certificate and key), the servers (autoconfig or explicit), the trust policy. The work is done
 // by internal/mailbox; this file turns flags into mailbox.Options and prints the results.
 
-// connFlags are the flags of a command that talks to the operator.
+// connFlags are the flags of a command that talks to the operator. The account, credential,
+// server name, trust and state flags come from internal/config (flag > MSSANTE_… > config.toml
+// > default): once the flags are parsed, the fields hold the effective values, the account's
+// credentials and servers taken from its [[account]] table unless a flag, the environment or
+// the [mail] table sets them. --smtp/--imap and --timeout are the command's own.
 type connFlags struct {
 	account       *string
 	tokenFile     *string
 	certFile      *string
 	keyFile       *string
 	autoconfigURL *string
-	server        *string // --smtp or --imap
+	server        *string // --smtp or --imap, else the [[account]] table's
 	serverFlag    string
 	trustRoots    stringList
 	profile       *string
@@ -37,27 +42,54 @@ type connFlags struct {
 	db            *string
 	timeout       *time.Duration
 	serverName    *string
+	family        string // the [[account]] table's, "" when none
+
+	cfg *config.Config // the effective configuration, once parsed
 }
+
+// connKeys are the configuration keys of the connection flags.
+var connKeys = []string{"mail.account", "mail.token_file", "mail.cert", "mail.key", "mail.server_name",
+	"autoconfig_url", "trust.profile", "trust.roots", "data_dir", "db"}
 
 func declareConn(fs *flag.FlagSet, serverFlag string) *connFlags {
 	c := &connFlags{
-		account:       fs.String("account", envOr("MSSANTE_ACCOUNT", ""), "mailbox `address` (env MSSANTE_ACCOUNT)"),
-		tokenFile:     fs.String("token-file", envOr("MSSANTE_TOKEN_FILE", ""), "`file` holding the Pro Santé Connect access token, read at each authentication (XOAUTH2)"),
-		certFile:      fs.String("cert", envOr("MSSANTE_CERT", ""), "ORG AUTH_CLI client certificate `file` (PEM), applicative mailboxes"),
-		keyFile:       fs.String("key", envOr("MSSANTE_KEY", ""), "private key `file` of --cert (PEM)"),
-		autoconfigURL: fs.String("autoconfig-url", envOr("MSSANTE_AUTOCONFIG_URL", ""), "autoconfig base `URL` (default https://autoconfig.<domain>)"),
-		profile:       fs.String("profile", envOr("MSSANTE_PROFILE", "production"), "IGC Santé `profile`: production or test"),
-		dataDir:       dataDirFlag(fs),
-		db:            dbFlag(fs),
-		timeout:       fs.Duration("timeout", 2*time.Minute, "give up the whole operation after `duration`"),
-		serverName:    fs.String("server-name", envOr("MSSANTE_SERVER_NAME", ""), "`name` the server certificate must carry (default: the server's host; for a server reached by IP address)"),
-		serverFlag:    serverFlag,
+		timeout:    fs.Duration("timeout", 2*time.Minute, "give up the whole operation after `duration`"),
+		serverFlag: serverFlag,
 	}
-	fs.Var(&c.trustRoots, "trust-root", "PEM `file` of a root that REPLACES the IGC Santé anchors (test environments; repeatable; logged as a relaxation)")
 	if serverFlag != "" {
 		c.server = fs.String(serverFlag, "", "server `HOST:PORT` (instead of autoconfig)")
 	}
+	onConfig(fs, c.fill, connKeys...)
 	return c
+}
+
+// fill takes the effective configuration once the flags are parsed.
+func (c *connFlags) fill(cfg *config.Config) {
+	c.cfg = cfg
+	db := string(cfg.DB)
+	c.profile, c.dataDir, c.db, c.trustRoots = &cfg.Trust.Profile, &cfg.DataDir, &db, cfg.Trust.Roots
+	c.useAccount(cfg.MailAccount())
+}
+
+// useAccount takes the address, credentials and servers of a: the account of the flags, or
+// the one autoconfig names by its argument (forAccount).
+func (c *connFlags) useAccount(a config.Account) {
+	c.account, c.tokenFile, c.certFile, c.keyFile = &a.Address, &a.TokenFile, &a.Cert, &a.Key
+	c.autoconfigURL, c.serverName, c.family = &a.AutoconfigURL, &a.ServerName, a.Family
+	if c.server != nil && *c.server == "" {
+		if c.serverFlag == "smtp" {
+			c.server = &a.SMTP
+		} else {
+			c.server = &a.IMAP
+		}
+	}
+}
+
+// forAccount makes address the account, with its [[account]] table when there is one.
+func (c *connFlags) forAccount(address string) {
+	cfg := *c.cfg
+	cfg.Mail.Account = address
+	c.useAccount(cfg.MailAccount())
 }
 
 // credentials reads --token-file or --cert/--key. The token file is read at each authentication
@@ -99,47 +131,13 @@ func (c *connFlags) checkAccount() error {
 	return nil
 }
 
-// policy builds the TLS policy: IGC Santé anchors of the profile from <data-dir>/trust, or the
-// --trust-root certificates (a relaxation, logged), revocation with the CRL cache in <data-dir>/crl.
+// policy builds the TLS policy of the flags (trustPolicy): IGC Santé anchors of the profile
+// from <data-dir>/trust, or the --trust-root certificates (a relaxation, logged), revocation
+// with the CRL cache in <data-dir>/crl, refreshed as trust.crl_refresh says.
 func (c *connFlags) policy(stderr io.Writer) (*trust.Policy, error) {
-	profile, err := trust.ParseProfile(*c.profile)
-	if err != nil {
-		return nil, usagef("--profile: %v", err)
-	}
-	refresh, err := crlRefresh()
-	if err != nil {
-		return nil, err
-	}
-	o := trust.Options{Profile: profile, AnchorsDir: filepath.Join(*c.dataDir, "trust"),
-		CRLCacheDir: filepath.Join(*c.dataDir, "crl"), CRLRefresh: refresh,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	for _, f := range c.trustRoots {
-		certs, err := trust.ReadCertificates(f)
-		if err != nil {
-			return nil, fmt.Errorf("--trust-root %s: %w", f, err)
-		}
-		o.ExtraRoots = append(o.ExtraRoots, certs...)
-	}
-	if err := os.MkdirAll(o.CRLCacheDir, 0o700); err != nil {
-		return nil, err
-	}
-	return trust.New(o)
-}
-
-// crlRefresh is how long a cached CRL is used without a download (MSSANTE_CRL_REFRESH, a Go
-// duration). A command is short-lived: by default it downloads the CRLs at each run and uses the
-// cached ones only when the download fails, until their nextUpdate (ECO.1.1.7), so that a
-// certificate revoked since the last run is refused at once.
-func crlRefresh() (time.Duration, error) {
-	v := envOr("MSSANTE_CRL_REFRESH", "")
-	if v == "" || v == "0" {
-		return -1, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("MSSANTE_CRL_REFRESH: %q is not a duration ≥ 0", v)
-	}
-	return d, nil
+	cfg := *c.cfg
+	cfg.DataDir, cfg.Trust.Profile, cfg.Trust.Roots = *c.dataDir, *c.profile, c.trustRoots
+	return trustPolicy(&cfg, stderr)
 }
 
 // deadline bounds the whole command by --timeout (a silent server must not hang the CLI).
@@ -153,7 +151,7 @@ func (c *connFlags) deadline(ctx context.Context) (context.Context, context.Canc
 // options are the mailbox options of the flags, with the given credentials (watch brings its own).
 func (c *connFlags) options(env *cmdEnv, creds mailbox.Credentials, author string) (mailbox.Options, error) {
 	o := mailbox.Options{Address: *c.account, Credentials: creds, Author: author,
-		AutoconfigURL: *c.autoconfigURL, ServerName: *c.serverName,
+		AutoconfigURL: *c.autoconfigURL, ServerName: *c.serverName, Family: autoconfig.Family(c.family),
 		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if c.server != nil && *c.server != "" {
 		ep, err := lps.ParseEndpoint(*c.server)
@@ -189,7 +187,7 @@ func (c *connFlags) openWith(ctx context.Context, env *cmdEnv, o mailbox.Options
 	if err != nil {
 		return nil, nil, err
 	}
-	trail, closeDB, err := openAuditURL(ctx, dbURL(*c.db, *c.dataDir))
+	trail, closeDB, err := openAuditURL(ctx, *c.db, c.cfg.Audit.Retention)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -273,7 +271,7 @@ func init() {
 				if len(args) != 1 {
 					return usagef("one address expected")
 				}
-				*c.account = args[0]
+				c.forAccount(args[0])
 				return runAutoconfig(ctx, env, c, *family, *test)
 			}
 		},
@@ -401,6 +399,9 @@ type autoconfigResult struct {
 func runAutoconfig(ctx context.Context, env *cmdEnv, c *connFlags, family string, test bool) error {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
+	if family == "" {
+		family = c.family
+	}
 	if family == "" {
 		family = "personal"
 		if *c.certFile != "" {

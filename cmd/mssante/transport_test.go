@@ -74,6 +74,26 @@ func TestTransport_sendListFetch(t *testing.T) {
 		t.Fatalf("list (cert) = %+v", lines)
 	}
 
+	// The same mailbox from an [[account]] table of the configuration file: its certificate and
+	// key apply; --imap overrides the table's server (a closed port here, used without --imap).
+	acctFile := writeConfigFile(t, fmt.Sprintf("[[account]]\naddress = %q\ncert = %q\nkey = %q\nimap = \"127.0.0.1:1\"\n",
+		appli, certFile, keyFile))
+	out, errOut, code = runMain(t, append([]string{"list", "--config", acctFile, "--account", appli, "--imap", st.IMAP}, common...)...)
+	if code != 0 || len(parseLines(t, out)) != 1 {
+		t.Errorf("list with the [[account]] table: code %d, stderr %s, stdout %s", code, errOut, out)
+	}
+	_, errOut, code = runMain(t, append([]string{"list", "--config", acctFile, "--account", appli}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("list with the table's server: code %d, stderr %s", code, errOut)
+	}
+	// A credential flag replaces the table's: a token file for an applicative mailbox is refused
+	// by the server, not the table's certificate used.
+	_, errOut, code = runMain(t, append([]string{"list", "--config", acctFile, "--account", appli, "--imap", st.IMAP,
+		"--token-file", bobToken}, common...)...)
+	if code == 0 {
+		t.Errorf("list with --token-file over the table's certificate: code 0, stderr %s", errOut)
+	}
+
 	bobArgs := append([]string{"--account", bob, "--token-file", bobToken, "--imap", st.IMAP}, common...)
 	out, errOut, code = runMain(t, append([]string{"list", "--limit", "5"}, bobArgs...)...)
 	if code != 0 {
@@ -198,19 +218,6 @@ func TestTransport_sendListFetch(t *testing.T) {
 	_, errOut, code = runMain(t, append([]string{"list", "--limit", "1"}, bobArgs...)...)
 	if code != 1 || !strings.Contains(errOut, "ECO.1.1.6 revoked") {
 		t.Errorf("list after the server certificate was revoked: code %d, stderr %q", code, errOut)
-	}
-}
-
-func TestCRLRefresh_env(t *testing.T) {
-	for v, want := range map[string]time.Duration{"": -1, "0": -1, "10m": 10 * time.Minute} {
-		t.Setenv("MSSANTE_CRL_REFRESH", v)
-		if got, err := crlRefresh(); err != nil || got != want {
-			t.Errorf("MSSANTE_CRL_REFRESH=%q: %v, %v; want %v", v, got, err, want)
-		}
-	}
-	t.Setenv("MSSANTE_CRL_REFRESH", "-1h")
-	if _, err := crlRefresh(); err == nil {
-		t.Error("negative MSSANTE_CRL_REFRESH accepted")
 	}
 }
 

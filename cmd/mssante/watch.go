@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/lps"
 )
@@ -71,13 +72,17 @@ func init() {
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := declareConn(fs, "imap")
 			w := &watchFlags{
-				conn:       c,
-				mailbox:    fs.String("mailbox", "INBOX", "`mailbox` to watch"),
-				server:     fs.String("server", envOr("MSSANTE_SERVER", ""), "intermediate LPS server `URL`: log in there and take the tokens from it (env MSSANTE_SERVER)"),
-				nationalID: fs.String("national-id", envOr("MSSANTE_NATIONAL_ID", ""), "with --server: national `id` to authenticate by CIBA; without it, a browser login with a user code"),
-				channel:    fs.String("channel", "MOBILE", "with --national-id: MOBILE (e-CPS app) or CARD (CPS card)"),
-				caFile:     fs.String("ca-file", envOr("MSSANTE_SERVER_CA", ""), "with --server: PEM `file` of the CA of the server certificate (default: system roots)"),
+				conn:    c,
+				mailbox: fs.String("mailbox", "INBOX", "`mailbox` to watch"),
 			}
+			onConfig(fs, func(cfg *config.Config) {
+				l := &cfg.Login
+				w.server, w.nationalID, w.channel, w.caFile = &l.Server, &l.NationalID, &l.Channel, &l.ServerCA
+			}, "login.server", "login.national_id", "login.channel", "login.server_ca")
+			reword(fs, "server", "intermediate LPS server `URL`: log in there and take the tokens from it")
+			reword(fs, "national-id", "with --server: national `id` to authenticate by CIBA; without it, a browser login with a user code")
+			reword(fs, "channel", "with --national-id: MOBILE (e-CPS app) or CARD (CPS card)")
+			reword(fs, "ca-file", "with --server: PEM `file` of the CA of the server certificate (default: system roots)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")

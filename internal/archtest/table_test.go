@@ -150,5 +150,4 @@ var packages = []row{
 // lead deletes each line when that branch is merged (a planned package that exists is reported).
 var planned = map[string]bool{
 	"internal/web":     true,
-	"internal/doctor":  true,
 }

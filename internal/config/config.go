@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mssante/mssante/internal/store"
 )
 
 // Config is the effective configuration of one command. The tags give, for each value, its TOML
@@ -234,10 +236,10 @@ func DefaultDB(dataDir string) DatabaseURL {
 }
 
 // DatabaseURL is the URL of the store (sqlite:PATH or postgres://…). Printed, its password is
-// hidden; string(u) is the URL itself, for store.Open.
+// hidden (store.Redact, as in the store's own errors); string(u) is the URL itself, for store.Open.
 type DatabaseURL string
 
-func (u DatabaseURL) String() string                { return redactURL(string(u)) }
+func (u DatabaseURL) String() string                { return store.Redact(string(u)) }
 func (u DatabaseURL) MarshalText() ([]byte, error)  { return []byte(u.String()), nil }
 func (u DatabaseURL) Format(f fmt.State, verb rune) { fmt.Fprint(f, u.String()) }
 

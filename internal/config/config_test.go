@@ -443,3 +443,45 @@ func TestExample_loadsUncommented(t *testing.T) {
 		t.Errorf("example values differ from the defaults")
 	}
 }
+
+// ECO.1.1.7: trust.crl_refresh as trust.Options wants it: 0 downloads at each run (negative
+// for trust), a duration keeps a cached CRL that long; a negative one is refused.
+func TestCRLRefreshOption(t *testing.T) {
+	for v, want := range map[string]time.Duration{"0": -1, "0s": -1, "10m": 10 * time.Minute} {
+		c, err := Load(Options{Env: env(t, "MSSANTE_CRL_REFRESH", v)})
+		if err != nil || c.Trust.CRLRefreshOption() != want {
+			t.Errorf("MSSANTE_CRL_REFRESH=%q: %v, %v; want %v", v, c.Trust.CRLRefreshOption(), err, want)
+		}
+	}
+	if _, err := Load(Options{Env: env(t, "MSSANTE_CRL_REFRESH", "-1h")}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative MSSANTE_CRL_REFRESH: %v, want ErrInvalid", err)
+	}
+}
+
+// Add extends a binding: the flags of both calls reach one Config, a key bound twice is
+// declared once.
+func TestBindingAdd(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	b := Bind(fs, env(t), "data_dir", "db")
+	b.Add("db", "login.server")
+	if err := fs.Parse([]string{"--data-dir", "/d", "--server", "https://lps.example"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Load()
+	if err != nil || c.DataDir != "/d" || c.Login.Server != "https://lps.example" || string(c.DB) != "sqlite:/d/mssante.db" {
+		t.Errorf("Load = %+v, %v", c, err)
+	}
+}
+
+// --help shows the environment's value as the default, a database password redacted.
+func TestBind_helpDefaultFromEnv(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	Bind(fs, env(t, "MSSANTE_PROFILE", "test", "MSSANTE_DB", "postgres://u:pw-NOT-SHOWN@h/db", "MSSANTE_IDLE_TIMEOUT", "soon"),
+		"trust.profile", "db", "server.idle_timeout")
+	for name, want := range map[string]string{"profile": "test", "db": "postgres://u:xxxxx@h/db", "idle-timeout": "30m0s"} {
+		if got := fs.Lookup(name).DefValue; got != want {
+			t.Errorf("--%s default %q, want %q", name, got, want)
+		}
+	}
+}

@@ -69,7 +69,7 @@
 //	login.server_ca         MSSANTE_SERVER_CA           --ca-file
 //	login.runtime_dir       MSSANTE_RUNTIME_DIR         --runtime-dir        $XDG_RUNTIME_DIR/mssante
 //	audit.retention         MSSANTE_AUDIT_RETENTION                          4392h (183 days, ECO.4.1.1)
-//	sandbox.dir             MSSANTE_SANDBOX_DIR         --data-dir (sandbox commands)  <data_dir>/sandbox
+//	sandbox.dir             MSSANTE_SANDBOX_DIR         --data-dir (sandbox commands; serve: --sandbox-dir)  <data_dir>/sandbox
 //
 // The file alone holds the [[account]] tables, the mailboxes of a gateway (address, family,
 // token_file or cert and key, imap, smtp, autoconfig_url, server_name). Config.MailAccount

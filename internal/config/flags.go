@@ -19,26 +19,40 @@ type Binding struct {
 // Bind declares on fs the flags of the fields named by keys (TOML keys: "data_dir",
 // "trust.profile"), with their names, defaults and help from the field table, and --config
 // FILE. A key whose field has no flag panics (a programming error), as does a flag declared
-// twice. env gives the defaults shown by --help and, later, the environment layer.
+// twice. env gives the defaults shown by --help (its value of a variable, else the default; a
+// database password redacted) and, later, the environment layer.
 func Bind(fs *flag.FlagSet, env Lookup, keys ...string) *Binding {
 	b := &Binding{fs: fs, env: env, values: map[string]*flagValue{}}
 	if fs.Lookup("config") == nil {
 		b.file = fs.String("config", "", "configuration `file` (env "+EnvConfig+"; default $XDG_CONFIG_HOME/mssante/config.toml)")
 	}
-	defaults := Defaults(env)
+	b.Add(keys...)
+	return b
+}
+
+// Add declares the flags of more keys on the flag set of b, for a command whose flags come
+// from several places (the connection flags, then the command's own). A key already bound is
+// skipped; a key whose field has no flag panics, as in Bind.
+func (b *Binding) Add(keys ...string) {
+	defaults := Defaults(b.env)
 	for _, key := range keys {
+		if _, done := b.values[key]; done {
+			continue
+		}
 		f, ok := lookupField(key)
 		if !ok || f.Flag == "" {
 			panic("config.Bind: no flag for key " + key)
 		}
 		v := &flagValue{field: f}
-		if !f.value(defaults).IsZero() {
-			v.def = f.text(defaults) // a zero default is not shown by --help
+		if e := get(b.env, f.Env); e != "" && !f.Secret {
+			_ = f.set(defaults, e, false) // a bad value leaves the default; Load reports it
 		}
-		fs.Var(v, f.Flag, f.usage())
+		if !f.value(defaults).IsZero() {
+			v.def = f.text(defaults) // the environment's value, else the default; a zero one is not shown
+		}
+		b.fs.Var(v, f.Flag, f.usage())
 		b.values[key] = v
 	}
-	return b
 }
 
 // BindAll declares the flag of every field that has one, the first field of a flag name
@@ -103,6 +117,18 @@ func (v *flagValue) Set(s string) error {
 	}
 	v.set = true
 	return nil
+}
+
+// ArgName names the flag's argument when its help does not (flag.UnquoteUsage says "value" for
+// any flag.Value): "duration" or "string", as for the flags of the flag package.
+func (v *flagValue) ArgName() string {
+	switch {
+	case v.field.typ == durationType:
+		return "duration"
+	case v.field.typ.Kind() == reflect.String:
+		return "string"
+	}
+	return "value"
 }
 
 // IsBoolFlag lets a boolean field be given as --flag alone.

@@ -173,7 +173,7 @@ func (c *Config) validate() []Problem {
 		bad("psc.env", "%q: want production or bas", c.PSC.Env)
 	}
 	if prod := strings.HasPrefix(strings.ToLower(c.PSC.Env), "prod"); c.PSC.AnyACR && prod && c.PSC.Issuer == "" {
-		bad("psc.any_acr", "refused with the production PSC")
+		bad("psc.any_acr", "refused with the production PSC: an MSSanté login must be eidas1")
 	}
 	if c.PSC.ClientSecretFile != "" && c.PSC.ClientCert != "" {
 		bad("psc.client_secret_file", "a client secret and a client certificate (psc.client_cert) are exclusive")
@@ -212,31 +212,4 @@ func checkDomain(d string) error {
 		return fmt.Errorf("%q is not a mail domain", d)
 	}
 	return nil
-}
-
-// redactURL hides a password in a database URL: in its user information or its query.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if strings.Contains(s, "@") || strings.Contains(strings.ToLower(s), "password") {
-			return "(unparsable URL, hidden)"
-		}
-		return s
-	}
-	changed := false
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			changed = true
-		}
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-		changed = true
-	}
-	if !changed {
-		return s
-	}
-	return u.String()
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/mssante/mssante/internal/fold"
 	"github.com/mssante/mssante/message"
-	"github.com/mssante/mssante/xdm"
 )
 
 // SenderKind is who wrote a message, as the inbox shows it.
@@ -62,6 +61,8 @@ type Report struct {
 	Reason      string `json:"reason,omitempty"`
 	// OriginalMessageID is the Message-ID of the mail the report is about.
 	OriginalMessageID string `json:"original_message_id,omitempty"`
+	// OriginalEnvelopeID is the DSN's Original-Envelope-Id (the ENVID given at submission).
+	OriginalEnvelopeID string `json:"original_envelope_id,omitempty"`
 	// Failed: the report says the mail did not reach its recipient.
 	Failed bool `json:"failed"`
 }
@@ -162,7 +163,7 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 	for _, r := range m.Reports {
 		e.Reports = append(e.Reports, Report{Kind: r.Kind, Recipient: r.Recipient, Action: r.Action,
 			Status: r.Status, Disposition: r.Disposition, Reason: r.Reason,
-			OriginalMessageID: r.OriginalMessageID, Failed: r.Failed()})
+			OriginalMessageID: r.OriginalMessageID, OriginalEnvelopeID: r.OriginalEnvelopeID, Failed: r.Failed()})
 	}
 	var text strings.Builder
 	for _, s := range []string{e.Display, e.FromName, e.FromAddr, m.Text} {
@@ -180,36 +181,15 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 	return e
 }
 
-// documents returns the documents message.Parse found, with the unique id and the assigning
-// authority of the patient identifier that only the archive's metadata gives (read again with
-// xdm.Read, matched by path).
+// documents returns the documents message.Parse found.
 func documents(m *message.Message) []Document {
 	if len(m.Documents) == 0 {
 		return nil
 	}
-	byPath := map[string]*xdm.Document{}
-	if m.XDM != nil {
-		if pkg, _ := xdm.Read(m.XDM, nil); pkg != nil {
-			for _, d := range pkg.Documents {
-				byPath[d.Path] = d
-			}
-		}
-	}
 	out := make([]Document, 0, len(m.Documents))
 	for _, d := range m.Documents {
-		doc := Document{TypeCode: d.Code, TypeLabel: d.DisplayName, PatientID: d.PatientID, INS: d.INS,
-			Title: d.Title, Level: d.Level}
-		if x := byPath[d.Path]; x != nil {
-			doc.UniqueID = x.Entry.UniqueID
-			if !x.Entry.INS.Matricule.IsZero() {
-				doc.OID = string(x.Entry.INS.OID)
-			}
-			if x.CDA != nil {
-				p := message.InfoFromCDA(x.CDA).Patient
-				doc.patientName = strings.TrimSpace(p.Name() + " " + p.FirstName)
-			}
-		}
-		out = append(out, doc)
+		out = append(out, Document{TypeCode: d.Code, TypeLabel: d.DisplayName, PatientID: d.PatientID, INS: d.INS,
+			OID: d.PatientOID, UniqueID: d.UniqueID, Title: d.Title, Level: d.Level, patientName: d.PatientName})
 	}
 	return out
 }

@@ -519,15 +519,17 @@ type ReceivedReport struct {
 
 // ReportsFor returns the delivery reports, read receipts and bounces received about the mail
 // whose Message-ID is messageID (the outbox's view of what became of a mail): matched by the
-// report's Original-Message-ID, or by the report mail's In-Reply-To and References (Mon espace
-// santé's "Message non distribué" gives only those). Oldest first.
+// report's Original-Message-ID, by its Original-Envelope-Id (the outbox gives the Message-ID as
+// ENVID), or by the report mail's In-Reply-To and References (Mon espace santé's "Message non
+// distribué" gives only those). Oldest first.
 func (s *Store) ReportsFor(ctx context.Context, messageID string) ([]ReceivedReport, error) {
 	id := trimID(strings.TrimSpace(messageID))
 	rows, err := s.db.QueryContext(ctx, `SELECT r.kind, r.recipient, r.action, r.status, r.disposition, r.reason,
-		r.original_message_id, r.failed, a.address, f.name, m.uid, m.date, m.message_id
+		r.original_message_id, r.original_envelope_id, r.failed, a.address, f.name, m.uid, m.date, m.message_id
 		FROM mail_reports r JOIN mail_messages m ON m.id = r.message_ref`+messageJoins+`
-		WHERE r.original_message_id = ? OR m.id IN (SELECT message_ref FROM mail_refs WHERE ref = ?)
-		ORDER BY m.date, m.id, r.id`, id, id)
+		WHERE r.original_message_id = ? OR r.original_envelope_id = ?
+			OR m.id IN (SELECT message_ref FROM mail_refs WHERE ref = ?)
+		ORDER BY m.date, m.id, r.id`, id, id, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading the reports of %s: %w", messageID, err)
 	}
@@ -539,7 +541,7 @@ func (s *Store) ReportsFor(ctx context.Context, messageID string) ([]ReceivedRep
 		var uid int64
 		var date string
 		if err := rows.Scan(&r.Kind, &r.Recipient, &r.Action, &r.Status, &r.Disposition, &r.Reason,
-			&r.OriginalMessageID, &failed, &r.Account, &r.Folder, &uid, &date, &r.MessageID); err != nil {
+			&r.OriginalMessageID, &r.OriginalEnvelopeID, &failed, &r.Account, &r.Folder, &uid, &date, &r.MessageID); err != nil {
 			return nil, fmt.Errorf("reading the reports of %s: %w", messageID, err)
 		}
 		r.Failed, r.UID, r.Date = failed != 0, uint32(uid), parseTime(date)

@@ -12,7 +12,12 @@ const Package = "mail"
 // Migrations returns the schema of the local mail index and of the mail settings
 // (settings.go), for store.Open.
 func Migrations() []store.Migration {
-	return []store.Migration{{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres}, settingsMigration}
+	return []store.Migration{
+		{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres},
+		// ReportsFor matches a DSN by its Original-Envelope-Id too.
+		{Package: Package, Version: 2, SQL: `CREATE INDEX mail_reports_envelope ON mail_reports (original_envelope_id)`},
+		settingsMigration,
+	}
 }
 
 // The two schemas differ only in ids, blobs and full text: SQLite FTS5 as an external-content

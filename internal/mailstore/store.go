@@ -252,9 +252,9 @@ func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *f
 	}
 	for _, r := range e.Reports {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO mail_reports (message_ref, kind, recipient, action, status,
-			disposition, reason, original_message_id, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			disposition, reason, original_message_id, original_envelope_id, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, r.Kind, r.Recipient, r.Action, r.Status, r.Disposition, r.Reason, r.OriginalMessageID,
-			boolInt(r.Failed)); err != nil {
+			r.OriginalEnvelopeID, boolInt(r.Failed)); err != nil {
 			return 0, err
 		}
 	}

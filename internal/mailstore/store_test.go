@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,6 +231,33 @@ func TestShowSearchDocumentsReports(t *testing.T) {
 		}
 		if len(reps) != 2 || reps[0].Kind != "dsn" || reps[0].Status != "5.1.1" || !reps[0].Failed || reps[1].Action != "delivered" || reps[1].Failed {
 			t.Errorf("reports of orig-0001: %+v", reps)
+		}
+	}, Migrations()...)
+}
+
+// ECO.2.3.1 (issue 9 item 4): a Postfix DSN matched by its Original-Envelope-Id alone (the
+// outbox gives the Message-ID as ENVID): the returned headers and In-Reply-To do not name the
+// mail here.
+func TestReportsFor_originalEnvelopeID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := New(db, nil)
+		const envid = "3f9c2a7e41d0b6a8.outbox@medecin.mssante.fr"
+		raw := strings.Replace(string(fixture(t, "read/dsn-postfix-envid.eml")),
+			"Message-ID: <"+envid+">\r\n", "", 1)
+		if strings.Contains(raw, "<"+envid+">") {
+			t.Fatal("the fixture still names the Message-ID outside Original-Envelope-Id")
+		}
+		put(t, s, drMartin, "INBOX", 1, []byte(raw))
+		reps, err := s.ReportsFor(ctxT(t), "<"+envid+">")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reps) != 2 || reps[0].OriginalEnvelopeID != envid || reps[0].Status != "5.1.1" || !reps[0].Failed ||
+			reps[1].Action != "delivered" || reps[1].OriginalEnvelopeID != envid {
+			t.Errorf("reports of %s: %+v", envid, reps)
+		}
+		if reps, err := s.ReportsFor(ctxT(t), "other@medecin.mssante.fr"); err != nil || len(reps) != 0 {
+			t.Errorf("reports of another mail: %+v %v", reps, err)
 		}
 	}, Migrations()...)
 }

@@ -1,7 +1,6 @@
 package mailstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/lps"
 )
 
@@ -18,9 +18,11 @@ type Source interface {
 	// Resync selects a mailbox and tells what changed since a state (lps.IMAPClient.Resync:
 	// CONDSTORE CHANGEDSINCE where offered, a full flag listing otherwise).
 	Resync(ctx context.Context, mailbox string, since lps.SyncState) (*lps.SyncResult, error)
-	// Summaries and FetchBody read messages of the selected mailbox.
+	// Summaries, FetchBody and FetchBodies read messages of the selected mailbox; the sync
+	// streams bodies with FetchBodies (many messages per command).
 	Summaries(ctx context.Context, uids []uint32) ([]lps.Summary, error)
 	FetchBody(ctx context.Context, uid uint32, w io.Writer) (int64, error)
+	FetchBodies(ctx context.Context, uids []uint32, f func(m *lps.FetchedMessage) error) error
 }
 
 // DefaultMaxBody is the size over which a message is indexed from its envelope only, its body
@@ -34,11 +36,18 @@ type SyncOptions struct {
 	// MaxBody: messages bigger than this (RFC822.SIZE) are indexed from the envelope only
 	// (DefaultMaxBody when 0). It should not exceed the lps.Options.MaxBody of the session.
 	MaxBody int64
-	// Batch is the number of envelopes asked per round trip (default 100).
+	// Batch is the number of envelopes, and of bodies, asked per command (default 200).
 	Batch int
+	// BatchBytes bounds the announced size of the bodies asked per command (default 8 MiB).
+	BatchBytes int64
+	// CommitEvery is the number of messages committed per transaction (default 25; a group also
+	// ends at 2 MiB of bodies, which it holds in memory). A group is committed before the folder
+	// state advances, also when the sync is cancelled. Larger groups are faster (BenchmarkSync:
+	// 50 gives ~25% more msg/s than 10 on SQLite) and hold more memory (~4 MiB more peak RSS).
+	CommitEvery int
 	// Maildir, when set, also receives every message (one file per message, flags in the name).
 	Maildir *Maildir
-	// Progress is called after each message and at the start and end of each folder.
+	// Progress is called after each committed group and at the start of each folder.
 	Progress func(Progress)
 }
 
@@ -68,9 +77,11 @@ type Summary struct {
 }
 
 // Sync brings the folders of account into the index (ECO.1.0.2): the first time every message
-// (envelope, body, flags), then only what changed. Each new message is fetched, parsed and
-// committed alone, so that a sync killed at any point resumes without fetching again what it
-// stored; a folder's HIGHESTMODSEQ is saved only once all its messages are committed. Messages the
+// (envelope, body, flags), then only what changed. New messages are streamed many per command
+// (lps FetchBodies), each parsed as it arrives, and committed in small groups, so that a sync
+// killed at any point resumes without fetching again what it stored (a cancelled sync commits
+// the group in hand first); a folder's HIGHESTMODSEQ is saved only once all its messages are
+// committed. Messages the
 // server expunged are removed; nothing the server still holds is. When the folder's UIDVALIDITY
 // changed, the messages kept are found again by Message-ID and size and given their new UID
 // rather than downloaded a second time; the others are removed.
@@ -84,7 +95,13 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 		o.MaxBody = DefaultMaxBody
 	}
 	if o.Batch <= 0 {
-		o.Batch = 100
+		o.Batch = 200
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 8 << 20
+	}
+	if o.CommitEvery <= 0 {
+		o.CommitEvery = 25
 	}
 	var sum Summary
 	acc, err := s.accountID(ctx, account, true)
@@ -305,75 +322,194 @@ func (s *Store) remapStale(ctx context.Context, src Source, f folderState, res *
 	return rest, nil
 }
 
-// download fetches, parses and commits the new messages one at a time, in UID order. It returns
-// the number of messages that could not be fetched (refused, or expunged meanwhile).
+// download fetches, parses and commits the new messages in UID order: envelopes Batch at a time,
+// bodies by UID FETCH commands of at most Batch messages and BatchBytes announced bytes, each
+// body parsed as it arrives and committed in groups of at most CommitEvery messages (or
+// commitBytes of bodies). A group is committed whole before the folder state moves on, also when
+// the sync is cancelled mid-way, so that a resumed sync does not fetch it again. It returns the
+// number of messages that could not be fetched (refused, or expunged meanwhile).
 func (s *Store) download(ctx context.Context, src Source, acc int64, f folderState, uidvalidity uint32,
 	fresh []lps.FlagChange, o *SyncOptions, sum *Summary) (missed int, err error) {
-	total := len(fresh)
-	progress := func(done int) {
-		if o.Progress != nil {
-			o.Progress(Progress{Folder: f.Name, Done: done, Total: total, Bytes: sum.Bytes})
+	g := &group{s: s, acc: acc, f: f, o: o, sum: sum, total: len(fresh)}
+	g.progress()
+	defer func() {
+		// What was fetched and parsed is committed even when the sync stops here.
+		if ferr := g.flush(context.WithoutCancel(ctx)); ferr != nil {
+			err = errors.Join(err, ferr)
 		}
-	}
-	progress(0)
+	}()
 	uids := make([]uint32, len(fresh))
 	for i, c := range fresh {
 		uids[i] = c.UID
 	}
-	var buf bytes.Buffer
-	done := 0
-	for batch := range slices.Chunk(uids, o.Batch) {
-		sums, err := src.Summaries(ctx, batch)
+	for chunk := range slices.Chunk(uids, o.Batch) {
+		sums, err := src.Summaries(ctx, chunk)
 		if err != nil {
 			return missed, err
 		}
-		for _, m := range sums {
-			if err := ctx.Err(); err != nil {
-				return missed, err
-			}
-			fe := &fetched{UID: m.UID, UIDValidity: uidvalidity, InternalDate: m.InternalDate, Size: m.Size,
-				ModSeq: m.ModSeq, Flags: m.Flags, Subject: m.Subject, MessageID: m.MessageID, Date: m.Date}
-			if len(m.From) > 0 {
-				fe.From = m.From[0]
-			}
+		byUID := make(map[uint32]*lps.Summary, len(sums))
+		var batch []uint32
+		var batchBytes int64
+		fetch := func() error {
+			n, err := s.fetchBodies(ctx, src, g, batch, byUID, uidvalidity)
+			missed += n
+			batch, batchBytes = batch[:0], 0
+			return err
+		}
+		for i := range sums {
+			m := &sums[i]
+			byUID[m.UID] = m
 			if m.Size > o.MaxBody {
+				// Indexed from the envelope, in its place in UID order.
+				if err := fetch(); err != nil {
+					return missed, err
+				}
 				sum.TooLarge++
-			} else {
-				buf.Reset()
-				buf.Grow(int(m.Size)) // one allocation for the largest message so far, not doublings
-				n, err := src.FetchBody(ctx, m.UID, &buf)
-				if err != nil {
-					if ctx.Err() != nil {
-						return missed, err
-					}
-					if errors.Is(err, lps.ErrConnBroken) {
-						return missed, err
-					}
-					// Expunged meanwhile, or refused: the next sync sees it again.
-					s.opts.Logger.Warn("message not fetched", "folder", f.Name, "uid", m.UID, "err", err)
-					missed++
-					continue
+				if err := g.add(ctx, fetchedOf(m, uidvalidity)); err != nil {
+					return missed, err
 				}
-				fe.Raw = buf.Bytes() // stored before the buffer is reused
-				sum.Bytes += n
+				continue
 			}
-			id, err := s.insert(ctx, acc, f.ID, fe)
-			if err != nil {
-				return missed, err
-			}
-			if id != 0 {
-				sum.New++
-				if o.Maildir != nil && fe.Raw != nil {
-					if err := o.Maildir.put(f.Name, id, m.UID, m.Flags, fe.Raw); err != nil {
-						return missed, err
-					}
+			if len(batch) > 0 && (len(batch) >= o.Batch || batchBytes+m.Size > o.BatchBytes) {
+				if err := fetch(); err != nil {
+					return missed, err
 				}
 			}
-			done++
-			progress(done)
+			batch = append(batch, m.UID)
+			batchBytes += m.Size
+		}
+		if err := fetch(); err != nil {
+			return missed, err
 		}
 	}
 	return missed, nil
+}
+
+// fetchBodies streams the bodies of uids into g. It returns the number of messages not fetched
+// (expunged meanwhile, refused); the error is the one that must stop the sync: the context's, a
+// broken session, the store's.
+func (s *Store) fetchBodies(ctx context.Context, src Source, g *group, uids []uint32, byUID map[uint32]*lps.Summary,
+	uidvalidity uint32) (missed int, err error) {
+	if len(uids) == 0 {
+		return 0, nil
+	}
+	handed := 0
+	var stop error // from g: the store failed
+	err = src.FetchBodies(ctx, uids, func(m *lps.FetchedMessage) error {
+		sm := byUID[m.UID]
+		if sm == nil {
+			return nil // not asked: never happens with a well-behaved server
+		}
+		raw := make([]byte, m.BodySize)
+		if _, err := io.ReadFull(m.Body, raw); err != nil {
+			return err
+		}
+		fe := fetchedOf(sm, uidvalidity)
+		fe.Raw = raw
+		handed++
+		g.sum.Bytes += int64(len(raw))
+		if err := g.add(ctx, fe); err != nil {
+			stop = err
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		return 0, nil
+	}
+	if stop != nil || ctx.Err() != nil || errors.Is(err, lps.ErrConnBroken) || errors.Is(err, lps.ErrClosed) {
+		return 0, err
+	}
+	// Expunged meanwhile, or refused: the next sync sees them again.
+	s.opts.Logger.Warn("messages not fetched", "folder", g.f.Name, "asked", len(uids), "fetched", handed, "err", err)
+	return len(uids) - handed, nil
+}
+
+func fetchedOf(m *lps.Summary, uidvalidity uint32) *fetched {
+	fe := &fetched{UID: m.UID, UIDValidity: uidvalidity, InternalDate: m.InternalDate, Size: m.Size,
+		ModSeq: m.ModSeq, Flags: m.Flags, Subject: m.Subject, MessageID: m.MessageID, Date: m.Date}
+	if len(m.From) > 0 {
+		fe.From = m.From[0]
+	}
+	return fe
+}
+
+// commitBytes bounds the bodies a group holds in memory before it is committed.
+const commitBytes = 2 << 20
+
+// group is the messages parsed and waiting for their transaction.
+type group struct {
+	s       *Store
+	acc     int64
+	f       folderState
+	o       *SyncOptions
+	sum     *Summary
+	total   int // new messages of the folder
+	done    int // committed (or found already there)
+	pending []pendingMessage
+	bytes   int64
+}
+
+type pendingMessage struct {
+	fe    *fetched
+	e     *entry
+	names map[int64]string
+}
+
+func (g *group) progress() {
+	if g.o.Progress != nil {
+		g.o.Progress(Progress{Folder: g.f.Name, Done: g.done, Total: g.total, Bytes: g.sum.Bytes})
+	}
+}
+
+// add indexes fe and commits the group when it is full.
+func (g *group) add(ctx context.Context, fe *fetched) error {
+	e := g.s.entryOf(fe)
+	g.pending = append(g.pending, pendingMessage{fe: fe, e: e, names: g.s.matchPatients(ctx, e)})
+	g.bytes += int64(len(fe.Raw))
+	if len(g.pending) >= g.o.CommitEvery || g.bytes >= commitBytes {
+		return g.flush(ctx)
+	}
+	return nil
+}
+
+// flush commits the pending messages in one transaction, then writes them to the Maildir.
+func (g *group) flush(ctx context.Context) error {
+	if len(g.pending) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(g.pending))
+	err := g.s.db.InTx(ctx, func(tx *store.Tx) error {
+		for i, p := range g.pending {
+			id, err := insertTx(ctx, tx, g.acc, g.f.ID, p.fe, p.e, p.names)
+			if err != nil {
+				return fmt.Errorf("storing message UID %d: %w", p.fe.UID, err)
+			}
+			ids[i] = id
+		}
+		return nil
+	})
+	if err != nil {
+		g.pending, g.bytes = g.pending[:0], 0
+		return err
+	}
+	for i, p := range g.pending {
+		if ids[i] == 0 { // another process stored it first
+			continue
+		}
+		g.sum.New++
+		if g.o.Maildir != nil && p.fe.Raw != nil {
+			if err := g.o.Maildir.put(g.f.Name, ids[i], p.fe.UID, p.fe.Flags, p.fe.Raw); err != nil {
+				g.pending, g.bytes = g.pending[:0], 0
+				return err
+			}
+		}
+	}
+	g.done += len(g.pending)
+	clear(g.pending) // the bodies go to the collector
+	g.pending, g.bytes = g.pending[:0], 0
+	g.progress()
+	return nil
 }
 
 func (s *Store) count(ctx context.Context, folderID int64) (int, error) {

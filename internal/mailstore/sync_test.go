@@ -54,6 +54,24 @@ func (c *countingSource) FetchBody(ctx context.Context, uid uint32, w io.Writer)
 	return c.IMAPClient.FetchBody(ctx, uid, w)
 }
 
+// FetchBodies counts each body handed to the sync, and cancels before the body number cancelAt,
+// mid-batch.
+func (c *countingSource) FetchBodies(ctx context.Context, uids []uint32, f func(m *lps.FetchedMessage) error) error {
+	return c.IMAPClient.FetchBodies(ctx, uids, func(m *lps.FetchedMessage) error {
+		c.mu.Lock()
+		if c.cancelAt > 0 && c.total+1 == c.cancelAt {
+			c.cancelAt = 0
+			c.cancel()
+			c.mu.Unlock()
+			return ctx.Err()
+		}
+		c.total++
+		c.fetches[fmt.Sprintf("%s/%d", c.folder, m.UID)]++
+		c.mu.Unlock()
+		return f(m)
+	})
+}
+
 func (c *countingSource) reset() {
 	c.mu.Lock()
 	c.total = 0

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -20,7 +21,11 @@ type imapSession struct {
 	front *imapFront
 	acct  Account
 	user  *userStore // nil until authenticated
-	sel   *view      // selected folder, or nil
+	// sel is the selected folder, or nil. The command goroutine reads and sets it; go-imap calls
+	// Close from the connection's teardown, possibly while Idle runs: selMu guards the pointer
+	// between those two.
+	selMu sync.Mutex
+	sel   *view
 }
 
 var (
@@ -122,10 +127,20 @@ func (s *imapSession) Close() error {
 }
 
 func (s *imapSession) closeView() {
-	if s.sel != nil {
-		s.sel.st.Close()
-		s.sel = nil
+	s.selMu.Lock()
+	sel := s.sel
+	s.sel = nil
+	s.selMu.Unlock()
+	if sel != nil {
+		sel.st.Close()
 	}
+}
+
+// selected returns the selected folder under selMu (for Idle and Poll, which may overlap Close).
+func (s *imapSession) selected() *view {
+	s.selMu.Lock()
+	defer s.selMu.Unlock()
+	return s.sel
 }
 
 // AppendLimit is the message size limit of the account.
@@ -145,7 +160,10 @@ func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.Se
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	s.sel = &view{mb: mb, st: mb.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
+	sel := &view{mb: mb, st: mb.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
+	s.selMu.Lock()
+	s.sel = sel
+	s.selMu.Unlock()
 	flags := []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft,
 		imap.FlagForwarded, imap.FlagMDNSent}
 	d := &imap.SelectData{Flags: flags, NumMessages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
@@ -338,18 +356,20 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 }
 
 func (s *imapSession) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if s.sel == nil {
+	sel := s.selected()
+	if sel == nil {
 		return nil
 	}
-	return s.sel.st.Poll(w, allowExpunge)
+	return sel.st.Poll(w, allowExpunge)
 }
 
 func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.sel == nil {
+	sel := s.selected()
+	if sel == nil {
 		<-stop
 		return nil
 	}
-	return s.sel.st.Idle(w, stop)
+	return sel.st.Idle(w, stop)
 }
 
 func (s *imapSession) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {

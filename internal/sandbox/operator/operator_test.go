@@ -589,7 +589,7 @@ func TestCertPlain_untrustedCertificates(t *testing.T) {
 func TestSMTP_pipeliningAndExtensions(t *testing.T) {
 	w := newWorld(t)
 	tc, r, ehlo := smtpTLS(t, w)
-	for _, ext := range []string{"PIPELINING", "DSN", "SIZE 200000", "ENHANCEDSTATUSCODES", "AUTH XOAUTH2 PLAIN"} {
+	for _, ext := range []string{"PIPELINING", "DSN", "SIZE 200000", "ENHANCEDSTATUSCODES", "AUTH OAUTHBEARER XOAUTH2 PLAIN"} {
 		if !strings.Contains(ehlo, ext) {
 			t.Errorf("EHLO lacks %s:\n%s", ext, ehlo)
 		}

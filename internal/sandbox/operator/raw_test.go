@@ -81,7 +81,7 @@ func smtpTLS(t *testing.T, w *world) (*tls.Conn, *bufio.Reader, string) {
 // the answer to AUTH.
 func smtpPlainNoCert(t *testing.T, w *world, user string) string {
 	tc, tr, ehlo := smtpTLS(t, w)
-	if !strings.Contains(ehlo, "AUTH XOAUTH2 PLAIN") {
+	if !strings.Contains(ehlo, "AUTH OAUTHBEARER XOAUTH2 PLAIN") {
 		t.Errorf("EHLO under TLS = %q", ehlo)
 	}
 	io.WriteString(tc, "AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"))+"\r\n")
