@@ -354,8 +354,18 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %d kills: %d/%d documents in the inbox folder, %d/%d drops sent, %d Message-IDs at bob, %d webhook events\n%s",
-				kills, n, nIn, len(sent), nOut, len(got), events, procs[0].stderr.String())
+			var where []string
+			for _, sub := range []string{"", "processing", "error"} {
+				ents, _ := os.ReadDir(filepath.Join(out, sub))
+				for _, e := range ents {
+					if !e.IsDir() {
+						b, _ := os.ReadFile(filepath.Join(out, sub, e.Name()))
+						where = append(where, fmt.Sprintf("%s/%s %.120q", sub, e.Name(), b))
+					}
+				}
+			}
+			t.Fatalf("after %d kills: %d/%d documents in the inbox folder, %d/%d drops sent, %d Message-IDs at bob, %d webhook events; drops not sent: %v\n%s",
+				kills, n, nIn, len(sent), nOut, len(got), events, where, procs[0].stderr.String())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
