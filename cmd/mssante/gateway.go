@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mssante/mssante/hl7"
 	"log/slog"
 	"net/http"
 	"os"
@@ -33,6 +34,7 @@ type gatewayFlags struct {
 	listen, tlsCert, tlsKey       *string
 	clientCA                      *string
 	outboxDir, inboxDir           *string
+	hl7Dir, mllpAddr, hl7App      *string
 	folder, doneFolder            *string
 	webhook, webhookSecret        *string
 	appContact                    *string
@@ -44,7 +46,7 @@ func init() {
 	register(&command{
 		name:    "gateway",
 		summary: "run the gateway of applicative mailboxes: REST API, drop folders, webhooks, outbox and sync",
-		usage:   "gateway --listen ADDR [--account ADDR --cert FILE --key FILE | config.toml [[account]]] [--outbox-dir DIR] [--inbox-dir DIR] [--done-folder NAME] [--webhook URL --webhook-secret-file FILE] [--data-dir DIR] [--db URL]",
+		usage:   "gateway --listen ADDR [--account ADDR --cert FILE --key FILE | config.toml [[account]]] [--outbox-dir DIR] [--inbox-dir DIR] [--hl7-dir DIR] [--mllp HOST:PORT] [--done-folder NAME] [--webhook URL --webhook-secret-file FILE] [--data-dir DIR] [--db URL]",
 		example: "mssante gateway --listen 127.0.0.1:8089 --account labo@hopital.mssante.fr --cert labo.pem --key labo.key --outbox-dir /srv/mss/out --inbox-dir /srv/mss/in --done-folder Traités",
 		flags: func(fs *flag.FlagSet) runFunc {
 			f := &gatewayFlags{conn: declareConn(fs, "smtp")}
@@ -56,6 +58,9 @@ func init() {
 			f.clientCA = fs.String("client-ca", "", "PEM `file` of the CAs of the client certificates the API accepts instead of a key")
 			f.outboxDir = fs.String("outbox-dir", "", "drop `directory`: NAME.xml (CDA) then NAME.json are sent, moved to sent/ or error/")
 			f.inboxDir = fs.String("inbox-dir", "", "`directory` where received documents land as <INS>/<date>_<type>_<id>.{xml,pdf,json}")
+			f.hl7Dir = fs.String("hl7-dir", "", "`directory` where each received document is written as one HL7 v2.6 MDM^T02 (T10 when it replaces one), CI-SIS profile")
+			f.mllpAddr = fs.String("mllp", "", "record system `HOST:PORT` receiving one MDM per document over MLLP; its ACK marks the document integrated or rejected")
+			f.hl7App = fs.String("hl7-receiving-app", "", "MSH-5 receiving `application` of the MDM messages (the record system's name)")
 			f.folder = fs.String("folder", "INBOX", "`folder` received documents are read from")
 			f.doneFolder = fs.String("done-folder", "", "`folder` the received mail is moved to once its documents are stored (must exist; empty: left in place)")
 			f.webhook = fs.String("webhook", "", "`URL` receiving a signed JSON event per received document and outbox state change")
@@ -206,6 +211,13 @@ func runGateway(ctx context.Context, env *cmdEnv, f *gatewayFlags, cfg *config.C
 		Lease: *f.lease, Poll: *f.poll, Reidle: *f.reidle, MaxBackoff: *f.maxDelay,
 		Compose:  gateway.ComposeOptions{NIL: cfg.Message.NIL, PatientDomain: cfg.PatientDomain, AppContact: *f.appContact},
 		Patients: patients.New(db), Logger: log}
+	hl7Env := hl7.Envelope{SendingApplication: "MSSANTE", ReceivingApplication: *f.hl7App}
+	if *f.hl7Dir != "" {
+		o.Deliveries = append(o.Deliveries, &gateway.HL7Delivery{Dir: *f.hl7Dir, Envelope: hl7Env})
+	}
+	if *f.mllpAddr != "" {
+		o.Deliveries = append(o.Deliveries, &gateway.HL7Delivery{Addr: *f.mllpAddr, Envelope: hl7Env})
+	}
 	if *f.webhook != "" {
 		if *f.webhookSecret == "" {
 			return usagef("--webhook needs --webhook-secret-file")
