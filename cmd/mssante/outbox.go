@@ -15,7 +15,6 @@ import (
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/store"
-	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
 )
 
@@ -209,40 +208,8 @@ func (s *cliSender) Open(ctx context.Context, account string) (outbox.Session, e
 	if err != nil {
 		return nil, err
 	}
-	return &accountSession{acct: acct, timeout: s.timeout}, nil
+	return mailbox.OutboxSession(acct, s.timeout), nil
 }
-
-// accountSession submits outbox entries through a mailbox.Account, each bounded by --timeout: a
-// server that stops answering does not hold the message's lease forever.
-type accountSession struct {
-	acct    *mailbox.Account
-	timeout time.Duration
-}
-
-func (s *accountSession) Submit(ctx context.Context, from string, rcpts []string, raw []byte, dsn *outbox.DSN) (outbox.Result, error) {
-	if !strings.EqualFold(from, s.acct.Address()) {
-		return outbox.Result{}, &lps.SendError{Permanent: true, Command: "MAIL",
-			Err: fmt.Errorf("the envelope sender %s is not the account %s", from, s.acct.Address())}
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	e := mailbox.Envelope{Recipients: rcpts, Data: raw}
-	if dsn != nil {
-		e.DSN = &lps.DSN{Return: dsn.Return, Notify: dsn.Notify, EnvelopeID: dsn.EnvelopeID}
-	}
-	res, err := s.acct.SendEnvelope(ctx, e)
-	var re *mailbox.RecipientError
-	if errors.As(err, &re) {
-		// The patient rule refuses a recipient: retrying cannot change it.
-		return outbox.Result{}, &lps.SendError{Permanent: true, Command: "RCPT", Err: err}
-	}
-	if err != nil {
-		return outbox.Result{}, err
-	}
-	return outbox.Result{Response: res.Response}, nil
-}
-
-func (s *accountSession) Close() error { return s.acct.Close() }
 
 func runOutboxRun(ctx context.Context, env *cmdEnv, c *connFlags, once bool, workers int, lease time.Duration) error {
 	if err := c.checkAccount(); err != nil {

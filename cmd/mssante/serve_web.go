@@ -78,7 +78,7 @@ func (o *webOperator) runOutbox(ctx context.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return &accountSession{acct: acct, timeout: 2 * time.Minute}, nil
+		return mailbox.OutboxSession(acct, 2*time.Minute), nil
 	})
 	go func() {
 		t := time.NewTicker(15 * time.Second)

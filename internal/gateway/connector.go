@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mssante/mssante/internal/mailbox"
@@ -36,40 +33,8 @@ func (c *AccountConnector) SMTP(ctx context.Context) (outbox.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &accountSession{acct: acct, timeout: c.timeout()}, nil
+	return mailbox.OutboxSession(acct, c.timeout()), nil
 }
-
-// accountSession submits outbox entries with Account.SendEnvelope, each bounded by the timeout
-// (a server that stops answering does not hold the lease).
-type accountSession struct {
-	acct    *mailbox.Account
-	timeout time.Duration
-}
-
-func (s *accountSession) Submit(ctx context.Context, from string, rcpts []string, raw []byte, dsn *outbox.DSN) (outbox.Result, error) {
-	if !strings.EqualFold(from, s.acct.Address()) {
-		return outbox.Result{}, &lps.SendError{Permanent: true, Command: "MAIL",
-			Err: fmt.Errorf("the envelope sender %s is not the account %s", from, s.acct.Address())}
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	e := mailbox.Envelope{Recipients: rcpts, Data: raw}
-	if dsn != nil {
-		e.DSN = &lps.DSN{Return: dsn.Return, Notify: dsn.Notify, EnvelopeID: dsn.EnvelopeID}
-	}
-	res, err := s.acct.SendEnvelope(ctx, e)
-	var re *mailbox.RecipientError
-	if errors.As(err, &re) {
-		// The patient rule refuses a recipient: retrying cannot change it.
-		return outbox.Result{}, &lps.SendError{Permanent: true, Command: "RCPT", Err: err}
-	}
-	if err != nil {
-		return outbox.Result{}, err
-	}
-	return outbox.Result{Response: res.Response}, nil
-}
-
-func (s *accountSession) Close() error { return s.acct.Close() }
 
 // IMAP implements Connector.
 func (c *AccountConnector) IMAP(ctx context.Context) (IMAPSession, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mssante/mssante/message"
 	"io"
 	"net/mail"
 	"net/textproto"
@@ -52,38 +53,7 @@ func EnsureMessageID(raw []byte, from string, r io.Reader) (out []byte, id strin
 	if i := bytes.IndexByte(raw, '\n'); i >= 0 && (i == 0 || raw[i-1] != '\r') {
 		eol = "\n"
 	}
-	raw = stripField(raw, "Message-ID") // an empty or unreadable one
+	raw = message.StripHeader(raw, "Message-ID") // an empty or unreadable one
 	out = append([]byte("Message-ID: <"+id+">"+eol), raw...)
 	return out, id, true, nil
-}
-
-// stripField removes every field name (and its continuation lines) from the header of raw.
-func stripField(raw []byte, name string) []byte {
-	var out bytes.Buffer
-	rest := raw
-	skipping := false
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line = rest[:i+1]
-		}
-		rest = rest[len(line):]
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			out.Write(line)
-			out.Write(rest)
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if !skipping {
-				out.Write(line)
-			}
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		skipping = colon > 0 && strings.EqualFold(strings.TrimSpace(string(line[:colon])), name)
-		if !skipping {
-			out.Write(line)
-		}
-	}
-	return out.Bytes()
 }
