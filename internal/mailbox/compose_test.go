@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -77,5 +79,33 @@ func TestAccount_compose(t *testing.T) {
 		To: []message.Address{{Addr: bcc.Address}}, Derogation: true}, Bcc: []message.Address{{Addr: unknown}}})
 	if !errors.Is(err, message.ErrPatientAddress) || !strings.Contains(err.Error(), "copie cachée") {
 		t.Errorf("unknown patient in Bcc: %v", err)
+	}
+}
+
+// ParseStored reads a stored mail with its IHE XDM archive (the documents a forward packages
+// again) and the patient it concerns; no known patient is an empty match, not an error. ECO.3.1.2.
+func TestParseStored_documents(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "message", "testdata", "patient-cda.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := patients.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "patients.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	p, err := mailbox.ParseStored(context.Background(), raw, mailbox.ParseOptions{Patients: st})
+	if err != nil {
+		t.Fatalf("ParseStored: %v", err)
+	}
+	if p.Package == nil || p.PackageErr != nil || p.PatientINS == "" || len(p.Patients) != 0 {
+		t.Fatalf("ParseStored = package %v (%v), patient %q %v", p.Package, p.PackageErr, p.PatientINS, p.Patients)
+	}
+	cdas, err := p.CDAs()
+	if err != nil || len(cdas) == 0 || !bytes.Contains(cdas[0], []byte("ClinicalDocument")) {
+		t.Errorf("CDAs = %d documents, %v", len(cdas), err)
+	}
+	if _, err := mailbox.ParseStored(context.Background(), []byte{0, 1, 2}, mailbox.ParseOptions{}); err == nil {
+		t.Error("binary data parsed as a mail")
 	}
 }
