@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,16 +25,11 @@ import (
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
 	"github.com/mssante/mssante/trust"
-	"github.com/mssante/mssante/xdm"
 )
 
 // The web application of `mssante serve` (internal/web) and its operator side, over
 // internal/mailbox (one mailbox.Account per operation, with the session's token) and
 // internal/outbox (durable sending).
-//
-// TODO(lead): Send composes with message.Compose here because internal/mailbox composes only
-// inside Account.Send (which submits at once); an Account.Compose(ctx, *mailbox.Draft) returning
-// the composed mail and its envelope would let the outbox path reuse mailbox's draft resolution.
 
 // webOperator implements web.Operator over the API LPS: IMAP (sync, IDLE, flags) and SMTP
 // (submission), XOAUTH2 with the session's token, the TLS policy, the audit trail.
@@ -186,45 +180,27 @@ func (o *webOperator) Watch(ctx context.Context, address, author string, tokens 
 	}})
 }
 
-// Send composes the draft with package message (MSSanté headers, XDM, PDF/A, patient rules) and
-// submits it.
+// Send composes the draft with mailbox.Account.Compose (recipients resolved with the patient
+// rule; MSSanté headers, XDM, PDF/A) and queues its envelope in the durable outbox.
 func (o *webOperator) Send(ctx context.Context, address, author string, tokens web.TokenFunc, d *web.Draft) (*web.Sent, error) {
 	if len(d.Files) > 0 {
-		// message.Compose carries CDA documents only; a file is never dropped silently.
+		// Compose carries CDA documents only; a file is never dropped silently.
 		return nil, errors.New("les pièces jointes autres que des documents CDA ne sont pas encore prises en charge")
 	}
 	label, err := o.label(address, d)
 	if err != nil {
 		return nil, err
 	}
-	md := &message.Draft{From: message.Address{Name: label, Addr: address}, Subject: d.Subject, Text: d.Text, CDAs: d.CDAs,
-		DSN: d.DSN, MDN: d.MDN, MESFin: d.MESFin, Derogation: d.Derogation}
+	md := &mailbox.Draft{Draft: message.Draft{From: message.Address{Name: label, Addr: address}, Subject: d.Subject, Text: d.Text,
+		CDAs: d.CDAs, DSN: d.DSN, MDN: d.MDN, MESFin: d.MESFin, Derogation: d.Derogation}, ToPatients: d.ToPatients}
 	for _, x := range d.To {
 		md.To = append(md.To, message.Address{Addr: x})
 	}
 	for _, x := range d.Cc {
 		md.Cc = append(md.Cc, message.Address{Addr: x})
 	}
-	for _, id := range d.ToPatients {
-		if o.patients == nil {
-			return nil, errors.New("aucun fichier de patients")
-		}
-		p, err := o.patients.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		pr, err := mailbox.PatientAddress(p, o.patientDomain, d.Derogation, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		addr := pr.Address
-		if pr.Derogation == nil {
-			md.Patients = append(md.Patients, p.Identity)
-		}
-		md.To = append(md.To, message.Address{Name: strings.TrimSpace(p.Identity.FirstName + " " + p.Identity.BirthName), Addr: addr})
-	}
 	if d.Parent != nil && len(d.Parent.Raw) > 0 {
-		pm, err := message.Parse(d.Parent.Raw, &message.ReadOptions{PatientDomain: o.patientDomain})
+		pm, err := mailbox.ParseStored(ctx, d.Parent.Raw, mailbox.ParseOptions{PatientDomain: o.patientDomain})
 		if err != nil {
 			return nil, err
 		}
@@ -237,53 +213,42 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 				}
 			}
 			if len(pm.XDM) > 0 {
-				cdas, err := xdmCDAs(pm.XDM)
+				cdas, err := pm.CDAs()
 				if err != nil {
 					return nil, err
 				}
 				md.CDAs = append(md.CDAs, cdas...)
 			}
 		} else {
-			md.Parent = message.ParentOf(pm)
+			md.Parent = pm.Parent()
 		}
 	}
-	c, err := message.Compose(md, &message.Options{PatientDomain: o.patientDomain})
-	if err != nil {
-		return nil, err
-	}
-	var rcpts []string
-	for _, a := range append(append([]message.Address{}, md.To...), md.Cc...) {
-		rcpts = append(rcpts, a.Addr)
-	}
-	// Stored in the durable outbox before any SMTP command; the runner sends it.
-	var dsn *outbox.DSN
-	if d.DSN {
-		dsn = &outbox.DSN{}
-	}
-	o.mu.Lock()
-	o.tokens[strings.ToLower(address)] = senderCreds{author: author, tokens: tokens}
-	o.mu.Unlock()
-	e, err := o.outbox.Add(ctx, outbox.Message{Account: address, From: address, Rcpts: rcpts, Raw: c.Data, DSN: dsn})
-	if err != nil {
-		return nil, err
-	}
-	// A copy in Sent, as mail clients keep one (best effort).
-	if ic, err := o.dialIMAP(ctx, address, author, tokens); err == nil {
-		if _, err := ic.Append(ctx, "Sent", []string{lps.FlagSeen}, bytes.NewReader(c.Data), int64(len(c.Data))); err != nil {
-			o.log.Warn("web: copy to Sent", "account", address, "err", err)
-		}
-		_ = ic.Close()
-	}
-	return &web.Sent{MessageID: c.MessageID, Recipients: rcpts, OutboxID: e.ID}, nil
-}
-
-func (o *webOperator) dialIMAP(ctx context.Context, address, author string, tokens web.TokenFunc) (*lps.IMAPClient, error) {
 	acct, err := o.account(address, author, tokens)
 	if err != nil {
 		return nil, err
 	}
 	defer acct.Close()
-	return acct.DialIMAP(ctx)
+	c, env, err := acct.Compose(ctx, md)
+	if err != nil {
+		return nil, err
+	}
+	// Stored in the durable outbox before any SMTP command; the runner sends it.
+	var dsn *outbox.DSN
+	if env.DSN != nil {
+		dsn = &outbox.DSN{}
+	}
+	o.mu.Lock()
+	o.tokens[strings.ToLower(address)] = senderCreds{author: author, tokens: tokens}
+	o.mu.Unlock()
+	e, err := o.outbox.Add(ctx, outbox.Message{Account: address, From: address, Rcpts: env.Recipients, Raw: env.Data, DSN: dsn})
+	if err != nil {
+		return nil, err
+	}
+	// A copy in Sent, as mail clients keep one (best effort).
+	if err := acct.CopyToSent(ctx, c.Data); err != nil {
+		o.log.Warn("web: copy to Sent", "account", address, "err", err)
+	}
+	return &web.Sent{MessageID: c.MessageID, Recipients: env.Recipients, OutboxID: e.ID}, nil
 }
 
 // Displayed hands a displayed message to mailbox.Account.Displayed (ECO.3.1.6): the account's
@@ -302,21 +267,6 @@ func (o *webOperator) Displayed(ctx context.Context, address, author string, tok
 		return "", err
 	}
 	return res.Outcome, nil
-}
-
-// xdmCDAs returns the CDA documents of an IHE XDM archive (a forward packages them again).
-func xdmCDAs(data []byte) ([][]byte, error) {
-	pkg, err := xdm.Read(data, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading the forwarded IHE_XDM.zip: %w", err)
-	}
-	var out [][]byte
-	for _, d := range pkg.Documents {
-		if d.CDA != nil {
-			out = append(out, d.Data)
-		}
-	}
-	return out, nil
 }
 
 // webApp builds the web application of serve over the main database (mail index, known patients,

@@ -89,7 +89,7 @@ func (a *Account) checkPatientAddress(ctx context.Context, addr string, derogati
 		return nil, nil
 	}
 	known, err := a.o.Patients.ByMatricule(ctx, m.String())
-	if err != nil {
+	if err != nil && !errors.Is(err, patients.ErrNotFound) { // not found: no known patient
 		return nil, fmt.Errorf("known patients: %w", err)
 	}
 	var qualified *ins.Identity

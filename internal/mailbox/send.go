@@ -18,6 +18,10 @@ type Draft struct {
 	// from PatientAddress (qualified identity, no opposition; the derogation of ECO.2.2.6 when
 	// Draft.Derogation is set).
 	ToPatients []int64
+	// Bcc are blind recipients: in the envelope only (Compose, the outbox), never in the mail. A
+	// patient address among them must be a known qualified identity (no derogation for a
+	// recipient nobody sees), and an opposed patient is refused.
+	Bcc []message.Address
 }
 
 // SendOptions tune a submission; nil means defaults.
@@ -45,18 +49,17 @@ type SendResult struct {
 	Composed *message.Composed `json:"-"`
 }
 
-// Send resolves the recipients, composes the mail with package message (headers, XDM, PDF/A,
-// patient rules) and submits it.
+// Send composes the mail with Compose (recipients resolved with the patient rule, package
+// message) and submits its envelope: the one path from a Draft to the operator.
 func (a *Account) Send(ctx context.Context, d *Draft, o *SendOptions) (*SendResult, error) {
-	md, err := a.resolveDraft(ctx, d)
+	c, env, err := a.Compose(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	c, err := message.Compose(md, &message.Options{NIL: a.o.NIL, PatientDomain: a.o.PatientDomain, Now: a.o.Now})
-	if err != nil {
-		return nil, err
+	if env.DSN == nil && o != nil && o.DSN {
+		env.DSN = &lps.DSN{}
 	}
-	res, err := a.SendRaw(ctx, c.Data, o)
+	res, err := a.SendEnvelope(ctx, env)
 	if res != nil {
 		res.Composed = c
 	}

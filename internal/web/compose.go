@@ -156,7 +156,7 @@ func (a *App) prefillParent(w http.ResponseWriter, r *http.Request, c *reqCtx, c
 			for _, att := range l.parsed.Attachments {
 				cv.Forwarded = append(cv.Forwarded, firstNonEmpty(att.Name, att.ContentType))
 			}
-			if l.pkg != nil {
+			if l.hasPackage() {
 				cv.Forwarded = append(cv.Forwarded, "IHE_XDM.zip (documents CDA)")
 			}
 			cv.Text = "\n\n---- Message transféré ----\nDe : " + m.From + "\nObjet : " + subj + "\n\n" + l.parsed.Text

@@ -17,10 +17,9 @@ import (
 
 	"github.com/mssante/mssante/cda"
 	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
-	"github.com/mssante/mssante/message"
-	"github.com/mssante/mssante/xdm"
 )
 
 // mailView is one message as the reading screen shows it.
@@ -89,9 +88,12 @@ type sectionView struct {
 type loaded struct {
 	msg    mailstore.Message
 	raw    []byte
-	parsed *message.Message
-	pkg    *xdm.Package
+	parsed *mailbox.Parsed
 }
+
+// hasPackage: the message has an XDM archive that could be read (a broken archive: its
+// documents are not shown).
+func (l *loaded) hasPackage() bool { return l.parsed != nil && l.parsed.Package != nil }
 
 // load finds the message of the URL, after the authorisation check: the account must be one of
 // the professional's mailboxes. Anything else is a 404.
@@ -123,13 +125,10 @@ func (a *App) load(w http.ResponseWriter, r *http.Request, c *reqCtx) (*loaded, 
 	l := &loaded{msg: m}
 	if m.HasBody {
 		if l.raw, err = a.o.Mail.Body(r.Context(), m); err == nil {
-			l.parsed, err = message.Parse(l.raw, &message.ReadOptions{PatientDomain: a.o.PatientDomain})
+			l.parsed, err = mailbox.ParseStored(r.Context(), l.raw, mailbox.ParseOptions{PatientDomain: a.o.PatientDomain})
 		}
 		if err != nil {
 			a.log.Warn("web: body", "account", account, "uid", uid, "err", err)
-		}
-		if l.parsed != nil && len(l.parsed.XDM) > 0 {
-			l.pkg, _ = xdm.Read(l.parsed.XDM, nil) // a broken archive: its documents are not shown
 		}
 	}
 	return l, true
@@ -181,7 +180,7 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		mv.MDNAsked = p.MDNRequested && !strings.EqualFold(m.From, m.Account)
 	}
 	mv.MDNSent = slices.ContainsFunc(m.Flags, func(f string) bool { return strings.EqualFold(f, "$MDNSent") })
-	if l.pkg != nil {
+	if l.hasPackage() {
 		mv.Documents = documentViews(l, mv.Attachments)
 	}
 	// ECO.3.1.6: the content is on the screen now; the account's policy decides (mailbox layer).
@@ -231,7 +230,7 @@ func documentViews(l *loaded, parts []partView) []cdaView {
 		}
 	}
 	var out []cdaView
-	for _, d := range l.pkg.Documents {
+	for _, d := range l.parsed.Package.Documents {
 		if d.CDA == nil {
 			continue
 		}
@@ -411,7 +410,7 @@ func (a *App) handlePart(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		ctype = "application/octet-stream" // never rendered by the browser
 	}
 	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": message.SanitizeFileName(name)}))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": mailbox.SafeFileName(name)}))
 	_, _ = w.Write(data)
 }
 
