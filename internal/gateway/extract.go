@@ -1,12 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"strings"
 	"time"
 
 	"github.com/mssante/mssante/cda"
-	"github.com/mssante/mssante/message"
-	"github.com/mssante/mssante/xdm"
+	"github.com/mssante/mssante/internal/mailbox"
 )
 
 // Patient is the patient of a received document: the INS of METADATA.XML (else of the CDA
@@ -43,16 +43,17 @@ type mailInfo struct {
 // IHE_XDM.zip with its PDF/A rendering (the PDF attachment of the same rank), its patient and
 // type. A document without a usable INS is kept, with identified false.
 func extract(raw []byte, patientDomain string) (mailInfo, error) {
-	m, err := message.Parse(raw, &message.ReadOptions{PatientDomain: patientDomain})
+	ps, err := mailbox.ParseStored(context.Background(), raw, mailbox.ParseOptions{PatientDomain: patientDomain})
 	if err != nil {
 		return mailInfo{}, err
 	}
+	m := ps.Message
 	info := mailInfo{from: m.From.Addr, subject: m.Subject, text: m.Text}
 	if m.XDM == nil {
 		return info, nil
 	}
-	p, err := xdm.Read(m.XDM, nil)
-	if err != nil {
+	p := ps.Package
+	if ps.PackageErr != nil || p == nil {
 		// An unreadable archive is kept as one unidentified document: never dropped.
 		info.docs = append(info.docs, received{documentID: "xdm-illisible", cda: m.XDM})
 		return info, nil

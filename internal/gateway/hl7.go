@@ -11,6 +11,7 @@ import (
 
 	"github.com/mssante/mssante/hl7"
 	"github.com/mssante/mssante/hl7/mllp"
+	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/message"
 )
 
@@ -84,7 +85,7 @@ func (h *HL7Delivery) Deliver(ctx context.Context, d *Document) (Outcome, error)
 func (h *HL7Delivery) build(d *Document) ([]byte, error) {
 	m := hl7.Mail{MessageID: d.MessageID, Subject: d.Subject, From: hl7.Participant{Address: d.From},
 		Received: d.ReceivedAt}
-	if parsed, err := message.Parse(d.Mail, nil); err == nil {
+	if parsed, err := mailbox.ParseStored(context.Background(), d.Mail, mailbox.ParseOptions{}); err == nil {
 		m.Body = parsed.Text
 		for _, a := range append(append([]message.Address(nil), parsed.To...), parsed.Cc...) {
 			m.To = append(m.To, hl7.Participant{Address: a.Addr})
