@@ -123,10 +123,12 @@ func parseXOAUTH2(resp []byte) (user, token string, err error) {
 	return user, token, nil
 }
 
-// xoauth2Server is the server side of SASL XOAUTH2 (go-sasl has none). A refused token gets the
-// JSON error challenge; the client's (empty) answer to it ends the exchange with fail, the
-// protocol's own authentication failure.
+// xoauth2Server is the server side of SASL XOAUTH2, and of OAUTHBEARER (RFC 7628) with parse set
+// to parseOAuthBearer (go-sasl has neither). A refused token gets the JSON error challenge of
+// RFC 7628 §3.2.2; the client's answer to it ends the exchange with fail, the protocol's own
+// authentication failure.
 type xoauth2Server struct {
+	parse  func(resp []byte) (user, token string, err error) // nil: parseXOAUTH2
 	check  func(user, token string) error
 	fail   error
 	failed bool
@@ -139,7 +141,11 @@ func (s *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
 	if resp == nil {
 		return []byte{}, false, nil // no initial response: ask for it
 	}
-	user, token, err := parseXOAUTH2(resp)
+	parse := s.parse
+	if parse == nil {
+		parse = parseXOAUTH2
+	}
+	user, token, err := parse(resp)
 	if err == nil {
 		err = s.check(user, token)
 	}

@@ -89,7 +89,7 @@ func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
 			return s.bind(a, mech)
 		}}, nil
 	case "OAUTHBEARER":
-		return &oauthBearerServer{fail: imapAuthFailed, check: func(user, token string) error {
+		return &xoauth2Server{parse: parseOAuthBearer, fail: imapAuthFailed, check: func(user, token string) error {
 			a, err := s.op.authXOAUTH2(ctx, user, token)
 			if err != nil {
 				s.refused(mech, user, err)

@@ -41,30 +41,3 @@ func parseOAuthBearer(resp []byte) (user, token string, err error) {
 	}
 	return user, token, nil
 }
-
-// oauthBearerServer is the server side of SASL OAUTHBEARER (go-sasl has none). Like XOAUTH2, a
-// refused token gets the JSON error challenge of RFC 7628 §3.2.2; the client's answer to it (a
-// single ^A) ends the exchange with fail.
-type oauthBearerServer struct {
-	check  func(user, token string) error
-	fail   error
-	failed bool
-}
-
-func (s *oauthBearerServer) Next(resp []byte) ([]byte, bool, error) {
-	if s.failed {
-		return nil, true, s.fail
-	}
-	if resp == nil {
-		return []byte{}, false, nil // no initial response: ask for it
-	}
-	user, token, err := parseOAuthBearer(resp)
-	if err == nil {
-		err = s.check(user, token)
-	}
-	if err != nil {
-		s.failed = true
-		return xoauth2Challenge, false, nil
-	}
-	return nil, true, nil
-}

@@ -92,7 +92,7 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 			return s.bind(a, user, mech, err)
 		}}, nil
 	case "OAUTHBEARER":
-		return &oauthBearerServer{fail: smtpAuthFailed, check: func(user, token string) error {
+		return &xoauth2Server{parse: parseOAuthBearer, fail: smtpAuthFailed, check: func(user, token string) error {
 			a, err := s.op.authXOAUTH2(ctx, user, token)
 			return s.bind(a, user, mech, err)
 		}}, nil
