@@ -105,10 +105,17 @@ func (r *liveRun) stop(t *testing.T) {
 	}
 }
 
+// changed reports whether a change f accepts was reported, waiting a few seconds for it: the
+// store shows a sync's result before SyncLive calls OnChange with it.
 func (r *liveRun) changed(f func(mailbox.LiveChange) bool) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.changes, f)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r.mu.Lock()
+		ok := slices.ContainsFunc(r.changes, f)
+		r.mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			return ok
+		}
+	}
 }
 
 func withSubject(s string) func(mailstore.Page) bool {
