@@ -53,6 +53,10 @@ type Draft struct {
 	// CDAs are the CDA R2 documents (N1 or N3) to attach, packaged as IHE_XDM.zip with one PDF/A
 	// rendering each (ECO.2.1.1). They must concern one patient.
 	CDAs [][]byte
+	// Files are plain attachments (a scanned letter, an image, a spreadsheet), written after
+	// IHE_XDM.zip and the PDF/A renderings. A health document meant to be integrated belongs in
+	// CDAs: a CDA given as a file travels, with a warning, but no receiver will file it.
+	Files []File
 	// RecordNumber is the optional record number (numéro de dossier) of the PDF names (ECO.2.1.6).
 	RecordNumber string
 	// DSN asks for a delivery status notification: Return-Receipt-To (ECO.2.3.1).
@@ -74,6 +78,16 @@ type Draft struct {
 	// Patients are patient identities known to the software (patient picker, ECO.3.1.5). A patient
 	// recipient whose matricule is one of these qualified identities is accepted without documents.
 	Patients []ins.Identity
+}
+
+// File is a plain attachment of a Draft.
+type File struct {
+	// Name is the file name the receiver sees: no directory, no control character.
+	Name string
+	// ContentType is the MIME type; when empty it comes from the name's extension, and is
+	// application/octet-stream for an unknown one.
+	ContentType string
+	Data        []byte
 }
 
 // Parent is what a reply needs of the mail it answers.
@@ -198,6 +212,7 @@ func Compose(d *Draft, opts *Options) (*Composed, error) {
 	if err != nil {
 		return nil, err
 	}
+	atts = append(atts, c.files(d)...)
 	c.setSubject(d)
 	if d.MESFin {
 		c.Headers[HeaderMES] = "FIN"
@@ -234,7 +249,7 @@ func checkDraft(d *Draft) error {
 			return fmt.Errorf("applicative contact: %w", err)
 		}
 	}
-	return nil
+	return checkFiles(d.Files)
 }
 
 func hasPatient(d *Draft, domain string) bool {

@@ -44,6 +44,9 @@ var (
 	// ErrNoTypeCode: a CDA document has no type code (ClinicalDocument/code/@code), so the
 	// X-MSS-CODECDA header cannot be set (ECO.2.4.1). The producer of the document must fix it.
 	ErrNoTypeCode = errors.New("message: CDA document without type code")
+	// ErrFile: a plain attachment (Draft.Files) without a usable name (empty, a path, control
+	// characters, or the name of the MSSanté archive IHE_XDM.zip) or with an invalid MIME type.
+	ErrFile = errors.New("message: invalid attachment")
 	// ErrCDA: a CDA document could not be read.
 	ErrCDA = errors.New("message: CDA document")
 )

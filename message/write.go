@@ -268,7 +268,8 @@ func writeAll(w io.WriteCloser, s string) error {
 	return w.Close()
 }
 
-// writeMixed writes multipart/mixed: the body, then IHE_XDM.zip and the PDFs (ECO.2.1.1).
+// writeMixed writes multipart/mixed: the body, then IHE_XDM.zip and the PDFs (ECO.2.1.1), then the
+// plain files.
 func writeMixed(w io.Writer, top []field, b *body, atts []attachment, r io.Reader) error {
 	h, err := randomHex(r, 12)
 	if err != nil {
