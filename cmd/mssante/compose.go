@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mssante/mssante/message"
@@ -15,12 +16,12 @@ func init() {
 		name:    "compose",
 		summary: "compose a MSSanté mail (subject, headers, IHE_XDM.zip and PDF/A from CDA documents)",
 		usage: "compose --from ADDR --from-label LABEL --to ADDR [--to ADDR]… [--cc ADDR]… [--subject S] " +
-			"[--text FILE] [--html FILE] [--cda FILE]… [--record-number N] [--dsn] [--mdn] [--mes-fin] [--nil REF] " +
+			"[--text FILE] [--html FILE] [--cda FILE]… [--attach FILE]… [--record-number N] [--dsn] [--mdn] [--mes-fin] [--nil REF] " +
 			"[--reply-to-eml FILE] [--app-contact ADDR] [--derogation] [--patient-domain D] [--n1-as-is] -o OUT.eml",
 		example: `mssante compose --from marie.martin@medecin.mssante.fr --from-label "Dr Marie MARTIN" ` +
 			`--to 279035121518989@patient.mssante.fr --cda cr.xml --text mot.txt --mdn -o out.eml`,
 		flags: func(fs *flag.FlagSet) runFunc {
-			var to, cc, cdas stringList
+			var to, cc, cdas, files stringList
 			from := fs.String("from", "", "sender `address` (required)")
 			label := fs.String("from-label", "", "sender display `label` as shown, e.g. \"Dr Marie MARTIN\" (required, ECO.2.2.7)")
 			fs.Var(&to, "to", "recipient `address` (repeatable)")
@@ -29,6 +30,7 @@ func init() {
 			text := fs.String("text", "", "plain-text body `file` (UTF-8)")
 			html := fs.String("html", "", "HTML body `file` (UTF-8), same content as --text")
 			fs.Var(&cdas, "cda", "CDA R2 document `file` to attach (repeatable, one patient)")
+			fs.Var(&files, "attach", "plain `file` to attach as it is, after the documents (repeatable)")
 			record := fs.String("record-number", "", "record `number` appended to the PDF names (ECO.2.1.6)")
 			dsn := fs.Bool("dsn", false, "ask for a delivery status notification (Return-Receipt-To)")
 			mdn := fs.Bool("mdn", false, "ask for a read receipt (Disposition-Notification-To)")
@@ -76,6 +78,13 @@ func init() {
 						return err
 					}
 					d.CDAs = append(d.CDAs, b)
+				}
+				for _, f := range files {
+					b, err := os.ReadFile(f)
+					if err != nil {
+						return err
+					}
+					d.Files = append(d.Files, message.File{Name: filepath.Base(f), Data: b})
 				}
 				if *appContact != "" {
 					a, err := message.ParseAddress(*appContact)

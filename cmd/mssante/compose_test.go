@@ -119,3 +119,36 @@ func TestCompose_refusals(t *testing.T) {
 		t.Errorf("derogation: exit %d, %s %s", code, stdout, stderr)
 	}
 }
+
+// compose --attach: plain files after the documents, named by their base name (ECO.2.1.1).
+func TestCompose_attach(t *testing.T) {
+	dir := t.TempDir()
+	eml, scan := filepath.Join(dir, "out.eml"), filepath.Join(dir, "courrier scanné.pdf")
+	if err := os.WriteFile(scan, []byte("%PDF-1.4 synthetic scan"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runMain(t, "compose", "--from", "marie.martin@medecin.mssante.fr", "--from-label", "Dr Marie MARTIN",
+		"--to", "jean.dupont@hopital-a.mssante.fr", "--cda", composeSample(t, "n3-cr-biologie.xml"), "--attach", scan, "-o", eml)
+	if code != 0 {
+		t.Fatalf("compose exit %d: %s", code, stderr)
+	}
+	if out := decodeJSON(t, stdout); out["headers"].(map[string]any)["X-MSS-CODECDA"] != "11502-2" {
+		t.Errorf("compose = %v", out)
+	}
+	stdout, stderr, code = runMain(t, "inspect", eml)
+	if code != 0 {
+		t.Fatalf("inspect exit %d: %s", code, stderr)
+	}
+	var names []string
+	for _, a := range decodeJSON(t, stdout)["attachments"].([]any) {
+		names = append(names, a.(map[string]any)["name"].(string)+" "+a.(map[string]any)["content_type"].(string))
+	}
+	if len(names) != 3 || names[0] != "IHE_XDM.zip application/zip" || names[2] != "courrier scanné.pdf application/pdf" {
+		t.Errorf("attachments %q", names)
+	}
+	_, stderr, code = runMain(t, "compose", "--from", "marie.martin@medecin.mssante.fr", "--from-label", "Dr Marie MARTIN",
+		"--to", "jean.dupont@hopital-a.mssante.fr", "--attach", filepath.Join(dir, "absent.pdf"), "-o", eml)
+	if code != 1 || !strings.Contains(stderr, "absent.pdf") {
+		t.Errorf("missing file: exit %d, stderr %q", code, stderr)
+	}
+}
