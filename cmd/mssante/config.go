@@ -35,11 +35,35 @@ type flagConfig struct {
 	cfg   *config.Config
 	err   error
 	fills []func(*config.Config)
+	// lenient: an invalid configuration is kept in invalid and the command runs on the flags
+	// and the defaults (mssante doctor, which reports it).
+	lenient bool
+	invalid error
 }
 
 func (c *flagConfig) load() (*config.Config, error) {
-	c.once.Do(func() { c.cfg, c.err = loadConfig(c.b) })
+	c.once.Do(func() {
+		c.cfg, c.err = c.b.Load()
+		if c.lenient && errors.Is(c.err, config.ErrInvalid) {
+			c.invalid = c.err
+			c.cfg, c.err = c.b.LoadDefaults()
+		}
+		if errors.Is(c.err, config.ErrInvalid) {
+			c.err = &usageError{c.err.Error()}
+		}
+	})
 	return c.cfg, c.err
+}
+
+// tolerateInvalidConfig makes the configuration of fs lenient (see flagConfig) and returns what
+// was found invalid, once the flags are parsed: nil for a valid configuration.
+func tolerateInvalidConfig(fs *flag.FlagSet) func() error {
+	c := bindConfig(fs, nil)
+	c.lenient = true
+	return func() error {
+		_, _ = c.load()
+		return c.invalid
+	}
 }
 
 // flagConfigs are the bindings of the flag sets being declared or parsed (run forgets each one

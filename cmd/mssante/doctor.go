@@ -33,13 +33,30 @@ func init() {
 			c := declareConn(fs, "imap")
 			smtp := fs.String("smtp", "", "SMTP server `HOST:PORT` (instead of autoconfig)")
 			asJSON := fs.Bool("json", false, `print {"checks":[{"name","ok","verdict","detail","fix"}…],"ok":bool} instead of one line per check`)
+			invalid := tolerateInvalidConfig(fs) // reported by the config check, the rest runs on flags and defaults
+			conf := useConfig(fs)
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) != 0 {
 					return usagef("no argument expected")
 				}
+				cfg, err := conf()
+				if err != nil {
+					return err
+				}
 				o, err := doctorOptions(env, c, *smtp)
 				if err != nil {
 					return err
+				}
+				var ce *config.Error
+				switch err := invalid(); {
+				case errors.As(err, &ce):
+					for _, p := range ce.Problems {
+						o.ConfigProblems = append(o.ConfigProblems, p.String())
+					}
+				case err != nil:
+					o.ConfigProblems = []string{err.Error()}
+				default:
+					o.ConfigFile = cfg.File()
 				}
 				ctx, cancel := c.deadline(ctx)
 				defer cancel()
@@ -83,18 +100,6 @@ func doctorOptions(env *cmdEnv, c *connFlags, smtp string) (doctor.Options, erro
 		TrustRoots: c.trustRoots, DBURL: doctorDB(c), Account: acct,
 		Migrations: append(append(append(append([]store.Migration(nil), audit.Migrations...), patients.Migrations...),
 			mailstore.Migrations()...), outbox.Migrations...)}
-	cfg, err := config.Load(config.Options{Env: os.LookupEnv})
-	var ce *config.Error
-	switch {
-	case errors.As(err, &ce):
-		for _, p := range ce.Problems {
-			o.ConfigProblems = append(o.ConfigProblems, p.String())
-		}
-	case err != nil:
-		o.ConfigProblems = []string{err.Error()}
-	default:
-		o.ConfigFile = cfg.File()
-	}
 	o.Policy, o.PolicyErr = c.policy(io.Discard)
 	return o, nil
 }

@@ -49,6 +49,19 @@ func TestDoctor_cli(t *testing.T) {
 		t.Errorf("wrong trust root: code %d\n%s\n%s", code, out, errOut)
 	}
 
+	// An invalid configuration file stops other commands (exit 2) but is one failed check of the
+	// doctor, which runs the rest on the flags and the defaults.
+	bad := filepath.Join(c.dir, "bad.toml")
+	writeTestFile(t, bad, []byte("data_dir = 5\nno_such_key = true\n"))
+	if _, errOut, code := runMain(t, append(append([]string{"list", "--limit", "1", "--config", bad}, ac...), c.jeanneArgs...)...); code != 2 {
+		t.Errorf("list with an invalid configuration: code %d, want 2: %s", code, errOut)
+	}
+	out, errOut, code = runMain(t, append(append([]string{"doctor", "--config", bad}, ac...), c.jeanneArgs...)...)
+	if code != 1 || !strings.Contains(out, "✗ config") || !strings.Contains(out, "data_dir") || strings.Count(out, "✓ ") != 9 ||
+		!strings.Contains(errOut, "1 check(s) failed") {
+		t.Errorf("doctor with an invalid configuration: code %d\n%s\n%s", code, out, errOut)
+	}
+
 	if _, _, code := runMain(t, "doctor", "--token-file", "x"); code != 2 {
 		t.Errorf("no --account: code %d, want 2", code)
 	}

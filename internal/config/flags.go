@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 )
@@ -78,6 +79,25 @@ func (b *Binding) Load() (*Config, error) {
 	} else if f := b.fs.Lookup("config"); f != nil {
 		o.File = f.Value.String()
 	}
+	for key, v := range b.values {
+		if v.set {
+			o.Flags[key] = v.raw
+		}
+	}
+	return Load(o)
+}
+
+// LoadDefaults is Load without the configuration file and the MSSANTE_ environment: the flags set
+// over the defaults. `mssante doctor` runs on it when Load finds the configuration invalid, so
+// that it reports the problems along with its other checks instead of stopping at them.
+func (b *Binding) LoadDefaults() (*Config, error) {
+	env := func(key string) (string, bool) {
+		if strings.HasPrefix(key, "MSSANTE_") || b.env == nil {
+			return "", false
+		}
+		return b.env(key)
+	}
+	o := Options{Env: env, File: os.DevNull, Flags: map[string][]string{}}
 	for key, v := range b.values {
 		if v.set {
 			o.Flags[key] = v.raw
