@@ -13,6 +13,9 @@ type Step struct {
 	OK       bool   `json:"ok"`
 	Detail   string `json:"detail,omitempty"` // TLS version and suite, server answer
 	Error    string `json:"error,omitempty"`
+	// Err is the error of a failed step, for errors.Is and errors.As (a *trust.RefusalError names
+	// the policy rule the server broke); Error is its text.
+	Err error `json:"-"`
 }
 
 // Probe runs a connection test against a server (protocol "smtp" or "imap"): TCP connection,
@@ -23,7 +26,7 @@ func Probe(ctx context.Context, protocol string, ep Endpoint, auth Auth, opts *O
 	add := func(name, detail string, err error) bool {
 		st := Step{Protocol: protocol, Name: name, OK: err == nil, Detail: detail}
 		if err != nil {
-			st.Error = err.Error()
+			st.Error, st.Err = err.Error(), err
 		}
 		steps = append(steps, st)
 		return err == nil

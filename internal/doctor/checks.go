@@ -355,7 +355,7 @@ func (r *run) server(proto string, names [2]string, steps []lps.Step, cs credSta
 	}
 	tls, ok := find("starttls")
 	if !ok || !tls.OK {
-		verdict, fix := starttlsVerdict(tls.Error, string(r.o.Profile), r.o.Commands, len(r.o.TrustRoots) > 0)
+		verdict, fix := starttlsVerdict(tls.Err, tls.Error, string(r.o.Profile), r.o.Commands, len(r.o.TrustRoots) > 0)
 		return fail(stName, verdict, conn.Detail+": "+tls.Error, fix), skipped(auName, stName+" failed")
 	}
 	r.tlsAccepted = true
@@ -408,23 +408,17 @@ func ruleFix(rule, profile, cmds string, roots bool) string {
 	return "contact the operator with this answer"
 }
 
-var rules = []string{trust.RuleTLSVersion, trust.RuleCipherSuite, trust.RuleKeyExchange, trust.RuleExpired, trust.RuleRevokedCRL,
-	trust.RuleRevokedOCSP, trust.RuleRevocationUnknown, trust.RuleUntrusted, trust.RuleNotOrganisation, trust.RuleChain,
-	trust.RuleHostname, trust.RuleHandshake}
-
-// ruleOf finds the policy rule a probe step's error names ("refused by rule …", the text of a
-// trust.RefusalError).
-func ruleOf(msg string) string {
-	for _, r := range rules {
-		if strings.Contains(msg, "refused by rule "+r) {
-			return r
-		}
+// ruleOf is the policy rule a probe step's error is a refusal by, or "".
+func ruleOf(err error) string {
+	var re *trust.RefusalError
+	if errors.As(err, &re) {
+		return re.Rule
 	}
 	return ""
 }
 
-func starttlsVerdict(msg, profile, cmds string, roots bool) (verdict, fix string) {
-	if rule := ruleOf(msg); rule != "" {
+func starttlsVerdict(err error, msg, profile, cmds string, roots bool) (verdict, fix string) {
+	if rule := ruleOf(err); rule != "" {
 		return "refused by the TLS policy: rule " + rule, ruleFix(rule, profile, cmds, roots)
 	}
 	if strings.Contains(strings.ToLower(msg), "starttls") {
