@@ -93,17 +93,46 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	// busy_timeout first (the driver applies it before the other pragmas); _txlock=immediate makes
 	// every transaction take the write lock at BEGIN, so that two writers never both read and then
-	// fail to upgrade (SQLITE_BUSY with no retry possible inside the transaction).
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	// fail to upgrade (SQLITE_BUSY with no retry possible inside the transaction). The journal mode
+	// is not a pragma of every connection: WAL is a property of the file, set once below.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", display, err)
 	}
-	if err := sdb.PingContext(ctx); err != nil {
+	if err := setWAL(ctx, sdb); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", display, err)
 	}
 	return &DB{db: sdb, dialect: SQLite, display: display}, nil
+}
+
+// setWAL puts the database in WAL mode. Switching a new file's journal mode needs its exclusive
+// lock, and SQLite answers SQLITE_BUSY at once, without its busy handler, to a second process
+// switching at the same moment (both hold a shared lock): that answer is retried here, with
+// back-off, until ctx ends or 10 s have passed.
+func setWAL(ctx context.Context, sdb *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	wait := 5 * time.Millisecond
+	for {
+		var mode string
+		err := sdb.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode %q, want wal", mode)
+		case !IsRetryable(err):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
