@@ -231,7 +231,7 @@ func TestConformance_inTxRetriesDeadlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	calls := 0
+	calls, holding := 0, 0
 	both := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -248,9 +248,11 @@ func TestConformance_inTxRetriesDeadlock(t *testing.T) {
 					return err
 				}
 				if first {
-					// Wait until both hold their first row, so that the second update deadlocks.
+					// Wait until both hold their first row (counted after the update, not at the
+					// start of the call), so that the second update deadlocks.
 					mu.Lock()
-					if calls == 2 {
+					holding++
+					if holding == 2 {
 						once.Do(func() { close(both) })
 					}
 					mu.Unlock()
