@@ -26,7 +26,6 @@ import (
 func TestGateway_sendAndReceive(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		p := newPeer(t)
-		p.createFolder(t, appli, "Traités")
 		inbox := filepath.Join(p.dir, "inbox")
 		hook := newWebhookSink(t)
 		g, err := New(db, Options{

@@ -354,3 +354,39 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 func outboxFilterAll() outbox.Filter { return outbox.Filter{} }
+
+// The done folder need not pre-exist (issue 13 item 6): a session's first move to it creates it
+// on Dovecot (IMAP CREATE), and a second session, finding it there (NO [ALREADYEXISTS]), moves
+// into it all the same.
+func TestSession_moveCreatesDoneFolder(t *testing.T) {
+	p := newPeer(t)
+	ctx := ctxT(t)
+	raw := mailWithCDA(t, appli, cdaFixture(t, "n3-cr-biologie.xml", "done-folder-1"), "Dossier créé à la demande.")
+	for i := range 2 {
+		s, err := p.conn[appli].IMAP(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := s.(*imapSession)
+		if _, err := ms.Append(ctx, "INBOX", nil, bytes.NewReader(raw), int64(len(raw))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ms.Select(ctx, "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		uids, err := ms.Search(ctx, lps.Criteria{})
+		if err != nil || len(uids) != 1 {
+			t.Fatalf("session %d: INBOX uids %v, %v", i+1, uids, err)
+		}
+		if err := s.Move(ctx, "INBOX", uids, "Archivés"); err != nil {
+			t.Fatalf("session %d: move to a missing folder: %v", i+1, err)
+		}
+		if got := folderMessages(t, ms.IMAPClient, "Archivés"); len(got) != i+1 {
+			t.Errorf("session %d: Archivés holds %d messages, want %d", i+1, len(got), i+1)
+		}
+		if got := folderMessages(t, ms.IMAPClient, "INBOX"); len(got) != 0 {
+			t.Errorf("session %d: INBOX still holds %v", i+1, got)
+		}
+		_ = s.Close()
+	}
+}
