@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,7 +27,6 @@ import (
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
-	"github.com/mssante/mssante/internal/testkit"
 	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
@@ -77,16 +75,6 @@ func endpoint(t *testing.T, s string) lps.Endpoint {
 		t.Fatal(err)
 	}
 	return ep
-}
-
-// createFolder creates folder in user's mailbox (doveadm), as an operator's account has it.
-func (p *peer) createFolder(t *testing.T, user, folder string) {
-	t.Helper()
-	doveadm := testkit.LookPath(t, "doveadm")
-	out, err := exec.Command(doveadm, "-c", filepath.Join(p.st.Dir, "dovecot.conf"), "mailbox", "create", "-u", user, folder).CombinedOutput()
-	if err != nil {
-		t.Fatalf("doveadm mailbox create: %v\n%s", err, out)
-	}
 }
 
 // bobIMAP opens an IMAP session as bob (XOAUTH2).
