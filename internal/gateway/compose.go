@@ -80,10 +80,6 @@ func (g *Gateway) compose(ctx context.Context, from string, r *Request, seed str
 	if len(r.To)+len(r.Cc) == 0 {
 		return nil, invalidf("aucun destinataire (to, cc)")
 	}
-	if len(r.Attachments) > 0 {
-		// A Draft has no plain attachments yet: refuse rather than drop them.
-		return nil, invalidf("les pièces jointes hors documents CDA ne sont pas encore prises en charge")
-	}
 	d := &mailbox.Draft{}
 	d.From, d.Subject, d.Text, d.DSN, d.MDN, d.MESFin = sender, r.Subject, r.Body, r.DSN, r.MDN, r.PatientReplyBlocked
 	if d.Subject == "" && len(r.Documents) == 0 {
@@ -119,6 +115,12 @@ func (g *Gateway) compose(ctx context.Context, from string, r *Request, seed str
 		default:
 			return nil, invalidf("document %d : ni cda ni xdm", i+1)
 		}
+	}
+	for i, f := range r.Attachments {
+		if f.Name == "" || len(f.Data) == 0 {
+			return nil, invalidf("pièce jointe %d : name et data sont requis", i+1)
+		}
+		d.Files = append(d.Files, mailbox.File{Name: f.Name, ContentType: f.ContentType, Data: f.Data})
 	}
 	if g.o.Compose.AppContact != "" {
 		a, err := mailbox.ParseAddress(g.o.Compose.AppContact)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -65,8 +66,10 @@ func TestGateway_sendAndReceive(t *testing.T) {
 
 		// Send a CDA through the API.
 		doc := cdaFixture(t, "n3-cr-biologie.xml", "GW-API-1")
+		scan := append([]byte("analyse;valeur\nglycémie;5,2\n"), 0x00, 0xff, 0x10, 0x80)
 		req, _ := json.Marshal(map[string]any{"to": []string{bob}, "body": "Compte rendu ci-joint.",
-			"documents": []map[string]string{{"cda": base64.StdEncoding.EncodeToString(doc)}}, "dsn": true})
+			"documents": []map[string]string{{"cda": base64.StdEncoding.EncodeToString(doc)}}, "dsn": true,
+			"attachments": []map[string]string{{"name": "résultats.csv", "content_type": "text/csv", "data": base64.StdEncoding.EncodeToString(scan)}}})
 		code, hdr, body := a.do("POST", "/api/v1/messages", key, req, "Idempotency-Key", "k-1")
 		if code != http.StatusAccepted {
 			t.Fatalf("POST: %d %s", code, body)
@@ -122,6 +125,16 @@ func TestGateway_sendAndReceive(t *testing.T) {
 		if len(m.Documents) != 1 || m.Documents[0].INS != "162036912304592" || len(m.PDFs) != 1 ||
 			!strings.HasPrefix(m.Subject, "XDM/1.0/DDM") || m.Headers["X-MSS-NIL"] == "" || !m.DSNRequested {
 			t.Errorf("received mail: subject %q, documents %+v, pdfs %v, headers %v, dsn %v", m.Subject, m.Documents, m.PDFs, m.Headers, m.DSNRequested)
+		}
+		// The plain attachment reaches bob byte for byte, under its name and type.
+		var att *message.Attachment
+		for i := range m.Attachments {
+			if m.Attachments[i].Name == "résultats.csv" {
+				att = &m.Attachments[i]
+			}
+		}
+		if att == nil || !bytes.Equal(att.Data, scan) || !strings.HasPrefix(att.ContentType, "text/csv") {
+			t.Errorf("attachment at bob: %+v among %d attachments, want résultats.csv byte for byte", att, len(m.Attachments))
 		}
 		if !strings.Contains(m.Text, "secretariat@test.mssante.fr") {
 			t.Errorf("no closing notice of the applicative mailbox (ECO.2.2.5) in %q", m.Text)

@@ -27,6 +27,9 @@ func (a *Account) Compose(ctx context.Context, d *Draft) (*message.Composed, Env
 // Address is a mail address with its display name, as a Draft holds them.
 type Address = message.Address
 
+// File is a plain file attached to a Draft (Draft.Files), after IHE_XDM.zip and the PDF/A.
+type File = message.File
+
 // ParseAddress reads one address ("Name <addr>" or "addr") as a Draft takes it.
 func ParseAddress(s string) (Address, error) { return message.ParseAddress(s) }
 
