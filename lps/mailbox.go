@@ -287,6 +287,23 @@ func (cl *IMAPClient) SetFlags(ctx context.Context, uids []uint32, op FlagOp, fl
 	})
 }
 
+// Create creates the folder name (IMAP CREATE); a folder that already exists (NO
+// [ALREADYEXISTS], RFC 5530) is not an error. It is recorded under ActionMove: mssante creates
+// a folder only as the destination of a move.
+func (cl *IMAPClient) Create(ctx context.Context, name string) error {
+	req := "CREATE " + quote(name)
+	return cl.do(ctx, ActionMove, req, false, func(c *imapclient.Client) (string, error) {
+		if err := c.Create(name, nil).Wait(); err != nil {
+			var ie *imap.Error
+			if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+				return statusLine(ie), nil
+			}
+			return "", err
+		}
+		return "OK", nil
+	})
+}
+
 // Move moves messages of the selected mailbox to dest (MOVE, or COPY+EXPUNGE when not offered).
 func (cl *IMAPClient) Move(ctx context.Context, uids []uint32, dest string) error {
 	req := "UID MOVE " + uidList(uids) + " " + quote(dest)

@@ -62,7 +62,7 @@ func init() {
 			f.mllpAddr = fs.String("mllp", "", "record system `HOST:PORT` receiving one MDM per document over MLLP; its ACK marks the document integrated or rejected")
 			f.hl7App = fs.String("hl7-receiving-app", "", "MSH-5 receiving `application` of the MDM messages (the record system's name)")
 			f.folder = fs.String("folder", "INBOX", "`folder` received documents are read from")
-			f.doneFolder = fs.String("done-folder", "", "`folder` the received mail is moved to once its documents are stored (must exist; empty: left in place)")
+			f.doneFolder = fs.String("done-folder", "", "`folder` the received mail is moved to once its documents are stored (created when missing; empty: left in place)")
 			f.webhook = fs.String("webhook", "", "`URL` receiving a signed JSON event per received document and outbox state change")
 			f.webhookSecret = fs.String("webhook-secret-file", "", "`file` holding the HMAC-SHA256 key of the webhook signature")
 			f.appContact = fs.String("app-contact", "", "personal or organisational `address` named in the closing notice of sent mail (ECO.2.2.5)")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mssante/mssante/hl7"
 	"github.com/mssante/mssante/internal/gateway"
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
@@ -135,11 +137,11 @@ type gatewayProc struct {
 	stderr *syncBuffer
 }
 
-func (p *gatewayPeer) start(t *testing.T, db, data, out, in, hook, secret string) *gatewayProc {
+func (p *gatewayPeer) start(t *testing.T, db, data, out, in, hl7Dir, hook, secret string) *gatewayProc {
 	t.Helper()
 	cmd := exec.Command(p.bin, "gateway", "--listen", "127.0.0.1:0", "--account", gwAppli, "--cert", p.cert, "--key", p.key,
 		"--from-label", "Laboratoire Test", "--smtp", p.st.Submission, "--imap", p.st.IMAP, "--trust-root", p.root,
-		"--data-dir", data, "--db", db, "--outbox-dir", out, "--inbox-dir", in, "--done-folder", "Traités",
+		"--data-dir", data, "--db", db, "--outbox-dir", out, "--inbox-dir", in, "--hl7-dir", hl7Dir, "--done-folder", "Traités",
 		"--webhook", hook, "--webhook-secret-file", secret,
 		"--poll", "100ms", "--lease", "3s", "--reidle", "1s", "--max-backoff", "1s", "--workers", "3")
 	errBuf := &syncBuffer{}
@@ -195,7 +197,8 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	data := filepath.Join(p.dir, "data-"+string(d))
 	out := filepath.Join(p.dir, "out-"+string(d))
 	in := filepath.Join(p.dir, "in-"+string(d))
-	for _, dir := range []string{data, out, in} {
+	hl7Dir := filepath.Join(p.dir, "hl7-"+string(d))
+	for _, dir := range []string{data, out, in, hl7Dir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +307,7 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	var procs [2]*gatewayProc
 	kills := 0
 	for slot := range procs {
-		procs[slot] = p.start(t, db, data, out, in, hook.URL, secret)
+		procs[slot] = p.start(t, db, data, out, in, hl7Dir, hook.URL, secret)
 	}
 	post(procs[0].url)
 	for kills < maxKills {
@@ -313,7 +316,7 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		_ = procs[slot].cmd.Process.Signal(syscall.SIGKILL)
 		<-procs[slot].done
 		kills++
-		procs[slot] = p.start(t, db, data, out, in, hook.URL, secret)
+		procs[slot] = p.start(t, db, data, out, in, hl7Dir, hook.URL, secret)
 		post(procs[slot].url)
 	}
 	producers.Wait()
@@ -341,10 +344,37 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		})
 		return n, ids
 	}
+	// The HL7 output: one MDM^T02 per file, read back with package hl7, counted by TXA-12 (the
+	// CDA id's extension, IN-<dialect>-<i>).
+	countMDM := func() (int, map[string]int) {
+		ids := map[string]int{}
+		n := 0
+		ents, _ := os.ReadDir(hl7Dir)
+		for _, e := range ents {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".hl7") || strings.HasPrefix(e.Name(), ".tmp-") {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(hl7Dir, e.Name()))
+			m, perr := hl7.Parse(b)
+			if err != nil || perr != nil {
+				t.Errorf("%s: unreadable (%v %v)", e.Name(), err, perr)
+				continue
+			}
+			msh, _ := m.Segment("MSH")
+			txa, _ := m.Segment("TXA")
+			if typ := msh.Value(9, 1) + "^" + msh.Value(9, 2); typ != "MDM^T02" {
+				t.Errorf("%s: MSH-9 %s, want MDM^T02", e.Name(), typ)
+			}
+			n++
+			ids[txa.Value(12, 1)]++
+		}
+		return n, ids
+	}
 	deadline := time.Now().Add(5 * time.Minute)
 	var got map[string]int
 	for {
 		n, _ := countDocs()
+		nMDM, _ := countMDM()
 		sent, _ := filepath.Glob(filepath.Join(out, "sent", "*.status.json"))
 		got = messageIDs(t, bobIC, "INBOX")
 		hookMu.Lock()
@@ -357,7 +387,7 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		hookMu.Unlock()
 		// The webhook is waited for by its document events: the outbox's message events come too,
 		// and counting all of them ended the wait with document events still on their way.
-		if n == nIn && len(sent) == nOut && len(messageIDs(t, appIC, "INBOX")) == 0 && len(got) >= nOut+1 && docEvents >= nIn {
+		if n == nIn && nMDM == nIn && len(sent) == nOut && len(messageIDs(t, appIC, "INBOX")) == 0 && len(got) >= nOut+1 && docEvents >= nIn {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -371,8 +401,8 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 					}
 				}
 			}
-			t.Fatalf("after %d kills: %d/%d documents in the inbox folder, %d/%d drops sent, %d Message-IDs at bob, %d webhook events; drops not sent: %v\n%s",
-				kills, n, nIn, len(sent), nOut, len(got), events, where, procs[0].stderr.String())
+			t.Fatalf("after %d kills: %d/%d documents in the inbox folder, %d/%d MDM in the HL7 folder, %d/%d drops sent, %d Message-IDs at bob, %d webhook events; drops not sent: %v\n%s",
+				kills, n, nIn, nMDM, nIn, len(sent), nOut, len(got), events, where, procs[0].stderr.String())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -394,6 +424,15 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	n, byMsg := countDocs()
 	if n != nIn {
 		t.Errorf("%d documents in the inbox folder, want %d", n, nIn)
+	}
+	nMDM, byDoc := countMDM()
+	if nMDM != nIn {
+		t.Errorf("%d MDM messages in the HL7 folder, want %d", nMDM, nIn)
+	}
+	for i := range nIn {
+		if id := fmt.Sprintf("IN-%s-%d", d, i); byDoc[id] != 1 {
+			t.Errorf("document %s delivered %d times to the HL7 folder", id, byDoc[id])
+		}
 	}
 	done := messageIDs(t, appIC, "Traités")
 	for _, id := range inboundIDs {
@@ -520,5 +559,67 @@ func TestGateway_accountsFromConfig(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("SIGTERM: %v\n%s", err, errBuf.String())
+	}
+}
+
+// Issue 13 item 2, ECO.1.3.1: `mssante gateway` with its TLS listener (--tls-cert, --tls-key,
+// --client-ca) accepts a client certificate instead of an API key, scoped to the mailbox the
+// certificate names; no certificate and no key is 401, a valid certificate of a mailbox the
+// gateway does not serve is 401, a certificate of another authority is refused at the handshake.
+func TestGateway_tlsClientCertificate(t *testing.T) {
+	p := newGatewayPeer(t)
+	_, srvKey, srvChain := p.pki.Server("127.0.0.1").WriteFiles(t, p.dir, "api")
+	data := filepath.Join(p.dir, "data")
+	cmd := exec.Command(p.bin, "gateway", "--listen", "127.0.0.1:0", "--tls-cert", srvChain, "--tls-key", srvKey,
+		"--client-ca", p.root, "--account", gwAppli, "--cert", p.cert, "--key", p.key,
+		"--smtp", p.st.Submission, "--imap", p.st.IMAP, "--trust-root", p.root, "--data-dir", data,
+		"--poll", "100ms", "--reidle", "1s", "--max-backoff", "1s")
+	errBuf := &syncBuffer{}
+	cmd.Stderr = errBuf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	go func() { _, _ = io.Copy(io.Discard, stdout); done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	var ready struct{ URL string }
+	if err != nil || json.Unmarshal([]byte(line), &ready) != nil || !strings.HasPrefix(ready.URL, "https://") {
+		t.Fatalf("gateway did not start on TLS: %q %v\n%s", line, err, errBuf.String())
+	}
+	get := func(certs ...tls.Certificate) (int, string, error) {
+		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: p.pki.RootPool(), Certificates: certs}}}
+		resp, err := c.Get(ready.URL + "/api/v1/documents?mailbox=" + gwAppli)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if code, body, err := get(p.pki.Client("499700000000001", gwAppli).TLS); err != nil || code != http.StatusOK {
+		t.Errorf("client certificate of %s: %d %v %s", gwAppli, code, err, body)
+	}
+	if code, body, err := get(); err != nil || code != http.StatusUnauthorized || !strings.Contains(body, "detail") {
+		t.Errorf("no certificate, no key: %d %v %s, want 401 with a problem detail", code, err, body)
+	}
+	if code, body, err := get(p.pki.Client("499700000000001", "autre@test.mssante.fr").TLS); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("certificate of a mailbox not served: %d %v %s, want 401", code, err, body)
+	}
+	stranger := testpki.New(t, testpki.Options{RSA: true})
+	if code, _, err := get(stranger.Client("499700000000001", gwAppli).TLS); err == nil {
+		t.Errorf("certificate of another authority: answered %d, want the handshake refused", code)
 	}
 }

@@ -86,7 +86,7 @@ var packages = []row{
 	// A delivery room reads and composes mail through internal/mailbox (ParseStored, Compose),
 	// never through the protocol or the mail rules directly; cda types stay for the rendering.
 	{path: "internal/web", layer: delivery, noImports: []string{module + "/lps", module + "/message", module + "/xdm"}},
-	{path: "internal/gateway", layer: delivery},
+	{path: "internal/gateway", layer: delivery, noImports: []string{module + "/lps", module + "/message", module + "/xdm"}},
 	{path: "internal/sandbox", layer: delivery},
 	// The sandbox operator is the one place that runs IMAP and SMTP servers. It also parses the
 	// submitted messages with go-message itself (server side); everything else goes through message.

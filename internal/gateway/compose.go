@@ -1,19 +1,17 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/mssante/mssante/message"
-	"github.com/mssante/mssante/xdm"
+	"github.com/mssante/mssante/internal/mailbox"
 )
 
 // ComposeOptions are the settings of composed mail.
 type ComposeOptions struct {
-	NIL           string // X-MSS-NIL; message.DefaultNIL when empty
+	NIL           string // X-MSS-NIL; the default product reference when empty
 	PatientDomain string
 	// AppContact is the personal or organisational mailbox named by the closing notice of an
 	// applicative mailbox (ECO.2.2.5); none when empty.
@@ -64,12 +62,12 @@ type composed struct {
 	rcpts     []string
 }
 
-// compose builds the MSSanté mail of r sent by from (message.Compose: XDM, PDF/A, subject and
-// headers). seed makes the Message-ID and MIME boundaries a function of the request's identity
-// (idempotency key, drop id): composing it again after a crash gives the same Message-ID, which
-// the outbox stores once.
-func (g *Gateway) compose(from string, r *Request, seed string) (*composed, error) {
-	sender, err := message.ParseAddress(from)
+// compose builds the MSSanté mail of r sent by from (mailbox.ComposeDraft: the patient
+// recipient rule, XDM, PDF/A, subject and headers). seed makes the Message-ID and MIME
+// boundaries a function of the request's identity (idempotency key, drop id): composing it
+// again after a crash gives the same Message-ID, which the outbox stores once.
+func (g *Gateway) compose(ctx context.Context, from string, r *Request, seed string) (*composed, error) {
+	sender, err := mailbox.ParseAddress(from)
 	if err != nil {
 		return nil, invalidf("expéditeur %q illisible : %v", from, err)
 	}
@@ -82,26 +80,21 @@ func (g *Gateway) compose(from string, r *Request, seed string) (*composed, erro
 	if len(r.To)+len(r.Cc) == 0 {
 		return nil, invalidf("aucun destinataire (to, cc)")
 	}
-	if len(r.Attachments) > 0 {
-		// message.Draft has no plain attachments yet: refuse rather than drop them.
-		return nil, invalidf("les pièces jointes hors documents CDA ne sont pas encore prises en charge")
-	}
-	d := &message.Draft{From: sender, Subject: r.Subject, Text: r.Body, DSN: r.DSN, MDN: r.MDN, MESFin: r.PatientReplyBlocked}
+	d := &mailbox.Draft{}
+	d.From, d.Subject, d.Text, d.DSN, d.MDN, d.MESFin = sender, r.Subject, r.Body, r.DSN, r.MDN, r.PatientReplyBlocked
 	if d.Subject == "" && len(r.Documents) == 0 {
 		d.Subject = "Message"
 	}
-	var rcpts []string
 	for _, list := range []struct {
 		in  []string
-		out *[]message.Address
+		out *[]mailbox.Address
 	}{{r.To, &d.To}, {r.Cc, &d.Cc}} {
 		for _, s := range list.in {
-			a, err := message.ParseAddress(s)
+			a, err := mailbox.ParseAddress(s)
 			if err != nil {
 				return nil, invalidf("destinataire %q illisible : %v", s, err)
 			}
 			*list.out = append(*list.out, a)
-			rcpts = append(rcpts, a.Addr)
 		}
 	}
 	for i, doc := range r.Documents {
@@ -111,59 +104,40 @@ func (g *Gateway) compose(from string, r *Request, seed string) (*composed, erro
 		case len(doc.CDA) > 0:
 			d.CDAs = append(d.CDAs, doc.CDA)
 		case len(doc.XDM) > 0:
-			p, err := xdm.Read(doc.XDM, nil)
+			cdas, err := mailbox.XDMDocuments(doc.XDM)
+			if errors.Is(err, mailbox.ErrNoCDA) {
+				return nil, invalidf("document %d : l'archive XDM ne contient aucun document CDA", i+1)
+			}
 			if err != nil {
 				return nil, invalidf("document %d : archive XDM illisible : %v", i+1, err)
 			}
-			n := 0
-			for _, x := range p.Documents {
-				if x.CDA != nil {
-					d.CDAs = append(d.CDAs, x.Data)
-					n++
-				}
-			}
-			if n == 0 {
-				return nil, invalidf("document %d : l'archive XDM ne contient aucun document CDA", i+1)
-			}
+			d.CDAs = append(d.CDAs, cdas...)
 		default:
 			return nil, invalidf("document %d : ni cda ni xdm", i+1)
 		}
 	}
+	for i, f := range r.Attachments {
+		if f.Name == "" || len(f.Data) == 0 {
+			return nil, invalidf("pièce jointe %d : name et data sont requis", i+1)
+		}
+		d.Files = append(d.Files, mailbox.File{Name: f.Name, ContentType: f.ContentType, Data: f.Data})
+	}
 	if g.o.Compose.AppContact != "" {
-		a, err := message.ParseAddress(g.o.Compose.AppContact)
+		a, err := mailbox.ParseAddress(g.o.Compose.AppContact)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: application contact: %w", err)
 		}
 		d.AppContact = &a
 	}
-	c, err := message.Compose(d, &message.Options{NIL: g.o.Compose.NIL, PatientDomain: g.o.Compose.PatientDomain,
-		Now: g.o.Now, Rand: seededReader(seed)})
+	o := &mailbox.ComposeOptions{NIL: g.o.Compose.NIL, PatientDomain: g.o.Compose.PatientDomain, Now: g.o.Now, Seed: seed}
+	if g.o.Patients != nil {
+		o.Patients = g.o.Patients
+	}
+	c, env, err := mailbox.ComposeDraft(ctx, d, o)
 	if err != nil {
 		return nil, invalidf("%v", err)
 	}
-	return &composed{raw: c.Data, messageID: c.MessageID, rcpts: rcpts}, nil
-}
-
-// seededReader is an endless deterministic byte stream (SHA-256 in counter mode) of seed.
-func seededReader(seed string) *hashStream { return &hashStream{seed: []byte(seed)} }
-
-type hashStream struct {
-	seed []byte
-	n    uint64
-	buf  []byte
-}
-
-func (h *hashStream) Read(p []byte) (int, error) {
-	for len(h.buf) < len(p) {
-		var c [8]byte
-		binary.BigEndian.PutUint64(c[:], h.n)
-		h.n++
-		s := sha256.Sum256(append(append([]byte{}, h.seed...), c[:]...))
-		h.buf = append(h.buf, s[:]...)
-	}
-	n := copy(p, h.buf)
-	h.buf = h.buf[n:]
-	return n, nil
+	return &composed{raw: c.Data, messageID: c.MessageID, rcpts: env.Recipients}, nil
 }
 
 // mailboxOf returns the domain-less check that addr is one of the gateway's mailboxes.

@@ -6,12 +6,11 @@ import (
 
 	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/outbox"
-	"github.com/mssante/mssante/lps"
 )
 
 // AccountConnector opens the sessions of one mailbox through internal/mailbox: an Account per
 // outbox worker (its SMTP session, the patient rule of SendEnvelope, the audit trail) and
-// Account.DialIMAP for the sync, the moves and IDLE.
+// Account.OpenSession for the sync, the moves and IDLE.
 type AccountConnector struct {
 	// Options build each Account (address, credentials, servers or autoconfig, TLS policy,
 	// audit trail).
@@ -44,44 +43,23 @@ func (c *AccountConnector) IMAP(ctx context.Context) (IMAPSession, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	ic, err := acct.DialIMAP(dctx)
+	s, err := acct.OpenSession(dctx)
 	if err != nil {
 		_ = acct.Close()
 		return nil, err
 	}
-	return &imapSession{IMAPClient: ic, acct: acct}, nil
+	return &imapSession{Session: s, acct: acct}, nil
 }
 
-// imapSession is an IMAP session of the mailbox's own (mailstore.Source) with the moves and
-// the IDLE wait the gateway needs.
+// imapSession is a mailbox.Session (mailstore.Source, moves to a folder created when missing,
+// IDLE) that closes its account with it.
 type imapSession struct {
-	*lps.IMAPClient
+	*mailbox.Session
 	acct *mailbox.Account
 }
 
-func (s *imapSession) Move(ctx context.Context, folder string, uids []uint32, dest string) error {
-	if _, err := s.Select(ctx, folder); err != nil {
-		return err
-	}
-	return s.IMAPClient.Move(ctx, uids, dest)
-}
-
-// Wait selects folder and IDLEs until the server announces a change or d passes.
-func (s *imapSession) Wait(ctx context.Context, folder string, d time.Duration) error {
-	if _, err := s.Select(ctx, folder); err != nil {
-		return err
-	}
-	ictx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	err := s.Idle(ictx, func(lps.Update) { cancel() })
-	if ictx.Err() != nil && ctx.Err() == nil {
-		return nil // a change, or d passed
-	}
-	return err
-}
-
 func (s *imapSession) Close() error {
-	err := s.IMAPClient.Close()
+	err := s.Session.Close()
 	_ = s.acct.Close()
 	return err
 }

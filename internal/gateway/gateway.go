@@ -20,8 +20,8 @@ import (
 	"github.com/mssante/mssante/internal/store"
 )
 
-// Connector opens the sessions of one applicative mailbox. LPSConnector is the implementation
-// over lps; a mailbox.Account adapter can replace it once that package exposes its sessions.
+// Connector opens the sessions of one applicative mailbox; AccountConnector is the
+// implementation over internal/mailbox.
 type Connector interface {
 	// SMTP opens a submission session (one per outbox worker, reused for several messages).
 	SMTP(ctx context.Context) (outbox.Session, error)
@@ -33,7 +33,7 @@ type Connector interface {
 // the processed messages, waiting for news.
 type IMAPSession interface {
 	mailstore.Source
-	// Move moves uids of folder to dest (created when missing).
+	// Move moves uids of folder to dest, creating dest when it is missing.
 	Move(ctx context.Context, folder string, uids []uint32, dest string) error
 	// Wait returns when folder changes (IDLE) or after d, whichever comes first.
 	Wait(ctx context.Context, folder string, d time.Duration) error
@@ -61,8 +61,9 @@ type Options struct {
 	Mailboxes []Mailbox
 	// Folder is the folder received documents are read from; "INBOX" when empty.
 	Folder string
-	// DoneFolder receives the messages whose documents are committed locally; empty leaves
-	// them in Folder (they are deduplicated by Message-ID + document id anyway).
+	// DoneFolder receives the messages whose documents are committed locally (created on the
+	// server when missing); empty leaves them in Folder (they are deduplicated by Message-ID +
+	// document id anyway).
 	DoneFolder string
 	// OutboxDir and InboxDir are the drop folders (empty: none).
 	OutboxDir, InboxDir string

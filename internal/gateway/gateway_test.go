@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -26,8 +27,8 @@ import (
 func TestGateway_sendAndReceive(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		p := newPeer(t)
-		p.createFolder(t, appli, "Traités")
 		inbox := filepath.Join(p.dir, "inbox")
+		hl7Dir := filepath.Join(p.dir, "hl7")
 		hook := newWebhookSink(t)
 		g, err := New(db, Options{
 			Mailboxes:  []Mailbox{{Address: appli, Label: "Laboratoire Test", Conn: p.conn[appli]}, {Address: other, Conn: p.conn[other]}},
@@ -35,6 +36,7 @@ func TestGateway_sendAndReceive(t *testing.T) {
 			Reidle: 2 * time.Second, MaxBackoff: 500 * time.Millisecond,
 			Webhook: &Webhook{URL: hook.srv.URL, Secret: hook.secret},
 			Compose: ComposeOptions{AppContact: "secretariat@test.mssante.fr"}, Logger: testLogger(t),
+			Deliveries: []Delivery{&HL7Delivery{Dir: hl7Dir}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -64,8 +66,10 @@ func TestGateway_sendAndReceive(t *testing.T) {
 
 		// Send a CDA through the API.
 		doc := cdaFixture(t, "n3-cr-biologie.xml", "GW-API-1")
+		scan := append([]byte("analyse;valeur\nglycémie;5,2\n"), 0x00, 0xff, 0x10, 0x80)
 		req, _ := json.Marshal(map[string]any{"to": []string{bob}, "body": "Compte rendu ci-joint.",
-			"documents": []map[string]string{{"cda": base64.StdEncoding.EncodeToString(doc)}}, "dsn": true})
+			"documents": []map[string]string{{"cda": base64.StdEncoding.EncodeToString(doc)}}, "dsn": true,
+			"attachments": []map[string]string{{"name": "résultats.csv", "content_type": "text/csv", "data": base64.StdEncoding.EncodeToString(scan)}}})
 		code, hdr, body := a.do("POST", "/api/v1/messages", key, req, "Idempotency-Key", "k-1")
 		if code != http.StatusAccepted {
 			t.Fatalf("POST: %d %s", code, body)
@@ -122,6 +126,16 @@ func TestGateway_sendAndReceive(t *testing.T) {
 			!strings.HasPrefix(m.Subject, "XDM/1.0/DDM") || m.Headers["X-MSS-NIL"] == "" || !m.DSNRequested {
 			t.Errorf("received mail: subject %q, documents %+v, pdfs %v, headers %v, dsn %v", m.Subject, m.Documents, m.PDFs, m.Headers, m.DSNRequested)
 		}
+		// The plain attachment reaches bob byte for byte, under its name and type.
+		var att *message.Attachment
+		for i := range m.Attachments {
+			if m.Attachments[i].Name == "résultats.csv" {
+				att = &m.Attachments[i]
+			}
+		}
+		if att == nil || !bytes.Equal(att.Data, scan) || !strings.HasPrefix(att.ContentType, "text/csv") {
+			t.Errorf("attachment at bob: %+v among %d attachments, want résultats.csv byte for byte", att, len(m.Attachments))
+		}
 		if !strings.Contains(m.Text, "secretariat@test.mssante.fr") {
 			t.Errorf("no closing notice of the applicative mailbox (ECO.2.2.5) in %q", m.Text)
 		}
@@ -171,6 +185,31 @@ func TestGateway_sendAndReceive(t *testing.T) {
 		}
 		if unknown.ID == 0 || unknown.Identified {
 			t.Errorf("unidentified document = %+v", unknown)
+		}
+		// The HL7 output, read by python-hl7: one MDM^T02 per document, the known patient's in
+		// PID-3, the CDA id in TXA-12, the CDA itself in OBX 1 (ED), the mail body in OBX 2.
+		var mdm []pyMDM
+		waitFor(t, 60*time.Second, "two MDM files", func() bool {
+			files, _ := filepath.Glob(filepath.Join(hl7Dir, "*.hl7"))
+			return len(files) >= 2
+		})
+		mdm = readMDMFiles(t, hl7Dir)
+		sentCDA := string(cdaFixture(t, "n3-cr-imagerie.xml", "GW-IN-1"))
+		found := false
+		for _, v := range mdm {
+			if v.MSH9 != "MDM^T02^MDM_T02" || v.MSH12 != "2.6" || !strings.Contains(v.MSH21, "CISIS_CDA_HL7_LPS") || v.OBX1Type != "ED" {
+				t.Errorf("MDM header: MSH-9 %q MSH-12 %q MSH-21 %q OBX-2 %q", v.MSH9, v.MSH12, v.MSH21, v.OBX1Type)
+			}
+			// document_id is root^extension; TXA-12.1 the extension.
+			if _, ext, _ := strings.Cut(known.DocumentID, "^"); v.TXA12 == ext {
+				found = true
+				if v.PID3 != known.Patient.INS || v.CDA != sentCDA || !strings.Contains(v.Body, "Imagerie.") {
+					t.Errorf("MDM of %s: PID-3 %q (want %q), CDA equal %v, body %q", known.DocumentID, v.PID3, known.Patient.INS, v.CDA == sentCDA, v.Body)
+				}
+			}
+		}
+		if len(mdm) != 2 || !found {
+			t.Errorf("%d MDM files, %s among them: %v", len(mdm), known.DocumentID, found)
 		}
 		// Filters.
 		_, _, b = a.do("GET", "/api/v1/documents?patient_ins="+known.Patient.INS, key, nil)

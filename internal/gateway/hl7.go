@@ -12,7 +12,6 @@ import (
 	"github.com/mssante/mssante/hl7"
 	"github.com/mssante/mssante/hl7/mllp"
 	"github.com/mssante/mssante/internal/mailbox"
-	"github.com/mssante/mssante/message"
 )
 
 // HL7Delivery hands each received document to the record system as one MDM^T02 (MDM^T10 for a
@@ -87,7 +86,7 @@ func (h *HL7Delivery) build(d *Document) ([]byte, error) {
 		Received: d.ReceivedAt}
 	if parsed, err := mailbox.ParseStored(context.Background(), d.Mail, mailbox.ParseOptions{}); err == nil {
 		m.Body = parsed.Text
-		for _, a := range append(append([]message.Address(nil), parsed.To...), parsed.Cc...) {
+		for _, a := range append(append([]mailbox.Address(nil), parsed.To...), parsed.Cc...) {
 			m.To = append(m.To, hl7.Participant{Address: a.Addr})
 		}
 		for _, a := range parsed.ReplyTo {

@@ -55,7 +55,7 @@ func (g *Gateway) Send(ctx context.Context, mailbox string, r *Request, key stri
 	} else {
 		seed += "key:" + key
 	}
-	c, err := g.compose(from, r, seed)
+	c, err := g.compose(ctx, from, r, seed)
 	if err != nil {
 		return Sent{}, err
 	}

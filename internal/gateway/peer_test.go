@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,7 +27,6 @@ import (
 	"github.com/mssante/mssante/internal/outbox"
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
-	"github.com/mssante/mssante/internal/testkit"
 	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/message"
@@ -77,16 +75,6 @@ func endpoint(t *testing.T, s string) lps.Endpoint {
 		t.Fatal(err)
 	}
 	return ep
-}
-
-// createFolder creates folder in user's mailbox (doveadm), as an operator's account has it.
-func (p *peer) createFolder(t *testing.T, user, folder string) {
-	t.Helper()
-	doveadm := testkit.LookPath(t, "doveadm")
-	out, err := exec.Command(doveadm, "-c", filepath.Join(p.st.Dir, "dovecot.conf"), "mailbox", "create", "-u", user, folder).CombinedOutput()
-	if err != nil {
-		t.Fatalf("doveadm mailbox create: %v\n%s", err, out)
-	}
 }
 
 // bobIMAP opens an IMAP session as bob (XOAUTH2).
@@ -354,3 +342,39 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 func outboxFilterAll() outbox.Filter { return outbox.Filter{} }
+
+// The done folder need not pre-exist (issue 13 item 6): a session's first move to it creates it
+// on Dovecot (IMAP CREATE), and a second session, finding it there (NO [ALREADYEXISTS]), moves
+// into it all the same.
+func TestSession_moveCreatesDoneFolder(t *testing.T) {
+	p := newPeer(t)
+	ctx := ctxT(t)
+	raw := mailWithCDA(t, appli, cdaFixture(t, "n3-cr-biologie.xml", "done-folder-1"), "Dossier créé à la demande.")
+	for i := range 2 {
+		s, err := p.conn[appli].IMAP(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := s.(*imapSession)
+		if _, err := ms.Append(ctx, "INBOX", nil, bytes.NewReader(raw), int64(len(raw))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ms.Select(ctx, "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		uids, err := ms.Search(ctx, lps.Criteria{})
+		if err != nil || len(uids) != 1 {
+			t.Fatalf("session %d: INBOX uids %v, %v", i+1, uids, err)
+		}
+		if err := s.Move(ctx, "INBOX", uids, "Archivés"); err != nil {
+			t.Fatalf("session %d: move to a missing folder: %v", i+1, err)
+		}
+		if got := folderMessages(t, ms.IMAPClient, "Archivés"); len(got) != i+1 {
+			t.Errorf("session %d: Archivés holds %d messages, want %d", i+1, len(got), i+1)
+		}
+		if got := folderMessages(t, ms.IMAPClient, "INBOX"); len(got) != 0 {
+			t.Errorf("session %d: INBOX still holds %v", i+1, got)
+		}
+		_ = s.Close()
+	}
+}

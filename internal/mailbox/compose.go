@@ -3,9 +3,12 @@ package mailbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/lps"
@@ -18,11 +21,65 @@ import (
 // mail and its envelope, ready for the durable outbox: the recipients of To, Cc and Bcc, the data
 // without Bcc, a DSN when the mail asks for one (Draft.DSN, ECO.2.3.1). Nothing is sent.
 func (a *Account) Compose(ctx context.Context, d *Draft) (*message.Composed, Envelope, error) {
+	return a.compose(ctx, d, nil)
+}
+
+// Address is a mail address with its display name, as a Draft holds them.
+type Address = message.Address
+
+// File is a plain file attached to a Draft (Draft.Files), after IHE_XDM.zip and the PDF/A.
+type File = message.File
+
+// ParseAddress reads one address ("Name <addr>" or "addr") as a Draft takes it.
+func ParseAddress(s string) (Address, error) { return message.ParseAddress(s) }
+
+// ComposeOptions are the settings of ComposeDraft, the composing of a delivery room that holds
+// no Account (the gateway composes before an outbox worker opens the mailbox's session).
+type ComposeOptions struct {
+	// NIL is the X-MSS-NIL product reference (message.DefaultNIL when empty).
+	NIL string
+	// PatientDomain is the patients' mail domain; ins.DefaultPatientDomain when empty.
+	PatientDomain string
+	// Patients are the known patients the patient recipients are checked against (nil: none).
+	Patients PatientDirectory
+	// Now gives the Date of the mail; time.Now when nil.
+	Now func() time.Time
+	// Seed, when set, makes every random choice of the mail (Message-ID, MIME boundaries) a
+	// function of it: composing the same draft again with the same seed (a request repeated
+	// under one idempotency key, a drop read again after a crash) gives the same Message-ID,
+	// which the outbox stores once. Empty: crypto/rand.
+	Seed string
+}
+
+// ComposeDraft composes d from d.From (required) as Account.Compose does: the one patient
+// recipient rule (ToPatients, typed patient addresses against o.Patients, blind recipients),
+// then package message. Nothing is sent.
+func ComposeDraft(ctx context.Context, d *Draft, o *ComposeOptions) (*message.Composed, Envelope, error) {
+	if o == nil {
+		o = &ComposeOptions{}
+	}
+	if d.From.Addr == "" {
+		return nil, Envelope{}, errors.New("mailbox: composing needs the sender's address")
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	a := &Account{o: Options{Address: d.From.Addr, Patients: o.Patients, PatientDomain: o.PatientDomain, NIL: o.NIL, Now: now}}
+	var rnd io.Reader
+	if o.Seed != "" {
+		rnd = newSeedStream([]byte(o.Seed))
+	}
+	return a.compose(ctx, d, rnd)
+}
+
+// compose is Compose with the randomness source of message.Options (nil: crypto/rand).
+func (a *Account) compose(ctx context.Context, d *Draft, rnd io.Reader) (*message.Composed, Envelope, error) {
 	md, err := a.resolveDraft(ctx, d)
 	if err != nil {
 		return nil, Envelope{}, err
 	}
-	c, err := message.Compose(md, &message.Options{NIL: a.o.NIL, PatientDomain: a.o.PatientDomain, Now: a.o.Now})
+	c, err := message.Compose(md, &message.Options{NIL: a.o.NIL, PatientDomain: a.o.PatientDomain, Now: a.o.Now, Rand: rnd})
 	if err != nil {
 		return nil, Envelope{}, err
 	}

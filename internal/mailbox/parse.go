@@ -72,5 +72,25 @@ func (p *Parsed) CDAs() ([][]byte, error) {
 	return out, nil
 }
 
+// ErrNoCDA: an XDM archive carries no CDA document.
+var ErrNoCDA = errors.New("no CDA document in the XDM archive")
+
+// XDMDocuments reads an IHE XDM archive (an IHE_XDM.zip uploaded or dropped by software) into
+// the CDA documents it carries, in the order of its metadata, as a Draft's CDAs take them (each
+// is packaged again with its PDF/A rendering). An unreadable archive is an error; one without a
+// CDA document is ErrNoCDA.
+func XDMDocuments(zip []byte) ([][]byte, error) {
+	pkg, err := xdm.Read(zip, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the XDM archive: %w", err)
+	}
+	p := &Parsed{Package: pkg}
+	out, _ := p.CDAs()
+	if len(out) == 0 {
+		return nil, ErrNoCDA
+	}
+	return out, nil
+}
+
 // SafeFileName is name with the characters common file systems forbid replaced by "_" (ECO.2.1.6).
 func SafeFileName(name string) string { return message.SanitizeFileName(name) }
