@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -183,41 +185,45 @@ func (o *webOperator) Watch(ctx context.Context, address, author string, tokens 
 // Send composes the draft with mailbox.Account.Compose (recipients resolved with the patient
 // rule; MSSanté headers, XDM, PDF/A) and queues its envelope in the durable outbox.
 func (o *webOperator) Send(ctx context.Context, address, author string, tokens web.TokenFunc, d *web.Draft) (*web.Sent, error) {
-	if len(d.Files) > 0 {
-		// Compose carries CDA documents only; a file is never dropped silently.
-		return nil, errors.New("les pièces jointes autres que des documents CDA ne sont pas encore prises en charge")
-	}
 	label, err := o.label(address, d)
 	if err != nil {
 		return nil, err
 	}
 	md := &mailbox.Draft{Draft: message.Draft{From: message.Address{Name: label, Addr: address}, Subject: d.Subject, Text: d.Text,
 		CDAs: d.CDAs, DSN: d.DSN, MDN: d.MDN, MESFin: d.MESFin, Derogation: d.Derogation}, ToPatients: d.ToPatients}
+	for _, f := range d.Files {
+		md.Files = append(md.Files, message.File{Name: f.Name, ContentType: f.ContentType, Data: f.Data})
+	}
 	for _, x := range d.To {
 		md.To = append(md.To, message.Address{Addr: x})
 	}
 	for _, x := range d.Cc {
 		md.Cc = append(md.Cc, message.Address{Addr: x})
 	}
+	var forwarded []message.Attachment
 	if d.Parent != nil && len(d.Parent.Raw) > 0 {
 		pm, err := mailbox.ParseStored(ctx, d.Parent.Raw, mailbox.ParseOptions{PatientDomain: o.patientDomain})
 		if err != nil {
 			return nil, err
 		}
 		if d.Forward {
-			// The forwarded documents go again, packaged for this mail; any other file of the
-			// parent would be lost, so the forward is refused rather than silently incomplete.
-			for _, a := range pm.Attachments {
-				if !strings.EqualFold(a.Name, "IHE_XDM.zip") && !strings.HasSuffix(strings.ToLower(a.Name), ".pdf") {
-					return nil, fmt.Errorf("le transfert de la pièce jointe %q n'est pas encore pris en charge", a.Name)
-				}
-			}
+			// The forwarded documents go again, packaged for this mail (IHE_XDM.zip and their
+			// PDF/A are made anew); every other file of the parent is carried as it came.
 			if len(pm.XDM) > 0 {
 				cdas, err := pm.CDAs()
 				if err != nil {
 					return nil, err
 				}
 				md.CDAs = append(md.CDAs, cdas...)
+			}
+			for i, a := range pm.Attachments {
+				if len(pm.XDM) > 0 && bytes.Equal(a.Data, pm.XDM) {
+					continue // packaged again above
+				}
+				if strings.TrimSpace(a.Name) == "" {
+					a.Name = fmt.Sprintf("piece-jointe-%d%s", i+1, firstExt(a.ContentType))
+				}
+				forwarded = append(forwarded, a)
 			}
 		} else {
 			md.Parent = pm.Parent()
@@ -231,6 +237,18 @@ func (o *webOperator) Send(ctx context.Context, address, author string, tokens w
 	c, env, err := acct.Compose(ctx, md)
 	if err != nil {
 		return nil, err
+	}
+	if extra := notCarried(forwarded, c.Data); len(extra) > 0 {
+		// The parent's plain files (those the new packaging did not make again) go as files.
+		for _, a := range extra {
+			md.Files = append(md.Files, message.File{Name: a.Name, ContentType: a.ContentType, Data: a.Data})
+		}
+		if c, env, err = acct.Compose(ctx, md); err != nil {
+			return nil, fmt.Errorf("forwarding the attachments of the original: %w", err)
+		}
+	}
+	if missing := notCarried(forwarded, c.Data); len(missing) > 0 {
+		return nil, fmt.Errorf("la pièce jointe %q du message d'origine ne peut pas être transférée", missing[0].Name)
 	}
 	// Stored in the durable outbox before any SMTP command; the runner sends it.
 	var dsn *outbox.DSN
@@ -402,4 +420,37 @@ func firstNonEmptyStr(v ...string) string {
 		}
 	}
 	return ""
+}
+
+// notCarried returns the attachments of a forwarded original that the composed mail raw does not
+// carry under the same name (IHE_XDM.zip counts as carried when raw has one: its documents are
+// packaged again).
+func notCarried(orig []message.Attachment, raw []byte) []message.Attachment {
+	if len(orig) == 0 {
+		return nil
+	}
+	have := map[string]bool{}
+	if m, err := message.Parse(raw, nil); err == nil {
+		for _, a := range m.Attachments {
+			have[strings.ToLower(a.Name)] = true
+		}
+		if len(m.XDM) > 0 {
+			have[strings.ToLower(message.XDMFileName)] = true
+		}
+	}
+	var out []message.Attachment
+	for _, a := range orig {
+		if !have[strings.ToLower(a.Name)] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// firstExt is an extension for a MIME type (".bin" when none is known).
+func firstExt(contentType string) string {
+	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
+		return exts[0]
+	}
+	return ".bin"
 }

@@ -190,6 +190,22 @@ type harness struct {
 	pats  *patients.Store
 	trail *audit.Trail
 	sess  map[string]*server.BrowserSession // cookie value → session
+
+	mu  sync.Mutex
+	now time.Time // the application's clock
+}
+
+func (hs *harness) clock() time.Time {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return hs.now
+}
+
+// advance moves the application's clock forward.
+func (hs *harness) advance(d time.Duration) {
+	hs.mu.Lock()
+	hs.now = hs.now.Add(d)
+	hs.mu.Unlock()
 }
 
 func readRepo(t testing.TB, elem ...string) []byte {
@@ -236,10 +252,18 @@ func plainMail(from, name, subject, id string, at time.Time, body string, parent
 	return []byte(b.String())
 }
 
-func newHarness(t *testing.T) *harness {
+// eachHarness runs f on a harness of each dialect (subtests "sqlite" and "postgres").
+func eachHarness(t *testing.T, f func(t *testing.T, hs *harness)) {
+	t.Helper()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) { f(t, newHarness(t, d)) })
+	}
+}
+
+func newHarness(t *testing.T, d store.Dialect) *harness {
 	t.Helper()
 	migs := append(append(append(mailstore.Migrations(), patients.Migrations...), audit.Migrations...), Migrations...)
-	db := storetest.Open(t, store.SQLite, migs...)
+	db := storetest.Open(t, d, migs...)
 	pats := patients.New(db)
 	ms := mailstore.New(db, &mailstore.Options{Patients: pats})
 	trail := audit.New(db, nil)
@@ -254,7 +278,7 @@ func newHarness(t *testing.T) *harness {
 	orgBox.add("INBOX", plainMail(drDupont, "Dr Jean DUPONT", "Pour le service", "org-1@x", t0, "Au service."))
 	op := &fakeOperator{ms: ms, accounts: map[string]*memSource{drMartin: martin, drDupont: dupont, "service@hopital-a.mssante.fr": orgBox},
 		opens: map[string][]string{drMartinID: {drMartin, "service@hopital-a.mssante.fr"}, drDupontID: {drDupont}}}
-	hs := &harness{t: t, op: op, ms: ms, pats: pats, trail: trail, sess: map[string]*server.BrowserSession{}}
+	hs := &harness{t: t, now: t0.Add(3 * time.Hour), op: op, ms: ms, pats: pats, trail: trail, sess: map[string]*server.BrowserSession{}}
 	for _, acc := range []string{drMartin, drDupont} {
 		if _, err := ms.Sync(context.Background(), op.accounts[acc], acc, nil); err != nil {
 			t.Fatal(err)
@@ -274,7 +298,7 @@ func newHarness(t *testing.T) *harness {
 			return s, ok
 		},
 		Mail: ms, Patients: pats, Operator: op, Audit: trail, SyncInterval: time.Hour,
-		Now: func() time.Time { return t0.Add(3 * time.Hour) },
+		Now: hs.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -322,4 +346,15 @@ func (hs *harness) uidOf(account, id string) uint32 {
 		hs.t.Fatal(err)
 	}
 	return m.UID
+}
+
+// bg runs a background GET of the page's script (live refresh) as user.
+func (hs *harness) bg(user, target string) *httptest.ResponseRecorder {
+	hs.t.Helper()
+	r := httptest.NewRequest("GET", target, nil)
+	r.Header.Set(Background, "1")
+	r.AddCookie(&http.Cookie{Name: "s", Value: user})
+	w := httptest.NewRecorder()
+	hs.h.ServeHTTP(w, r)
+	return w
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -130,9 +132,10 @@ type Options struct {
 	// SyncInterval between two syncs of a session's mailboxes (default 2 min); IDLE triggers
 	// one sooner.
 	SyncInterval time.Duration
-	// LockAfter locks the screen after this long without a keystroke or click (default 10 min;
-	// the script blanks the page and the server asks to log in again past the session's idle
-	// expiry).
+	// LockAfter locks the session after this long without activity (default 10 min): the
+	// script blanks the page, and the server answers every page and action of the session with
+	// the lock page (log in again with Pro Santé Connect) once the delay has passed since its
+	// last page or action.
 	LockAfter time.Duration
 	// ClassifyPatient, when set, hands a received document to the patient record ("classer dans
 	// le dossier patient", the gateway's delivery). Nil: the action is not offered.
@@ -153,6 +156,9 @@ type App struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker // by session key
+	// active is the last activity of each session (by key): a page or an action of the
+	// professional, not the script's background requests (idle lock).
+	active map[string]time.Time
 	// folders caches mailstore.Folders (message and unread counts, which count over the
 	// whole folder) per account for a few seconds; a sync of the account drops its entry.
 	folders map[string]folderCache
@@ -181,7 +187,7 @@ func New(o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{o: o, db: o.DB, secret: make([]byte, 32), log: o.Logger, now: o.Now, workers: map[string]*worker{}, folders: map[string]folderCache{}}
+	a := &App{o: o, db: o.DB, secret: make([]byte, 32), log: o.Logger, now: o.Now, workers: map[string]*worker{}, active: map[string]time.Time{}, folders: map[string]folderCache{}}
 	_, _ = rand.Read(a.secret)
 	var err error
 	if a.tpl, err = parseTemplates(); err != nil {
@@ -296,6 +302,10 @@ func (a *App) authed(h func(w http.ResponseWriter, r *http.Request, c *reqCtx)) 
 			return
 		}
 		c := &reqCtx{sess: sess, csrf: a.csrfToken(sess.Key)}
+		if idle, locked := a.touch(sess, r); locked {
+			a.locked(w, r, c, idle)
+			return
+		}
 		var err error
 		if c.mailboxes, err = a.mailboxesOf(r.Context(), sess); err != nil {
 			a.log.Error("web: mailboxes of the session", "national_id", sess.Pro.NationalID, "err", err)
@@ -338,4 +348,76 @@ func (a *App) audit(ctx context.Context, c *reqCtx, account string, action audit
 	if _, aerr := a.o.Audit.Append(context.WithoutCancel(ctx), e); aerr != nil {
 		a.log.Error("web: audit trail", "err", aerr)
 	}
+}
+
+// Background marks the requests of the page's own script (live refresh, autocomplete): they
+// are not the professional's activity and do not keep the session unlocked.
+const Background = "X-MSS-Background"
+
+// touch records the activity of r's session and reports whether the session is locked: idle
+// longer than Options.LockAfter since its last page or action. A locked session stays locked
+// (a new login makes a new session).
+func (a *App) touch(sess *server.BrowserSession, r *http.Request) (time.Duration, bool) {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last, seen := a.active[sess.Key]
+	if !seen {
+		a.active[sess.Key] = now
+		done := sess.Done
+		go func() { // forget the session when it ends
+			select {
+			case <-done:
+			case <-a.ctx.Done():
+			}
+			a.mu.Lock()
+			delete(a.active, sess.Key)
+			a.mu.Unlock()
+		}()
+		return 0, false
+	}
+	if idle := now.Sub(last); idle > a.o.LockAfter {
+		return idle, true
+	}
+	if r.Header.Get(Background) == "" && !strings.HasPrefix(r.URL.Path, "/app/events") {
+		a.active[sess.Key] = now
+	}
+	return 0, false
+}
+
+// locked answers a request of a locked session: the lock page (423), or a short French error
+// to the script's requests and the event stream.
+func (a *App) locked(w http.ResponseWriter, r *http.Request, c *reqCtx, idle time.Duration) {
+	a.log.Info("web: locked session refused", "national_id", c.author(), "path", r.URL.Path, "idle", idle.Round(time.Second))
+	if r.Header.Get(Background) != "" || strings.HasPrefix(r.URL.Path, "/app/events") ||
+		strings.Contains(r.Header.Get("Accept"), "application/json") {
+		http.Error(w, "Session verrouillée après inactivité : reconnectez-vous.", http.StatusLocked)
+		return
+	}
+	var buf bytes.Buffer
+	if err := a.tpl.ExecuteTemplate(&buf, "locked", struct{ Idle, CSRF string }{frenchDuration(a.o.LockAfter), c.csrf}); err != nil {
+		a.log.Error("web: render", "page", "locked", "err", err)
+		http.Error(w, "Session verrouillée après inactivité : reconnectez-vous.", http.StatusLocked)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusLocked)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// frenchDuration writes d as "10 min", "1 h 30 min", "45 s".
+func frenchDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	var parts []string
+	if h > 0 {
+		parts = append(parts, strconv.Itoa(h)+" h")
+	}
+	if m > 0 {
+		parts = append(parts, strconv.Itoa(m)+" min")
+	}
+	if sec > 0 || len(parts) == 0 {
+		parts = append(parts, strconv.Itoa(sec)+" s")
+	}
+	return strings.Join(parts, " ")
 }

@@ -134,7 +134,9 @@ async function refreshList() {
   if (refreshing || (!list && !$('.empty'))) return;
   refreshing = true;
   try {
-    const res = await fetch(location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin' });
+    // A background request: it does not count as activity for the server's idle lock.
+    const res = await fetch(location.href, { headers: { Accept: 'text/html', 'X-MSS-Background': '1' }, credentials: 'same-origin' });
+    if (res.status === 423) { location.reload(); return; } // locked by the server: show its page
     if (!res.ok) return;
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
     const hadFocus = list && list.contains(document.activeElement);
