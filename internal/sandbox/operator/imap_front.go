@@ -198,7 +198,12 @@ func (f *imapFront) pendingTag() string {
 // continuation requests and tagged answers.
 func (f *imapFront) pump() {
 	defer close(f.pumpDone)
-	defer func() { _ = f.cli.Close() }()
+	defer func() {
+		f.wmu.Lock() // startTLS replaces f.cli under wmu, from the input goroutine
+		c := f.cli
+		f.wmu.Unlock()
+		_ = c.Close()
+	}()
 	r := bufio.NewReaderSize(f.inner, 64*1024)
 	lineStart, first := true, true
 	for {
