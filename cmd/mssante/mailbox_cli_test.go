@@ -121,6 +121,28 @@ func TestSend_honoursComposeDSN(t *testing.T) {
 	}
 }
 
+// Issue 9: send checks every file before the session opens (a missing tenth file sends none of
+// the nine), then reads them one at a time (memory holds one message, not the batch).
+func TestSend_missingFileSendsNothing(t *testing.T) {
+	c := startCLIWorld(t)
+	good := filepath.Join(c.dir, "ok.eml")
+	if _, errOut, code := runMain(t, "compose", "--from", c.jeanne.Address, "--from-label", "Dr Jeanne ESSAI", "--to", c.paul.Address, "--subject", "ok", "-o", good); code != 0 {
+		t.Fatalf("compose: code %d: %s", code, errOut)
+	}
+	missing := filepath.Join(c.dir, "absent.eml")
+	for _, files := range [][]string{{good, missing}, {good, c.dir}} {
+		out, errOut, code := runMain(t, append(append([]string{"send"}, files...), append([]string{"--smtp", c.w.Config.SMTP}, c.jeanneArgs...)...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, files[1]) {
+			t.Errorf("send %v: code %d, stdout %q, stderr %q", files, code, out, errOut)
+		}
+	}
+	out, errOut, code := runMain(t, "audit", "export", "--data-dir", filepath.Join(c.dir, "client"))
+	// No session was opened at all: no audit trail yet, or one without a send.
+	if noTrail := code == 1 && strings.Contains(errOut, "no audit trail"); !noTrail && (code != 0 || strings.Contains(out, `"action":"send"`)) {
+		t.Errorf("audit export after refused sends: code %d, %s\n%s", code, errOut, out)
+	}
+}
+
 // Issue 11: list says on stderr when --limit cut the list, and shows the arrival date of a
 // message without a Date field (not 0001-01-01).
 func TestList_limitNoticeAndArrivalDate(t *testing.T) {

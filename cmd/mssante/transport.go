@@ -290,26 +290,30 @@ func runSend(ctx context.Context, env *cmdEnv, c *connFlags, files []string, dsn
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	raws := make([][]byte, len(files))
-	for i, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
+	// Every file is checked before the session opens (a typo in the tenth name fails before the
+	// first message leaves), then read one at a time just before it is sent: memory holds one
+	// message, not the whole batch.
+	for _, f := range files {
+		if err := checkReadable(f); err != nil {
 			return err
 		}
-		raws[i] = raw
 	}
 	acct, done, err := c.open(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer done()
-	for i, raw := range raws {
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
 		res, err := acct.SendRaw(ctx, raw, &mailbox.SendOptions{DSN: dsn})
 		if err != nil {
-			return fmt.Errorf("%s: %w", files[i], err)
+			return fmt.Errorf("%s: %w", f, err)
 		}
 		if res.DSNAsked && !res.DSNRequested {
-			fmt.Fprintf(env.stderr, "mssante send: %s does not offer DSN (RFC 3461): %s sent without a delivery status request\n", res.Server, files[i])
+			fmt.Fprintf(env.stderr, "mssante send: %s does not offer DSN (RFC 3461): %s sent without a delivery status request\n", res.Server, f)
 		}
 		write := writeJSON
 		if len(files) > 1 {
@@ -318,6 +322,19 @@ func runSend(ctx context.Context, env *cmdEnv, c *connFlags, files []string, dsn
 		if err := write(env.stdout, res); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkReadable reports whether path names something send can read: it exists and is not a
+// directory. It only stats, so that a pipe (`send <(compose …)`) is not consumed by the check.
+func checkReadable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s: is a directory", path)
 	}
 	return nil
 }
