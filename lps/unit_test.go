@@ -462,10 +462,11 @@ func TestSubmit_pipelinedEnvelope(t *testing.T) {
 		g := []string{w.recv(), w.recv(), w.recv()} // no reply yet: only a pipelining client gets here
 		w.send("250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 <nobody@test.mssante.fr>: Recipient address rejected")
 		a := w.recv()
-		w.send("250 2.0.0 reset")
+		// Recorded before the answer: Submit may return as soon as it has read it.
 		mu.Lock()
 		group, after = g, []string{a}
 		mu.Unlock()
+		w.send("250 2.0.0 reset")
 		w.recv()
 		w.send("221 bye")
 	})
