@@ -183,6 +183,9 @@ func TestGateway_sendAndReceive(t *testing.T) {
 			known.Patient.BirthName == "" || known.Patient.BirthDate == "" {
 			t.Errorf("known document = %+v", known)
 		}
+		if !strings.HasSuffix(known.DocumentID, "^GW-IN-1") {
+			t.Errorf("known document id %q, want the CDA's <id> (…^GW-IN-1)", known.DocumentID)
+		}
 		if unknown.ID == 0 || unknown.Identified {
 			t.Errorf("unidentified document = %+v", unknown)
 		}

@@ -131,11 +131,16 @@ func cdaFixture(t testing.TB, file, tag string) []byte {
 	if tag == "" {
 		return b
 	}
+	// The document id is the first <id> of the header (typeId, before it, has an extension too).
 	s := string(b)
-	i := strings.Index(s, `extension="`)
-	j := strings.Index(s[i+len(`extension="`):], `"`)
-	s = s[:i] + `extension="` + tag + s[i+len(`extension="`)+j:]
-	return []byte(s)
+	i := strings.Index(s, "<id ")
+	k := strings.Index(s[i:], `extension="`)
+	if i < 0 || k < 0 {
+		t.Fatalf("%s: no document <id extension=…>", file)
+	}
+	i += k + len(`extension="`)
+	j := strings.IndexByte(s[i:], '"')
+	return []byte(s[:i] + tag + s[i+j:])
 }
 
 // mailWithCDA composes a mail from bob to the gateway carrying doc.
