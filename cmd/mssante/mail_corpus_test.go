@@ -21,8 +21,9 @@ import (
 // and the patient ids of recordTarget/patientRole. Read here with encoding/xml, not package cda,
 // so that the index is checked against the document, not against itself.
 type cdaFacts struct {
-	code string
-	ids  [][2]string // root, extension
+	code  string
+	label string      // code@displayName
+	ids   [][2]string // root, extension
 }
 
 func readCDAFacts(t *testing.T, raw []byte) cdaFacts {
@@ -53,7 +54,7 @@ func readCDAFacts(t *testing.T, raw []byte) cdaFacts {
 			}
 			switch p {
 			case "ClinicalDocument/code":
-				f.code = attr("code")
+				f.code, f.label = attr("code"), attr("displayName")
 			case "ClinicalDocument/recordTarget/patientRole/id":
 				f.ids = append(f.ids, [2]string{attr("root"), attr("extension")})
 			}
