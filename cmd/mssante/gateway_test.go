@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/hl7"
+	"github.com/mssante/mssante/hl7/mllp"
 	"github.com/mssante/mssante/internal/gateway"
 	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
@@ -137,11 +139,11 @@ type gatewayProc struct {
 	stderr *syncBuffer
 }
 
-func (p *gatewayPeer) start(t *testing.T, db, data, out, in, hl7Dir, hook, secret string) *gatewayProc {
+func (p *gatewayPeer) start(t *testing.T, db, data, out, in, hl7Dir, mllpAddr, hook, secret string) *gatewayProc {
 	t.Helper()
 	cmd := exec.Command(p.bin, "gateway", "--listen", "127.0.0.1:0", "--account", gwAppli, "--cert", p.cert, "--key", p.key,
 		"--from-label", "Laboratoire Test", "--smtp", p.st.Submission, "--imap", p.st.IMAP, "--trust-root", p.root,
-		"--data-dir", data, "--db", db, "--outbox-dir", out, "--inbox-dir", in, "--hl7-dir", hl7Dir, "--done-folder", "Traités",
+		"--data-dir", data, "--db", db, "--outbox-dir", out, "--inbox-dir", in, "--hl7-dir", hl7Dir, "--mllp", mllpAddr, "--done-folder", "Traités",
 		"--webhook", hook, "--webhook-secret-file", secret,
 		"--poll", "100ms", "--lease", "3s", "--reidle", "1s", "--max-backoff", "1s", "--workers", "3")
 	errBuf := &syncBuffer{}
@@ -227,6 +229,9 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	}))
 	defer hook.Close()
 
+	// The record system behind --mllp: answers AA to every MDM, counts them by document.
+	rs := startRecordSystem(t)
+
 	// The key of the API, created by the CLI in the data directory the gateway uses.
 	keyOut, errOut, code := runMain(t, "gateway", "key", "create", "--mailbox", gwAppli, "--data-dir", data, "--db", db)
 	var key struct{ Key string }
@@ -307,7 +312,7 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	var procs [2]*gatewayProc
 	kills := 0
 	for slot := range procs {
-		procs[slot] = p.start(t, db, data, out, in, hl7Dir, hook.URL, secret)
+		procs[slot] = p.start(t, db, data, out, in, hl7Dir, rs.addr, hook.URL, secret)
 	}
 	post(procs[0].url)
 	for kills < maxKills {
@@ -316,7 +321,7 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		_ = procs[slot].cmd.Process.Signal(syscall.SIGKILL)
 		<-procs[slot].done
 		kills++
-		procs[slot] = p.start(t, db, data, out, in, hl7Dir, hook.URL, secret)
+		procs[slot] = p.start(t, db, data, out, in, hl7Dir, rs.addr, hook.URL, secret)
 		post(procs[slot].url)
 	}
 	producers.Wait()
@@ -378,16 +383,15 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		sent, _ := filepath.Glob(filepath.Join(out, "sent", "*.status.json"))
 		got = messageIDs(t, bobIC, "INBOX")
 		hookMu.Lock()
-		events, docEvents := len(hookEvents), 0
+		events, received, acked := len(hookEvents), 0, 0
 		for id := range hookEvents {
-			if strings.HasPrefix(id, "document.") {
-				docEvents++
-			}
+			received += btoi(strings.HasPrefix(id, "document.") && strings.HasSuffix(id, ".received"))
+			acked += btoi(strings.HasPrefix(id, "document.") && strings.HasSuffix(id, ".integrated"))
 		}
 		hookMu.Unlock()
 		// The webhook is waited for by its document events: the outbox's message events come too,
 		// and counting all of them ended the wait with document events still on their way.
-		if n == nIn && nMDM == nIn && len(sent) == nOut && len(messageIDs(t, appIC, "INBOX")) == 0 && len(got) >= nOut+1 && docEvents >= nIn {
+		if n == nIn && nMDM == nIn && rs.documents() == nIn && len(sent) == nOut && len(messageIDs(t, appIC, "INBOX")) == 0 && len(got) >= nOut+1 && received >= nIn && acked >= nIn {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -401,8 +405,8 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 					}
 				}
 			}
-			t.Fatalf("after %d kills: %d/%d documents in the inbox folder, %d/%d MDM in the HL7 folder, %d/%d drops sent, %d Message-IDs at bob, %d webhook events; drops not sent: %v\n%s",
-				kills, n, nIn, nMDM, nIn, len(sent), nOut, len(got), events, where, procs[0].stderr.String())
+			t.Fatalf("after %d kills: %d/%d documents in the inbox folder, %d/%d MDM in the HL7 folder, %d/%d documents over MLLP, %d/%d drops sent, %d Message-IDs at bob, %d webhook events; drops not sent: %v\n%s",
+				kills, n, nIn, nMDM, nIn, rs.documents(), nIn, len(sent), nOut, len(got), events, where, procs[0].stderr.String())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -434,6 +438,26 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 			t.Errorf("document %s delivered %d times to the HL7 folder", id, byDoc[id])
 		}
 	}
+	// Over MLLP, at least once: a gateway killed between the record system's ACK and its own
+	// commit sends the MDM again, always under the document's control id (MSH-10), by which the
+	// record system recognises the repeat.
+	mllpCopies := 0
+	rs.mu.Lock()
+	for i := range nIn {
+		id := fmt.Sprintf("IN-%s-%d", d, i)
+		ctl := rs.control[id]
+		if len(ctl) == 0 {
+			t.Errorf("document %s never reached the record system over MLLP", id)
+		}
+		for _, c := range ctl[1:] {
+			if c != ctl[0] {
+				t.Errorf("document %s sent over MLLP under control ids %v", id, ctl)
+				break
+			}
+		}
+		mllpCopies += max(len(ctl)-1, 0)
+	}
+	rs.mu.Unlock()
 	done := messageIDs(t, appIC, "Traités")
 	for _, id := range inboundIDs {
 		if byMsg[id] != 1 {
@@ -488,18 +512,92 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		t.Errorf("%d files left in processing/", len(left))
 	}
 	hookMu.Lock()
-	docEvents := 0
+	// Per document, one "received" event and, once the record system's AA came, one "integrated".
+	received, acked, other := 0, 0, 0
 	for id := range hookEvents {
-		if strings.HasPrefix(id, "document.") {
-			docEvents++
+		switch {
+		case !strings.HasPrefix(id, "document."):
+		case strings.HasSuffix(id, ".received"):
+			received++
+		case strings.HasSuffix(id, ".integrated"):
+			acked++
+		default:
+			other++
 		}
 	}
-	if docEvents != nIn || badSig != 0 {
-		t.Errorf("%d document events for %d documents (bad signatures %d)", docEvents, nIn, badSig)
+	if received != nIn || acked != nIn || other != 0 || badSig != 0 {
+		t.Errorf("document events: %d received, %d integrated, %d others for %d documents (bad signatures %d)", received, acked, other, nIn, badSig)
 	}
 	hookMu.Unlock()
-	t.Logf("%s: %d documents received, %d drops + 1 API mail sent, %d SIGKILLs of 2 concurrent processes: 0 lost, 0 delivered twice to the folder, %d second copies at bob (same Message-ID)",
-		d, nIn, nOut, kills, copies)
+	t.Logf("%s: %d documents received, %d drops + 1 API mail sent, %d SIGKILLs of 2 concurrent processes: 0 lost, 0 delivered twice to the folder, %d repeated MDM over MLLP (same control id), %d second copies at bob (same Message-ID)",
+		d, nIn, nOut, kills, mllpCopies, copies)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// recordSystem is an MLLP peer standing for the hospital's record system: it reads one MDM per
+// connection frame, answers AA, and keeps the control ids (MSH-10) received for each document
+// (TXA-12.1).
+type recordSystem struct {
+	addr    string
+	mu      sync.Mutex
+	control map[string][]string
+}
+
+func startRecordSystem(t *testing.T) *recordSystem {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	rs := &recordSystem{addr: ln.Addr().String(), control: map[string][]string{}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go rs.serve(c)
+		}
+	}()
+	return rs
+}
+
+func (rs *recordSystem) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		frame, err := mllp.ReadFrame(r, 1<<24)
+		if err != nil {
+			return
+		}
+		m, err := hl7.Parse(frame)
+		if err != nil {
+			return
+		}
+		msh, _ := m.Segment("MSH")
+		txa, _ := m.Segment("TXA")
+		rs.mu.Lock()
+		id := txa.Value(12, 1)
+		rs.control[id] = append(rs.control[id], msh.Value(10, 1))
+		rs.mu.Unlock()
+		if mllp.WriteFrame(c, hl7.BuildAck(m, hl7.AA, "ACK-"+msh.Value(10, 1), time.Now())) != nil {
+			return
+		}
+	}
+}
+
+// documents is how many distinct documents the record system has received.
+func (rs *recordSystem) documents() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.control)
 }
 
 // Issue 13 item 1: `mssante gateway` serves every [[account]] table of config.toml when no

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -80,6 +81,7 @@ func (g *Gateway) scanDrops(ctx context.Context) error {
 	for _, name := range pending {
 		g.claimedDrop(ctx, name)
 	}
+	g.sweepFinished(dir)
 	fresh, err := sidecars(dir)
 	if err != nil {
 		return err
@@ -195,12 +197,62 @@ func (g *Gateway) processDrop(ctx context.Context, name string) {
 			return
 		}
 	}
-	// The sidecar last: while it is in processing/ the drop is resumed.
-	for i := len(all) - 1; i >= 0; i-- {
-		if err := os.Rename(filepath.Join(proc, all[i]), filepath.Join(dest, all[i])); err != nil && !errors.Is(err, os.ErrNotExist) {
-			g.log.Warn("drop: move", "file", all[i], "err", err)
+	// The sidecar first: once it has left processing/ the drop is done (its status or error file
+	// is written). A crash before the CDA files follow leaves them in processing/ without their
+	// sidecar, and sweepFinished completes the move. (Moving the sidecar last let a crash between
+	// the two leave a sidecar whose documents had gone: resumed, it failed with "aucun document".)
+	for _, f := range all {
+		if err := os.Rename(filepath.Join(proc, f), filepath.Join(dest, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			g.log.Warn("drop: move", "file", f, "err", err)
 		}
 	}
+}
+
+// sweepFinished moves the CDA files left in processing/ by a process that died while moving a
+// finished drop (its sidecar already in sent/ or error/) to where their sidecar is. A file whose
+// sidecar is still in processing/ belongs to a drop in progress and stays.
+func (g *Gateway) sweepFinished(dir string) {
+	proc := filepath.Join(dir, dropProcessing)
+	ents, err := os.ReadDir(proc)
+	if err != nil {
+		return
+	}
+	has := func(sub, name string) bool {
+		_, err := os.Stat(filepath.Join(dir, sub, name+".json"))
+		return err == nil
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(strings.ToLower(n), ".xml") {
+			continue
+		}
+		// NAME.xml or NAME.<n>.xml: the drop's name is the stem or the stem less its last part.
+		stem := n[:len(n)-4]
+		names := []string{stem}
+		if i := strings.LastIndexByte(stem, '.'); i > 0 {
+			names = append(names, stem[:i])
+		}
+		if slices.ContainsFunc(names, func(name string) bool { return has(dropProcessing, name) }) {
+			continue
+		}
+		if sub := finishedIn(names, has); sub != "" {
+			if err := os.Rename(filepath.Join(proc, n), filepath.Join(dir, sub, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				g.log.Warn("drop: move", "file", n, "err", err)
+			}
+		}
+	}
+}
+
+// finishedIn returns the folder (sent or error) holding the sidecar of one of names, or "".
+func finishedIn(names []string, has func(sub, name string) bool) string {
+	for _, name := range names {
+		for _, sub := range []string{dropSent, dropError} {
+			if has(sub, name) {
+				return sub
+			}
+		}
+	}
+	return ""
 }
 
 func (g *Gateway) sendDrop(ctx context.Context, proc, name string, files []string) (DropStatus, error) {

@@ -21,7 +21,7 @@ func TestGateway_dropFolder(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		p := newPeer(t)
 		out := filepath.Join(p.dir, "out")
-		for _, d := range []string{out, filepath.Join(out, dropProcessing)} {
+		for _, d := range []string{out, filepath.Join(out, dropProcessing), filepath.Join(out, dropSent)} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -50,6 +50,13 @@ func TestGateway_dropFolder(t *testing.T) {
 		// Claimed by a process that died before moving its CDA: resumed.
 		write(filepath.Join(dropProcessing, "resumed.json"), side(map[string]any{"to": []string{bob}, "body": "Repris."}))
 		write("resumed.xml", cdaFixture(t, "n3-cr-biologie.xml", "DROP-6"))
+		// Sent by a process that died while moving it: the sidecar and status in sent/, the CDA
+		// files still in processing/ (a sweep completes the move; resumed, it failed for want of
+		// documents).
+		write(filepath.Join(dropSent, "moved.json"), side(map[string]any{"to": []string{bob}}))
+		write(filepath.Join(dropSent, "moved.status.json"), side(DropStatus{Drop: "moved", ID: 99, MessageID: "<x@y>", State: "sent"}))
+		write(filepath.Join(dropProcessing, "moved.xml"), cdaFixture(t, "n3-cr-biologie.xml", "DROP-7a"))
+		write(filepath.Join(dropProcessing, "moved.1.xml"), cdaFixture(t, "n3-cr-biologie.xml", "DROP-7b"))
 
 		g, err := New(db, Options{Mailboxes: []Mailbox{{Address: appli, Label: "Laboratoire Test", Conn: p.conn[appli]}},
 			OutboxDir: out, Poll: 100 * time.Millisecond, Lease: 6 * time.Second, Reidle: 2 * time.Second, Logger: testLogger(t)})
@@ -86,7 +93,7 @@ func TestGateway_dropFolder(t *testing.T) {
 				t.Errorf("error/%s.error.txt = %q (%v), want %q", n, b, err, want)
 			}
 		}
-		for _, f := range []string{"cr1.xml", "multi.1.xml", "multi.2.xml", "resumed.xml", "resumed.json"} {
+		for _, f := range []string{"cr1.xml", "multi.1.xml", "multi.2.xml", "resumed.xml", "resumed.json", "moved.xml", "moved.1.xml"} {
 			if _, err := os.Stat(filepath.Join(out, dropSent, f)); err != nil {
 				t.Errorf("sent/%s: %v", f, err)
 			}
