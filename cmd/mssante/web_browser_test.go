@@ -101,10 +101,14 @@ func waitText(t *testing.T, ctx context.Context, target, text string) {
 	}
 }
 
-func TestWeb_browser(t *testing.T) {
+// The main flow (login, read, compose, send, MDN) on each database dialect of serve (SQLite and
+// PostgreSQL, storetest).
+func TestWeb_browser(t *testing.T) { eachDialect(t, webBrowserFlow) }
+
+func webBrowserFlow(t *testing.T, db string) {
 	testkit.LookPath(t, "chromium")
 	data := t.TempDir()
-	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data, "--db", db)
 	base, world := s.ready.URL, s.ready.Sandbox.World
 	jeanne, paul := "jeanne.essai@sandbox.mssante.test", "paul.fictif@sandbox.mssante.test"
 	var dpiCert, dpiKey, patientBox string
@@ -130,7 +134,7 @@ func TestWeb_browser(t *testing.T) {
 		}
 		args := []string{"patients", "add", "--ins", p.INS, "--oid", p.OID, "--birth-name", p.BirthName, "--first-name",
 			strings.Fields(p.GivenNames)[0], "--given-names", p.GivenNames, "--birth-date", p.BirthDate, "--sex", p.Sex,
-			"--status", status, "--data-dir", data}
+			"--status", status, "--data-dir", data, "--db", db}
 		if code, out, errOut := runCLI(t, args...); code != 0 {
 			t.Fatalf("patients add: %d %s %s", code, out, errOut)
 		}
@@ -148,7 +152,7 @@ func TestWeb_browser(t *testing.T) {
 		"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"+
 		`<p>Bonjour <b>Docteur</b>, vos résultats.</p><script>parent.document.title='PWNED';fetch('https://tracker.example/js')</script>`+
 		`<img src="https://tracker.example/pixel.png" onerror="parent.document.title='PWNED'" alt="pixel"><a href="javascript:parent.document.title='PWNED'">lien</a>`+"\r\n")
-	ac := []string{"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data}
+	ac := []string{"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data, "--db", db}
 	// The operator refuses a From its user does not own, so the patient's mail is put in Jeanne's
 	// INBOX by IMAP APPEND with her own token, as Mon espace santé's delivery would leave it.
 	code, tok, errOut := runCLI(t, "sandbox", "token", "--user", "899700200016", "--data-dir", filepath.Join(data, "sandbox"))

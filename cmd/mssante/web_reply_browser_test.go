@@ -97,10 +97,12 @@ func addrList(list []message.Address) []string {
 // ECO.3.2.1), reply-all reaches every original recipient but the one answering, and the forward
 // carries every attachment of the original: its CDA documents, packaged again as IHE_XDM.zip
 // with their PDF/A (ECO.2.1.1, ECO.2.1.5), and its plain file byte for byte (issue 10).
-func TestWeb_browserReplyForward(t *testing.T) {
+func TestWeb_browserReplyForward(t *testing.T) { eachDialect(t, webBrowserReplyForward) }
+
+func webBrowserReplyForward(t *testing.T, db string) {
 	testkit.LookPath(t, "chromium")
 	data := t.TempDir()
-	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data, "--db", db)
 	base := s.ready.URL
 	const jeanneID, paulID = "899700200016", "899700300014"
 	jeanne, paul := "jeanne.essai@sandbox.mssante.test", "paul.fictif@sandbox.mssante.test"
