@@ -232,9 +232,12 @@ func webBrowserReplyForward(t *testing.T, db string) {
 			into(&listed, chromedp.Text(chromedp.ID("compose")))); err != nil {
 			t.Fatal(err)
 		}
+		screenshot(t, ctx, "compose-forward")
+		_, listed, _ = strings.Cut(listed, "Pièces transférées")
+		listed, _, _ = strings.Cut(listed, "\n")
 		for _, want := range []string{"IHE_XDM.zip", scanName} {
-			if !strings.Contains(listed, want) {
-				t.Errorf("forward form does not list %q:\n%s", want, listed)
+			if n := strings.Count(listed, want); n != 1 {
+				t.Errorf("forward form lists %q %d times:\n%s", want, n, listed)
 			}
 		}
 		answer(t, "forward", cardio, "Pour avis. [transfert]")
