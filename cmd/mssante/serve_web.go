@@ -378,6 +378,7 @@ func webDirectory(dir config.Annuaire, dataDir string, log *slog.Logger) (src an
 			local = annuaire.OpenIndex(p)
 			x := local
 			closers = append(closers, func() { _ = x.Close() })
+			log.Info("web: directory source", "source", name, "position", len(srcs)+1)
 			srcs = append(srcs, annuaire.NamedSource(name, x))
 		case "fhir", "ldap":
 			s, err := remoteSource(name, &remoteOptions{cfg: dir, timeout: webRemoteTimeout})
@@ -387,6 +388,10 @@ func webDirectory(dir config.Annuaire, dataDir string, log *slog.Logger) (src an
 				}
 				return nil, nil, nil, fmt.Errorf("annuaire source %s: %w", name, err)
 			}
+			if name == "fhir" && dir.FHIR.APIKeyFile == "" && dir.FHIR.APIKey.Reveal() == "" {
+				log.Warn("web: FHIR directory without an ESANTE-API-KEY (--fhir-api-key-file or MSSANTE_FHIR_API_KEY): the API refuses the searches, only the other sources answer")
+			}
+			log.Info("web: directory source", "source", name, "position", len(srcs)+1)
 			srcs = append(srcs, annuaire.NamedSource(name, s))
 		default:
 			return nil, nil, nil, usagef("--source: unknown source %q (local, fhir, ldap)", name)
