@@ -153,7 +153,8 @@ func webBrowserReplyForward(t *testing.T, db string) {
 	}
 
 	// answer clicks button on the original's page, checks the prefilled form, writes text and
-	// sends.
+	// sends. Each step to the form has its own bound and a failure shows the page: under the
+	// browser's 3-minute deadline alone, the 404 the reply links once gave was a bare timeout.
 	answer := func(t *testing.T, button, to, text string) (gotTo, gotCc string) {
 		t.Helper()
 		var loc string
