@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,6 +80,23 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// openLink opens the first link matching xpath by its address rather than by a click: the
+// inbox's list is replaced live (sync events), and a click whose press and release land on the
+// old and the new list goes nowhere.
+func openLink(xpath string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.WaitVisible(chromedp.Search(xpath))(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		href, err := chromedp.Evaluate[string](`document.evaluate(`+strconv.Quote(xpath)+
+			`, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue.href`)(ctx, t)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		return chromedp.Navigate(href)(ctx, t)
 	}
 }
 
@@ -227,7 +245,7 @@ func webBrowserFlow(t *testing.T, db string) {
 			t.Error("XDM prefix shown")
 		}
 		var card string
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[contains(., "Question sur mon traitement")]`)),
+		if err := chromedp.Do(ctx, openLink(`//a[contains(., "Question sur mon traitement")]`),
 			chromedp.WaitVisible(chromedp.CSS(".patient-card")), into(&card, chromedp.Text(chromedp.CSS(".patient-card")))); err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +257,7 @@ func webBrowserFlow(t *testing.T, db string) {
 
 	t.Run("CDA document read with header, narrative and PDF", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/app/inbox"),
-			chromedp.Click(chromedp.Search(`//a[contains(., "CR d'examens biologiques")]`)),
+			openLink(`//a[contains(., "CR d'examens biologiques")]`),
 			chromedp.WaitVisible(chromedp.CSS(".cda .narrative"))); err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +275,7 @@ func webBrowserFlow(t *testing.T, db string) {
 		mu.Unlock()
 		var title string
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/app/inbox"),
-			chromedp.Click(chromedp.Search(`//a[contains(., "Résultats en HTML")]`)),
+			openLink(`//a[contains(., "Résultats en HTML")]`),
 			chromedp.WaitVisible(chromedp.CSS("iframe.html-body")), chromedp.Sleep(time.Second),
 			into(&title, chromedp.Title())); err != nil {
 			t.Fatal(err)
@@ -385,8 +403,19 @@ func webBrowserFlow(t *testing.T, db string) {
 		// ECO.3.1.6 MDN round trip: Paul reads Jeanne's CDA mail, which asks for a read receipt,
 		// and sends it; Jeanne's sent mail then shows "Lu".
 		waitText(t, pctx, base+"/app/inbox?mb="+url.QueryEscape(paul), "imagerie")
-		if err := chromedp.Do(pctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
-			chromedp.WaitVisible(chromedp.ID("send-mdn")), chromedp.Click(chromedp.ID("send-mdn")),
+		if err := chromedp.Do(pctx, openLink(`//a[contains(., "imagerie")]`),
+			chromedp.WaitVisible(chromedp.ID("mail-subject"))); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(pctx, 30*time.Second)
+		err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID("send-mdn")))
+		cancel()
+		if err != nil {
+			var loc string
+			_ = chromedp.Do(pctx, into(&loc, chromedp.Location()), into(&body, chromedp.Text(chromedp.CSS("main"))))
+			t.Fatalf("no read receipt button on %s: %v\n%s\nserve log: %s", loc, err, body, lastLines(s.stderr.String(), 15))
+		}
+		if err := chromedp.Do(pctx, chromedp.Click(chromedp.ID("send-mdn")),
 			chromedp.WaitNotPresent(chromedp.ID("send-mdn")), into(&body, chromedp.Text(chromedp.CSS("main")))); err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +423,7 @@ func webBrowserFlow(t *testing.T, db string) {
 			t.Fatalf("MDN not sent: %s\nserve log: %s", body, lastLines(s.stderr.String(), 15))
 		}
 		waitText(t, ctx, base+"/app/inbox?folder=Sent&mb="+url.QueryEscape(jeanne), "imagerie")
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
+		if err := chromedp.Do(ctx, openLink(`//a[contains(., "imagerie")]`),
 			chromedp.WaitVisible(chromedp.ID("mail-subject"))); err != nil {
 			t.Fatal(err)
 		}

@@ -147,7 +147,7 @@ func webBrowserReplyForward(t *testing.T, db string) {
 	webLogin(t, ctx, base, jeanneID)
 	waitText(t, ctx, base+"/app/inbox", "imagerie")
 	var readURL string
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
+	if err := chromedp.Do(ctx, openLink(`//a[contains(., "imagerie")]`),
 		chromedp.WaitVisible(chromedp.ID("reply")), into(&readURL, chromedp.Location())); err != nil {
 		t.Fatalf("open the original: %v\nserve log: %s", err, lastLines(s.stderr.String(), 10))
 	}
