@@ -29,7 +29,7 @@ func init() {
 		usage: "serve [--sandbox [--sandbox-ports default|random] [--sandbox-dir DIR]] [--listen ADDR] [--tls-cert PEM --tls-key PEM] [--public-url URL] " +
 			"[--psc production|bas | --psc-issuer URL [--psc-discovery-url URL]] [--psc-client-id ID (--psc-client-secret-file F | --psc-client-cert PEM --psc-client-key PEM)] " +
 			"[--psc-scopes S] [--psc-any-acr] [--psc-national-id-claim C] [--psc-mailbox-claim C]… " +
-			"[--idle-timeout D] [--max-session D] [--data-dir DIR]",
+			"[--idle-timeout D] [--max-session D] [--source local[,fhir] [--fhir-url URL] [--fhir-api-key-file F]] [--data-dir DIR]",
 		example: "mssante serve --sandbox --listen 127.0.0.1:8080",
 		flags: func(fs *flag.FlagSet) runFunc {
 			c := &serveFlags{
@@ -75,7 +75,7 @@ type serveFlags struct {
 var serveKeys = []string{"server.listen", "server.tls_cert", "server.tls_key", "server.public_url", "server.log_level",
 	"server.idle_timeout", "server.max_session", "psc.env", "psc.issuer", "psc.discovery_url", "psc.client_id",
 	"psc.client_secret_file", "psc.client_cert", "psc.client_key", "psc.scopes", "psc.national_id_claim",
-	"psc.mailbox_claims", "psc.any_acr", "data_dir", "db"}
+	"psc.mailbox_claims", "psc.any_acr", "annuaire.source", "annuaire.fhir.url", "annuaire.fhir.api_key_file", "data_dir", "db"}
 
 func (c *serveFlags) fill(cfg *config.Config) {
 	s, p := &cfg.Server, &cfg.PSC

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mssante/mssante/internal/sandbox"
+	"github.com/mssante/mssante/internal/store/storetest"
 	"github.com/mssante/mssante/internal/testpki"
 )
 
@@ -48,6 +49,15 @@ func startServe(t *testing.T, args ...string) *serveRun {
 		t.Fatalf("ready line %s (%v)", line, err)
 	}
 	return s
+}
+
+// eachDialect runs f as subtests "sqlite" and "postgres", each given the URL of a fresh database
+// of that dialect (storetest) for serve's --db and the commands sharing its state.
+func eachDialect(t *testing.T, f func(t *testing.T, db string)) {
+	t.Helper()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) { f(t, storetest.URL(t, d)) })
+	}
 }
 
 // stop interrupts serve and returns its exit code.

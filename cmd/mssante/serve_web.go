@@ -17,6 +17,7 @@ import (
 	"github.com/mssante/mssante/ins"
 	"github.com/mssante/mssante/internal/annuaire"
 	"github.com/mssante/mssante/internal/audit"
+	"github.com/mssante/mssante/internal/config"
 	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/mailstore"
 	"github.com/mssante/mssante/internal/outbox"
@@ -289,8 +290,8 @@ func (o *webOperator) Displayed(ctx context.Context, address, author string, tok
 
 // webApp builds the web application of serve over the main database (mail index, known patients,
 // outbox, the web's tables) and the local annuaire index when one was imported.
-func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain string, entities map[string]string, pol *trust.Policy, trail *audit.Trail,
-	sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
+func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain string, entities map[string]string, dir config.Annuaire,
+	pol *trust.Policy, trail *audit.Trail, sessions func(r *http.Request) (*server.BrowserSession, bool), log *slog.Logger) (*web.App, func(), error) {
 	migs := append(append(append(mailstore.Migrations(), patients.Migrations...), outbox.Migrations...), web.Migrations...)
 	db, err := store.Open(ctx, url, migs...)
 	if err != nil {
@@ -316,17 +317,24 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 	if pol != nil {
 		o.Operator = op
 	}
-	var closers []func()
-	if p := filepath.Join(dataDir, annuaire.IndexFile); webFileExists(p) {
-		x := annuaire.OpenIndex(p)
-		closers = append(closers, func() { _ = x.Close() })
-		o.Directory = annuaire.NamedSource("local", x)
-		o.MailboxesOf = web.DirectoryMailboxes(x)
+	src, local, closers, err := webDirectory(dir, dataDir, log)
+	if err != nil {
+		stopOutbox()
+		<-outboxDone
+		db.Close()
+		return nil, nil, err
+	}
+	o.Directory = src
+	if local != nil {
+		o.MailboxesOf = web.DirectoryMailboxes(local)
 	}
 	app, err := web.New(o)
 	if err != nil {
 		stopOutbox()
 		<-outboxDone
+		for _, c := range closers {
+			c()
+		}
 		db.Close()
 		return nil, nil, err
 	}
@@ -339,6 +347,63 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 		}
 		db.Close()
 	}, nil
+}
+
+// webRemoteTimeout bounds a remote directory search of the autocomplete: past it, the local
+// answers are shown alone.
+const webRemoteTimeout = 5 * time.Second
+
+// webDirectory is the directory of the compose screen (ECO.3.1.4): the sources of
+// annuaire.source (--source) in their order, each one's answers after the previous ones' (by
+// default the local index only; "local,fhir": the local index first, then the Annuaire Santé FHIR
+// API of annuaire.fhir.url with the ESANTE-API-KEY of annuaire.fhir.api_key_file). A remote
+// source that fails leaves the others' answers (the web app logs the failure). local is the
+// local index when one was imported.
+func webDirectory(dir config.Annuaire, dataDir string, log *slog.Logger) (src annuaire.Source, local *annuaire.Index, closers []func(), err error) {
+	var srcs []annuaire.Source
+	seen := map[string]bool{}
+	for _, name := range strings.Split(firstNonEmptyStr(dir.Source, "local"), ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		switch name {
+		case "local":
+			p := filepath.Join(dataDir, annuaire.IndexFile)
+			if !webFileExists(p) {
+				log.Info("web: no local directory index (mssante annuaire import)", "path", p)
+				continue
+			}
+			local = annuaire.OpenIndex(p)
+			x := local
+			closers = append(closers, func() { _ = x.Close() })
+			log.Info("web: directory source", "source", name, "position", len(srcs)+1)
+			srcs = append(srcs, annuaire.NamedSource(name, x))
+		case "fhir", "ldap":
+			s, err := remoteSource(name, &remoteOptions{cfg: dir, timeout: webRemoteTimeout})
+			if err != nil {
+				for _, c := range closers {
+					c()
+				}
+				return nil, nil, nil, fmt.Errorf("annuaire source %s: %w", name, err)
+			}
+			if name == "fhir" && dir.FHIR.APIKeyFile == "" && dir.FHIR.APIKey.Reveal() == "" {
+				log.Warn("web: FHIR directory without an ESANTE-API-KEY (--fhir-api-key-file or MSSANTE_FHIR_API_KEY): the API refuses the searches, only the other sources answer")
+			}
+			log.Info("web: directory source", "source", name, "position", len(srcs)+1)
+			srcs = append(srcs, annuaire.NamedSource(name, s))
+		default:
+			return nil, nil, nil, usagef("--source: unknown source %q (local, fhir, ldap)", name)
+		}
+	}
+	switch len(srcs) {
+	case 0:
+		return nil, local, closers, nil
+	case 1:
+		return srcs[0], local, closers, nil
+	}
+	return annuaire.InOrder(srcs...), local, closers, nil
 }
 
 // serveWeb builds the web app of serve: with --sandbox against the sandbox world (its autoconfig,
@@ -383,7 +448,11 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 		log.Warn("web app without operator access: no TLS policy", "err", err)
 		pol = nil
 	}
-	return webApp(ctx, *c.db, dataDir, acURL, patientDomain, entities, pol, trail, sessions, log)
+	var dir config.Annuaire
+	if c.cfg != nil {
+		dir = c.cfg.Annuaire
+	}
+	return webApp(ctx, *c.db, dataDir, acURL, patientDomain, entities, dir, pol, trail, sessions, log)
 }
 
 // sandboxDirectory indexes the sandbox's directory extraction into dataDir (the autocomplete

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +83,23 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// openLink opens the first link matching xpath by its address rather than by a click: the
+// inbox's list is replaced live (sync events), and a click whose press and release land on the
+// old and the new list goes nowhere.
+func openLink(xpath string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.WaitVisible(chromedp.Search(xpath))(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		href, err := chromedp.Evaluate[string](`document.evaluate(`+strconv.Quote(xpath)+
+			`, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue.href`)(ctx, t)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		return chromedp.Navigate(href)(ctx, t)
+	}
+}
+
 // waitText waits until the page body holds text (sync and IDLE bring new mail in).
 func waitText(t *testing.T, ctx context.Context, target, text string) {
 	t.Helper()
@@ -101,10 +119,14 @@ func waitText(t *testing.T, ctx context.Context, target, text string) {
 	}
 }
 
-func TestWeb_browser(t *testing.T) {
+// The main flow (login, read, compose, send, MDN) on each database dialect of serve (SQLite and
+// PostgreSQL, storetest).
+func TestWeb_browser(t *testing.T) { eachDialect(t, webBrowserFlow) }
+
+func webBrowserFlow(t *testing.T, db string) {
 	testkit.LookPath(t, "chromium")
 	data := t.TempDir()
-	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data, "--db", db)
 	base, world := s.ready.URL, s.ready.Sandbox.World
 	jeanne, paul := "jeanne.essai@sandbox.mssante.test", "paul.fictif@sandbox.mssante.test"
 	var dpiCert, dpiKey, patientBox string
@@ -130,7 +152,7 @@ func TestWeb_browser(t *testing.T) {
 		}
 		args := []string{"patients", "add", "--ins", p.INS, "--oid", p.OID, "--birth-name", p.BirthName, "--first-name",
 			strings.Fields(p.GivenNames)[0], "--given-names", p.GivenNames, "--birth-date", p.BirthDate, "--sex", p.Sex,
-			"--status", status, "--data-dir", data}
+			"--status", status, "--data-dir", data, "--db", db}
 		if code, out, errOut := runCLI(t, args...); code != 0 {
 			t.Fatalf("patients add: %d %s %s", code, out, errOut)
 		}
@@ -148,7 +170,7 @@ func TestWeb_browser(t *testing.T) {
 		"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"+
 		`<p>Bonjour <b>Docteur</b>, vos résultats.</p><script>parent.document.title='PWNED';fetch('https://tracker.example/js')</script>`+
 		`<img src="https://tracker.example/pixel.png" onerror="parent.document.title='PWNED'" alt="pixel"><a href="javascript:parent.document.title='PWNED'">lien</a>`+"\r\n")
-	ac := []string{"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data}
+	ac := []string{"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data, "--db", db}
 	// The operator refuses a From its user does not own, so the patient's mail is put in Jeanne's
 	// INBOX by IMAP APPEND with her own token, as Mon espace santé's delivery would leave it.
 	code, tok, errOut := runCLI(t, "sandbox", "token", "--user", "899700200016", "--data-dir", filepath.Join(data, "sandbox"))
@@ -223,7 +245,7 @@ func TestWeb_browser(t *testing.T) {
 			t.Error("XDM prefix shown")
 		}
 		var card string
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[contains(., "Question sur mon traitement")]`)),
+		if err := chromedp.Do(ctx, openLink(`//a[contains(., "Question sur mon traitement")]`),
 			chromedp.WaitVisible(chromedp.CSS(".patient-card")), into(&card, chromedp.Text(chromedp.CSS(".patient-card")))); err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +257,7 @@ func TestWeb_browser(t *testing.T) {
 
 	t.Run("CDA document read with header, narrative and PDF", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/app/inbox"),
-			chromedp.Click(chromedp.Search(`//a[contains(., "CR d'examens biologiques")]`)),
+			openLink(`//a[contains(., "CR d'examens biologiques")]`),
 			chromedp.WaitVisible(chromedp.CSS(".cda .narrative"))); err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +275,7 @@ func TestWeb_browser(t *testing.T) {
 		mu.Unlock()
 		var title string
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/app/inbox"),
-			chromedp.Click(chromedp.Search(`//a[contains(., "Résultats en HTML")]`)),
+			openLink(`//a[contains(., "Résultats en HTML")]`),
 			chromedp.WaitVisible(chromedp.CSS("iframe.html-body")), chromedp.Sleep(time.Second),
 			into(&title, chromedp.Title())); err != nil {
 			t.Fatal(err)
@@ -381,8 +403,19 @@ func TestWeb_browser(t *testing.T) {
 		// ECO.3.1.6 MDN round trip: Paul reads Jeanne's CDA mail, which asks for a read receipt,
 		// and sends it; Jeanne's sent mail then shows "Lu".
 		waitText(t, pctx, base+"/app/inbox?mb="+url.QueryEscape(paul), "imagerie")
-		if err := chromedp.Do(pctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
-			chromedp.WaitVisible(chromedp.ID("send-mdn")), chromedp.Click(chromedp.ID("send-mdn")),
+		if err := chromedp.Do(pctx, openLink(`//a[contains(., "imagerie")]`),
+			chromedp.WaitVisible(chromedp.ID("mail-subject"))); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(pctx, 30*time.Second)
+		err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.ID("send-mdn")))
+		cancel()
+		if err != nil {
+			var loc string
+			_ = chromedp.Do(pctx, into(&loc, chromedp.Location()), into(&body, chromedp.Text(chromedp.CSS("main"))))
+			t.Fatalf("no read receipt button on %s: %v\n%s\nserve log: %s", loc, err, body, lastLines(s.stderr.String(), 15))
+		}
+		if err := chromedp.Do(pctx, chromedp.Click(chromedp.ID("send-mdn")),
 			chromedp.WaitNotPresent(chromedp.ID("send-mdn")), into(&body, chromedp.Text(chromedp.CSS("main")))); err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +423,7 @@ func TestWeb_browser(t *testing.T) {
 			t.Fatalf("MDN not sent: %s\nserve log: %s", body, lastLines(s.stderr.String(), 15))
 		}
 		waitText(t, ctx, base+"/app/inbox?folder=Sent&mb="+url.QueryEscape(jeanne), "imagerie")
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//a[contains(., "imagerie")]`)),
+		if err := chromedp.Do(ctx, openLink(`//a[contains(., "imagerie")]`),
 			chromedp.WaitVisible(chromedp.ID("mail-subject"))); err != nil {
 			t.Fatal(err)
 		}

@@ -16,10 +16,12 @@ import (
 // Writing in a real browser: the derogation dialog for a patient whose identity is not qualified
 // shows the sex and birth month decoded from the NIR and must be confirmed, by the form and by the
 // server (ECO.2.2.6, ECO.3.1.5).
-func TestWeb_browserDerogation(t *testing.T) {
+func TestWeb_browserDerogation(t *testing.T) { eachDialect(t, webBrowserDerogation) }
+
+func webBrowserDerogation(t *testing.T, db string) {
 	testkit.LookPath(t, "chromium")
 	data := t.TempDir()
-	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data, "--db", db)
 	base, world := s.ready.URL, s.ready.Sandbox.World
 	var lefevreINS string
 	for _, p := range world.Patients {
@@ -30,7 +32,7 @@ func TestWeb_browserDerogation(t *testing.T) {
 		// Known to the software with a validated but not qualified identity: derogation only.
 		if code, out, errOut := runCLI(t, "patients", "add", "--ins", p.INS, "--oid", p.OID, "--birth-name", p.BirthName,
 			"--first-name", strings.Fields(p.GivenNames)[0], "--given-names", p.GivenNames, "--birth-date", p.BirthDate,
-			"--sex", p.Sex, "--status", "validee", "--data-dir", data); code != 0 {
+			"--sex", p.Sex, "--status", "validee", "--data-dir", data, "--db", db); code != 0 {
 			t.Fatalf("patients add: %d %s %s", code, out, errOut)
 		}
 	}
@@ -86,10 +88,12 @@ func TestWeb_browserDerogation(t *testing.T) {
 
 // A file chosen in the compose form reaches the recipient byte for byte, under its name, read back
 // by IMAP from the recipient's mailbox with `mssante fetch` (issue 10 item 5, ECO.2.1.1).
-func TestWeb_browserAttachFile(t *testing.T) {
+func TestWeb_browserAttachFile(t *testing.T) { eachDialect(t, webBrowserAttachFile) }
+
+func webBrowserAttachFile(t *testing.T, db string) {
 	testkit.LookPath(t, "chromium")
 	data := t.TempDir()
-	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data, "--db", db)
 	base, world := s.ready.URL, s.ready.Sandbox.World
 	paul := "paul.fictif@sandbox.mssante.test"
 	dir := t.TempDir()

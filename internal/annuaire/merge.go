@@ -33,6 +33,35 @@ func Merge(sources ...Source) Source {
 	})
 }
 
+// InOrder is Merge whose results come source after source, in the order given, rather than
+// interleaved: the compose screen's "local index first, then FHIR" (ECO.3.1.4). The sources are
+// queried concurrently; an address found again in a later source keeps its first place, with
+// the richest entry; a failing source does not hide the others (errors joined, as Merge).
+func InOrder(sources ...Source) Source {
+	return SourceFunc(func(ctx context.Context, q Query) ([]Entry, error) {
+		results := make([][]Entry, len(sources))
+		errs := make([]error, len(sources))
+		var wg sync.WaitGroup
+		for i, s := range sources {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = s.Search(ctx, q)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("source %d: %w", i+1, errs[i])
+				}
+			}()
+		}
+		wg.Wait()
+		var all []Entry
+		for _, res := range results {
+			all = append(all, res...)
+		}
+		// One "source" holding them all in order: mergeEntries keeps that order.
+		return mergeEntries([][]Entry{all}, q.Limit), errors.Join(errs...)
+	})
+}
+
 // NamedSource labels a Source so that Merge's errors and the entries' Source name it.
 func NamedSource(name string, s Source) Source {
 	return SourceFunc(func(ctx context.Context, q Query) ([]Entry, error) {

@@ -73,3 +73,25 @@ func TestMerge_concurrentAndLimited(t *testing.T) {
 		t.Errorf("sources ran one at a time (peak %d)", peak.Load())
 	}
 }
+
+// ECO.3.1.4: the compose screen's directory gives the local index's answers first, then FHIR's,
+// deduplicated; a FHIR failure leaves the local answers.
+func TestInOrder_localThenRemote(t *testing.T) {
+	local := fixed([]Entry{{Address: "a@x.fr", LastName: "A"}, {Address: "b@x.fr", LastName: "B"}}, nil)
+	fhir := fixed([]Entry{{Address: "c@x.fr"}, {Address: "B@x.fr", LastName: "B", FirstName: "Bruno"}, {Address: "d@x.fr"}}, nil)
+	got, err := InOrder(NamedSource("local", local), NamedSource("fhir", fhir)).Search(context.Background(), Query{Text: "x", Limit: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a@x.fr", "B@x.fr", "c@x.fr", "d@x.fr"}; !slices.Equal(addresses(got), want) {
+		t.Fatalf("InOrder = %q, want %q", addresses(got), want)
+	}
+	if got[1].FirstName != "Bruno" || got[0].Source != "local" || got[2].Source != "fhir" {
+		t.Errorf("entries = %+v", got)
+	}
+	down := errors.New("connection refused")
+	got, err = InOrder(NamedSource("local", local), NamedSource("fhir", fixed(nil, down))).Search(context.Background(), Query{Text: "x"})
+	if !errors.Is(err, down) || !strings.Contains(err.Error(), "fhir") || len(got) != 2 {
+		t.Errorf("FHIR down: %q, %v; want the local entries and the fhir error", addresses(got), err)
+	}
+}

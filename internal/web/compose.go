@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -154,6 +155,9 @@ func (a *App) prefillParent(w http.ResponseWriter, r *http.Request, c *reqCtx, c
 		r2.SetPathValue("uid", fmt.Sprint(m.UID))
 		if l, ok := a.load(w, &r2, c); ok && l.parsed != nil {
 			for _, att := range l.parsed.Attachments {
+				if l.hasPackage() && bytes.Equal(att.Data, l.parsed.XDM) {
+					continue // listed once below, with what it is
+				}
 				cv.Forwarded = append(cv.Forwarded, firstNonEmpty(att.Name, att.ContentType))
 			}
 			if l.hasPackage() {

@@ -151,7 +151,7 @@ func (a *App) handleRead(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	}
 	mv.RemoteURL = mv.URL + "&remote=1"
 	ref := "account=" + url.QueryEscape(m.Account) + "&folder=" + url.QueryEscape(m.Folder) + "&uid=" + fmt.Sprint(m.UID)
-	mv.ReplyURL, mv.ReplyAllURL, mv.ForwardURL = "/app/compose?reply="+ref, "/app/compose?all=1&reply="+ref, "/app/compose?forward="+ref
+	mv.ReplyURL, mv.ReplyAllURL, mv.ForwardURL = "/app/compose?reply=1&"+ref, "/app/compose?all=1&reply=1&"+ref, "/app/compose?forward=1&"+ref
 	if m.Patient != nil && m.Patient.INS != "" {
 		mv.PatientURL = "/app/patient/" + url.PathEscape(m.Patient.INS)
 	}

@@ -375,7 +375,22 @@ func TestCompose_rules(t *testing.T) {
 func TestCompose_replyKeepsParent(t *testing.T) {
 	eachHarness(t, func(t *testing.T, hs *harness) {
 		uid := hs.uidOf(drMartin, "avis-1@x")
-		b := hs.do("martin", "GET", fmt.Sprintf("/app/compose?reply=1&all=1&account=%s&folder=INBOX&uid=%d", url.QueryEscape(drMartin), uid), nil).Body.String()
+		// The form is reached by the read page's links (they once lost the account in the query).
+		page := hs.do("martin", "GET", fmt.Sprintf("/app/mail/%s/%d?folder=INBOX", url.PathEscape(drMartin), uid), nil).Body.String()
+		link := func(id string) string {
+			m := regexp.MustCompile(`href="([^"]+)" id="` + id + `"`).FindStringSubmatch(page)
+			if m == nil {
+				t.Fatalf("read page has no #%s link", id)
+			}
+			return html.UnescapeString(m[1])
+		}
+		if w := hs.do("martin", "GET", link("reply"), nil); w.Code != 200 || !strings.Contains(w.Body.String(), `name="parent_uid"`) {
+			t.Errorf("reply link: %d", w.Code)
+		}
+		if w := hs.do("martin", "GET", link("forward"), nil); w.Code != 200 || !strings.Contains(w.Body.String(), `name="forward" value="1"`) {
+			t.Errorf("forward link: %d", w.Code)
+		}
+		b := hs.do("martin", "GET", link("reply-all"), nil).Body.String()
 		for _, want := range []string{`name="parent_uid" value="` + fmt.Sprint(uid) + `"`, `value="Re : Avis cardiologique"`, `value="` + drDupont + `"`} {
 			if !strings.Contains(b, want) {
 				t.Errorf("reply form lacks %s", want)
