@@ -23,7 +23,9 @@ var insOIDs = map[string]bool{"1.2.250.1.213.1.4.8": true, "1.2.250.1.213.1.4.9"
 // code was not written against) from the CLI, and her inbox shows each one with its subject
 // without the XDM prefix (ECO.3.1.3), its document type (the CDA's code, as METADATA.XML labels
 // it) and its patient's INS when the document names one (ECO.3.1.2, ECO.3.2.2).
-func TestWeb_browserCorpusCDAs_ECO_3_1_3(t *testing.T) {
+func TestWeb_browserCorpusCDAs_ECO_3_1_3(t *testing.T) { eachDialect(t, webBrowserCorpusCDAs) }
+
+func webBrowserCorpusCDAs(t *testing.T, db string) {
 	testkit.LookPath(t, "chromium")
 	corpus := testkit.Shared(t, "corpus", "cda")
 	entries, err := os.ReadDir(corpus)
@@ -31,7 +33,7 @@ func TestWeb_browserCorpusCDAs_ECO_3_1_3(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data)
+	s := startServe(t, "--sandbox", "--sandbox-ports", "random", "--listen", "127.0.0.1:0", "--data-dir", data, "--db", db)
 	base, world := s.ready.URL, s.ready.Sandbox.World
 	const jeanne, dpi = "jeanne.essai@sandbox.mssante.test", "dpi@hopital.sandbox.mssante.test"
 	var dpiCert, dpiKey string
@@ -96,7 +98,7 @@ func TestWeb_browserCorpusCDAs_ECO_3_1_3(t *testing.T) {
 	}
 	// One `send` run, one SMTP session, the applicative mailbox's client certificate.
 	args := append(append([]string{"send"}, files...), "--account", dpi, "--cert", dpiCert, "--key", dpiKey,
-		"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data)
+		"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data, "--db", db)
 	if code, out, errOut := runCLI(t, args...); code != 0 {
 		t.Fatalf("send: %d %s %s", code, out, errOut)
 	}
