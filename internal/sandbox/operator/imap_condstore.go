@@ -105,8 +105,9 @@ func (f *imapFront) condStoreCommand(tag, name, args string, line []byte) (_ []b
 		c.enabled = true
 		if len(rest) == 0 {
 			var highest string
-			if f.sess.sel != nil && !was { // as Dovecot, the selected mailbox's HIGHESTMODSEQ
-				mb := f.sess.sel.mb
+			// The front runs beside the session's goroutine: the selection is read under its lock.
+			if sel := f.sess.selected(); sel != nil && !was { // as Dovecot, the selected mailbox's HIGHESTMODSEQ
+				mb := sel.mb
 				mb.mu.Lock()
 				highest = fmt.Sprintf("* OK [HIGHESTMODSEQ %d] Highest\r\n", mb.modSeq)
 				mb.mu.Unlock()
@@ -299,6 +300,15 @@ func splitFetch(args string) (set string, atts []string, mods string, ok bool) {
 	return set, []string{rest}, "", true
 }
 
+// selected is the session's selected folder, read under the session's lock (the front's pump
+// runs beside the goroutine of go-imap that selects and closes), or nil.
+func (f *imapFront) selected() *view {
+	if f.sess == nil {
+		return nil
+	}
+	return f.sess.selected()
+}
+
 // rewriteCondStore completes a response line of go-imap: MODSEQ in FETCH responses, HIGHESTMODSEQ
 // before the tagged OK of SELECT/EXAMINE, MODIFIED in STORE's, CONDSTORE in ENABLED. ev is the
 // tagged answer the line is, if it is one.
@@ -306,8 +316,8 @@ func (f *imapFront) rewriteCondStore(line string, ev *outEvent) string {
 	c := &f.cond
 	switch {
 	case ev != nil && !ev.cont && ev.status == "OK":
-		if c.highest && f.sess != nil && f.sess.sel != nil {
-			mb := f.sess.sel.mb
+		if sel := f.selected(); c.highest && sel != nil {
+			mb := sel.mb
 			mb.mu.Lock()
 			n := mb.modSeq
 			mb.mu.Unlock()
@@ -372,7 +382,8 @@ func (f *imapFront) rewriteCondStore(line string, ev *outEvent) string {
 // ("FETCH (UID n FLAGS (…))", as imapserver's UpdateWriter writes a flag change) by its UID.
 func (f *imapFront) unsolicitedModSeq(resp string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(resp, "FETCH (UID ")
-	if !ok || f.sess == nil || f.sess.sel == nil {
+	sel := f.selected()
+	if !ok || sel == nil {
 		return 0, false
 	}
 	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
@@ -383,7 +394,7 @@ func (f *imapFront) unsolicitedModSeq(resp string) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	mb := f.sess.sel.mb
+	mb := sel.mb
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	for _, m := range mb.msgs {
