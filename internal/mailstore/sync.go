@@ -252,6 +252,9 @@ func (s *Store) syncFolder(ctx context.Context, src Source, acc int64, name stri
 		if err := o.Maildir.reconcile(ctx, s, f); err != nil {
 			return err
 		}
+		if err := o.Maildir.durable(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
