@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/mssante/mssante/internal/mailstore"
@@ -49,7 +51,24 @@ func init() {
 	})
 }
 
+// syncMemoryLimit is the soft limit of the Go heap during a sync (runtime/debug.SetMemoryLimit),
+// unless GOMEMLIMIT says otherwise: the garbage collector runs earlier instead of letting the heap
+// grow to twice what a 5 MB message and the bodies in flight need. A bigger message still passes
+// (the limit is soft). On the 3,000-message bench mailbox: peak RSS 70 -> 61 MiB, same CPU time.
+const syncMemoryLimit = 20 << 20
+
+// limitMemory applies syncMemoryLimit and returns what restores the previous limit (the commands
+// also run inside the tests' process).
+func limitMemory() (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(syncMemoryLimit)
+	return func() { debug.SetMemoryLimit(prev) }
+}
+
 func runSync(ctx context.Context, env *cmdEnv, c *connFlags, folders []string, maildir string) error {
+	defer limitMemory()()
 	// The mail index and the known patients (which give each received document its patient)
 	// share the main database.
 	db, err := store.Open(ctx, *c.db, append(mailstore.Migrations(), patients.Migrations...)...)

@@ -44,6 +44,7 @@ func runSyncWatch(ctx context.Context, env *cmdEnv, c *connFlags, folders []stri
 	if err := c.checkAccount(); err != nil {
 		return err
 	}
+	defer limitMemory()()
 	db, err := store.Open(ctx, *c.db, append(mailstore.Migrations(), patients.Migrations...)...)
 	if err != nil {
 		return err

@@ -26,15 +26,23 @@
 //     which is what makes a killed sync resume exactly; SQLite keeps the same code. Bodies are in
 //     their own table so that lists never read them. The Maildir writer is an export, rebuilt
 //     from the index, never the source of truth.
-//   - Memory: one message body at a time (fetched into one buffer, parsed, committed, dropped).
-//     A message bigger than SyncOptions.MaxBody (64 MiB by default, the lps default too) is
-//     indexed from its IMAP envelope only and its body left on the server (Message.HasBody false):
-//     parsing needs the whole message in memory, and one such mail must not take the process down.
-//   - Crash safety: each new message is committed in its own transaction with its documents and
-//     reports; a folder's HIGHESTMODSEQ is written only after every message it announces is
-//     stored, so the next sync asks again for anything not committed, and skips what was. Flag
-//     updates and removals are idempotent. UIDNEXT is the highest UID stored plus one (Resync does
-//     not report the server's).
+//   - Memory and speed: a pipeline per folder (Sync's download) reads and parses the bodies
+//     streamed by UID FETCH in one goroutine, commits them in groups (25 messages or 2 MiB) in a
+//     second, and writes the Maildir files in two more; the bodies all stages hold together are
+//     bounded (6 MiB; a bigger message waits until it is alone), so memory does not grow with the
+//     mailbox. A message bigger than SyncOptions.MaxBody (64 MiB by default, the lps default too)
+//     is indexed from its IMAP envelope only and its body left on the server (Message.HasBody
+//     false): parsing needs the whole message in memory, and one such mail must not take the
+//     process down.
+//   - Crash safety: each new message is committed with its documents and reports in the
+//     transaction of its group, and every group handed to the committer is committed (or has
+//     failed) before the folder's state moves on, also when the sync is cancelled; a folder's
+//     HIGHESTMODSEQ is written only after every message it announces is stored, so the next sync
+//     asks again for anything not committed, and skips what was. Flag updates and removals are
+//     idempotent. UIDNEXT is the highest UID stored plus one (Resync does not report the
+//     server's). The Maildir is written after the commit without an fsync per file; it is
+//     reconciled with the index at the end of each folder (a file missing or of the wrong size is
+//     written again) and flushed then (syncfs on Linux): see Maildir.
 //   - UIDVALIDITY change: the index's messages of the old value are found again among the
 //     server's by Message-ID and size and re-mapped to their new UID (no download, no duplicate);
 //     the others are removed and the new ones fetched.

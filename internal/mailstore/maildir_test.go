@@ -74,6 +74,29 @@ func TestMaildir_reconcile(t *testing.T) {
 		if len(got) != 2 || !strings.HasSuffix(got[1], ",U=2:2,FRS") {
 			t.Errorf("maildir after flags and removal: %q", got)
 		}
+		// A file cut short (a system crash before the durability point) is written again whole;
+		// the other file is left as it is.
+		got = names()
+		if err := os.WriteFile(filepath.Join(d, "cur", got[0]), raws[0][:10], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		other, _ := os.Stat(filepath.Join(d, "cur", got[1]))
+		if err := md.reconcile(ctx, s, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := md.durable(); err != nil {
+			t.Fatal(err)
+		}
+		again := names()
+		if len(again) != 2 || !strings.HasSuffix(again[0], ",U=1:2,F") {
+			t.Fatalf("maildir after the repair: %q", again)
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "cur", again[0])); err != nil || string(b) != string(raws[0]) {
+			t.Errorf("repaired file %s holds %q (%v)", again[0], b, err)
+		}
+		if now, err := os.Stat(filepath.Join(d, "cur", got[1])); err != nil || !os.SameFile(other, now) {
+			t.Errorf("the intact file was rewritten (%v)", err)
+		}
 		if _, err := md.Dir("../etc"); err == nil {
 			t.Error("a folder name with .. became a maildir")
 		}

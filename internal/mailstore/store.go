@@ -200,6 +200,33 @@ func (s *Store) entryOf(f *fetched) *entry {
 	return e
 }
 
+// The statements of insertTx, prepared once per transaction (store.Tx.PrepareContext).
+const (
+	insertMessageSQL = `INSERT INTO mail_messages (account_id, folder_id, uid, uidvalidity,
+		message_id, date, internal_date, from_addr, from_name, sender_kind, patient_birth_name,
+		patient_given_names, patient_ins, subject, display_subject, flags, seen, size, modseq,
+		thread_id, sort_sender, sort_subject, sort_patient, has_body, warnings, search_text)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (folder_id, uid) DO NOTHING RETURNING id`
+	insertBodySQL     = `INSERT INTO mail_bodies (message_ref, body) VALUES (?, ?)`
+	insertRefSQL      = `INSERT INTO mail_refs (message_ref, ref) VALUES (?, ?)`
+	insertDocumentSQL = `INSERT INTO mail_documents (message_ref, seq, type_code, type_label,
+		patient_id, patient_ins, patient_oid, known_patient, unique_id, title, level)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertReportSQL = `INSERT INTO mail_reports (message_ref, kind, recipient, action, status,
+		disposition, reason, original_message_id, original_envelope_id, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// execPrepared runs one of insertTx's statements.
+func execPrepared(ctx context.Context, tx *store.Tx, query string, args ...any) error {
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
 func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *fetched, e *entry, names map[int64]string) (int64, error) {
 	flags := normFlags(f.Flags)
 	p := e.Patient
@@ -211,13 +238,11 @@ func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *f
 		date = f.InternalDate
 	}
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO mail_messages (account_id, folder_id, uid, uidvalidity,
-		message_id, date, internal_date, from_addr, from_name, sender_kind, patient_birth_name,
-		patient_given_names, patient_ins, subject, display_subject, flags, seen, size, modseq,
-		thread_id, sort_sender, sort_subject, sort_patient, has_body, warnings, search_text)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (folder_id, uid) DO NOTHING RETURNING id`,
-		accountID, folderID, int64(f.UID), int64(f.UIDValidity), e.MessageID, formatTime(date),
+	ins, err := tx.PrepareContext(ctx, insertMessageSQL)
+	if err != nil {
+		return 0, err
+	}
+	err = ins.QueryRowContext(ctx, accountID, folderID, int64(f.UID), int64(f.UIDValidity), e.MessageID, formatTime(date),
 		formatTime(f.InternalDate), e.FromAddr, e.FromName, string(e.Kind), p.BirthName, p.GivenNames,
 		p.INS, e.Subject, e.Display, strings.Join(flags, " "), boolInt(hasFlag(flags, `\Seen`)),
 		f.Size, int64(f.ModSeq), e.threadID(), e.senderKey(), e.subjectKey(), e.patientKey(names),
@@ -229,7 +254,7 @@ func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *f
 		return 0, err
 	}
 	if f.Raw != nil {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mail_bodies (message_ref, body) VALUES (?, ?)`, id, f.Raw); err != nil {
+		if err := execPrepared(ctx, tx, insertBodySQL, id, f.Raw); err != nil {
 			return 0, err
 		}
 	}
@@ -237,23 +262,19 @@ func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *f
 	for _, r := range append(append([]string(nil), e.References...), e.InReplyTo...) {
 		if r != "" && !refs[r] {
 			refs[r] = true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO mail_refs (message_ref, ref) VALUES (?, ?)`, id, r); err != nil {
+			if err := execPrepared(ctx, tx, insertRefSQL, id, r); err != nil {
 				return 0, err
 			}
 		}
 	}
 	for i, d := range e.Documents {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mail_documents (message_ref, seq, type_code, type_label,
-			patient_id, patient_ins, patient_oid, known_patient, unique_id, title, level)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, i, d.TypeCode, d.TypeLabel, d.PatientID, d.INS,
+		if err := execPrepared(ctx, tx, insertDocumentSQL, id, i, d.TypeCode, d.TypeLabel, d.PatientID, d.INS,
 			d.OID, d.KnownPatient, d.UniqueID, d.Title, d.Level); err != nil {
 			return 0, err
 		}
 	}
 	for _, r := range e.Reports {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mail_reports (message_ref, kind, recipient, action, status,
-			disposition, reason, original_message_id, original_envelope_id, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, r.Kind, r.Recipient, r.Action, r.Status, r.Disposition, r.Reason, r.OriginalMessageID,
+		if err := execPrepared(ctx, tx, insertReportSQL, id, r.Kind, r.Recipient, r.Action, r.Status, r.Disposition, r.Reason, r.OriginalMessageID,
 			r.OriginalEnvelopeID, boolInt(r.Failed)); err != nil {
 			return 0, err
 		}

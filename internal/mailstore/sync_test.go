@@ -331,3 +331,66 @@ func checkMaildir(t *testing.T, md *Maildir, folder string, n, seen int) {
 		t.Errorf("maildir tmp/ not empty: %d files", len(tmp))
 	}
 }
+
+// ECO.1.0.2: when the Maildir cannot be written, the sync stops with that error, what it
+// committed stays committed, and the next sync fetches only the rest and completes the Maildir
+// from the index (the pipeline's writer failing stops the reader and the committer).
+func TestSync_maildirFailure_ECO_1_0_2(t *testing.T) {
+	pki := testpki.New(t, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
+		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := lps.ParseEndpoint(st.IMAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		carol := "carol.md." + filepath.Base(t.Name()) + "@test.mssante.fr"
+		const n = 9
+		for i := range n {
+			st.Deliver(carol, "INBOX", plainMail(drDupont, "Dr Jean DUPONT", fmt.Sprintf("Avis %d", i), fmt.Sprintf("md-%d@x", i), t0, "texte"))
+		}
+		auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: carol,
+			Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return st.Token(carol, time.Hour), nil })}
+		cl, err := lps.DialIMAP(ctxT(t), ep, auth, &lps.Options{TLS: pol.ClientConfig("", nil), ClassifyTLSError: trust.ClassifyHandshakeError})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		src := &countingSource{IMAPClient: cl, fetches: map[string]int{}}
+		dir := t.TempDir()
+		md, err := OpenMaildir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A file where the folder's directory should be: every write fails.
+		if err := os.WriteFile(filepath.Join(dir, "INBOX"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := New(db, nil)
+		opts := &SyncOptions{Folders: []string{"INBOX"}, Maildir: md, Batch: 3, CommitEvery: 2}
+		first, err := s.Sync(ctxT(t), src, carol, opts)
+		if err == nil || !strings.Contains(err.Error(), "maildir") {
+			t.Fatalf("sync into an unwritable maildir: %+v, %v", first, err)
+		}
+		if first.New == 0 || first.New >= n {
+			t.Fatalf("%d messages committed before the maildir failed, want some", first.New)
+		}
+		if err := os.Remove(filepath.Join(dir, "INBOX")); err != nil {
+			t.Fatal(err)
+		}
+		src.reset()
+		sum, err := s.Sync(ctxT(t), src, carol, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.New != n-first.New || src.total != n-first.New || sum.Messages != n {
+			t.Errorf("second sync %+v, %d fetches; want the %d not committed", sum, src.total, n-first.New)
+		}
+		checkMaildir(t, md, "INBOX", n, 0)
+	}, Migrations()...)
+}

@@ -39,6 +39,55 @@ var kvMigrations = []store.Migration{{Package: "kv", Version: 1,
 	data  BYTEA
 );`}}
 
+// A statement prepared in a transaction is prepared once for its query, runs with '?'
+// placeholders on both dialects, and its work is the transaction's (gone with a rollback).
+func TestConformance_preparedInTx(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const ins = `INSERT INTO kv (k, v, n) VALUES (?, ?, ?)`
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			first, err := tx.PrepareContext(ctx, ins)
+			if err != nil {
+				return err
+			}
+			for i := range 3 {
+				st, err := tx.PrepareContext(ctx, ins)
+				if err != nil {
+					return err
+				}
+				if st != first {
+					t.Error("the same query was prepared again in the transaction")
+				}
+				if _, err := st.ExecContext(ctx, fmt.Sprintf("p%d", i), "v", i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tx.PrepareContext(ctx, ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ExecContext(ctx, "rolled-back", "v", 9); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		var n, sum int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(n), 0) FROM kv WHERE k LIKE 'p%' OR k = ?`, "rolled-back").Scan(&n, &sum); err != nil || n != 3 || sum != 3 {
+			t.Fatalf("%d rows, sum %d, %v; want the 3 committed rows", n, sum, err)
+		}
+	}, kvMigrations...)
+}
+
 func TestConformance_placeholdersAndLiterals(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()

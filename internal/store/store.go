@@ -314,6 +314,7 @@ func IsUniqueViolation(err error) bool {
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	stmts   map[string]*sql.Stmt // PrepareContext's, by query
 }
 
 // Dialect is the dialect of the transaction's database.
@@ -332,6 +333,25 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // QueryRowContext runs a query written with '?' placeholders that returns at most one row.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return tx.tx.QueryRowContext(ctx, Rebind(tx.dialect, query), args...)
+}
+
+// PrepareContext returns a statement written with '?' placeholders, prepared once per
+// transaction: the same query string gives the same statement again, so that a statement run for
+// each of many rows (a sync storing a group of messages) is parsed once. The statement belongs to
+// the transaction and is closed when it ends; it is not safe for concurrent use, as Tx is not.
+func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.tx.PrepareContext(ctx, Rebind(tx.dialect, query))
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
 }
 
 // Commit commits the transaction.
