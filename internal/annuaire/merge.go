@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -15,22 +16,29 @@ import (
 // The merged result is cut to q.Limit (20 when 0).
 func Merge(sources ...Source) Source {
 	return SourceFunc(func(ctx context.Context, q Query) ([]Entry, error) {
-		results := make([][]Entry, len(sources))
-		errs := make([]error, len(sources))
-		var wg sync.WaitGroup
-		for i, s := range sources {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i], errs[i] = s.Search(ctx, q)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("source %d: %w", i+1, errs[i])
-				}
-			}()
-		}
-		wg.Wait()
-		return mergeEntries(results, q.Limit), errors.Join(errs...)
+		results, err := searchAll(ctx, q, sources)
+		return mergeEntries(results, q.Limit), err
 	})
+}
+
+// searchAll queries every source concurrently: their results by position, and their errors
+// joined, each naming its source by position.
+func searchAll(ctx context.Context, q Query, sources []Source) ([][]Entry, error) {
+	results := make([][]Entry, len(sources))
+	errs := make([]error, len(sources))
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = s.Search(ctx, q)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("source %d: %w", i+1, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(errs...)
 }
 
 // InOrder is Merge whose results come source after source, in the order given, rather than
@@ -39,26 +47,9 @@ func Merge(sources ...Source) Source {
 // the richest entry; a failing source does not hide the others (errors joined, as Merge).
 func InOrder(sources ...Source) Source {
 	return SourceFunc(func(ctx context.Context, q Query) ([]Entry, error) {
-		results := make([][]Entry, len(sources))
-		errs := make([]error, len(sources))
-		var wg sync.WaitGroup
-		for i, s := range sources {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i], errs[i] = s.Search(ctx, q)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("source %d: %w", i+1, errs[i])
-				}
-			}()
-		}
-		wg.Wait()
-		var all []Entry
-		for _, res := range results {
-			all = append(all, res...)
-		}
+		results, err := searchAll(ctx, q, sources)
 		// One "source" holding them all in order: mergeEntries keeps that order.
-		return mergeEntries([][]Entry{all}, q.Limit), errors.Join(errs...)
+		return mergeEntries([][]Entry{slices.Concat(results...)}, q.Limit), err
 	})
 }
 
