@@ -19,10 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/mssante/mssante/internal/mailbox"
 	"github.com/mssante/mssante/internal/testkit"
-	"github.com/mssante/mssante/lps"
-	"github.com/mssante/mssante/trust"
 )
 
 // The web app driven in a real browser (Debian's chromium through chromedp), against
@@ -173,23 +170,7 @@ func webBrowserFlow(t *testing.T, db string) {
 	ac := []string{"--autoconfig-url", world.AutoconfigURL, "--trust-root", world.TrustRoot, "--data-dir", data, "--db", db}
 	// The operator refuses a From its user does not own, so the patient's mail is put in Jeanne's
 	// INBOX by IMAP APPEND with her own token, as Mon espace santé's delivery would leave it.
-	code, tok, errOut := runCLI(t, "sandbox", "token", "--user", "899700200016", "--data-dir", filepath.Join(data, "sandbox"))
-	if code != 0 {
-		t.Fatalf("sandbox token: %s", errOut)
-	}
-	root, err := trust.ReadCertificates(world.TrustRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := trust.New(trust.Options{Profile: trust.ProfileTest, ExtraRoots: root, SkipRevocation: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, err := mailbox.New(mailbox.Options{Address: jeanne, AutoconfigURL: world.AutoconfigURL, Policy: pol,
-		Credentials: mailbox.Credentials{Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return strings.TrimSpace(tok), nil })}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct := sandboxBox(t, s, data, "899700200016", jeanne)
 	ic, err := acct.DialIMAP(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +180,6 @@ func webBrowserFlow(t *testing.T, db string) {
 		t.Fatal(err)
 	}
 	_ = ic.Close()
-	_ = acct.Close()
 	for _, f := range []string{htmlMail} {
 		args := append([]string{"send", f, "--account", "dpi@hopital.sandbox.mssante.test", "--cert", dpiCert, "--key", dpiKey}, ac...)
 		if code, out, errOut := runCLI(t, args...); code != 0 {
