@@ -122,9 +122,35 @@ type remoteOptions struct {
 // buildSources returns the Source named by list ("local", "fhir", "ldap", comma-separated; merged
 // when several) and a function releasing it.
 func buildSources(list, dataDir string, remote *remoteOptions) (annuaire.Source, func(), error) {
-	var srcs []annuaire.Source
+	o, err := openSources(list, dataDir, remote, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch len(o.srcs) {
+	case 0:
+		return nil, nil, usagef("--source names no source")
+	case 1:
+		return o.srcs[0], o.close, nil
+	}
+	return annuaire.Merge(o.srcs...), o.close, nil
+}
+
+// openedSources are the directory sources of a --source list, in its order.
+type openedSources struct {
+	names []string
+	srcs  []annuaire.Source // NamedSource of each name
+	local *annuaire.Index   // the local index when listed (and present)
+	// missingLocal is the path of the local index listed but not imported (skipMissingLocal).
+	missingLocal string
+	close        func() // releases them
+}
+
+// openSources opens the sources named by list (comma-separated, duplicates ignored). With
+// skipMissingLocal, "local" is left out when no index was imported (names tells what is kept).
+func openSources(list, dataDir string, remote *remoteOptions, skipMissingLocal bool) (*openedSources, error) {
+	o := &openedSources{}
 	var closers []func()
-	closeAll := func() {
+	o.close = func() {
 		for _, c := range closers {
 			c()
 		}
@@ -139,28 +165,28 @@ func buildSources(list, dataDir string, remote *remoteOptions) (annuaire.Source,
 		var s annuaire.Source
 		switch name {
 		case "local":
-			x := annuaire.OpenIndex(filepath.Join(dataDir, annuaire.IndexFile))
+			p := filepath.Join(dataDir, annuaire.IndexFile)
+			if skipMissingLocal && !webFileExists(p) {
+				o.missingLocal = p
+				continue
+			}
+			x := annuaire.OpenIndex(p)
 			closers = append(closers, func() { _ = x.Close() })
-			s = x
+			s, o.local = x, x
 		case "fhir", "ldap":
 			var err error
 			if s, err = remoteSource(name, remote); err != nil {
-				closeAll()
-				return nil, nil, err
+				o.close()
+				return nil, fmt.Errorf("annuaire source %s: %w", name, err)
 			}
 		default:
-			closeAll()
-			return nil, nil, usagef("unknown source %q (local, fhir, ldap)", name)
+			o.close()
+			return nil, usagef("unknown source %q (local, fhir, ldap)", name)
 		}
-		srcs = append(srcs, annuaire.NamedSource(name, s))
+		o.names = append(o.names, name)
+		o.srcs = append(o.srcs, annuaire.NamedSource(name, s))
 	}
-	if len(srcs) == 0 {
-		return nil, nil, usagef("--source names no source")
-	}
-	if len(srcs) == 1 {
-		return srcs[0], closeAll, nil
-	}
-	return annuaire.Merge(srcs...), closeAll, nil
+	return o, nil
 }
 
 func firstNonEmpty(v ...string) string {

@@ -317,7 +317,7 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 	if pol != nil {
 		o.Operator = op
 	}
-	src, local, closers, err := webDirectory(dir, dataDir, log)
+	src, dirs, err := webDirectory(dir, dataDir, log)
 	if err != nil {
 		stopOutbox()
 		<-outboxDone
@@ -325,16 +325,14 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 		return nil, nil, err
 	}
 	o.Directory = src
-	if local != nil {
-		o.MailboxesOf = web.DirectoryMailboxes(local)
+	if dirs.local != nil {
+		o.MailboxesOf = web.DirectoryMailboxes(dirs.local)
 	}
 	app, err := web.New(o)
 	if err != nil {
 		stopOutbox()
 		<-outboxDone
-		for _, c := range closers {
-			c()
-		}
+		dirs.close()
 		db.Close()
 		return nil, nil, err
 	}
@@ -342,9 +340,7 @@ func webApp(ctx context.Context, url, dataDir, autoconfigURL, patientDomain stri
 		_ = app.Close()
 		stopOutbox()
 		<-outboxDone
-		for _, c := range closers {
-			c()
-		}
+		dirs.close()
 		db.Close()
 	}, nil
 }
@@ -357,53 +353,29 @@ const webRemoteTimeout = 5 * time.Second
 // annuaire.source (--source) in their order, each one's answers after the previous ones' (by
 // default the local index only; "local,fhir": the local index first, then the Annuaire Santé FHIR
 // API of annuaire.fhir.url with the ESANTE-API-KEY of annuaire.fhir.api_key_file). A remote
-// source that fails leaves the others' answers (the web app logs the failure). local is the
-// local index when one was imported.
-func webDirectory(dir config.Annuaire, dataDir string, log *slog.Logger) (src annuaire.Source, local *annuaire.Index, closers []func(), err error) {
-	var srcs []annuaire.Source
-	seen := map[string]bool{}
-	for _, name := range strings.Split(firstNonEmptyStr(dir.Source, "local"), ",") {
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "" || seen[name] {
-			continue
-		}
-		seen[name] = true
-		switch name {
-		case "local":
-			p := filepath.Join(dataDir, annuaire.IndexFile)
-			if !webFileExists(p) {
-				log.Info("web: no local directory index (mssante annuaire import)", "path", p)
-				continue
-			}
-			local = annuaire.OpenIndex(p)
-			x := local
-			closers = append(closers, func() { _ = x.Close() })
-			log.Info("web: directory source", "source", name, "position", len(srcs)+1)
-			srcs = append(srcs, annuaire.NamedSource(name, x))
-		case "fhir", "ldap":
-			s, err := remoteSource(name, &remoteOptions{cfg: dir, timeout: webRemoteTimeout})
-			if err != nil {
-				for _, c := range closers {
-					c()
-				}
-				return nil, nil, nil, fmt.Errorf("annuaire source %s: %w", name, err)
-			}
-			if name == "fhir" && dir.FHIR.APIKeyFile == "" && dir.FHIR.APIKey.Reveal() == "" {
-				log.Warn("web: FHIR directory without an ESANTE-API-KEY (--fhir-api-key-file or MSSANTE_FHIR_API_KEY): the API refuses the searches, only the other sources answer")
-			}
-			log.Info("web: directory source", "source", name, "position", len(srcs)+1)
-			srcs = append(srcs, annuaire.NamedSource(name, s))
-		default:
-			return nil, nil, nil, usagef("--source: unknown source %q (local, fhir, ldap)", name)
-		}
+// source that fails leaves the others' answers (the web app logs the failure). The local index,
+// when one was imported, also gives the mailboxes of a national id.
+func webDirectory(dir config.Annuaire, dataDir string, log *slog.Logger) (src annuaire.Source, o *openedSources, err error) {
+	o, err = openSources(firstNonEmpty(dir.Source, "local"), dataDir, &remoteOptions{cfg: dir, timeout: webRemoteTimeout}, true)
+	if err != nil {
+		return nil, nil, err
 	}
-	switch len(srcs) {
+	if o.missingLocal != "" {
+		log.Info("web: no local directory index (mssante annuaire import)", "path", o.missingLocal)
+	}
+	for i, name := range o.names {
+		if name == "fhir" && dir.FHIR.APIKeyFile == "" && dir.FHIR.APIKey.Reveal() == "" {
+			log.Warn("web: FHIR directory without an ESANTE-API-KEY (--fhir-api-key-file or MSSANTE_FHIR_API_KEY): the API refuses the searches, only the other sources answer")
+		}
+		log.Info("web: directory source", "source", name, "position", i+1)
+	}
+	switch len(o.srcs) {
 	case 0:
-		return nil, local, closers, nil
+		return nil, o, nil
 	case 1:
-		return srcs[0], local, closers, nil
+		return o.srcs[0], o, nil
 	}
-	return annuaire.InOrder(srcs...), local, closers, nil
+	return annuaire.InOrder(o.srcs...), o, nil
 }
 
 // serveWeb builds the web app of serve: with --sandbox against the sandbox world (its autoconfig,
@@ -425,7 +397,7 @@ func serveWeb(ctx context.Context, c *serveFlags, ready *sandboxReady, trail *au
 		to.ExtraRoots, acURL = certs, ready.World.AutoconfigURL
 		for _, a := range ready.World.Accounts {
 			if a.Kind == "organisational" {
-				entities[strings.ToLower(a.Address)] = firstNonEmptyStr(a.Name, a.Address)
+				entities[strings.ToLower(a.Address)] = firstNonEmpty(a.Name, a.Address)
 			}
 		}
 		for _, d := range ready.World.Domains {
@@ -480,15 +452,6 @@ func sandboxDirectory(ctx context.Context, extraction, dataDir string) error {
 func webFileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func firstNonEmptyStr(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // notCarried returns the attachments of a forwarded original that the composed mail raw does not
