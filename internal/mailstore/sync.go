@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/lps"
 )
@@ -569,12 +571,10 @@ func (p *pipeline) wait() error {
 
 // release gives back the room of bodies no stage holds any more.
 func (g *group) release(ms []pendingMessage) {
-	var n int64
 	for i := range ms {
-		n += int64(len(ms[i].fe.Raw))
+		g.p.budget.release(int64(len(ms[i].fe.Raw)))
 		ms[i] = pendingMessage{} // the bodies go to the collector
 	}
-	g.p.budget.release(n)
 }
 
 func (g *group) progress() {
@@ -651,62 +651,24 @@ func (g *group) write(ms []pendingMessage) error {
 	return nil
 }
 
-// budget counts the bytes of bodies the pipeline holds, up to max; a request over max waits
-// until nothing else is held.
+// budget bounds the bytes of bodies the pipeline holds to max (a weighted semaphore); a body
+// bigger than max counts as max, so it waits until nothing else is held.
 type budget struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	used int64
-	max  int64
+	sem *semaphore.Weighted
+	max int64
 }
 
-func newBudget(max int64) *budget {
-	b := &budget{max: max}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
+func newBudget(max int64) *budget { return &budget{sem: semaphore.NewWeighted(max), max: max} }
 
-func (b *budget) fits(n int64) bool { return b.used == 0 || b.used+min(n, b.max) <= b.max }
-
-func (b *budget) tryAcquire(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.fits(n) {
-		return false
-	}
-	b.used += n
-	return true
-}
+func (b *budget) tryAcquire(n int64) bool { return b.sem.TryAcquire(min(n, b.max)) }
 
 // acquire waits for room for n bytes or for the end of ctx.
 func (b *budget) acquire(ctx context.Context, n int64) error {
-	stop := context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		b.cond.Broadcast()
-		b.mu.Unlock()
-	})
-	defer stop()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for !b.fits(n) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		b.cond.Wait()
-	}
-	b.used += n
-	return nil
+	return b.sem.Acquire(ctx, min(n, b.max))
 }
 
-func (b *budget) release(n int64) {
-	if n == 0 {
-		return
-	}
-	b.mu.Lock()
-	b.used -= n
-	b.cond.Broadcast()
-	b.mu.Unlock()
-}
+// release gives back the room of one body of n bytes.
+func (b *budget) release(n int64) { b.sem.Release(min(n, b.max)) }
 
 func (s *Store) count(ctx context.Context, folderID int64) (int, error) {
 	var n int
