@@ -84,18 +84,7 @@ func (c *countingSource) reset() {
 // fetched twice, no duplicate; flags follow; an expunge on the server removes locally; a
 // UIDVALIDITY change re-maps without downloading; the Maildir follows the index.
 func TestSync_dovecot_ECO_1_0_2(t *testing.T) {
-	pki := testpki.New(t, testpki.Options{RSA: true})
-	pki.ServeRevocation()
-	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
-	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
-		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := lps.ParseEndpoint(st.IMAP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pol, ep := dovecotPeer(t)
 	dial := func(t *testing.T, carol string) *lps.IMAPClient {
 		auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: carol,
 			Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return st.Token(carol, time.Hour), nil })}
@@ -336,18 +325,7 @@ func checkMaildir(t *testing.T, md *Maildir, folder string, n, seen int) {
 // committed stays committed, and the next sync fetches only the rest and completes the Maildir
 // from the index (the pipeline's writer failing stops the reader and the committer).
 func TestSync_maildirFailure_ECO_1_0_2(t *testing.T) {
-	pki := testpki.New(t, testpki.Options{RSA: true})
-	pki.ServeRevocation()
-	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
-	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
-		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := lps.ParseEndpoint(st.IMAP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pol, ep := dovecotPeer(t)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		carol := "carol.md." + filepath.Base(t.Name()) + "@test.mssante.fr"
 		const n = 9
@@ -393,4 +371,23 @@ func TestSync_maildirFailure_ECO_1_0_2(t *testing.T) {
 		}
 		checkMaildir(t, md, "INBOX", n, 0)
 	}, Migrations()...)
+}
+
+// dovecotPeer starts the private Dovecot (no Postfix) of a test PKI and returns it with a trust
+// policy of that PKI and its IMAP endpoint.
+func dovecotPeer(tb testing.TB) (*peertest.Stack, *trust.Policy, lps.Endpoint) {
+	tb.Helper()
+	pki := testpki.New(tb, testpki.Options{RSA: true})
+	pki.ServeRevocation()
+	st := peertest.Start(tb, peertest.Options{PKI: pki, NoPostfix: true})
+	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
+		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ep, err := lps.ParseEndpoint(st.IMAP)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, pol, ep
 }

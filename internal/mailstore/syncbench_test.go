@@ -2,7 +2,6 @@ package mailstore
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store"
 	"github.com/mssante/mssante/internal/store/storetest"
-	"github.com/mssante/mssante/internal/testpki"
 	"github.com/mssante/mssante/lps"
 	"github.com/mssante/mssante/trust"
 )
@@ -22,14 +19,7 @@ import (
 // real Dovecot over STARTTLS, into a fresh index, per dialect, without and with a Maildir.
 func BenchmarkSync(b *testing.B) {
 	const n = 500
-	pki := testpki.New(b, testpki.Options{RSA: true})
-	pki.ServeRevocation()
-	st := peertest.Start(b, peertest.Options{PKI: pki, NoPostfix: true})
-	pol, err := trust.New(trust.Options{ExtraRoots: []*x509.Certificate{pki.Root.Cert},
-		OrgIntermediates: []*x509.Certificate{pki.Org.Cert}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, pol, ep := dovecotPeer(b)
 	const carol = "carol@test.mssante.fr"
 	var bytes int64
 	for i := range n {
@@ -42,10 +32,6 @@ func BenchmarkSync(b *testing.B) {
 		}
 		bytes += int64(len(raw))
 		st.Deliver(carol, "INBOX", raw)
-	}
-	ep, err := lps.ParseEndpoint(st.IMAP)
-	if err != nil {
-		b.Fatal(err)
 	}
 	auth := lps.Auth{Method: lps.AuthXOAUTH2, Address: carol,
 		Tokens: lps.TokenSourceFunc(func(context.Context) (string, error) { return st.Token(carol, time.Hour), nil })}
