@@ -383,11 +383,8 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		sent, _ := filepath.Glob(filepath.Join(out, "sent", "*.status.json"))
 		got = messageIDs(t, bobIC, "INBOX")
 		hookMu.Lock()
-		events, received, acked := len(hookEvents), 0, 0
-		for id := range hookEvents {
-			received += btoi(strings.HasPrefix(id, "document.") && strings.HasSuffix(id, ".received"))
-			acked += btoi(strings.HasPrefix(id, "document.") && strings.HasSuffix(id, ".integrated"))
-		}
+		events := len(hookEvents)
+		received, acked, _ := documentEvents(hookEvents)
 		hookMu.Unlock()
 		// The webhook is waited for by its document events: the outbox's message events come too,
 		// and counting all of them ended the wait with document events still on their way.
@@ -513,18 +510,7 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 	}
 	hookMu.Lock()
 	// Per document, one "received" event and, once the record system's AA came, one "integrated".
-	received, acked, other := 0, 0, 0
-	for id := range hookEvents {
-		switch {
-		case !strings.HasPrefix(id, "document."):
-		case strings.HasSuffix(id, ".received"):
-			received++
-		case strings.HasSuffix(id, ".integrated"):
-			acked++
-		default:
-			other++
-		}
-	}
+	received, acked, other := documentEvents(hookEvents)
 	if received != nIn || acked != nIn || other != 0 || badSig != 0 {
 		t.Errorf("document events: %d received, %d integrated, %d others for %d documents (bad signatures %d)", received, acked, other, nIn, badSig)
 	}
@@ -533,11 +519,21 @@ func killedGateways(t *testing.T, p *gatewayPeer, db string, d store.Dialect, nI
 		d, nIn, nOut, kills, mllpCopies, copies)
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// documentEvents counts the webhook's document events by kind: "received", "integrated" (the
+// record system's AA), and any other.
+func documentEvents(ids map[string]int) (received, integrated, other int) {
+	for id := range ids {
+		switch {
+		case !strings.HasPrefix(id, "document."):
+		case strings.HasSuffix(id, ".received"):
+			received++
+		case strings.HasSuffix(id, ".integrated"):
+			integrated++
+		default:
+			other++
+		}
 	}
-	return 0
+	return received, integrated, other
 }
 
 // recordSystem is an MLLP peer standing for the hospital's record system: it reads one MDM per
