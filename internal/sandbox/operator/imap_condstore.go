@@ -105,8 +105,7 @@ func (f *imapFront) condStoreCommand(tag, name, args string, line []byte) (_ []b
 		c.enabled = true
 		if len(rest) == 0 {
 			var highest string
-			// The front runs beside the session's goroutine: the selection is read under its lock.
-			if sel := f.sess.selected(); sel != nil && !was { // as Dovecot, the selected mailbox's HIGHESTMODSEQ
+			if sel := f.selected(); sel != nil && !was { // as Dovecot, the selected mailbox's HIGHESTMODSEQ
 				mb := sel.mb
 				mb.mu.Lock()
 				highest = fmt.Sprintf("* OK [HIGHESTMODSEQ %d] Highest\r\n", mb.modSeq)
