@@ -464,9 +464,10 @@ const (
 	inFlightBytes = 6 << 20
 )
 
-// maildirWriters is the number of goroutines writing Maildir files: creating a file is mostly
-// system time (~0.7 ms each on the bench's ext4), the longest stage of the pipeline with one.
-const maildirWriters = 2
+// maildirWriters is the number of goroutines writing Maildir files. Creating a file is mostly
+// system time (0.35-0.9 ms each on the bench's ext4), the longest stage of the pipeline, but
+// serialised by the directory: a second writer made it no faster and cost ~60% more system time.
+const maildirWriters = 1
 
 // group is the messages parsed and waiting for their transaction.
 type group struct {
