@@ -35,6 +35,7 @@ func fill(b *testing.B, s *Store, n int) {
 	}
 	for start := 0; start < n; start += 1000 {
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			var ids []int64
 			for i := start; i < min(start+1000, n); i++ {
 				k := i % len(templates)
 				e := *entries[k]
@@ -51,11 +52,13 @@ func fill(b *testing.B, s *Store, n int) {
 				if i%3 == 0 {
 					fe.Flags = []string{`\Seen`}
 				}
-				if _, err := insertTx(ctx, tx, acc, f.ID, fe, &e, nil); err != nil {
+				id, err := insertTx(ctx, tx, acc, f.ID, fe, &e, nil)
+				if err != nil {
 					return err
 				}
+				ids = append(ids, id)
 			}
-			return nil
+			return indexTextTx(ctx, tx, ids...)
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -16,12 +16,16 @@ func Migrations() []store.Migration {
 		{Package: Package, Version: 1, SQL: schemaSQLite, Postgres: schemaPostgres},
 		// ReportsFor matches a DSN by its Original-Envelope-Id too.
 		{Package: Package, Version: 2, SQL: `CREATE INDEX mail_reports_envelope ON mail_reports (original_envelope_id)`},
+		// SQLite: the full text of new messages is written by their transaction (indexTextTx), in
+		// one statement, instead of by a trigger per row: FTS5 flushes its pending terms at every
+		// statement savepoint, so the trigger wrote one tiny segment per message and merged them.
+		{Package: Package, Version: 3, SQL: `DROP TRIGGER mail_messages_fts_insert`, Postgres: `SELECT 1`},
 		settingsMigration,
 	}
 }
 
 // The two schemas differ only in ids, blobs and full text: SQLite FTS5 as an external-content
-// table kept by triggers, PostgreSQL a generated tsvector ('french') under a GIN index.
+// table kept by triggers (since version 3, new rows by indexTextTx instead), PostgreSQL a generated tsvector ('french') under a GIN index.
 // Times are RFC 3339 UTC text of fixed width (timeFormat), so that they sort as text.
 const schemaCommon = `
 CREATE TABLE mail_folders (

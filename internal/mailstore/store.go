@@ -175,8 +175,10 @@ func (s *Store) insert(ctx context.Context, accountID, folderID int64, f *fetche
 	var inserted int64
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		inserted, err = insertTx(ctx, tx, accountID, folderID, f, e, names)
-		return err
+		if inserted, err = insertTx(ctx, tx, accountID, folderID, f, e, names); err != nil {
+			return err
+		}
+		return indexTextTx(ctx, tx, inserted)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("storing message UID %d: %w", f.UID, err)
@@ -216,6 +218,32 @@ const (
 	insertReportSQL = `INSERT INTO mail_reports (message_ref, kind, recipient, action, status,
 		disposition, reason, original_message_id, original_envelope_id, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
+
+// indexTextTx adds the messages of ids, inserted by tx, to the full-text index of SQLite (the
+// generated column of PostgreSQL needs nothing). It is called once, after the transaction's
+// inserts: FTS5 writes its pending terms to disk at each statement savepoint of a transaction
+// that touched it, so one statement at the end keeps them in memory until the commit. Ids of 0
+// (the UID was already stored) are skipped.
+func indexTextTx(ctx context.Context, tx *store.Tx, ids ...int64) error {
+	if tx.Dialect() != store.SQLite {
+		return nil
+	}
+	args := make([]any, 0, len(ids))
+	for _, id := range ids {
+		if id != 0 {
+			args = append(args, id)
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	q := `INSERT INTO mail_fts (rowid, search_text) SELECT id, search_text FROM mail_messages WHERE id IN (?` +
+		strings.Repeat(", ?", len(args)-1) + `)`
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("indexing the text of %d messages: %w", len(args), err)
+	}
+	return nil
+}
 
 // execPrepared runs one of insertTx's statements.
 func execPrepared(ctx context.Context, tx *store.Tx, query string, args ...any) error {

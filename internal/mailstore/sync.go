@@ -616,15 +616,16 @@ func (g *group) send() {
 // commit stores ms in one transaction (the committer).
 func (g *group) commit(ctx context.Context, ms []pendingMessage) error {
 	err := g.s.db.InTx(ctx, func(tx *store.Tx) error {
+		ids := make([]int64, len(ms))
 		for i := range ms {
 			p := &ms[i]
 			id, err := insertTx(ctx, tx, g.acc, g.f.ID, p.fe, p.e, p.names)
 			if err != nil {
 				return fmt.Errorf("storing message UID %d: %w", p.fe.UID, err)
 			}
-			p.id = id
+			p.id, ids[i] = id, id
 		}
-		return nil
+		return indexTextTx(ctx, tx, ids...)
 	})
 	if err != nil {
 		return err
