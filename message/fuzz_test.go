@@ -39,7 +39,45 @@ func FuzzParse(f *testing.F) {
 		if DisplaySubject(m.Subject) != m.DisplaySubject {
 			t.Fatal("display subject inconsistent")
 		}
+		sameIndex(t, m, data)
 	})
+}
+
+// sameIndex: parsing without the attachments' data (the index's mode) reads the same text,
+// sender, documents, reports and attachment list as a full parse; only the data and sizes of
+// the attachments other than the XDM archive are left out.
+func sameIndex(t *testing.T, full *Message, data []byte) {
+	t.Helper()
+	m, err := Parse(data, &ReadOptions{SkipAttachmentData: true})
+	if err != nil {
+		t.Fatalf("index parse failed where the full parse did not: %v", err)
+	}
+	type view struct {
+		Text, HTML, Subject, MessageID string
+		Kind                           SenderKind
+		Patient                        *PatientSender
+		Documents                      []ReceivedDocument
+		Reports                        []Report
+		PDFs, Names                    []string
+		XDM                            []byte
+	}
+	of := func(m *Message, skipped bool) view {
+		v := view{Text: m.Text, HTML: m.HTML, Subject: m.Subject, MessageID: m.MessageID, Kind: m.SenderKind,
+			Patient: m.Patient, Documents: m.Documents, Reports: m.Reports, PDFs: m.PDFs, XDM: m.XDM}
+		for _, a := range m.Attachments {
+			v.Names = append(v.Names, a.ContentType+" "+a.Name)
+			if skipped && a.Data == nil && a.Size != -1 {
+				t.Fatalf("attachment %q skipped with size %d", a.Name, a.Size)
+			}
+		}
+		return v
+	}
+	want, got := of(full, false), of(m, true)
+	wj, _ := json.Marshal(want)
+	gj, _ := json.Marshal(got)
+	if string(wj) != string(gj) {
+		t.Fatalf("index parse differs from the full parse:\n got %s\nwant %s", gj, wj)
+	}
 }
 
 // FuzzSubjectNames: the subject's names are upper case without diacritics whatever the CDA says.

@@ -156,12 +156,19 @@ type Message struct {
 	raw mail.Header
 	// originalID is the Message-ID of the mail a report returns.
 	originalID string
+	// skipData: ReadOptions.SkipAttachmentData.
+	skipData bool
 }
 
 // ReadOptions configure Parse; nil means defaults.
 type ReadOptions struct {
 	// PatientDomain is the patients' mail domain; ins.DefaultPatientDomain when empty.
 	PatientDomain string
+	// SkipAttachmentData: attachments other than the XDM archive are listed (Name, ContentType,
+	// and PDFs) without being decoded or read into memory: their Data is nil and their Size -1.
+	// For an index, which needs the text, the reports and the documents only: a mail of a few
+	// megabytes of PDF then costs the parse of its header and of its MIME structure.
+	SkipAttachmentData bool
 }
 
 func (o *ReadOptions) patientDomain() string {
@@ -182,7 +189,8 @@ func Parse(data []byte, opts *ReadOptions) (*Message, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotMail, err)
 	}
 	m := &Message{raw: mail.Header{Header: e.Header}, Headers: map[string]string{},
-		Documents: []ReceivedDocument{}, PDFs: []string{}, Reports: []Report{}, Warnings: []string{}}
+		Documents: []ReceivedDocument{}, PDFs: []string{}, Reports: []Report{}, Warnings: []string{},
+		skipData: opts != nil && opts.SkipAttachmentData}
 	if err != nil {
 		m.warn("en-tête ou encodage non reconnu : %v", err)
 	}
@@ -358,21 +366,30 @@ func (m *Message) leaf(part *gomessage.Entity) {
 	ct, _, _ := part.Header.ContentType()
 	ct = strings.ToLower(ct)
 	name := partName(part.Header)
+	disp, _, _ := part.Header.ContentDisposition()
+	isText := name == "" && disp != "attachment" &&
+		((ct == "text/plain" || ct == "") && m.Text == "" || ct == "text/html" && m.HTML == "")
+	isReport := ct == "message/delivery-status" || ct == "message/disposition-notification" ||
+		ct == "text/rfc822-headers" || (ct == "message/rfc822" && len(m.Reports) > 0)
+	if m.skipData && !isText && !isReport && !m.isXDM(name) {
+		// Not read: the multipart reader skips the part's bytes without decoding them.
+		m.list(Attachment{Name: name, ContentType: ct, Size: -1})
+		return
+	}
 	data, err := io.ReadAll(io.LimitReader(part.Body, maxPartSize))
 	if err != nil {
 		m.warn("partie %s illisible : %v", firstNonEmpty(name, ct), err)
 	}
-	disp, _, _ := part.Header.ContentDisposition()
 	switch {
 	case ct == "message/delivery-status":
 		m.Reports = append(m.Reports, parseDSN(data)...)
 	case ct == "message/disposition-notification":
 		m.Reports = append(m.Reports, parseMDN(data))
-	case name == "" && disp != "attachment" && (ct == "text/plain" || ct == "") && m.Text == "":
-		m.Text = normalizeText(string(data))
-	case name == "" && disp != "attachment" && ct == "text/html" && m.HTML == "":
+	case isText && ct == "text/html":
 		m.HTML = normalizeText(string(data))
-	case ct == "text/rfc822-headers" || (ct == "message/rfc822" && len(m.Reports) > 0):
+	case isText:
+		m.Text = normalizeText(string(data))
+	case isReport:
 		// the original mail (or its header) returned in a report: part of the report, not a file
 		m.originalID = originalMessageID(data)
 	default:
@@ -380,11 +397,15 @@ func (m *Message) leaf(part *gomessage.Entity) {
 	}
 }
 
+// isXDM tells whether an attachment of that name is the XDM archive: IHE_XDM.zip, or else the
+// first .zip whose name says XDM.
+func (m *Message) isXDM(name string) bool {
+	return strings.EqualFold(name, XDMFileName) ||
+		(m.XDM == nil && strings.HasSuffix(strings.ToLower(name), ".zip") && strings.Contains(strings.ToUpper(name), "XDM"))
+}
+
 func (m *Message) attachment(name, ct string, data []byte) {
-	m.Attachments = append(m.Attachments, Attachment{Name: name, ContentType: ct, Size: len(data), Data: data})
-	lower := strings.ToLower(name)
-	switch {
-	case strings.EqualFold(name, XDMFileName) || (m.XDM == nil && strings.HasSuffix(lower, ".zip") && strings.Contains(strings.ToUpper(name), "XDM")):
+	if m.isXDM(name) {
 		m.XDM = data
 		docs, warnings, err := readXDM(data)
 		if err != nil {
@@ -392,8 +413,17 @@ func (m *Message) attachment(name, ct string, data []byte) {
 		}
 		m.Documents = append(m.Documents, docs...)
 		m.Warnings = append(m.Warnings, warnings...)
-	case strings.HasSuffix(lower, ".pdf") || ct == "application/pdf":
-		m.PDFs = append(m.PDFs, name)
+		m.Attachments = append(m.Attachments, Attachment{Name: name, ContentType: ct, Size: len(data), Data: data})
+		return
+	}
+	m.list(Attachment{Name: name, ContentType: ct, Size: len(data), Data: data})
+}
+
+// list adds an attachment other than the XDM archive, and its name to PDFs when it is one.
+func (m *Message) list(a Attachment) {
+	m.Attachments = append(m.Attachments, a)
+	if strings.HasSuffix(strings.ToLower(a.Name), ".pdf") || a.ContentType == "application/pdf" {
+		m.PDFs = append(m.PDFs, a.Name)
 	}
 }
 

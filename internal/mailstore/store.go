@@ -74,7 +74,8 @@ func New(db *store.DB, opts *Options) *Store {
 func (s *Store) DB() *store.DB { return s.db }
 
 func (s *Store) readOptions() *message.ReadOptions {
-	return &message.ReadOptions{PatientDomain: s.opts.PatientDomain}
+	// The index needs the text, the reports and the XDM documents, not the other attachments.
+	return &message.ReadOptions{PatientDomain: s.opts.PatientDomain, SkipAttachmentData: true}
 }
 
 // accountID returns the id of account, creating it when create is set.
