@@ -73,6 +73,19 @@ func FuzzWords(f *testing.F) {
 		if Words(w) != w {
 			t.Fatalf("Words is not idempotent on %q: %q then %q", s, w, Words(w))
 		}
+		// Parts joined by a newline fold to their folded forms joined by a space (the mail
+		// index folds the body once and joins it with the rest).
+		half := len(s) / 2
+		a, b := s[:half], s[half:]
+		var parts []string
+		for _, p := range []string{Words(a), Words(b)} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		if got, want := Words(a+"\n"+b), strings.Join(parts, " "); got != want {
+			t.Fatalf("Words(%q + newline + %q) = %q, the parts folded and joined give %q", a, b, got, want)
+		}
 	})
 }
 

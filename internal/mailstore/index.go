@@ -149,6 +149,8 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 	if opts != nil {
 		domain = opts.PatientDomain
 	}
+	// The body's text is folded once, for the applicative notice and for the search text.
+	body := fold.Words(m.Text)
 	switch {
 	case m.SenderKind == message.Patient && m.Patient != nil:
 		e.Kind = SenderPatient
@@ -156,7 +158,7 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 	case m.From.IsPatient(domain):
 		// message.Parse: a patient-domain address without a matricule is Mon espace santé itself.
 		e.Kind = SenderNotice
-	case strings.Contains(fold.Words(m.Text), appNoticeWords):
+	case strings.Contains(body, appNoticeWords):
 		e.Kind = SenderApplicative
 	}
 	e.Documents = documents(m)
@@ -165,19 +167,27 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 			Status: r.Status, Disposition: r.Disposition, Reason: r.Reason,
 			OriginalMessageID: r.OriginalMessageID, OriginalEnvelopeID: r.OriginalEnvelopeID, Failed: r.Failed()})
 	}
-	var text strings.Builder
-	for _, s := range []string{e.Display, e.FromName, e.FromAddr, m.Text} {
-		text.WriteString(s)
-		text.WriteByte('\n')
+	// fold.Words of parts joined by a newline is their folded forms joined by a space.
+	var head strings.Builder
+	for _, s := range []string{e.Display, e.FromName, e.FromAddr} {
+		head.WriteString(s)
+		head.WriteByte('\n')
 	}
+	var tail strings.Builder
 	if m.Text == "" && m.HTML != "" {
-		text.WriteString(stripTags(m.HTML))
-		text.WriteByte('\n')
+		tail.WriteString(stripTags(m.HTML))
+		tail.WriteByte('\n')
 	}
 	for _, d := range e.Documents {
-		text.WriteString(d.TypeLabel + " " + d.Title + "\n")
+		tail.WriteString(d.TypeLabel + " " + d.Title + "\n")
 	}
-	e.Text = fold.Words(text.String())
+	var parts []string
+	for _, p := range []string{fold.Words(head.String()), body, fold.Words(tail.String())} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	e.Text = strings.Join(parts, " ")
 	return e
 }
 
