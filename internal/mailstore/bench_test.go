@@ -52,7 +52,7 @@ func fill(b *testing.B, s *Store, n int) {
 				if i%3 == 0 {
 					fe.Flags = []string{`\Seen`}
 				}
-				id, err := insertTx(ctx, tx, acc, f.ID, fe, &e, nil)
+				id, err := insertTx(ctx, tx, acc, f.ID, fe, &e, nil, nil)
 				if err != nil {
 					return err
 				}

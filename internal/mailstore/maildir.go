@@ -210,9 +210,11 @@ func (m *Maildir) reconcile(ctx context.Context, s *Store, f folderState) error 
 	if err != nil {
 		return err
 	}
-	// LENGTH of a blob reads neither SQLite's overflow pages nor PostgreSQL's TOAST.
-	rows, err := s.db.QueryContext(ctx, `SELECT m.id, m.uid, m.flags, LENGTH(b.body) FROM mail_messages m
-		JOIN mail_bodies b ON b.message_ref = m.id WHERE m.folder_id = ? AND m.has_body = 1`, f.ID)
+	// LENGTH of a blob reads neither SQLite's overflow pages nor PostgreSQL's TOAST; a body in
+	// a pack (SQLite) has its length in mail_body_files.
+	rows, err := s.db.QueryContext(ctx, `SELECT m.id, m.uid, m.flags, COALESCE(p.len_bytes, LENGTH(b.body)) FROM mail_messages m
+		LEFT JOIN mail_body_files p ON p.message_ref = m.id LEFT JOIN mail_bodies b ON b.message_ref = m.id
+		WHERE m.folder_id = ? AND m.has_body = 1 AND (p.message_ref IS NOT NULL OR b.message_ref IS NOT NULL)`, f.ID)
 	if err != nil {
 		return fmt.Errorf("reading the index for the maildir: %w", err)
 	}

@@ -402,6 +402,24 @@ func (s *Store) one(ctx context.Context, where string, args []any, what string) 
 func (s *Store) Body(ctx context.Context, m Message) ([]byte, error) { return s.body(ctx, m.ID) }
 
 func (s *Store) body(ctx context.Context, id int64) ([]byte, error) {
+	if s.packs != nil {
+		var ref bodyRef
+		var crc int64
+		err := s.db.QueryRowContext(ctx, `SELECT pack, pos, len_bytes, crc32c FROM mail_body_files WHERE message_ref = ?`, id).
+			Scan(&ref.Pack, &ref.Offset, &ref.Length, &crc)
+		if err == nil {
+			ref.CRC = uint32(crc)
+			b, err := s.packs.read(ref)
+			if err != nil {
+				return nil, fmt.Errorf("body of message %d: %w", id, err)
+			}
+			return b, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("reading body of message %d: %w", id, err)
+		}
+		// stored before the packs (schema version 4): in mail_bodies
+	}
 	var b []byte
 	err := s.db.QueryRowContext(ctx, `SELECT body FROM mail_bodies WHERE message_ref = ?`, id).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {

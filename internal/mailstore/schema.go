@@ -20,6 +20,16 @@ func Migrations() []store.Migration {
 		// one statement, instead of by a trigger per row: FTS5 flushes its pending terms at every
 		// statement savepoint, so the trigger wrote one tiny segment per message and merged them.
 		{Package: Package, Version: 3, SQL: `DROP TRIGGER mail_messages_fts_insert`, Postgres: `SELECT 1`},
+		// SQLite: bodies in pack files beside the database (packs); the rows say where.
+		// PostgreSQL has the table too but keeps its bodies in mail_bodies.
+		{Package: Package, Version: 4, SQL: `CREATE TABLE mail_body_files (
+	message_ref BIGINT PRIMARY KEY REFERENCES mail_messages(id) ON DELETE CASCADE,
+	pack        TEXT NOT NULL,
+	pos         BIGINT NOT NULL,
+	len_bytes   BIGINT NOT NULL,
+	crc32c      BIGINT NOT NULL
+);
+CREATE INDEX mail_body_files_pack ON mail_body_files (pack)`},
 		settingsMigration,
 	}
 }

@@ -48,8 +48,9 @@ type Options struct {
 
 // Store is the local mail index of one database.
 type Store struct {
-	db   *store.DB
-	opts Options
+	db    *store.DB
+	opts  Options
+	packs *packs // SQLite: where the bodies are; nil for PostgreSQL
 }
 
 // ErrNotFound: no such account, folder or message in the index.
@@ -66,6 +67,9 @@ func New(db *store.DB, opts *Options) *Store {
 	}
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if db.Dialect() == store.SQLite && db.Path() != "" {
+		s.packs = newPacks(db.Path()+"-bodies", s.opts.Now)
 	}
 	return s
 }
@@ -173,10 +177,14 @@ type fetched struct {
 func (s *Store) insert(ctx context.Context, accountID, folderID int64, f *fetched) (int64, error) {
 	e := s.entryOf(f)
 	names := s.matchPatients(ctx, e)
+	refs, err := s.storeBodies([]*fetched{f})
+	if err != nil {
+		return 0, fmt.Errorf("storing message UID %d: %w", f.UID, err)
+	}
 	var inserted int64
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if inserted, err = insertTx(ctx, tx, accountID, folderID, f, e, names); err != nil {
+		if inserted, err = insertTx(ctx, tx, accountID, folderID, f, e, names, refs[0]); err != nil {
 			return err
 		}
 		return indexTextTx(ctx, tx, inserted)
@@ -212,6 +220,7 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (folder_id, uid) DO NOTHING RETURNING id`
 	insertBodySQL     = `INSERT INTO mail_bodies (message_ref, body) VALUES (?, ?)`
+	insertBodyFileSQL = `INSERT INTO mail_body_files (message_ref, pack, pos, len_bytes, crc32c) VALUES (?, ?, ?, ?, ?)`
 	insertRefSQL      = `INSERT INTO mail_refs (message_ref, ref) VALUES (?, ?)`
 	insertDocumentSQL = `INSERT INTO mail_documents (message_ref, seq, type_code, type_label,
 		patient_id, patient_ins, patient_oid, known_patient, unique_id, title, level)
@@ -256,7 +265,37 @@ func execPrepared(ctx context.Context, tx *store.Tx, query string, args ...any) 
 	return err
 }
 
-func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *fetched, e *entry, names map[int64]string) (int64, error) {
+// storeBodies puts the bodies of fs in the packs, durably, before the transaction that refers
+// to them; it returns where each is, nil for a message without body or when the bodies go in
+// mail_bodies (PostgreSQL).
+func (s *Store) storeBodies(fs []*fetched) ([]*bodyRef, error) {
+	out := make([]*bodyRef, len(fs))
+	if s.packs == nil {
+		return out, nil
+	}
+	var bodies [][]byte
+	for _, f := range fs {
+		if f.Raw != nil {
+			bodies = append(bodies, f.Raw)
+		}
+	}
+	if len(bodies) == 0 {
+		return out, nil
+	}
+	refs, err := s.packs.append(bodies)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range fs {
+		if f.Raw != nil {
+			out[i], refs = &refs[0], refs[1:]
+		}
+	}
+	return out, nil
+}
+
+// insertTx stores one message in tx; its body in mail_bodies, or where body says (storeBodies).
+func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *fetched, e *entry, names map[int64]string, body *bodyRef) (int64, error) {
 	flags := normFlags(f.Flags)
 	p := e.Patient
 	if p == nil {
@@ -282,7 +321,12 @@ func insertTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, f *f
 	if err != nil {
 		return 0, err
 	}
-	if f.Raw != nil {
+	switch {
+	case body != nil:
+		if err := execPrepared(ctx, tx, insertBodyFileSQL, id, body.Pack, body.Offset, body.Length, int64(body.CRC)); err != nil {
+			return 0, err
+		}
+	case f.Raw != nil:
 		if err := execPrepared(ctx, tx, insertBodySQL, id, f.Raw); err != nil {
 			return 0, err
 		}

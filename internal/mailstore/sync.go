@@ -146,6 +146,9 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 		}
 		sum.Folders++
 	}
+	if err := s.collectPacks(ctx); err != nil {
+		s.opts.Logger.Warn("unused body packs not removed", "err", err)
+	}
 	return sum, errors.Join(errs...)
 }
 
@@ -615,11 +618,19 @@ func (g *group) send() {
 
 // commit stores ms in one transaction (the committer).
 func (g *group) commit(ctx context.Context, ms []pendingMessage) error {
-	err := g.s.db.InTx(ctx, func(tx *store.Tx) error {
+	fs := make([]*fetched, len(ms))
+	for i := range ms {
+		fs[i] = ms[i].fe
+	}
+	refs, err := g.s.storeBodies(fs)
+	if err != nil {
+		return err
+	}
+	err = g.s.db.InTx(ctx, func(tx *store.Tx) error {
 		ids := make([]int64, len(ms))
 		for i := range ms {
 			p := &ms[i]
-			id, err := insertTx(ctx, tx, g.acc, g.f.ID, p.fe, p.e, p.names)
+			id, err := insertTx(ctx, tx, g.acc, g.f.ID, p.fe, p.e, p.names, refs[i])
 			if err != nil {
 				return fmt.Errorf("storing message UID %d: %w", p.fe.UID, err)
 			}

@@ -43,6 +43,7 @@ type DB struct {
 	db      *sql.DB
 	dialect Dialect
 	display string // the URL without its password, for messages
+	path    string // the SQLite file; "" for PostgreSQL
 }
 
 // Open opens the database named by rawURL and applies the migrations not yet applied.
@@ -104,7 +105,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", display, err)
 	}
-	return &DB{db: sdb, dialect: SQLite, display: display}, nil
+	return &DB{db: sdb, dialect: SQLite, display: display, path: path}, nil
 }
 
 // setWAL puts the database in WAL mode. Switching a new file's journal mode needs its exclusive
@@ -192,6 +193,10 @@ func redactErr(err error, rawURL string) string {
 
 // Dialect is the dialect of the database.
 func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Path is the file of a SQLite database ("" for PostgreSQL): what keeps data beside it (the mail
+// bodies' pack files) is named after it.
+func (db *DB) Path() string { return db.path }
 
 // String is the URL of the database without its password.
 func (db *DB) String() string { return db.display }
