@@ -102,6 +102,8 @@ declare -A wall rss cpu note
 measure() {
 	local name=$1 rc=0
 	shift
+	# The previous command's dirty pages are written first: its writeback must not load this one.
+	sync
 	/usr/bin/time -o "$work/$name.time" -f '%e %M %U %S' timeout "$limit" "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		printf '%s failed (exit %s):\n' "$name" "$rc" >&2
