@@ -33,7 +33,7 @@
 //     Bodies are in their own table, or file, so that lists never read them. The Maildir writer
 //     is an export, rebuilt from the index, never the source of truth.
 //   - Memory and speed: a pipeline per folder (Sync's download) reads and parses the bodies
-//     streamed by UID FETCH in one goroutine, commits them in groups (25 messages or 2 MiB) in a
+//     streamed by UID FETCH in one goroutine, commits them in groups (100 messages or 2 MiB) in a
 //     second, and writes the Maildir files in a third; the bodies all stages hold together are
 //     bounded (6 MiB; a bigger message waits until it is alone), so memory does not grow with the
 //     mailbox. A message bigger than SyncOptions.MaxBody (64 MiB by default, the lps default too)

@@ -44,10 +44,11 @@ type SyncOptions struct {
 	Batch int
 	// BatchBytes bounds the announced size of the bodies asked per command (default 8 MiB).
 	BatchBytes int64
-	// CommitEvery is the number of messages committed per transaction (default 25; a group also
-	// ends at 2 MiB of bodies, which it holds in memory). A group is committed before the folder
-	// state advances, also when the sync is cancelled. Larger groups are faster (BenchmarkSync:
-	// 50 gives ~25% more msg/s than 10 on SQLite) and hold more memory (~4 MiB more peak RSS).
+	// CommitEvery is the number of messages committed per transaction (default 100; a group also
+	// ends at 2 MiB of bodies, which it holds in memory, so it is the bound for small mails
+	// only). A group is committed before the folder state advances, also when the sync is
+	// cancelled. Larger groups cost less per message (each commit writes the index pages it
+	// touched; on the bench mailbox 100 took ~11% less CPU than 25, at the same peak RSS).
 	CommitEvery int
 	// Maildir, when set, also receives every message (one file per message, flags in the name).
 	Maildir *Maildir
@@ -105,7 +106,7 @@ func (s *Store) Sync(ctx context.Context, src Source, account string, opts *Sync
 		o.BatchBytes = 8 << 20
 	}
 	if o.CommitEvery <= 0 {
-		o.CommitEvery = 25
+		o.CommitEvery = 100
 	}
 	var sum Summary
 	acc, err := s.accountID(ctx, account, true)
