@@ -26,3 +26,27 @@ func TestLimitMemory(t *testing.T) {
 	}
 	restore()
 }
+
+// The garbage collector's target during a sync is syncGCPercent unless GOGC is set, and the
+// previous one afterwards.
+func TestLimitMemory_gcPercent(t *testing.T) {
+	gcPercent := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "")
+	restore := limitMemory()
+	if got := gcPercent(); got != syncGCPercent {
+		t.Errorf("GC percent during sync = %d, want %d", got, syncGCPercent)
+	}
+	restore()
+	if got := gcPercent(); got != 100 {
+		t.Errorf("GC percent after sync = %d, want 100", got)
+	}
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50)
+	restore = limitMemory()
+	if got := gcPercent(); got != 50 {
+		t.Errorf("GOGC=50 became %d during sync", got)
+	}
+	restore()
+}
