@@ -68,7 +68,9 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	endProfile := startProfile()
 	code := run(ctx, &cmdEnv{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, stderrTTY: isTerminal(os.Stderr)}, os.Args[1:])
+	endProfile()
 	stop()
 	os.Exit(code)
 }
