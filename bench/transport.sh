@@ -18,6 +18,8 @@
 #   MESSAGES=10000 SUBMIT=1000 ROUNDS=1 bench/transport.sh
 #   MSSANTE_BIN=/path/to/mssante bench/transport.sh   (measure that binary instead of this tree's)
 # ROUNDS>1 repeats each sync (alternating which client goes first) and keeps the fastest wall time.
+# Where mssante's time goes: MSSANTE_CPUPROFILE=FILE on any mssante command writes a CPU profile
+# for `go tool pprof` (cmd/mssante/profile.go).
 # As root, installs what it lacks from Debian (dovecot-imapd dovecot-lmtpd postfix isync msmtp time
 # python3). Bounded: each measured command has a time limit (LIMIT seconds, default 1800), the
 # servers stop after 3 h in any case.
