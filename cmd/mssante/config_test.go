@@ -164,7 +164,8 @@ func TestConfig_relaxationFromEnvRefused(t *testing.T) {
 // Every MSSANTE_… variable named by the code of cmd/mssante is a key of internal/config: no
 // knob outside the one configuration (and its inventory in the package doc).
 func TestConfig_everyVariableInTheTable(t *testing.T) {
-	known := map[string]bool{config.EnvConfig: true}
+	// envCPUProfile is a diagnostic of the process (profile.go), not a setting of the product.
+	known := map[string]bool{config.EnvConfig: true, envCPUProfile: true}
 	for _, f := range config.Fields() {
 		known[f.Env] = true
 	}
