@@ -168,11 +168,7 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 			OriginalMessageID: r.OriginalMessageID, OriginalEnvelopeID: r.OriginalEnvelopeID, Failed: r.Failed()})
 	}
 	// fold.Words of parts joined by a newline is their folded forms joined by a space.
-	var head strings.Builder
-	for _, s := range []string{e.Display, e.FromName, e.FromAddr} {
-		head.WriteString(s)
-		head.WriteByte('\n')
-	}
+	head := e.Display + "\n" + e.FromName + "\n" + e.FromAddr
 	var tail strings.Builder
 	if m.Text == "" && m.HTML != "" {
 		tail.WriteString(stripTags(m.HTML))
@@ -182,7 +178,7 @@ func index(raw []byte, opts *message.ReadOptions) *entry {
 		tail.WriteString(d.TypeLabel + " " + d.Title + "\n")
 	}
 	var parts []string
-	for _, p := range []string{fold.Words(head.String()), body, fold.Words(tail.String())} {
+	for _, p := range []string{fold.Words(head), body, fold.Words(tail.String())} {
 		if p != "" {
 			parts = append(parts, p)
 		}

@@ -71,10 +71,6 @@ func newPacks(dir string, now func() time.Time) *packs {
 func (p *packs) append(bodies [][]byte) ([]bodyRef, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var total int64
-	for _, b := range bodies {
-		total += int64(len(b))
-	}
 	created := false
 	if p.name == "" || p.now().Sub(p.opened) > p.maxAge {
 		if err := os.MkdirAll(p.dir, 0o700); err != nil {
@@ -86,49 +82,51 @@ func (p *packs) append(bodies [][]byte) ([]bodyRef, error) {
 		p.opened = p.now()
 		created = true
 	}
-	path := filepath.Join(p.dir, p.name)
 	flags := os.O_WRONLY | os.O_APPEND
 	if created {
 		flags |= os.O_CREATE | os.O_EXCL
 	}
-	f, err := os.OpenFile(path, flags, 0o600)
+	refs, err := writePack(filepath.Join(p.dir, p.name), flags, bodies)
 	if err != nil {
-		p.name = ""
-		return nil, fmt.Errorf("opening the body pack: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		p.name = ""
-		return nil, fmt.Errorf("opening the body pack: %w", err)
-	}
-	off := fi.Size()
-	refs := make([]bodyRef, len(bodies))
-	for i, b := range bodies {
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			p.name = "" // what follows a short write is not where the next body would be
-			return nil, fmt.Errorf("writing the body pack: %w", err)
-		}
-		refs[i] = bodyRef{Pack: p.name, Offset: off, Length: int64(len(b)), CRC: crc32.Checksum(b, castagnoli)}
-		off += int64(len(b))
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		p.name = ""
-		return nil, fmt.Errorf("flushing the body pack: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		p.name = ""
-		return nil, fmt.Errorf("closing the body pack: %w", err)
+		p.name = "" // after a failure the end of the pack is not known: the next append starts another
+		return nil, err
 	}
 	if created {
 		if err := syncDir(p.dir); err != nil {
 			return nil, err
 		}
 	}
-	if off >= p.maxSize {
+	if n := len(refs); n > 0 && refs[n-1].Offset+refs[n-1].Length >= p.maxSize {
 		p.name = ""
+	}
+	return refs, nil
+}
+
+// writePack appends bodies to the pack at path, flushed, and returns where each is.
+func writePack(path string, flags int, bodies [][]byte) ([]bodyRef, error) {
+	f, err := os.OpenFile(path, flags, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the body pack: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("opening the body pack: %w", err)
+	}
+	off := fi.Size()
+	refs := make([]bodyRef, len(bodies))
+	for i, b := range bodies {
+		if _, err := f.Write(b); err != nil {
+			return nil, fmt.Errorf("writing the body pack: %w", err)
+		}
+		refs[i] = bodyRef{Pack: filepath.Base(path), Offset: off, Length: int64(len(b)), CRC: crc32.Checksum(b, castagnoli)}
+		off += int64(len(b))
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("flushing the body pack: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("closing the body pack: %w", err)
 	}
 	return refs, nil
 }

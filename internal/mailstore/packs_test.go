@@ -3,6 +3,7 @@ package mailstore
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,19 +156,10 @@ func TestPacks_rotationAndCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := packFiles(t, s)
-	if len(left) != 2 || slicesContain(left, files[0]) || !slicesContain(left, filepath.Join(s.packs.dir, live)) {
+	if len(left) != 2 || slices.Contains(left, files[0]) || !slices.Contains(left, filepath.Join(s.packs.dir, live)) {
 		t.Fatalf("packs left %v: want the idle unused one (%s) gone, the recent one and the one in use kept", left, files[0])
 	}
 	if got, err := s.body(ctx, id3); err != nil || !strings.Contains(string(got), "Tard") {
 		t.Fatalf("body of the message kept: %v", err)
 	}
-}
-
-func slicesContain(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -247,8 +247,8 @@ func indexTextTx(ctx context.Context, tx *store.Tx, ids ...int64) error {
 	if len(args) == 0 {
 		return nil
 	}
-	q := `INSERT INTO mail_fts (rowid, search_text) SELECT id, search_text FROM mail_messages WHERE id IN (?` +
-		strings.Repeat(", ?", len(args)-1) + `)`
+	q := `INSERT INTO mail_fts (rowid, search_text) SELECT id, search_text FROM mail_messages WHERE id IN (` +
+		placeholders(len(args)) + `)`
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("indexing the text of %d messages: %w", len(args), err)
 	}

@@ -81,11 +81,22 @@ func BenchmarkSync(b *testing.B) {
 
 // cpuTime is the user + system time of this process so far.
 func cpuTime(b *testing.B) time.Duration {
+	ru := rusage(b)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// sysTime is the system time of this process so far.
+func sysTime(b *testing.B) time.Duration {
+	ru := rusage(b)
+	return time.Duration(ru.Stime.Nano())
+}
+
+func rusage(b *testing.B) syscall.Rusage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return ru
 }
 
 // BenchmarkMaildirPut: the Maildir writer's cost per message (38 KB, the bench mailbox's mean),
@@ -131,13 +142,4 @@ func BenchmarkMaildirPut(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 		})
 	}
-}
-
-// sysTime is the system time of this process so far.
-func sysTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Stime.Nano())
 }
