@@ -15,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mssante/mssante/internal/peertest"
 	"github.com/mssante/mssante/internal/store/storetest"
-	"github.com/mssante/mssante/internal/testpki"
 )
 
 // ECO.1.0.2 (issue 9 item 1): `mssante sync` killed by SIGKILL at random moments and started
@@ -26,19 +24,11 @@ import (
 // deleted and rebuilt from the store alone, which proves the stored bodies (on SQLite the pack
 // files, each read checked by its CRC) byte for byte. Both dialects.
 func TestSync_killedRunsLoseNothing_ECO_1_0_2(t *testing.T) {
-	pki := testpki.New(t, testpki.Options{RSA: true})
-	pki.ServeRevocation()
-	st := peertest.Start(t, peertest.Options{PKI: pki, NoPostfix: true})
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mssante")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	root := filepath.Join(dir, "root.pem")
-	writeTestFile(t, root, pki.RootPEM())
-	const carol = "carol.kill@test.mssante.fr"
-	token := filepath.Join(dir, "token")
-	writeTestFile(t, token, []byte(st.Token(carol, 2*time.Hour)))
+	// The outbox tests' peers: Dovecot with the revocation server, alice's token, the binary.
+	p := newOutboxPeer(t)
+	p.build(t)
+	st, dir, bin, root, token := p.st, p.dir, p.bin, p.root, p.tokenFile
+	const carol = obAlice
 
 	n := 400
 	if v, err := strconv.Atoi(os.Getenv("MSSANTE_SYNC_CRASH_N")); err == nil && v > 0 {
