@@ -35,7 +35,7 @@ func fill(b *testing.B, s *Store, n int) {
 	}
 	for start := 0; start < n; start += 1000 {
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
-			var ids []int64
+			var msgs []newMessage
 			for i := start; i < min(start+1000, n); i++ {
 				k := i % len(templates)
 				e := *entries[k]
@@ -52,13 +52,10 @@ func fill(b *testing.B, s *Store, n int) {
 				if i%3 == 0 {
 					fe.Flags = []string{`\Seen`}
 				}
-				id, err := insertTx(ctx, tx, acc, f.ID, fe, &e, nil, nil)
-				if err != nil {
-					return err
-				}
-				ids = append(ids, id)
+				msgs = append(msgs, newMessage{f: fe, e: &e})
 			}
-			return indexTextTx(ctx, tx, ids...)
+			_, err := insertAllTx(ctx, tx, acc, f.ID, msgs)
+			return err
 		})
 		if err != nil {
 			b.Fatal(err)

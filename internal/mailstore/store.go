@@ -181,18 +181,16 @@ func (s *Store) insert(ctx context.Context, accountID, folderID int64, f *fetche
 	if err != nil {
 		return 0, fmt.Errorf("storing message UID %d: %w", f.UID, err)
 	}
-	var inserted int64
+	var ids []int64
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if inserted, err = insertTx(ctx, tx, accountID, folderID, f, e, names, refs[0]); err != nil {
-			return err
-		}
-		return indexTextTx(ctx, tx, inserted)
+		ids, err = insertAllTx(ctx, tx, accountID, folderID, []newMessage{{f: f, e: e, names: names, body: refs[0]}})
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("storing message UID %d: %w", f.UID, err)
+		return 0, err
 	}
-	return inserted, nil
+	return ids[0], nil
 }
 
 // entryOf indexes a fetched message: its body, or its envelope when it has none.
@@ -229,9 +227,31 @@ const (
 		disposition, reason, original_message_id, original_envelope_id, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
+// newMessage is one message for insertAllTx: what insertTx stores.
+type newMessage struct {
+	f     *fetched
+	e     *entry
+	names map[int64]string
+	body  *bodyRef // nil: the body, if any, goes in mail_bodies
+}
+
+// insertAllTx stores msgs in tx (insertTx each), then their full text in one statement
+// (indexTextTx). It returns the id of each, 0 for a UID the folder held already.
+func insertAllTx(ctx context.Context, tx *store.Tx, accountID, folderID int64, msgs []newMessage) ([]int64, error) {
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		id, err := insertTx(ctx, tx, accountID, folderID, m.f, m.e, m.names, m.body)
+		if err != nil {
+			return nil, fmt.Errorf("storing message UID %d: %w", m.f.UID, err)
+		}
+		ids[i] = id
+	}
+	return ids, indexTextTx(ctx, tx, ids...)
+}
+
 // indexTextTx adds the messages of ids, inserted by tx, to the full-text index of SQLite (the
-// generated column of PostgreSQL needs nothing). It is called once, after the transaction's
-// inserts: FTS5 writes its pending terms to disk at each statement savepoint of a transaction
+// generated column of PostgreSQL needs nothing). insertAllTx calls it once, after the
+// transaction's inserts: FTS5 writes its pending terms to disk at each statement savepoint of a transaction
 // that touched it, so one statement at the end keeps them in memory until the commit. Ids of 0
 // (the UID was already stored) are skipped.
 func indexTextTx(ctx context.Context, tx *store.Tx, ids ...int64) error {

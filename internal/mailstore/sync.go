@@ -628,17 +628,16 @@ func (g *group) commit(ctx context.Context, ms []pendingMessage) error {
 	if err != nil {
 		return err
 	}
+	msgs := make([]newMessage, len(ms))
+	for i, p := range ms {
+		msgs[i] = newMessage{f: p.fe, e: p.e, names: p.names, body: refs[i]}
+	}
 	err = g.s.db.InTx(ctx, func(tx *store.Tx) error {
-		ids := make([]int64, len(ms))
-		for i := range ms {
-			p := &ms[i]
-			id, err := insertTx(ctx, tx, g.acc, g.f.ID, p.fe, p.e, p.names, refs[i])
-			if err != nil {
-				return fmt.Errorf("storing message UID %d: %w", p.fe.UID, err)
-			}
-			p.id, ids[i] = id, id
+		ids, err := insertAllTx(ctx, tx, g.acc, g.f.ID, msgs)
+		for i, id := range ids {
+			ms[i].id = id
 		}
-		return indexTextTx(ctx, tx, ids...)
+		return err
 	})
 	if err != nil {
 		return err
